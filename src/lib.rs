@@ -1,0 +1,11 @@
+//! Strøm: workflow and task orchestration.
+//!
+//! One crate builds the one `stroem` binary; `main` only dispatches to [`cli`]. See
+//! `ARCHITECTURE.md` for the codemap and the invariants between these modules.
+
+pub mod cli;
+pub mod engine;
+pub mod local;
+pub mod runner;
+pub mod workflow;
+pub mod workspace;
