@@ -3,6 +3,7 @@
 //! In a container the role may come from `STROEM_ROLE=serve|work` when no verb is given; that is
 //! resolved here, in one place, into the same [`Command`] enum.
 
+pub mod job_input;
 pub mod run;
 pub mod validate;
 

@@ -1,2 +1,4 @@
 //! `stroem run`'s executor: one job (and its child jobs) in memory, steps run by the local
 //! runner, no server and no database.
+
+pub mod print;
