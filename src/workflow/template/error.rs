@@ -30,7 +30,10 @@ impl TemplateError {
 fn message(err: &minijinja::Error) -> String {
     let detail = err.detail().unwrap_or_default();
     match err.kind() {
+        // Operations on an undefined value (`1 + foo`) fail with their own kind but are best
+        // explained by naming the undefined expression.
         ErrorKind::UndefinedError => undefined_message(detail),
+        _ if detail.contains("` is undefined") => undefined_message(detail),
         ErrorKind::UnknownFilter => {
             unknown("filter", detail.strip_prefix("filter ").unwrap_or(detail))
         }
