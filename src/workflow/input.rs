@@ -134,12 +134,15 @@ pub fn check_output(schema: &OutputSchema, output: &Value) -> Result<Value, Vec<
     }
 }
 
+/// The caller's renderer of templated string defaults.
+type RenderDefault<'a> = dyn Fn(&str) -> Result<Value, String> + 'a;
+
 /// One declared field: default, coercion, `required`, `options`. `None` means the field stays
 /// absent.
 fn check_field(
     field: &InputField,
     given: Option<&Value>,
-    render_default: Option<&dyn Fn(&str) -> Result<Value, String>>,
+    render_default: Option<&RenderDefault<'_>>,
 ) -> Result<Option<Value>, String> {
     let value = match given.filter(|value| !value.is_null()) {
         Some(value) => value.clone(),
