@@ -1,5 +1,5 @@
 //! Strøm's filters (WF §12.4): `tojson`/`json_encode`, `fromjson`, `shell_quote`, `b64encode`,
-//! `b64decode`, plus `default` and `join` replaced by versions that also take the Tera-style
+//! `b64decode`, plus `default`, `join` and `string` replaced by versions that also take the Tera-style
 //! keyword spellings (`default(value=x)`, `join(sep=x)`) older workflows use.
 //!
 //! Every filter that turns a value into text uses the §12.1 text rules ([`convert::text`]), so
@@ -12,7 +12,8 @@ use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::convert;
 
-/// Registers Strøm's filters on `env`, replacing minijinja's `default`, `join` and `tojson`.
+/// Registers Strøm's filters on `env`, replacing minijinja's `default`, `join`, `string` and
+/// `tojson`.
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("tojson", tojson);
     env.add_filter("json_encode", tojson);
@@ -23,6 +24,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("default", default);
     env.add_filter("d", default);
     env.add_filter("join", join);
+    env.add_filter("string", string);
 }
 
 /// Fails the way minijinja's own filters do when handed an undefined value, so the error names
@@ -56,6 +58,13 @@ fn tojson(state: &State, value: &JinjaValue, kwargs: Kwargs) -> Result<String, E
         json.to_string()
     };
     Ok(text)
+}
+
+/// The §12.1 text of a value, so `{{ x | string }}` and `{{ x }}` write the same thing
+/// (minijinja's own `string` writes maps Python-style and `null` as `none`).
+fn string(state: &State, value: &JinjaValue) -> Result<String, Error> {
+    require_defined(state, value)?;
+    Ok(convert::text(value))
 }
 
 fn fromjson(text: String) -> Result<JinjaValue, Error> {

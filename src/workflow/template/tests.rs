@@ -267,6 +267,12 @@ fn join_accepts_jinja_and_tera_spellings_and_writes_json_text() {
 fn builtin_filters_tests_and_loops_work() {
     assert_eq!(render("{{ input.name | upper }}"), json!("WORLD"));
     assert_eq!(
+        render("{{ input.nested | string }}"),
+        json!(r#"{"k":[1,{"x":"y"}]}"#)
+    );
+    assert_eq!(render("{{ input.opt | string }}"), json!(""));
+    assert_eq!(render("{{ input.count | string }}"), json!("3"));
+    assert_eq!(
         render("{{ input.name | replace('o', '0') }}"),
         json!("w0rld")
     );
@@ -499,4 +505,42 @@ fn is_template_looks_for_expression_and_statement_markers() {
     assert!(is_template("{% if x %}{% endif %}"));
     assert!(!is_template("{ x }"));
     assert!(!is_template("plain"));
+}
+
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e12f64..1e12).prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+        Just(json!("{{ secret.token }}")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Any JSON value comes back unchanged from a single expression and through `tojson`, and
+    /// as its §12.1 text inside a larger string: substituted data is never re-rendered.
+    #[test]
+    fn values_pass_through_templates_unchanged(value in json_value()) {
+        let t = Templates::new();
+        let context = json!({"v": value, "secret": {"token": "s3cr3t"}});
+        proptest::prop_assert_eq!(t.render("{{ v }}", &context).expect("renders"), value.clone());
+        let encoded = t.render_string("{{ v | tojson }}", &context).expect("renders");
+        // serde_json parses floats to the nearest value only with `float_roundtrip`, so both
+        // sides go through the same text-to-JSON parse.
+        let reparsed: Value = serde_json::from_str(&value.to_string()).expect("JSON");
+        proptest::prop_assert_eq!(serde_json::from_str::<Value>(&encoded).expect("JSON"), reparsed);
+        let text = t.render_string("<{{ v }}>", &context).expect("renders");
+        proptest::prop_assert_eq!(text, format!("<{}>", convert::json_text(&value)));
+    }
 }
