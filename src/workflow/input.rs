@@ -167,6 +167,18 @@ fn check_field(
     Ok(Some(value))
 }
 
+/// The `input` variable of a template context (WF §12.1): the validated input plus `null` for
+/// every field `schema` declares that the input leaves absent, so `{{ input.optional }}` reads
+/// as null instead of failing as undefined.
+pub fn template_input(schema: Option<&InputSchema>, input: &Map<Value>) -> Value {
+    let mut object: serde_json::Map<String, Value> =
+        input.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for name in schema.into_iter().flat_map(|schema| schema.keys()) {
+        object.entry(name.clone()).or_insert(Value::Null);
+    }
+    Value::Object(object)
+}
+
 /// The environment variable that carries input `field` to a step (WF §11.1): upper-cased, every
 /// character outside `[A-Z0-9]` replaced by `_`, prefixed `INPUT_` (`release-tag` →
 /// `INPUT_RELEASE_TAG`).

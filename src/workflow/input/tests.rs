@@ -375,3 +375,19 @@ fn secret_fields_are_masked_whatever_their_value() {
         json!({"token": null})
     );
 }
+
+#[test]
+fn template_input_reads_absent_declared_fields_as_null() {
+    let s = schema(vec![
+        ("a", field(FieldType::String)),
+        ("b", field(FieldType::Integer)),
+    ]);
+    let input: Map<Value> = [("a".to_owned(), json!("x")), ("extra".to_owned(), json!(1))]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        template_input(Some(&s), &input),
+        json!({"a": "x", "extra": 1, "b": null})
+    );
+    assert_eq!(template_input(None, &input), json!({"a": "x", "extra": 1}));
+}
