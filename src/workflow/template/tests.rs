@@ -544,3 +544,15 @@ proptest::proptest! {
         proptest::prop_assert_eq!(text, format!("<{}>", convert::json_text(&value)));
     }
 }
+
+#[test]
+fn templates_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>(_: &T) {}
+    let t = Templates::new();
+    shareable(&t);
+    let clone = t.clone();
+    let rendered = std::thread::spawn(move || clone.render("{{ input.count }}", &ctx()))
+        .join()
+        .expect("thread finishes");
+    assert_eq!(rendered, Ok(json!(3)));
+}
