@@ -30,3 +30,6 @@ pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
     JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
 };
+
+#[cfg(test)]
+mod tests;

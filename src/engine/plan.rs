@@ -19,7 +19,7 @@ pub enum PlanError {
     UnknownAction { step: String, action: String },
     #[error("step '{step}' depends on unknown step '{dependency}'")]
     UnknownDependency { step: String, dependency: String },
-    #[error("dependency cycle among steps {0:?}")]
+    #[error("dependency cycle among steps {}", .0.join(", "))]
     Cycle(Vec<String>),
 }
 
