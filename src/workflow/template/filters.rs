@@ -61,7 +61,12 @@ fn tojson(state: &State, value: &JinjaValue, kwargs: Kwargs) -> Result<String, E
 fn fromjson(text: String) -> Result<JinjaValue, Error> {
     serde_json::from_str::<serde_json::Value>(&text)
         .map(|json| convert::to_jinja(&json))
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: invalid JSON: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromjson: invalid JSON: {e}"),
+            )
+        })
 }
 
 /// Quotes the text of a value as one POSIX shell word: words made only of characters no shell
@@ -180,7 +185,9 @@ fn lookup_path(value: &JinjaValue, path: &str) -> JinjaValue {
     path.split('.').fold(value.clone(), |current, part| {
         let by_name = current.get_attr(part).unwrap_or_default();
         match part.parse::<usize>() {
-            Ok(index) if by_name.is_undefined() => current.get_item_by_index(index).unwrap_or_default(),
+            Ok(index) if by_name.is_undefined() => {
+                current.get_item_by_index(index).unwrap_or_default()
+            }
             _ => by_name,
         }
     })
