@@ -5,4 +5,31 @@
 //! *Invariant*: no I/O, no clock, no randomness of its own. Callers pass `now` and a jitter
 //! source, so `stroem run`, the server and the tests all drive the same code deterministically.
 //!
-//! OWNER: engine helper.
+//! How an executor drives a job:
+//! 1. [`JobPlan::new`] once per job, [`create`] to get the initial state and effects.
+//! 2. For every thing that happens, [`apply`] an [`Event`] and carry out the returned
+//!    [`Effect`]s in order (after storing the state, in the same transaction on a server).
+//! 3. A worker step goes `StepClaimed` → [`prepare_attempt`] (on error: `StepRejected`) →
+//!    `StepStarted` → `StepFinished`. A task step answers `StartChildJob` with
+//!    `ChildJobCreated`/`ChildJobRejected` and later `ChildJobFinished`.
+//! 4. `Tick` at [`JobState::next_retry_at`] dispatches task steps whose retry delay is over;
+//!    `JobTimedOut` when the job runs past its task timeout.
+
+mod event;
+mod job;
+mod plan;
+mod render;
+mod rules;
+mod state;
+
+pub use event::{Effect, Event, EventError};
+pub use job::{Jitter, apply, create, retry_delay};
+pub use plan::{JobPlan, PlanError, PlannedStep};
+pub use render::{EvalContext, context, job_mask, prepare_attempt, render_step_input};
+pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
+pub use state::{
+    JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+//! Template contexts (WF §12.2) and the rendering of one attempt of a worker step into the
+//! [`StepSpec`] a runner executes.
+//!
+//! One function, [`context`], builds every context the engine renders with, so `when`,
+//! `for_each`, step input and action fields can never disagree about what a variable means.
+
+use serde_json::{Map as JsonMap, Value, json};
+
+use super::plan::{JobPlan, PlannedStep};
+use super::state::{JobState, StepState, StepStatus};
+use crate::runner::spec::{Program, ScriptBody, StepSpec};
+use crate::workflow::input::{EnforceOptions, enforce};
+use crate::workflow::model::{ActionKind, InputSchema, ScriptCode};
+use crate::workflow::template::Templates;
+
+/// Mask values shorter than this are not masked (WF §16.3).
+const MIN_MASK_LEN: usize = 4;
+
+/// What rendering needs besides the job: the template environment and the workspace's
+/// resolved secrets (a JSON object, the `secret` variable).
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext<'a> {
+    pub templates: &'a Templates,
+    pub secrets: &'a Value,
+}
+
+/// Builds a §12.2 context: `input` (as given), `secret`, `job` and every flow step by its
+/// template name; with `step`, also `step` and, for loop instances, `each`.
+pub fn context(
+    job: &JobState,
+    plan: &JobPlan,
+    ctx: &EvalContext<'_>,
+    input: &Value,
+    step: Option<&StepState>,
+) -> Value {
+    let mut root = JsonMap::new();
+    root.insert("input".to_owned(), input.clone());
+    root.insert("secret".to_owned(), ctx.secrets.clone());
+    root.insert("job".to_owned(), job_variable(job));
+    for planned in &plan.steps {
+        let Some(state) = job.step(&planned.name) else {
+            continue;
+        };
+        let output = match state.status {
+            StepStatus::Completed => state.output.clone(),
+            _ => Value::Null,
+        };
+        let error = match state.status {
+            StepStatus::Failed => json!(state.error_message),
+            _ => Value::Null,
+        };
+        root.insert(
+            planned.name.replace('-', "_"),
+            json!({"status": state.status.as_str(), "output": output, "error": error}),
+        );
+    }
+    if let Some(state) = step {
+        root.insert(
+            "step".to_owned(),
+            json!({"name": state.flow_name(), "attempt": state.attempt}),
+        );
+        if let (Some(index), Some(total)) = (state.loop_index, state.loop_total) {
+            let item = job
+                .step(state.flow_name())
+                .and_then(|loop_state| loop_state.for_each.as_ref())
+                .and_then(|items| items.get(index as usize))
+                .cloned()
+                .unwrap_or(Value::Null);
+            root.insert(
+                "each".to_owned(),
+                json!({"item": item, "index": index, "total": total}),
+            );
+        }
+    }
+    Value::Object(root)
+}
+
+/// The `job` variable.
+fn job_variable(job: &JobState) -> Value {
+    json!({
+        "id": job.id,
+        "task": job.task,
+        "workspace": job.workspace,
+        "created_at": job.created_at,
+        "source_type": job.source_type,
+        "source_id": job.source_id,
+        "revision": job.revision,
+    })
+}
+
+/// Renders a step's `input:` values with the job input as `input` (each attempt, WF §12.2).
+pub fn render_step_input(
+    job: &JobState,
+    plan: &JobPlan,
+    state: &StepState,
+    ctx: &EvalContext<'_>,
+) -> Result<Value, String> {
+    let planned = planned_step(plan, state)?;
+    let scope = context(job, plan, ctx, &job.input, Some(state));
+    let written = Value::Object(planned.step.input.clone().into_iter().collect());
+    ctx.templates
+        .render_tree(&written, &scope)
+        .map_err(|error| format!("input: {error}"))
+}
+
+/// Renders and validates one attempt of a claimed worker step (its `attempt` already counts
+/// this attempt). An error fails the step without retry.
+pub fn prepare_attempt(
+    job: &JobState,
+    plan: &JobPlan,
+    step_name: &str,
+    ctx: &EvalContext<'_>,
+) -> Result<StepSpec, String> {
+    let state = job
+        .step(step_name)
+        .ok_or_else(|| format!("unknown step '{step_name}'"))?;
+    let planned = planned_step(plan, state)?;
+    let ActionKind::Script(script) = &planned.action.kind else {
+        return Err(format!(
+            "{} actions are not supported in this version",
+            planned.action.type_name()
+        ));
+    };
+
+    let rendered = render_step_input(job, plan, state, ctx)?;
+    let default_scope = json!({"secret": ctx.secrets, "job": job_variable(job)});
+    let render_default = |template: &str| {
+        ctx.templates
+            .render(template, &default_scope)
+            .map_err(|error| error.to_string())
+    };
+    let validated = enforce(
+        planned.action.input.as_ref(),
+        &rendered,
+        EnforceOptions::default(),
+        &render_default,
+    )
+    .map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let input: JsonMap<String, Value> = validated.into_iter().collect();
+    let input_value = Value::Object(input.clone());
+
+    // Action fields see the step's validated input as `input`.
+    let scope = context(job, plan, ctx, &input_value, Some(state));
+    let text = |field: &str, template: &str| {
+        ctx.templates
+            .render_string(template, &scope)
+            .map_err(|error| format!("{field}: {error}"))
+    };
+    let code = match &script.code {
+        ScriptCode::Inline(code) => ScriptBody::Inline(text("script", code)?),
+        ScriptCode::Source(path) => {
+            let path = text("source", path)?;
+            check_relative(&path, "source")?;
+            ScriptBody::Source(path)
+        }
+    };
+    let args = script
+        .args
+        .iter()
+        .map(|arg| text("args", arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = planned
+        .action
+        .env
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), text(&format!("env.{key}"), value)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let workdir = match &planned.action.workdir {
+        Some(template) => {
+            let dir = text("workdir", template)?;
+            check_relative(&dir, "workdir")?;
+            Some(dir)
+        }
+        None => None,
+    };
+
+    let program = Program::Script {
+        code,
+        interpreter: script.interpreter.clone(),
+        default_interpreter: script
+            .language
+            .default_interpreter()
+            .iter()
+            .map(|part| (*part).to_owned())
+            .collect(),
+        args,
+    };
+    let mut spec = StepSpec {
+        job_id: job.id,
+        workspace: job.workspace.clone(),
+        task: job.task.clone(),
+        step: state.step_name.clone(),
+        attempt: state.attempt,
+        action_name: planned.action_name.clone(),
+        program,
+        env,
+        input,
+        workdir,
+        timeout_secs: planned.timeout.map(|timeout| timeout.secs()),
+        mask: Vec::new(),
+        output_schema: planned.action.output.clone(),
+    };
+    spec.mask = step_mask(job, plan, ctx, planned.action.input.as_ref(), &spec);
+    Ok(spec)
+}
+
+/// The job's mask set (WF §16.3): every resolved secret and every value of a `secret: true`
+/// field of the job input.
+pub fn job_mask(job: &JobState, plan: &JobPlan, ctx: &EvalContext<'_>) -> Vec<String> {
+    let mut values = Vec::new();
+    collect_strings(ctx.secrets, &mut values);
+    secret_fields(plan.task_input.as_ref(), &job.input, &mut values);
+    with_lines(values)
+}
+
+/// Adds each line of a multi-line value (log lines are masked one at a time), drops values too
+/// short to mask, sorts and deduplicates.
+fn with_lines(values: Vec<String>) -> Vec<String> {
+    let mut all: Vec<String> = values
+        .iter()
+        .flat_map(|value| {
+            let lines = value.lines().filter(|_| value.contains('\n'));
+            std::iter::once(value.clone()).chain(lines.map(str::to_owned))
+        })
+        .filter(|value| value.chars().count() >= MIN_MASK_LEN)
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// The mask values that occur in this attempt's rendered spec (API §7.3): the job's set plus
+/// the step's own `secret: true` input fields, so no other secret travels to the worker.
+fn step_mask(
+    job: &JobState,
+    plan: &JobPlan,
+    ctx: &EvalContext<'_>,
+    action_input: Option<&InputSchema>,
+    spec: &StepSpec,
+) -> Vec<String> {
+    let mut values = job_mask(job, plan, ctx);
+    let mut step_values = Vec::new();
+    secret_fields(
+        action_input,
+        &Value::Object(spec.input.clone()),
+        &mut step_values,
+    );
+    values.extend(with_lines(step_values));
+    let mut rendered = Vec::new();
+    collect_strings(
+        &serde_json::to_value((&spec.program, &spec.env, &spec.input, &spec.workdir))
+            .unwrap_or(Value::Null),
+        &mut rendered,
+    );
+    values.retain(|value| rendered.iter().any(|text| text.contains(value.as_str())));
+    values.sort();
+    values.dedup();
+    values
+}
+
+/// Values of `secret: true` fields of `input` under `schema`, as text.
+fn secret_fields(schema: Option<&InputSchema>, input: &Value, out: &mut Vec<String>) {
+    let Some(schema) = schema else {
+        return;
+    };
+    for (name, field) in schema {
+        if !field.secret {
+            continue;
+        }
+        match input.get(name) {
+            Some(Value::Null) | None => {}
+            Some(Value::String(text)) => out.push(text.clone()),
+            Some(other) => out.push(other.to_string()),
+        }
+    }
+}
+
+/// Every string leaf of a value (secrets may be nested maps).
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
+
+/// The server's textual check of a rendered `source` or `workdir` (WF §6.6); the worker checks
+/// the resolved path again.
+fn check_relative(path: &str, field: &str) -> Result<(), String> {
+    let escapes = path.trim().is_empty()
+        || path.starts_with('/')
+        || path.split(['/', '\\']).any(|segment| segment == "..");
+    if escapes {
+        Err(format!("{field} escapes the workspace"))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn planned_step<'p>(
+    plan: &'p JobPlan,
+    state: &StepState,
+) -> Result<&'p PlannedStep, String> {
+    plan.step(state.flow_name())
+        .ok_or_else(|| format!("step '{}' is not in the task's flow", state.flow_name()))
+}

@@ -1,0 +1,425 @@
+//! Job re-evaluation (WF §10): after every event, R1–R7 are applied to pending steps in
+//! topological order until nothing changes, loops are expanded and settled, due task-step
+//! retries are dispatched, and the job outcome is decided once every step is terminal.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map as JsonMap, Value};
+
+use super::event::Effect;
+use super::plan::{JobPlan, PlannedStep};
+use super::render::{EvalContext, context, job_mask, render_step_input};
+use super::state::{JobState, JobStatus, StepState, StepStatus, mask_value};
+use crate::workflow::model::{ForEach, When};
+
+/// The most instances one loop step may expand to (WF §10.3).
+pub const MAX_LOOP_ITEMS: usize = 10_000;
+
+/// The deepest a child job may be nested; the top-level job is depth 0 (WF §6.7).
+pub const MAX_DEPTH: u32 = 10;
+
+/// Everything one re-evaluation needs besides the job.
+pub(crate) struct Settle<'a> {
+    pub plan: &'a JobPlan,
+    pub ctx: &'a EvalContext<'a>,
+    pub now: DateTime<Utc>,
+    pub effects: &'a mut Vec<Effect>,
+}
+
+impl Settle<'_> {
+    /// Applies the rules until a fixed point, then decides the job outcome.
+    pub fn run(&mut self, job: &mut JobState) {
+        if job.is_finished() {
+            return;
+        }
+        loop {
+            let mut changed = false;
+            // Loop expansion inserts instances right after their loop step, so the length is
+            // re-read on every iteration and the new instances are visited in the same sweep.
+            let mut position = 0;
+            while position < job.steps.len() {
+                changed |= self.visit(job, position);
+                position += 1;
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.finish_if_done(job);
+    }
+
+    fn visit(&mut self, job: &mut JobState, position: usize) -> bool {
+        let state = &job.steps[position];
+        let Some(planned) = self.plan.step(state.flow_name()) else {
+            return false;
+        };
+        let halted = job.is_halted();
+        match state.status {
+            StepStatus::Pending if halted => false,
+            StepStatus::Pending if state.is_instance() => self.promote_instance(job, position),
+            StepStatus::Pending => self.promote(job, planned, position),
+            StepStatus::Running if planned.is_loop() && !state.is_instance() => {
+                self.settle_loop(job, planned, position)
+            }
+            // A task step waiting out its retry delay is dispatched by the server, not claimed.
+            StepStatus::Ready
+                if !halted
+                    && planned.child_task().is_some()
+                    && state.retry_at.is_none_or(|at| at <= self.now) =>
+            {
+                self.start_child(job, planned, position);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// R1–R6 for a pending flow step.
+    fn promote(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) -> bool {
+        let mut statuses = Vec::with_capacity(planned.depends_on.len());
+        for dependency in &planned.depends_on {
+            match job.step(dependency) {
+                Some(state) => statuses.push((dependency, state.status)),
+                None => return false,
+            }
+        }
+        // R1 wait.
+        if statuses.iter().any(|(_, status)| !status.is_terminal()) {
+            return false;
+        }
+        let tolerant = planned.step.continue_on_failure;
+        if !tolerant {
+            // R2 failure propagation.
+            let failed = statuses.iter().find(|(_, status)| {
+                matches!(status, StepStatus::Failed | StepStatus::Cancelled)
+            });
+            if let Some((dependency, _)) = failed {
+                let reason = format!("dependency '{dependency}' failed");
+                self.skip(job, position, Some(reason));
+                return true;
+            }
+            // R3 cascade skip.
+            if !statuses.is_empty()
+                && statuses
+                    .iter()
+                    .all(|(_, status)| *status == StepStatus::Skipped)
+            {
+                self.skip(job, position, None);
+                return true;
+            }
+        }
+        // R4 convergence: the step proceeds. R5 condition.
+        match &planned.step.when {
+            None | Some(When::Constant(true)) => {}
+            Some(When::Constant(false)) => {
+                self.skip(job, position, None);
+                return true;
+            }
+            Some(When::Template(template)) => {
+                let scope = context(job, self.plan, self.ctx, &job.input, None);
+                match self.ctx.templates.condition(template, &scope) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.skip(job, position, None);
+                        return true;
+                    }
+                    Err(error) => {
+                        self.fail(job, position, format!("when: {error}"));
+                        return true;
+                    }
+                }
+            }
+        }
+        // R6 dispatch.
+        if planned.is_loop() {
+            self.expand(job, planned, position);
+        } else {
+            self.dispatch(job, planned, position);
+        }
+        true
+    }
+
+    /// R6 for a single step or loop instance: task steps start their child job, worker steps
+    /// become claimable.
+    fn dispatch(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) {
+        if planned.child_task().is_some() {
+            self.start_child(job, planned, position);
+            return;
+        }
+        let state = &mut job.steps[position];
+        state.status = StepStatus::Ready;
+        state.ready_at = Some(self.now);
+        self.effects.push(Effect::StepReady {
+            step: state.step_name.clone(),
+            not_before: None,
+        });
+    }
+
+    /// Dispatches one attempt of a task step: renders its input and asks for a child job.
+    fn start_child(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) {
+        let Some(task) = planned.child_task() else {
+            return;
+        };
+        if job.depth + 1 > MAX_DEPTH {
+            let error = format!("nesting depth exceeds the limit of {MAX_DEPTH}");
+            self.fail(job, position, error);
+            return;
+        }
+        let mut state = job.steps[position].clone();
+        state.attempt += 1;
+        let input = match render_step_input(job, self.plan, &state, self.ctx) {
+            Ok(input) => input,
+            Err(error) => {
+                self.fail(job, position, error);
+                return;
+            }
+        };
+        let mask = job_mask(job, self.plan, self.ctx);
+        state.status = StepStatus::Running;
+        state.input = Some(mask_value(&input, &mask));
+        state.retry_at = None;
+        state.started_at = Some(self.now);
+        state.child_job_id = None;
+        self.effects.push(Effect::StartChildJob {
+            step: state.step_name.clone(),
+            task: task.to_owned(),
+            input,
+            depth: job.depth + 1,
+        });
+        job.steps[position] = state;
+        mark_running(job, self.now);
+    }
+
+    /// WF §10.3 expansion of a loop step that may proceed.
+    fn expand(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) {
+        let items = match &planned.step.for_each {
+            Some(ForEach::Items(items)) => items.clone(),
+            Some(ForEach::Template(template)) => {
+                let scope = context(job, self.plan, self.ctx, &job.input, None);
+                match self.ctx.templates.render(template, &scope) {
+                    Ok(value) => match as_array(value) {
+                        Ok(items) => items,
+                        Err(error) => return self.fail(job, position, error),
+                    },
+                    Err(error) => {
+                        return self.fail(job, position, format!("for_each: {error}"));
+                    }
+                }
+            }
+            None => Vec::new(),
+        };
+        if items.len() > MAX_LOOP_ITEMS {
+            let error = format!(
+                "for_each: {} items exceed the limit of {MAX_LOOP_ITEMS}",
+                items.len()
+            );
+            return self.fail(job, position, error);
+        }
+        if items.is_empty() {
+            return self.skip(job, position, None);
+        }
+        let total = u32::try_from(items.len()).expect("at most MAX_LOOP_ITEMS items");
+        let loop_state = &mut job.steps[position];
+        loop_state.status = StepStatus::Running;
+        loop_state.started_at = Some(self.now);
+        loop_state.loop_total = Some(total);
+        loop_state.for_each = Some(Value::Array(items));
+        let instances: Vec<StepState> = (0..total)
+            .map(|index| {
+                let mut instance = loop_state.clone();
+                instance.step_name = format!("{}[{index}]", planned.name);
+                instance.status = StepStatus::Pending;
+                instance.started_at = None;
+                instance.for_each = None;
+                instance.depends_on = Vec::new();
+                instance.loop_source = Some(planned.name.clone());
+                instance.loop_index = Some(index);
+                instance
+            })
+            .collect();
+        job.steps.splice(position + 1..position + 1, instances);
+        mark_running(job, self.now);
+    }
+
+    /// Dispatch of a pending loop instance: all at once, or one at a time when `sequential`.
+    fn promote_instance(&mut self, job: &mut JobState, position: usize) -> bool {
+        let flow_name = job.steps[position].flow_name().to_owned();
+        let Some(planned) = self.plan.step(&flow_name) else {
+            return false;
+        };
+        let loop_running = job
+            .step(&flow_name)
+            .is_some_and(|state| state.status == StepStatus::Running);
+        if !loop_running {
+            return false;
+        }
+        if planned.step.sequential {
+            let earlier = job.steps[..position]
+                .iter()
+                .filter(|state| state.loop_source.as_deref() == Some(flow_name.as_str()));
+            let mut previous = None;
+            for state in earlier {
+                if is_failure(state.status) && !planned.step.continue_on_failure {
+                    let reason = format!("instance '{}' failed", state.step_name);
+                    self.skip(job, position, Some(reason));
+                    return true;
+                }
+                previous = Some(state.status);
+            }
+            if previous.is_some_and(|status| !status.is_terminal()) {
+                return false;
+            }
+        }
+        self.dispatch(job, planned, position);
+        true
+    }
+
+    /// A running loop step ends when all its instances are terminal (WF §10.3).
+    fn settle_loop(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) -> bool {
+        let instances: Vec<&StepState> = job.steps[position + 1..]
+            .iter()
+            .take_while(|state| state.loop_source.as_deref() == Some(planned.name.as_str()))
+            .collect();
+        if instances.iter().any(|state| !state.status.is_terminal()) {
+            return false;
+        }
+        let failed: Vec<String> = instances
+            .iter()
+            .filter(|state| is_failure(state.status))
+            .filter_map(|state| state.loop_index.map(|index| index.to_string()))
+            .collect();
+        if !failed.is_empty() && !planned.step.continue_on_failure {
+            let error = format!("for_each: instances [{}] failed", failed.join(", "));
+            self.fail(job, position, error);
+            return true;
+        }
+        let outputs = instances
+            .iter()
+            .map(|state| match state.status {
+                StepStatus::Completed => state.output.clone(),
+                _ => Value::Null,
+            })
+            .collect();
+        let state = &mut job.steps[position];
+        state.status = StepStatus::Completed;
+        state.output = Value::Array(outputs);
+        state.completed_at = Some(self.now);
+        true
+    }
+
+    fn skip(&mut self, job: &mut JobState, position: usize, reason: Option<String>) {
+        let state = &mut job.steps[position];
+        state.status = StepStatus::Skipped;
+        state.error_message = reason;
+        state.completed_at = Some(self.now);
+    }
+
+    /// An orchestration failure: never retried, and logged on `_server`.
+    fn fail(&mut self, job: &mut JobState, position: usize, error: String) {
+        let state = &mut job.steps[position];
+        self.effects.push(Effect::Log {
+            line: format!("step '{}' failed: {error}", state.step_name),
+        });
+        state.status = StepStatus::Failed;
+        state.error_message = Some(error);
+        state.completed_at = Some(self.now);
+    }
+
+    /// WF §10.4: once every step is terminal the job gets its final status, output and error.
+    fn finish_if_done(&mut self, job: &mut JobState) {
+        if job.steps.iter().any(|state| !state.status.is_terminal()) {
+            return;
+        }
+        if !job.is_halted() {
+            match first_untolerated_failure(job, self.plan) {
+                Some(state) => {
+                    let reason = state
+                        .error_message
+                        .as_deref()
+                        .and_then(|message| message.lines().next())
+                        .unwrap_or(state.status.as_str());
+                    job.error = Some(format!("step '{}' failed: {reason}", state.step_name));
+                    job.status = JobStatus::Failed;
+                }
+                None => {
+                    job.error = None;
+                    job.status = JobStatus::Completed;
+                }
+            }
+        }
+        job.output = sink_output(job, self.plan);
+        job.completed_at = Some(self.now);
+        self.effects.push(Effect::JobFinished { status: job.status });
+    }
+}
+
+/// The job becomes `running` when its first step starts or is dispatched (WF §10.4).
+pub(crate) fn mark_running(job: &mut JobState, now: DateTime<Utc>) {
+    if job.status == JobStatus::Pending {
+        job.status = JobStatus::Running;
+        job.started_at = Some(now);
+    }
+}
+
+/// Failed or cancelled: both stop dependants (R2) and count against the job.
+fn is_failure(status: StepStatus) -> bool {
+    matches!(status, StepStatus::Failed | StepStatus::Cancelled)
+}
+
+/// The step that decides a failed job's error: the first untolerated failure in step order,
+/// preferring a loop's failed instance over the loop step's own summary.
+fn first_untolerated_failure<'j>(job: &'j JobState, plan: &JobPlan) -> Option<&'j StepState> {
+    job.steps.iter().find(|state| {
+        let tolerated = plan
+            .step(state.flow_name())
+            .is_some_and(|planned| planned.step.continue_on_failure);
+        let summarised_by_instances = !state.is_instance()
+            && job.steps.iter().any(|other| {
+                other.loop_source.as_deref() == Some(state.step_name.as_str())
+                    && is_failure(other.status)
+            });
+        is_failure(state.status) && !tolerated && !summarised_by_instances
+    })
+}
+
+/// Outputs of sink steps that have one, keyed by step name; null when there is none.
+fn sink_output(job: &JobState, plan: &JobPlan) -> Value {
+    let mut output = JsonMap::new();
+    for planned in plan.steps.iter().filter(|planned| planned.is_sink) {
+        if let Some(state) = job.step(&planned.name)
+            && !state.output.is_null()
+        {
+            output.insert(planned.name.clone(), state.output.clone());
+        }
+    }
+    if output.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(output)
+    }
+}
+
+/// A `for_each` template's value: an array, or text that parses as a JSON array.
+fn as_array(value: Value) -> Result<Vec<Value>, String> {
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::String(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(items)) => Ok(items),
+            _ => Err("for_each: expected an array, got a string".to_owned()),
+        },
+        other => Err(format!(
+            "for_each: expected an array, got {}",
+            json_type(&other)
+        )),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

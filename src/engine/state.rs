@@ -1,0 +1,237 @@
+//! The mutable state of one job and its steps, shaped like the API's job and step resources
+//! (API §2.4, §2.5) so the server can store it as rows and `stroem run` can keep it in memory.
+//!
+//! *Invariant*: `steps` is in the plan's topological order, and the instances of a loop step sit
+//! right after it (`deploy`, `deploy[0]`, `deploy[1]`, …, then the next flow step).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    /// A scheduler `concurrency: skip` placeholder; never produced by the engine.
+    Skipped,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Ready,
+    Running,
+    /// Approval steps [P2]; never produced in this version.
+    Suspended,
+    Completed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl StepStatus {
+    /// Terminal statuses never change again (WF §10.1).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Completed | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Ready => "ready",
+            StepStatus::Running => "running",
+            StepStatus::Suspended => "suspended",
+            StepStatus::Completed => "completed",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Who created a job and where it sits (API §2.4); everything the engine does not decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMeta {
+    pub id: Uuid,
+    pub workspace: String,
+    pub revision: String,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub parent_job_id: Option<Uuid>,
+    pub parent_step_name: Option<String>,
+    /// Nesting depth: 0 for top-level jobs, parent's + 1 for child jobs (WF §6.7).
+    pub depth: u32,
+    /// The input as submitted.
+    pub raw_input: Value,
+}
+
+/// One job (API §2.4 detail shape, plus `depth`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    pub id: Uuid,
+    pub workspace: String,
+    pub task: String,
+    pub status: JobStatus,
+    /// The validated input (WF §3.2 steps 2–5).
+    pub input: Value,
+    pub raw_input: Value,
+    /// Sink step outputs keyed by step name, or null (WF §10.4).
+    pub output: Value,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// Set when the last step became terminal, together with the final status.
+    pub completed_at: Option<DateTime<Utc>>,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub parent_job_id: Option<Uuid>,
+    pub parent_step_name: Option<String>,
+    pub revision: String,
+    pub depth: u32,
+    pub timeout_secs: Option<u64>,
+    pub steps: Vec<StepState>,
+}
+
+impl JobState {
+    /// True once a cancellation or a job timeout stopped the job: no step is promoted any more
+    /// (R7). A job that merely failed is terminal only when all its steps are, so `failed` with
+    /// unfinished steps always means a timeout.
+    pub fn is_halted(&self) -> bool {
+        matches!(self.status, JobStatus::Cancelled | JobStatus::Failed)
+    }
+
+    /// The job reached its final status and `completed_at` (hooks may fire).
+    pub fn is_finished(&self) -> bool {
+        self.completed_at.is_some()
+    }
+
+    pub fn step(&self, name: &str) -> Option<&StepState> {
+        self.steps.iter().find(|step| step.step_name == name)
+    }
+
+    pub fn step_mut(&mut self, name: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|step| step.step_name == name)
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|step| step.step_name == name)
+    }
+
+    /// Records the rendered input of the latest attempt for display, with every mask value
+    /// replaced (WF §16.2): retries render again from the templates, never from this copy.
+    pub fn record_step_input(&mut self, step: &str, input: &Value, mask: &[String]) {
+        if let Some(state) = self.step_mut(step) {
+            state.input = Some(mask_value(input, mask));
+        }
+    }
+
+    /// The earliest `retry_at` among ready steps: when the caller should look again.
+    pub fn next_retry_at(&self) -> Option<DateTime<Utc>> {
+        self.steps
+            .iter()
+            .filter(|step| step.status == StepStatus::Ready)
+            .filter_map(|step| step.retry_at)
+            .min()
+    }
+}
+
+/// One attempt that failed and was retried (API §2.5 `retry_history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub attempt: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: DateTime<Utc>,
+    pub error_message: Option<String>,
+}
+
+/// One step or loop instance (API §2.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// Flow step name; loop instances `name[i]`.
+    pub step_name: String,
+    pub action_name: String,
+    pub action_type: String,
+    pub runner: String,
+    pub status: StepStatus,
+    pub depends_on: Vec<String>,
+    /// Rendered input of the latest attempt, masked; null before the first render.
+    pub input: Option<Value>,
+    pub output: Value,
+    /// Failure reason; for steps skipped by R2 the failed dependency.
+    pub error_message: Option<String>,
+    /// The latest attempt begun, from 1; 0 before the first.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub retry_at: Option<DateTime<Utc>>,
+    pub retry_history: Vec<RetryRecord>,
+    pub ready_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// On a loop step once expanded: the evaluated `for_each` items (`each.item` of instances).
+    pub for_each: Option<Value>,
+    pub loop_source: Option<String>,
+    pub loop_index: Option<u32>,
+    pub loop_total: Option<u32>,
+    pub child_job_id: Option<Uuid>,
+}
+
+impl StepState {
+    /// The flow step this state belongs to: the loop step for instances.
+    pub fn flow_name(&self) -> &str {
+        self.loop_source.as_deref().unwrap_or(&self.step_name)
+    }
+
+    pub fn is_instance(&self) -> bool {
+        self.loop_source.is_some()
+    }
+}
+
+/// Replaces every mask value in every string of `value` with `••••••` (WF §16.3).
+pub fn mask_value(value: &Value, mask: &[String]) -> Value {
+    match value {
+        Value::String(text) => Value::String(mask_text(text, mask)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| mask_value(v, mask)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| (key.clone(), mask_value(v, mask)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Masks occurrences of each value, longest first so a secret that contains another is hidden
+/// whole.
+pub fn mask_text(text: &str, mask: &[String]) -> String {
+    let mut values: Vec<&String> = mask.iter().filter(|value| !value.is_empty()).collect();
+    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    let mut masked = text.to_owned();
+    for value in values {
+        if masked.contains(value.as_str()) {
+            masked = masked.replace(value.as_str(), "••••••");
+        }
+    }
+    masked
+}
