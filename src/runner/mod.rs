@@ -3,4 +3,18 @@
 //! *Invariant*: runners know nothing about jobs, the DAG or the store; they receive a fully
 //! rendered [`spec::StepSpec`] and report lines and an [`spec::AttemptResult`].
 
+mod capture;
+mod confine;
+mod environment;
+pub mod local;
+pub mod mask;
+mod output;
+mod process;
+mod sink;
 pub mod spec;
+pub mod workcopy;
+
+
+pub use local::LocalRunner;
+pub use sink::LogSink;
+pub use workcopy::WorkingCopy;
