@@ -14,6 +14,10 @@ mod sink;
 pub mod spec;
 pub mod workcopy;
 
+#[cfg(test)]
+mod local_tests;
+#[cfg(test)]
+mod stop_tests;
 
 pub use local::LocalRunner;
 pub use sink::LogSink;
