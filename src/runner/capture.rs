@@ -129,7 +129,11 @@ impl LineSplitter {
 
 /// Reads `reader` to its end on a task of its own, sending every line to `lines`. The task ends
 /// at end of file, on a read error, or when the receiver is gone.
-pub fn spawn_reader<R>(mut reader: R, stream: Stream, lines: mpsc::Sender<RawLine>) -> JoinHandle<()>
+pub fn spawn_reader<R>(
+    mut reader: R,
+    stream: Stream,
+    lines: mpsc::Sender<RawLine>,
+) -> JoinHandle<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -212,7 +216,11 @@ mod tests {
         assert_eq!(lines[0].bytes.len(), line.len());
         assert_eq!(lines[0].dropped, 0);
         let cut = line.len() - LINE_LIMIT;
-        assert!(lines[0].log_text().ends_with(&format!("…[truncated {cut} bytes]")));
+        assert!(
+            lines[0]
+                .log_text()
+                .ends_with(&format!("…[truncated {cut} bytes]"))
+        );
         // On stderr the same line is an ordinary one.
         let lines = split(Stream::Stderr, &[&line]);
         assert_eq!(lines[0].bytes.len(), LINE_LIMIT);

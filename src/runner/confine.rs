@@ -197,8 +197,19 @@ mod tests {
     #[test]
     fn source_escapes_are_refused() {
         let (_outside, _copy, root) = copy_with_links();
-        for rel in ["", " ", "/etc/passwd", "../x", "scripts/../scripts/ok.sh", "out/evil.sh"] {
-            assert_eq!(escape(source_file(&root, rel)), "source escapes the workspace", "{rel}");
+        for rel in [
+            "",
+            " ",
+            "/etc/passwd",
+            "../x",
+            "scripts/../scripts/ok.sh",
+            "out/evil.sh",
+        ] {
+            assert_eq!(
+                escape(source_file(&root, rel)),
+                "source escapes the workspace",
+                "{rel}"
+            );
         }
         assert_eq!(
             escape(source_file(&root, "dangling")),
@@ -217,16 +228,34 @@ mod tests {
     #[test]
     fn workdir_is_created_inside() {
         let (_outside, _copy, root) = copy_with_links();
-        assert_eq!(workdir(&root, "build/out").expect("created"), root.join("build/out"));
+        assert_eq!(
+            workdir(&root, "build/out").expect("created"),
+            root.join("build/out")
+        );
         assert!(root.join("build/out").is_dir());
-        assert_eq!(workdir(&root, "in/sub").expect("created"), root.join("scripts/sub"));
+        assert_eq!(
+            workdir(&root, "in/sub").expect("created"),
+            root.join("scripts/sub")
+        );
     }
 
     #[test]
     fn workdir_escapes_are_refused_without_creating_anything_outside() {
         let (outside, _copy, root) = copy_with_links();
-        for rel in ["", "/tmp", "..", "a/../..", "out", "out/sub", "dangling/sub"] {
-            assert_eq!(escape(workdir(&root, rel)), "workdir escapes the workspace", "{rel}");
+        for rel in [
+            "",
+            "/tmp",
+            "..",
+            "a/../..",
+            "out",
+            "out/sub",
+            "dangling/sub",
+        ] {
+            assert_eq!(
+                escape(workdir(&root, rel)),
+                "workdir escapes the workspace",
+                "{rel}"
+            );
         }
         assert!(!outside.path().join("sub").exists());
     }

@@ -164,7 +164,10 @@ mod tests {
         };
         let env = build(&base, &spec(input), &paths);
         let mut vars = env.vars.clone();
-        assert_eq!(vars.remove("INPUT_EDGE").map(|v| v.len()), Some(INPUT_VAR_LIMIT));
+        assert_eq!(
+            vars.remove("INPUT_EDGE").map(|v| v.len()),
+            Some(INPUT_VAR_LIMIT)
+        );
         insta::assert_debug_snapshot!((vars, env.notes), @r#"
         (
             {

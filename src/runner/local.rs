@@ -51,13 +51,9 @@ impl PrepareError {
     /// Escapes and missing files come back on every retry; I/O trouble may not.
     fn outcome(&self) -> Outcome {
         match self {
-            PrepareError::Confine(ConfineError::Io { .. }) | PrepareError::Io(_) => {
-                Outcome::Failed
-            }
+            PrepareError::Confine(ConfineError::Io { .. }) | PrepareError::Io(_) => Outcome::Failed,
             PrepareError::WorkingCopy { .. } => Outcome::Failed,
-            PrepareError::Confine(_) | PrepareError::EmptyInterpreter => {
-                Outcome::FailedPermanently
-            }
+            PrepareError::Confine(_) | PrepareError::EmptyInterpreter => Outcome::FailedPermanently,
         }
     }
 }
@@ -181,8 +177,8 @@ impl LocalRunner {
         };
         let input_file = io.path().join("input.json");
         let output_file = io.path().join("output.json");
-        let input = serde_json::to_vec(&Value::Object(spec.input.clone()))
-            .map_err(io::Error::other)?;
+        let input =
+            serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
         fs::write(&input_file, input)?;
         fs::write(&output_file, "")?;
         let paths = StepPaths {

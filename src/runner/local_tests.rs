@@ -37,7 +37,8 @@ impl Harness {
     }
 
     pub async fn run(&self, spec: &StepSpec) -> (AttemptResult, Vec<LogLine>) {
-        self.run_until(spec, |_| false, CancellationToken::new()).await
+        self.run_until(spec, |_| false, CancellationToken::new())
+            .await
     }
 
     /// Runs `spec`, cancelling `cancel` as soon as a line satisfies `cancel_when`.
@@ -114,8 +115,12 @@ pub(super) fn stream(lines: &[LogLine], which: Stream) -> Vec<String> {
 
 /// `stdout` lines, then `stderr` lines: the order between the two streams is not defined.
 fn transcript(lines: &[LogLine]) -> String {
-    let out = stream(lines, Stream::Stdout).into_iter().map(|l| format!("out| {l}"));
-    let err = stream(lines, Stream::Stderr).into_iter().map(|l| format!("err| {l}"));
+    let out = stream(lines, Stream::Stdout)
+        .into_iter()
+        .map(|l| format!("out| {l}"));
+    let err = stream(lines, Stream::Stderr)
+        .into_iter()
+        .map(|l| format!("err| {l}"));
     out.chain(err).collect::<Vec<_>>().join("\n")
 }
 
@@ -155,7 +160,11 @@ async fn environment_layers_and_stroem_variables() {
     out| workdir is the copy
     out| output file is empty
     "#);
-    assert!(lines.iter().all(|l| l.step == "build[1]" && l.attempt == Some(2)));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.step == "build[1]" && l.attempt == Some(2))
+    );
     assert_eq!(result.output, Value::Null);
     assert_eq!(result.error_message, None);
 }
@@ -180,11 +189,16 @@ async fn input_file_holds_the_whole_input_and_large_values_skip_the_variable() {
     assert_eq!(out[1], "INPUT_BIG is unset");
     assert_eq!(
         stream(&lines, Stream::Stderr),
-        ["stroem: INPUT_BIG is not set: its value is 40000 bytes, over the 32 KiB limit; \
-          read it from $STROEM_INPUT"]
+        [
+            "stroem: INPUT_BIG is not set: its value is 40000 bytes, over the 32 KiB limit; \
+          read it from $STROEM_INPUT"
+        ]
     );
     let io_dir = Path::new(&out[2]);
-    assert!(!io_dir.starts_with(harness.root()), "I/O dir outside the copy");
+    assert!(
+        !io_dir.starts_with(harness.root()),
+        "I/O dir outside the copy"
+    );
     assert!(!io_dir.exists(), "I/O dir removed after the attempt");
 }
 
@@ -198,7 +212,10 @@ async fn output_file_wins_over_output_lines() {
     let (result, lines) = harness.run(&spec).await;
     assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
     assert_eq!(result.output, json!({"from": "file", "n": [1, 2]}));
-    assert_eq!(stream(&lines, Stream::Stdout), [r#"OUTPUT: {"from": "line"}"#]);
+    assert_eq!(
+        stream(&lines, Stream::Stdout),
+        [r#"OUTPUT: {"from": "line"}"#]
+    );
 }
 
 #[tokio::test]
@@ -289,7 +306,11 @@ async fn long_lines_are_cut_at_64_kib() {
     let out = stream(&lines, Stream::Stdout);
     assert_eq!(
         out[0],
-        format!("{}…[truncated {} bytes]", "x".repeat(65_536), 70_000 - 65_536)
+        format!(
+            "{}…[truncated {} bytes]",
+            "x".repeat(65_536),
+            70_000 - 65_536
+        )
     );
     assert_eq!(out[1], "after");
 }
@@ -299,7 +320,9 @@ async fn python_inline_script_gets_its_args() {
     let harness = Harness::new(Duration::from_secs(5));
     let mut spec = shell("");
     spec.program = Program::Script {
-        code: ScriptBody::Inline("import sys, json\nprint('OUTPUT:', json.dumps(sys.argv[1:]))".into()),
+        code: ScriptBody::Inline(
+            "import sys, json\nprint('OUTPUT:', json.dumps(sys.argv[1:]))".into(),
+        ),
         interpreter: None,
         default_interpreter: vec!["python3".to_owned()],
         args: vec!["a".to_owned(), "b c".to_owned()],
@@ -315,11 +338,17 @@ async fn shebang_source_runs_directly_and_others_use_the_default_interpreter() {
     let root = harness.root();
     fs::create_dir(root.join("bin")).expect("mkdir");
     let tool = root.join("bin/tool.py");
-    fs::write(&tool, "#!/usr/bin/env python3\nimport sys\nprint('python', sys.argv[1:])\n")
-        .expect("write");
+    fs::write(
+        &tool,
+        "#!/usr/bin/env python3\nimport sys\nprint('python', sys.argv[1:])\n",
+    )
+    .expect("write");
     fs::set_permissions(&tool, fs::Permissions::from_mode(0o644)).expect("chmod");
-    fs::write(root.join("bin/plain.sh"), "echo \"plain $1 in $(basename \"$0\")\"\n")
-        .expect("write");
+    fs::write(
+        root.join("bin/plain.sh"),
+        "echo \"plain $1 in $(basename \"$0\")\"\n",
+    )
+    .expect("write");
 
     let (result, lines) = harness.run(&source("bin/tool.py", "sh", &["x"])).await;
     assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
@@ -356,9 +385,18 @@ async fn escaping_source_and_workdir_fail_permanently_without_running() {
     fs::write(outside.path().join("evil.sh"), "echo escaped").expect("write");
     symlink(outside.path(), harness.root().join("link")).expect("symlink");
     let mut cases = vec![
-        (source("link/evil.sh", "sh", &[]), "source escapes the workspace"),
-        (source("../evil.sh", "sh", &[]), "source escapes the workspace"),
-        (source("/etc/hostname", "sh", &[]), "source escapes the workspace"),
+        (
+            source("link/evil.sh", "sh", &[]),
+            "source escapes the workspace",
+        ),
+        (
+            source("../evil.sh", "sh", &[]),
+            "source escapes the workspace",
+        ),
+        (
+            source("/etc/hostname", "sh", &[]),
+            "source escapes the workspace",
+        ),
         (source("", "sh", &[]), "source escapes the workspace"),
     ];
     for workdir in ["link", "link/sub", "..", "/tmp", ""] {
@@ -389,6 +427,8 @@ async fn an_interpreter_that_cannot_start_fails_the_attempt() {
     assert_eq!(result.outcome, Outcome::Failed);
     assert_eq!(
         result.error_message.as_deref(),
-        Some("cannot start `/nonexistent/stroem-interpreter`: No such file or directory (os error 2)")
+        Some(
+            "cannot start `/nonexistent/stroem-interpreter`: No such file or directory (os error 2)"
+        )
     );
 }

@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn longer_value_containing_a_shorter_one_is_masked_whole() {
-        let masked = mask("pw: secret-extended!", &values(&["secret", "secret-extended"]));
+        let masked = mask(
+            "pw: secret-extended!",
+            &values(&["secret", "secret-extended"]),
+        );
         assert_eq!(masked, "pw: ••••••!");
     }
 
@@ -132,12 +135,18 @@ mod tests {
 
     #[test]
     fn short_values_are_not_masked() {
-        assert_eq!(mask("yes no abc", &values(&["no", "abc", ""])), "yes no abc");
+        assert_eq!(
+            mask("yes no abc", &values(&["no", "abc", ""])),
+            "yes no abc"
+        );
     }
 
     #[test]
     fn multibyte_text_around_and_inside_values() {
-        assert_eq!(mask("ææ pässwörd øø", &values(&["pässwörd"])), "ææ •••••• øø");
+        assert_eq!(
+            mask("ææ pässwörd øø", &values(&["pässwörd"])),
+            "ææ •••••• øø"
+        );
         assert_eq!(mask("øøøøø", &values(&["øøøø"])), "••••••");
     }
 }

@@ -151,9 +151,14 @@ mod tests {
         assert_eq!(lines.observe(&stdout("output: 3")), None);
         assert_eq!(
             lines.observe(&stdout("OUTPUT: {broken")).as_deref(),
-            Some("stroem: ignored an OUTPUT: line with invalid JSON (key must be a string at line 1 column 2)")
+            Some(
+                "stroem: ignored an OUTPUT: line with invalid JSON (key must be a string at line 1 column 2)"
+            )
         );
-        assert_eq!(lines.finish(empty_file().path()).expect("output"), json!([2]));
+        assert_eq!(
+            lines.finish(empty_file().path()).expect("output"),
+            json!([2])
+        );
     }
 
     #[test]
@@ -162,14 +167,19 @@ mod tests {
         lines.observe(&stdout("OUTPUT: 1"));
         let file = empty_file();
         fs::write(file.path(), "{\"from\": \"file\"}\n").expect("write");
-        assert_eq!(lines.finish(file.path()).expect("output"), json!({"from": "file"}));
+        assert_eq!(
+            lines.finish(file.path()).expect("output"),
+            json!({"from": "file"})
+        );
     }
 
     #[test]
     fn invalid_output_file_fails() {
         let file = empty_file();
         fs::write(file.path(), "not json").expect("write");
-        let error = OutputLines::default().finish(file.path()).expect_err("invalid");
+        let error = OutputLines::default()
+            .finish(file.path())
+            .expect_err("invalid");
         assert_eq!(
             error.to_string(),
             "invalid JSON in $STROEM_OUTPUT: expected ident at line 1 column 2"
@@ -179,18 +189,28 @@ mod tests {
     #[test]
     fn no_output_is_null_and_oversized_output_fails() {
         assert_eq!(
-            OutputLines::default().finish(empty_file().path()).expect("null"),
+            OutputLines::default()
+                .finish(empty_file().path())
+                .expect("null"),
             Value::Null
         );
         let file = empty_file();
         let big = format!("\"{}\"", "z".repeat(OUTPUT_LIMIT));
         fs::write(file.path(), &big).expect("write");
-        let error = OutputLines::default().finish(file.path()).expect_err("too large");
-        assert_eq!(error.to_string(), "output larger than 1 MiB (1048578 bytes)");
+        let error = OutputLines::default()
+            .finish(file.path())
+            .expect_err("too large");
+        assert_eq!(
+            error.to_string(),
+            "output larger than 1 MiB (1048578 bytes)"
+        );
         let mut lines = OutputLines::default();
         lines.observe(&stdout(&format!("OUTPUT: {big}")));
         let error = lines.finish(empty_file().path()).expect_err("too large");
-        assert_eq!(error.to_string(), "output larger than 1 MiB (1048578 bytes)");
+        assert_eq!(
+            error.to_string(),
+            "output larger than 1 MiB (1048578 bytes)"
+        );
     }
 
     #[test]
@@ -205,7 +225,9 @@ mod tests {
         assert!(message.ends_with("\nline 25"));
         tail.push("é".repeat(3000));
         let message = tail.message("killed by signal 9 (SIGKILL)");
-        let body = message.strip_prefix("killed by signal 9 (SIGKILL)\n").expect("head");
+        let body = message
+            .strip_prefix("killed by signal 9 (SIGKILL)\n")
+            .expect("head");
         assert_eq!(body, "é".repeat(2048));
     }
 }

@@ -35,7 +35,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// How often to look whether a stopping group still has members.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 /// Captured lines waiting for the sink; a full queue makes the readers, and so the process, wait.
-const LINE_QUEUE: usize = 256;
+const LINE_QUEUE: usize = 64;
 
 /// A fully prepared process.
 #[derive(Debug)]
@@ -73,12 +73,18 @@ enum StopReason {
 }
 
 pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationToken) -> Ended {
-    let program = launch.argv.first().map(|p| p.to_string_lossy().into_owned());
+    let program = launch
+        .argv
+        .first()
+        .map(|p| p.to_string_lossy().into_owned());
     let mut child = match spawn(&launch).await {
         Ok(child) => child,
         Err(error) => {
             let program = program.unwrap_or_default();
-            return Ended::failed(Outcome::Failed, format!("cannot start `{program}`: {error}"));
+            return Ended::failed(
+                Outcome::Failed,
+                format!("cannot start `{program}`: {error}"),
+            );
         }
     };
     let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
@@ -120,9 +126,12 @@ pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationT
             },
             status = child.wait(), if exit.is_none() => {
                 exit = Some(status);
-                // Whatever the step left running in its group goes with it.
+                // Whatever the step left running in its group goes with it. An empty group is
+                // done with for good: its id may now be reused by an unrelated process group.
                 if group.has_members() {
                     group.stop();
+                } else {
+                    group.gone();
                 }
             }
             () = sleep_until(deadline.unwrap_or(never)),
@@ -187,9 +196,8 @@ fn ended(
     sink: &mut Sink<'_>,
     output_file: &Path,
 ) -> Ended {
-    let failed = |sink: &Sink<'_>, head: String| {
-        Ended::failed(Outcome::Failed, sink.tail.message(&head))
-    };
+    let failed =
+        |sink: &Sink<'_>, head: String| Ended::failed(Outcome::Failed, sink.tail.message(&head));
     match (reason, exit) {
         (Some(StopReason::Cancelled), _) => Ended::failed(Outcome::Cancelled, "cancelled".into()),
         (Some(StopReason::Timeout(secs)), _) => {
@@ -207,7 +215,9 @@ fn ended(
         }
         (None, Some(Ok(status))) => match (status.code(), status.signal()) {
             (Some(code), _) => failed(sink, format!("exit code {code}")),
-            (None, Some(signal)) => failed(sink, format!("killed by signal {}", signal_name(signal))),
+            (None, Some(signal)) => {
+                failed(sink, format!("killed by signal {}", signal_name(signal)))
+            }
             (None, None) => failed(sink, format!("process ended abnormally ({status})")),
         },
         (None, Some(Err(error))) => failed(sink, format!("cannot wait for the process: {error}")),

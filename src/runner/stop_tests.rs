@@ -31,7 +31,10 @@ fn alive(pid: i32) -> bool {
 async fn wait_until_gone(pid: i32, within: Duration) {
     let deadline = Instant::now() + within;
     while alive(pid) {
-        assert!(Instant::now() < deadline, "process {pid} still alive after {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} still alive after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -53,7 +56,11 @@ async fn timeout_stops_the_whole_group_including_grandchildren() {
         Some("timed out after 1s\nstarting")
     );
     // Both sleeps die on SIGTERM, so the grace period is never used up.
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     wait_until_gone(printed_pid(&lines), Duration::from_secs(5)).await;
 }
 
@@ -67,16 +74,19 @@ async fn cancellation_ends_the_attempt_as_cancelled() {
         .await;
     assert_eq!(result.outcome, Outcome::Cancelled);
     assert_eq!(result.error_message.as_deref(), Some("cancelled"));
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     wait_until_gone(printed_pid(&lines), Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
 async fn stopping_sends_sigterm_first() {
     let harness = Harness::new(Duration::from_secs(10));
-    let spec = shell(
-        "trap 'echo \"got TERM\"; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
-    );
+    let spec =
+        shell("trap 'echo \"got TERM\"; exit 0' TERM; echo ready; while :; do sleep 0.1; done");
     let (result, lines) = harness
         .run_until(&spec, is_ready, CancellationToken::new())
         .await;
@@ -123,12 +133,28 @@ async fn death_by_signal_is_reported_with_the_stderr_tail() {
 #[tokio::test]
 async fn processes_left_behind_in_the_group_are_stopped_when_the_step_ends() {
     let harness = Harness::new(Duration::from_secs(5));
-    let spec = shell("sleep 100 & echo \"bg $!\"; echo 'OUTPUT: \"done\"'");
+    // The background job announces its trap through a file, so the main process cannot end
+    // before the job is ready to report the SIGTERM it gets.
+    let spec = shell(
+        r#"(trap 'echo "left-behind got TERM"; exit 0' TERM; touch trap-set
+            while :; do sleep 0.1; done) &
+           echo "bg $!"
+           until [ -e trap-set ]; do sleep 0.01; done
+           echo 'OUTPUT: "done"'"#,
+    );
     let started = Instant::now();
     let (result, lines) = harness.run(&spec).await;
     assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
     assert_eq!(result.output, serde_json::json!("done"));
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        stream(&lines, Stream::Stdout).contains(&"left-behind got TERM".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     wait_until_gone(printed_pid(&lines), Duration::from_secs(5)).await;
 }
 
@@ -142,8 +168,15 @@ async fn an_escaped_process_holding_the_pipes_does_not_hang_the_attempt() {
     // The escaped sleep is outside the step's group; clean it up whatever the result.
     let _ = kill(Pid::from_raw(escaped), Signal::SIGKILL);
     assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
-    assert_eq!(stream(&lines, Stream::Stdout), [format!("bg {escaped}"), "main done".into()]);
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert_eq!(
+        stream(&lines, Stream::Stdout),
+        [format!("bg {escaped}"), "main done".into()]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

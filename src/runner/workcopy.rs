@@ -65,10 +65,10 @@ fn copy_dir(root: &Path, from: &Path, to: &Path) -> io::Result<()> {
             fs::set_permissions(&target, fs::metadata(&source)?.permissions())?;
         } else if kind.is_file() {
             fs::copy(&source, &target)?;
-        } else if kind.is_symlink() {
-            if let Some(link) = link_inside(root, &source)? {
-                std::os::unix::fs::symlink(link, &target)?;
-            }
+        } else if kind.is_symlink()
+            && let Some(link) = link_inside(root, &source)?
+        {
+            std::os::unix::fs::symlink(link, &target)?;
         }
     }
     Ok(())
@@ -153,8 +153,11 @@ mod tests {
         let root = source.path();
         fs::create_dir_all(root.join("scripts/lib")).expect("mkdir");
         fs::write(root.join("scripts/run.sh"), "#!/bin/sh\necho hi\n").expect("write");
-        fs::set_permissions(root.join("scripts/run.sh"), fs::Permissions::from_mode(0o755))
-            .expect("chmod");
+        fs::set_permissions(
+            root.join("scripts/run.sh"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
         fs::write(root.join("scripts/lib/util.sh"), "x=1\n").expect("write");
         fs::write(root.join("README"), "hello").expect("write");
         symlink("scripts/run.sh", root.join("run")).expect("link");
@@ -208,8 +211,15 @@ mod tests {
         let parent = tempfile::tempdir().expect("tempdir");
         let copy = WorkingCopy::create_in(source.path(), parent.path()).expect("copy");
         let copied = copy.path().join("locked");
-        assert_eq!(fs::read_to_string(copied.join("inside")).expect("read"), "x");
-        let mode = fs::metadata(&copied).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(
+            fs::read_to_string(copied.join("inside")).expect("read"),
+            "x"
+        );
+        let mode = fs::metadata(&copied)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o555);
         // Let the temporary directories be deleted.
         fs::set_permissions(&copied, fs::Permissions::from_mode(0o755)).expect("chmod");
