@@ -432,3 +432,20 @@ async fn an_interpreter_that_cannot_start_fails_the_attempt() {
         )
     );
 }
+
+/// Callers spawn attempts on the runtime, so the attempt future must be `Send`; this fails to
+/// compile otherwise.
+#[test]
+fn the_attempt_future_can_be_spawned() {
+    fn assert_send<T: Send>(_: &T) {}
+    let harness = Harness::new(Duration::from_secs(1));
+    let spec = shell("true");
+    let mut sink = |_: LogLine| {};
+    let attempt = harness.runner.run(
+        &spec,
+        harness.copy.path(),
+        &mut sink,
+        CancellationToken::new(),
+    );
+    assert_send(&attempt);
+}
