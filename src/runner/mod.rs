@@ -3,4 +3,22 @@
 //! *Invariant*: runners know nothing about jobs, the DAG or the store; they receive a fully
 //! rendered [`spec::StepSpec`] and report lines and an [`spec::AttemptResult`].
 
+mod capture;
+mod confine;
+mod environment;
+pub mod local;
+pub mod mask;
+mod output;
+mod process;
+mod sink;
 pub mod spec;
+pub mod workcopy;
+
+#[cfg(test)]
+mod local_tests;
+#[cfg(test)]
+mod stop_tests;
+
+pub use local::LocalRunner;
+pub use sink::LogSink;
+pub use workcopy::WorkingCopy;

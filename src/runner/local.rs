@@ -1,0 +1,257 @@
+//! The local runner: one attempt of a script step as a process on this host (WF §6.1, §6.6,
+//! §11), in a working copy the caller provides.
+//!
+//! Every attempt gets a private I/O directory outside the working copy for the inline script,
+//! the `$STROEM_INPUT` file and the `$STROEM_OUTPUT` file; it is deleted when the attempt ends,
+//! so the copy only ever holds what the step itself writes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+use super::confine::{self, ConfineError};
+use super::environment::{self, StepPaths};
+use super::mask::Masker;
+use super::process::{self, Ended, Launch};
+use super::sink::{LogSink, Sink};
+use super::spec::{AttemptResult, Outcome, Program, ScriptBody, StepSpec};
+use crate::workflow::input::check_output;
+
+/// Runs script steps as processes on the worker host.
+#[derive(Debug, Clone)]
+pub struct LocalRunner {
+    kill_grace: Duration,
+    /// The worker's environment, captured once at start-up, without `STROEM*` names.
+    base_env: BTreeMap<String, String>,
+}
+
+/// Why an attempt could not be started.
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error(transparent)]
+    Confine(#[from] ConfineError),
+    #[error("the action's interpreter is empty")]
+    EmptyInterpreter,
+    #[error("working copy `{path}` is not usable: {source}")]
+    WorkingCopy { path: PathBuf, source: io::Error },
+    #[error("cannot prepare the step's files: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl PrepareError {
+    /// Escapes and missing files come back on every retry; I/O trouble may not.
+    fn outcome(&self) -> Outcome {
+        match self {
+            PrepareError::Confine(ConfineError::Io { .. }) | PrepareError::Io(_) => Outcome::Failed,
+            PrepareError::WorkingCopy { .. } => Outcome::Failed,
+            PrepareError::Confine(_) | PrepareError::EmptyInterpreter => Outcome::FailedPermanently,
+        }
+    }
+}
+
+/// Everything needed to start the process.
+struct Prepared {
+    /// Owns the I/O directory; dropping it deletes the directory.
+    io: TempDir,
+    argv: Vec<OsString>,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+    output_file: PathBuf,
+    notes: Vec<String>,
+}
+
+impl LocalRunner {
+    /// `base_env` is the worker's environment; `STROEM*` names are dropped here (WF §11.1).
+    pub fn new(kill_grace: Duration, base_env: BTreeMap<String, String>) -> Self {
+        let base_env = base_env
+            .into_iter()
+            .filter(|(name, _)| !environment::is_hidden(name))
+            .collect();
+        LocalRunner {
+            kill_grace,
+            base_env,
+        }
+    }
+
+    /// Captures this process's environment; call once at start-up. Variables whose name or
+    /// value is not UTF-8 are left out.
+    pub fn from_process_env(kill_grace: Duration) -> Self {
+        let base_env = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::new(kill_grace, base_env)
+    }
+
+    /// Runs one attempt of `spec` in `working_copy`. Captured lines go to `logs` as they
+    /// arrive (see [`LogSink`]); cancelling `cancel` stops the process group and ends the
+    /// attempt as [`Outcome::Cancelled`]. Never panics on the step's behaviour: every problem
+    /// becomes a failed [`AttemptResult`].
+    pub async fn run(
+        &self,
+        spec: &StepSpec,
+        working_copy: &Path,
+        logs: LogSink<'_>,
+        cancel: CancellationToken,
+    ) -> AttemptResult {
+        let started_at = Utc::now();
+        let mut sink = Sink::new(&spec.step, spec.attempt, Masker::new(&spec.mask), logs);
+        let ended = if cancel.is_cancelled() {
+            Ended::failed(Outcome::Cancelled, "cancelled".to_owned())
+        } else {
+            match self.prepare(spec, working_copy) {
+                Err(error) => Ended::failed(error.outcome(), error.to_string()),
+                Ok(prepared) => {
+                    for note in &prepared.notes {
+                        sink.note(note);
+                    }
+                    let ended = self.execute(spec, &prepared, &mut sink, &cancel).await;
+                    // Removal problems must not change the attempt's result; the directory
+                    // is in the system temporary directory, which is cleaned eventually.
+                    let _ = prepared.io.close();
+                    ended
+                }
+            }
+        };
+        AttemptResult {
+            outcome: ended.outcome,
+            output: ended.output,
+            error_message: ended.message.map(|message| sink.mask(&message)),
+            started_at,
+            finished_at: Utc::now(),
+        }
+    }
+
+    async fn execute(
+        &self,
+        spec: &StepSpec,
+        prepared: &Prepared,
+        sink: &mut Sink<'_>,
+        cancel: &CancellationToken,
+    ) -> Ended {
+        let launch = Launch {
+            argv: &prepared.argv,
+            cwd: &prepared.cwd,
+            env: &prepared.env,
+            output_file: &prepared.output_file,
+            timeout_secs: spec.timeout_secs,
+            kill_grace: self.kill_grace,
+        };
+        let ended = process::run(launch, sink, cancel).await;
+        match (&spec.output_schema, ended.outcome) {
+            (Some(schema), Outcome::Succeeded) => match check_output(schema, &ended.output) {
+                Ok(output) => Ended { output, ..ended },
+                Err(errors) => {
+                    let message = errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    Ended::failed(Outcome::Failed, message)
+                }
+            },
+            _ => ended,
+        }
+    }
+
+    fn prepare(&self, spec: &StepSpec, working_copy: &Path) -> Result<Prepared, PrepareError> {
+        let root = working_copy
+            .canonicalize()
+            .map_err(|source| PrepareError::WorkingCopy {
+                path: working_copy.to_owned(),
+                source,
+            })?;
+        let io = tempfile::Builder::new().prefix("stroem-io-").tempdir()?;
+        let argv = program(&spec.program, &root, io.path())?;
+        let cwd = match &spec.workdir {
+            Some(rel) => confine::workdir(&root, rel)?,
+            None => root.clone(),
+        };
+        let input_file = io.path().join("input.json");
+        let output_file = io.path().join("output.json");
+        let input =
+            serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
+        fs::write(&input_file, input)?;
+        fs::write(&output_file, "")?;
+        let paths = StepPaths {
+            root: &root,
+            input_file: &input_file,
+            output_file: &output_file,
+        };
+        let env = environment::build(&self.base_env, spec, &paths);
+        Ok(Prepared {
+            io,
+            argv,
+            cwd,
+            env: env.vars,
+            output_file,
+            notes: env.notes,
+        })
+    }
+}
+
+/// The command line (WF §6.1): `<interpreter> <file> <args…>`, or `<file> <args…>` for a `#!`
+/// source without an explicit interpreter.
+fn program(program: &Program, root: &Path, io_dir: &Path) -> Result<Vec<OsString>, PrepareError> {
+    let Program::Script {
+        code,
+        interpreter,
+        default_interpreter,
+        args,
+    } = program;
+    let (file, direct) = match code {
+        ScriptBody::Inline(text) => {
+            let file = io_dir.join("script");
+            fs::write(&file, text)?;
+            (file, false)
+        }
+        ScriptBody::Source(rel) => {
+            let file = confine::source_file(root, rel)?;
+            let direct = interpreter.is_none() && has_shebang(&file)?;
+            if direct {
+                make_executable(&file)?;
+            }
+            (file, direct)
+        }
+    };
+    let mut argv: Vec<OsString> = Vec::new();
+    if !direct {
+        let interpreter = interpreter.as_ref().unwrap_or(default_interpreter);
+        if interpreter.is_empty() {
+            return Err(PrepareError::EmptyInterpreter);
+        }
+        argv.extend(interpreter.iter().map(OsString::from));
+    }
+    argv.push(file.into_os_string());
+    argv.extend(args.iter().map(OsString::from));
+    Ok(argv)
+}
+
+fn has_shebang(file: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let mut start = [0u8; 2];
+    let mut handle = fs::File::open(file)?;
+    let mut read = 0;
+    while read < start.len() {
+        match handle.read(&mut start[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read == 2 && &start == b"#!")
+}
+
+/// The copy is private to this job, so making it executable changes nothing outside it.
+fn make_executable(file: &Path) -> io::Result<()> {
+    let mut permissions = fs::metadata(file)?.permissions();
+    permissions.set_mode(permissions.mode() | 0o111);
+    fs::set_permissions(file, permissions)
+}
