@@ -1,4 +1,5 @@
 //! `stroem run`'s executor: one job (and its child jobs) in memory, steps run by the local
 //! runner, no server and no database.
 
+pub mod executor;
 pub mod print;

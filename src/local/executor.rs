@@ -1,0 +1,552 @@
+//! The in-memory executor behind `stroem run`: it drives the engine's pure rules with real
+//! processes, a wall clock and the terminal, for one top-level job and its child jobs.
+//!
+//! It is a single-threaded event loop: attempts run as tokio tasks and report back over a
+//! channel, so job state is only ever touched here, in the same order the server will apply
+//! events (claim → start → finish, child created → child finished).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::print::Printer;
+use crate::engine::{
+    self, Effect, EvalContext, Event, JobMeta, JobPlan, JobState, JobStatus, StepStatus,
+};
+use crate::runner::spec::{AttemptResult, LogLine, Stream};
+use crate::runner::{LocalRunner, WorkingCopy};
+use crate::workflow::input::{self, EnforceOptions};
+use crate::workflow::model::WorkspaceDef;
+use crate::workflow::template::Templates;
+
+/// The workspace name local jobs report (`job.workspace` in templates).
+pub const LOCAL_WORKSPACE: &str = "local";
+
+/// Everything a local run needs, resolved by the caller.
+pub struct LocalWorkspace {
+    pub root: PathBuf,
+    pub def: WorkspaceDef,
+    pub revision: String,
+    /// The resolved `secret` variable (a JSON object).
+    pub secrets: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many worker steps may run at once.
+    pub max_concurrent: usize,
+    pub runner: LocalRunner,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub job: JobState,
+    /// Every child job, in creation order.
+    pub children: Vec<JobState>,
+    /// The job's mask set, for printing its input and output.
+    pub mask: Vec<String>,
+    /// Ctrl-C or SIGTERM cancelled the job.
+    pub interrupted: bool,
+}
+
+struct LocalJob {
+    state: JobState,
+    plan: JobPlan,
+    /// The job's own mask set plus its ancestors' (WF §16.3).
+    mask: Vec<String>,
+    /// Prefix for log lines of child jobs: `parent-step/`.
+    prefix: String,
+}
+
+/// One running attempt, keyed by job and step.
+struct Attempt {
+    cancel: CancellationToken,
+}
+
+struct Finished {
+    job: Uuid,
+    step: String,
+    result: AttemptResult,
+}
+
+pub struct Executor {
+    workspace: Arc<LocalWorkspace>,
+    templates: Templates,
+    options: Options,
+    printer: Printer,
+    jobs: IndexMap<Uuid, LocalJob>,
+    running: HashMap<(Uuid, String), Attempt>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    finished_rx: mpsc::UnboundedReceiver<Finished>,
+    top: Uuid,
+    interrupted: bool,
+}
+
+/// Why the job could not even be created.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Plan(#[from] engine::PlanError),
+    #[error("invalid input:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Input(Vec<input::FieldError>),
+}
+
+impl Executor {
+    /// Validates `raw_input` against the task's schema (WF §3.2) and creates the job.
+    pub fn new(
+        workspace: LocalWorkspace,
+        task: &str,
+        raw_input: Value,
+        options: Options,
+        printer: Printer,
+    ) -> Result<Executor, StartError> {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let mut executor = Executor {
+            workspace: Arc::new(workspace),
+            templates: Templates::new(),
+            options,
+            printer,
+            jobs: IndexMap::new(),
+            running: HashMap::new(),
+            finished_tx,
+            finished_rx,
+            top: Uuid::nil(),
+            interrupted: false,
+        };
+        let meta = JobMeta {
+            id: Uuid::now_v7(),
+            workspace: LOCAL_WORKSPACE.to_owned(),
+            revision: executor.workspace.revision.clone(),
+            source_type: "cli".to_owned(),
+            source_id: None,
+            parent_job_id: None,
+            parent_step_name: None,
+            depth: 0,
+            raw_input: raw_input.clone(),
+        };
+        let mut queue = VecDeque::new();
+        executor.top = executor
+            .create_job(task, meta, &raw_input, Vec::new(), String::new(), &mut queue)
+            .map_err(|error| match error {
+                CreateError::Plan(error) => StartError::Plan(error),
+                CreateError::Input(errors) => StartError::Input(errors),
+            })?;
+        executor.carry_out(queue);
+        Ok(executor)
+    }
+
+    /// Runs until the top-level job is finished and every attempt has reported.
+    pub async fn run(mut self) -> RunOutcome {
+        let mut interrupt = Interrupt::new();
+        loop {
+            self.claim_ready_steps();
+            if self.top_job().is_finished() && self.running.is_empty() {
+                break;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                Some(done) = self.finished_rx.recv() => {
+                    self.running.remove(&(done.job, done.step.clone()));
+                    self.apply(done.job, Event::StepFinished { step: done.step, result: done.result });
+                }
+                () = sleep_until(wake) => self.on_time(),
+                () = interrupt.recv(), if !self.interrupted => {
+                    self.interrupted = true;
+                    eprintln!(
+                        "{}",
+                        self.printer.bold("interrupted: cancelling the job and stopping its steps…")
+                    );
+                    self.apply(self.top, Event::CancelRequested { by: Some("interrupt".to_owned()) });
+                }
+            }
+        }
+        let top = self.top;
+        let mut jobs = self.jobs;
+        let job = jobs.shift_remove(&top).expect("the top-level job exists");
+        RunOutcome {
+            mask: job.mask,
+            job: job.state,
+            children: jobs.into_values().map(|job| job.state).collect(),
+            interrupted: self.interrupted,
+        }
+    }
+
+    fn top_job(&self) -> &JobState {
+        &self.jobs[&self.top].state
+    }
+
+    fn eval(&self) -> EvalContext<'_> {
+        EvalContext {
+            templates: &self.templates,
+            secrets: &self.workspace.secrets,
+        }
+    }
+
+    fn create_job(
+        &mut self,
+        task: &str,
+        meta: JobMeta,
+        raw_input: &Value,
+        inherited_mask: Vec<String>,
+        prefix: String,
+        queue: &mut VecDeque<(Uuid, Effect)>,
+    ) -> Result<Uuid, CreateError> {
+        let plan = JobPlan::new(&self.workspace.def, task)?;
+        let task_def = &self.workspace.def.tasks[task];
+        let default_scope = serde_json::json!({
+            "secret": self.workspace.secrets,
+            "job": {"id": meta.id, "task": task, "workspace": meta.workspace,
+                    "source_type": meta.source_type, "source_id": meta.source_id,
+                    "revision": meta.revision},
+        });
+        let render_default = |template: &str| {
+            self.templates
+                .render(template, &default_scope)
+                .map_err(|error| error.to_string())
+        };
+        let validated = input::enforce(
+            task_def.input.as_ref(),
+            raw_input,
+            EnforceOptions::default(),
+            &render_default,
+        )
+        .map_err(CreateError::Input)?;
+        let id = meta.id;
+        let (state, effects) = engine::create(
+            &plan,
+            meta,
+            Value::Object(validated.into_iter().collect()),
+            Utc::now(),
+            &self.eval(),
+        );
+        let mut mask = engine::job_mask(&state, &plan, &self.eval());
+        mask.extend(inherited_mask);
+        mask.sort();
+        mask.dedup();
+        self.jobs.insert(
+            id,
+            LocalJob {
+                state,
+                plan,
+                mask,
+                prefix,
+            },
+        );
+        queue.extend(effects.into_iter().map(|effect| (id, effect)));
+        Ok(id)
+    }
+
+    /// Applies one event and carries out what follows from it.
+    fn apply(&mut self, job_id: Uuid, event: Event) {
+        let mut queue = VecDeque::new();
+        self.apply_into(job_id, event, &mut queue);
+        self.carry_out(queue);
+    }
+
+    fn apply_into(&mut self, job_id: Uuid, event: Event, queue: &mut VecDeque<(Uuid, Effect)>) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let ctx = EvalContext {
+            templates: &self.templates,
+            secrets: &self.workspace.secrets,
+        };
+        let mut jitter = || rand::random::<f64>();
+        match engine::apply(
+            &mut job.state,
+            &job.plan,
+            event,
+            Utc::now(),
+            &ctx,
+            &mut jitter,
+        ) {
+            Ok(effects) => queue.extend(effects.into_iter().map(|effect| (job_id, effect))),
+            // Late reports for a job that already ended (a cancelled child's steps) change
+            // nothing; the engine has refused them and that is all there is to do.
+            Err(error) => tracing::debug!(%job_id, %error, "event refused"),
+        }
+    }
+
+    fn carry_out(&mut self, mut queue: VecDeque<(Uuid, Effect)>) {
+        while let Some((job_id, effect)) = queue.pop_front() {
+            match effect {
+                // Ready worker steps are picked up by `claim_ready_steps`.
+                Effect::StepReady { .. } => {}
+                Effect::StartChildJob {
+                    step,
+                    task,
+                    input,
+                    depth,
+                } => self.start_child(job_id, step, &task, input, depth, &mut queue),
+                Effect::CancelChildJob { child_job_id, .. } => self.apply_into(
+                    child_job_id,
+                    Event::CancelRequested {
+                        by: Some(format!("parent job {job_id}")),
+                    },
+                    &mut queue,
+                ),
+                Effect::StopStep { step } => {
+                    if let Some(attempt) = self.running.get(&(job_id, step)) {
+                        attempt.cancel.cancel();
+                    }
+                }
+                Effect::Log { line } => self.server_line(job_id, &line),
+                Effect::JobFinished { status } => self.job_finished(job_id, status, &mut queue),
+            }
+        }
+    }
+
+    fn start_child(
+        &mut self,
+        parent: Uuid,
+        step: String,
+        task: &str,
+        input: Value,
+        depth: u32,
+        queue: &mut VecDeque<(Uuid, Effect)>,
+    ) {
+        let parent_job = &self.jobs[&parent];
+        let meta = JobMeta {
+            id: Uuid::now_v7(),
+            workspace: LOCAL_WORKSPACE.to_owned(),
+            revision: parent_job.state.revision.clone(),
+            source_type: "task".to_owned(),
+            source_id: Some(format!("{parent}/{step}")),
+            parent_job_id: Some(parent),
+            parent_step_name: Some(step.clone()),
+            depth,
+            raw_input: input.clone(),
+        };
+        let inherited = parent_job.mask.clone();
+        let prefix = format!("{}{step}/", parent_job.prefix);
+        let event = match self.create_job(task, meta, &input, inherited, prefix, queue) {
+            Ok(child_job_id) => Event::ChildJobCreated { step, child_job_id },
+            Err(error) => Event::ChildJobRejected {
+                step,
+                error: error.to_string(),
+            },
+        };
+        self.apply_into(parent, event, queue);
+    }
+
+    fn job_finished(&mut self, job_id: Uuid, status: JobStatus, queue: &mut VecDeque<(Uuid, Effect)>) {
+        let job = &self.jobs[&job_id].state;
+        let (Some(parent), Some(step)) = (job.parent_job_id, job.parent_step_name.clone()) else {
+            return;
+        };
+        let event = Event::ChildJobFinished {
+            step,
+            child_job_id: job_id,
+            status,
+            output: job.output.clone(),
+            error: job.error.clone(),
+        };
+        self.apply_into(parent, event, queue);
+    }
+
+    fn server_line(&self, job_id: Uuid, line: &str) {
+        let job = &self.jobs[&job_id];
+        self.printer.line(&LogLine {
+            ts: Utc::now(),
+            stream: Stream::Stderr,
+            step: format!("{}_server", job.prefix),
+            attempt: None,
+            line: engine::mask_text(line, &job.mask),
+        });
+    }
+
+    /// Claims ready worker steps, oldest first across all jobs, while slots are free.
+    fn claim_ready_steps(&mut self) {
+        let now = Utc::now();
+        while self.running.len() < self.options.max_concurrent.max(1) {
+            let Some((job_id, step)) = self.oldest_ready(now) else {
+                return;
+            };
+            self.claim(job_id, step);
+        }
+    }
+
+    fn oldest_ready(&self, now: DateTime<Utc>) -> Option<(Uuid, String)> {
+        self.jobs
+            .iter()
+            .filter(|(_, job)| !job.state.is_finished())
+            .flat_map(|(id, job)| {
+                job.state
+                    .steps
+                    .iter()
+                    .filter(|step| step.status == StepStatus::Ready)
+                    .filter(|step| step.retry_at.is_none_or(|at| at <= now))
+                    .filter(|step| job.plan.step(step.flow_name()).is_some_and(|p| p.action.runs_on_worker()))
+                    .map(move |step| (step.ready_at, *id, step.step_name.clone()))
+            })
+            .min_by_key(|(ready_at, _, _)| *ready_at)
+            .map(|(_, id, step)| (id, step))
+    }
+
+    fn claim(&mut self, job_id: Uuid, step: String) {
+        self.apply(job_id, Event::StepClaimed { step: step.clone() });
+        let job = &self.jobs[&job_id];
+        let prepared = engine::prepare_attempt(&job.state, &job.plan, &step, &self.eval());
+        let mut spec = match prepared {
+            Ok(spec) => spec,
+            Err(error) => {
+                self.apply(job_id, Event::StepRejected { step, error });
+                return;
+            }
+        };
+        spec.mask.extend(job.mask.iter().cloned());
+        spec.mask.sort();
+        spec.mask.dedup();
+        let prefix = job.prefix.clone();
+        self.apply(job_id, Event::StepStarted { step: step.clone() });
+
+        let cancel = CancellationToken::new();
+        self.running.insert(
+            (job_id, step.clone()),
+            Attempt {
+                cancel: cancel.clone(),
+            },
+        );
+        let workspace = Arc::clone(&self.workspace);
+        let runner = self.options.runner.clone();
+        let printer = self.printer;
+        let finished = self.finished_tx.clone();
+        tokio::spawn(async move {
+            let result = match WorkingCopy::create(&workspace.root) {
+                Ok(copy) => {
+                    let mut sink = |mut line: LogLine| {
+                        line.step = format!("{prefix}{}", line.step);
+                        printer.line(&line);
+                    };
+                    let result = runner.run(&spec, copy.path(), &mut sink, cancel).await;
+                    // A working copy that cannot be removed is left in the temp directory; the
+                    // attempt's result stands.
+                    let _ = copy.remove();
+                    result
+                }
+                Err(error) => AttemptResult {
+                    outcome: crate::runner::spec::Outcome::Failed,
+                    output: Value::Null,
+                    error_message: Some(format!("cannot create the working copy: {error}")),
+                    started_at: Utc::now(),
+                    finished_at: Utc::now(),
+                },
+            };
+            // The receiver lives as long as the executor; if it is gone the run is over.
+            let _ = finished.send(Finished {
+                job: job_id,
+                step,
+                result,
+            });
+        });
+    }
+
+    /// The next moment something time-based is due: a retry delay ending or a job timeout.
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.jobs
+            .values()
+            .filter(|job| !job.state.is_finished())
+            .flat_map(|job| [job.state.next_retry_at(), job_deadline(&job.state)])
+            .flatten()
+            .min()
+    }
+
+    fn on_time(&mut self) {
+        let now = Utc::now();
+        let due: Vec<(Uuid, Event)> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| !job.state.is_finished())
+            .filter_map(|(id, job)| {
+                if !job.state.is_halted() && job_deadline(&job.state).is_some_and(|at| at <= now) {
+                    Some((*id, Event::JobTimedOut))
+                } else if job.state.next_retry_at().is_some_and(|at| at <= now) {
+                    Some((*id, Event::Tick))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (id, event) in due {
+            self.apply(id, event);
+        }
+    }
+}
+
+enum CreateError {
+    Plan(engine::PlanError),
+    Input(Vec<input::FieldError>),
+}
+
+impl From<engine::PlanError> for CreateError {
+    fn from(error: engine::PlanError) -> Self {
+        CreateError::Plan(error)
+    }
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Plan(error) => write!(f, "{error}"),
+            CreateError::Input(errors) => {
+                let joined: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                f.write_str(&joined.join("; "))
+            }
+        }
+    }
+}
+
+fn job_deadline(job: &JobState) -> Option<DateTime<Utc>> {
+    let started = job.started_at?;
+    let secs = i64::try_from(job.timeout_secs?).ok()?;
+    Some(started + chrono::TimeDelta::seconds(secs))
+}
+
+async fn sleep_until(at: Option<DateTime<Utc>>) {
+    match at {
+        None => std::future::pending().await,
+        Some(at) => {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM, both meaning "cancel the job".
+struct Interrupt {
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    fn new() -> Self {
+        let terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        Interrupt { terminate }
+    }
+
+    async fn recv(&mut self) {
+        let terminate = async {
+            match &mut self.terminate {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+}
+
+/// The environment as captured once by the CLI, for secrets and the runner.
+pub type Environment = BTreeMap<String, String>;
