@@ -69,7 +69,9 @@ pub fn dist(options: Options) -> Result<()> {
     built.push(profile_dir);
     built.push("stroem");
 
-    let name = format!("stroem-{version}-{triple}");
+    // A dev-profile package is named so that it cannot pass for a release.
+    let suffix = if options.debug { "-debug" } else { "" };
+    let name = format!("stroem-{version}-{triple}{suffix}");
     let stage = root.join("dist").join(&name);
     if stage.exists() {
         std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
