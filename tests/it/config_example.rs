@@ -158,8 +158,16 @@ fn path_matching_follows_wildcards_and_file_variants() {
     )
     .expect("valid YAML");
     assert!(has_path(&value, &["workspaces", "*", "type"], false));
-    assert!(has_path(&value, &["workspaces", "*", "auth", "token"], true));
-    assert!(!has_path(&value, &["workspaces", "*", "auth", "token"], false));
+    assert!(has_path(
+        &value,
+        &["workspaces", "*", "auth", "token"],
+        true
+    ));
+    assert!(!has_path(
+        &value,
+        &["workspaces", "*", "auth", "token"],
+        false
+    ));
     assert!(has_path(&value, &["worker_token"], true));
     assert!(!has_path(&value, &["workspaces", "*", "url"], false));
 }
