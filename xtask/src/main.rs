@@ -1,1 +1,94 @@
-fn main() {}
+//! `cargo xtask`: Strøm's build automation in Rust instead of shell scripts
+//! (matklad/cargo-xtask). The `justfile` recipes and `.ci/run` are thin aliases for these
+//! commands, so local runs and CI do exactly the same thing.
+
+mod check;
+mod dist;
+mod process;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [FILTER…]   run every test: doctests, then all targets (cargo-nextest when installed,
+                   else cargo test); a FILTER narrows the main run and skips doctests
+  lint             cargo fmt --check and clippy with warnings denied
+  ci               lint, then test
+  dist [--debug]   release build of `stroem` packed into dist/ (static with musl when the
+                   target is installed); --debug builds the dev profile to check packaging
+  help             this text";
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[OsString]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.to_string_lossy().as_ref() {
+        "test" => check::test(rest),
+        "lint" => no_arguments("lint", rest).and_then(|()| check::lint()),
+        "ci" => {
+            no_arguments("ci", rest)?;
+            check::lint()?;
+            check::test(&[])
+        }
+        "dist" => dist::dist(dist_options(rest)?),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn no_arguments(command: &str, rest: &[OsString]) -> Result<()> {
+    if let Some(extra) = rest.first() {
+        bail!(
+            "`{command}` takes no arguments, got `{}`",
+            extra.to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
+fn dist_options(rest: &[OsString]) -> Result<dist::Options> {
+    let mut options = dist::Options::default();
+    for arg in rest {
+        match arg.to_string_lossy().as_ref() {
+            "--debug" => options.debug = true,
+            other => bail!("unknown option `{other}` for `dist`"),
+        }
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_commands_and_options_are_rejected_with_usage() {
+        let error = dispatch(&["deploy".into()]).expect_err("unknown command");
+        assert!(error.to_string().contains("unknown command `deploy`"));
+        assert!(error.to_string().contains("usage: cargo xtask"));
+        let error = dispatch(&["lint".into(), "--fix".into()]).expect_err("lint takes no args");
+        assert_eq!(error.to_string(), "`lint` takes no arguments, got `--fix`");
+        assert!(dist_options(&["--release".into()]).is_err());
+        assert!(dist_options(&["--debug".into()]).expect("valid").debug);
+    }
+}
