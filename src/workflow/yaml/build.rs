@@ -275,8 +275,8 @@ impl<'f> Builder<'f> {
             };
             for (key, value) in maps.into_iter().flatten() {
                 let text = key_text(&key);
-                if !seen.contains_key(&text) {
-                    seen.insert(text, key.mark);
+                if let std::collections::hash_map::Entry::Vacant(slot) = seen.entry(text) {
+                    slot.insert(key.mark);
                     entries.push((key, value));
                 }
             }

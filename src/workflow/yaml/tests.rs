@@ -26,7 +26,13 @@ fn records_one_based_positions() {
     let (inner_key, list) = &value.as_map().expect("map")[0];
     assert_eq!(inner_key.mark, Mark { line: 2, column: 3 });
     let items = list.as_seq().expect("seq");
-    assert_eq!(items[1].mark, Mark { line: 2, column: 10 });
+    assert_eq!(
+        items[1].mark,
+        Mark {
+            line: 2,
+            column: 10
+        }
+    );
 }
 
 #[test]
