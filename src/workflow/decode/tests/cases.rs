@@ -69,7 +69,7 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "wrong_kinds",
         &[(
             "a.yaml",
-            "actions:\n  a:\n    type: [script]\n  b:\n    type: script\n    script: x\n    tags: deploy\n    input:\n      x: { required: 'yes', order: 1.5 }\n      y: string\n    env: [A]\ntriggers: []\ntasks:\n  t:\n    flow:\n      s:\n        action: b\n        depends_on: s0\n        input: [1]\n        continue_on_failure: 1\n",
+            "actions:\n  a:\n    type: [script]\n  b:\n    type: script\n    script: x\n    tags: deploy\n    args: [{ a: 1 }]\n    input:\n      x: { required: 'yes', order: 1.5, options: a }\n      y: string\n    env: [A]\ntriggers: []\ntasks:\n  t:\n    flow:\n      s:\n        action: b\n        depends_on: s0\n        input: [1]\n        continue_on_failure: 1\n",
         )],
     ),
     (
@@ -97,7 +97,7 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "action_types",
         &[(
             "a.yaml",
-            "actions:\n  a: { script: x }\n  b: { type: scrpt }\n  c: { type: robot }\n  d: { type: agent }\n  e: { type: docker, image: alpine }\n  f: { type: pod, image: alpine, manifest: {} }\n  g: { type: approval, message: ok }\n",
+            "actions:\n  a: { script: x }\n  b: { type: scrpt }\n  c: { type: robot }\n  d: { type: agent }\n  e: { type: docker, image: alpine }\n  f: { type: pod, image: alpine, manifest: [] }\n  g: { type: approval, message: ok }\n  h: { type: pod }\n",
         )],
     ),
     (
