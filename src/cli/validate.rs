@@ -1,16 +1,452 @@
-//! `stroem validate [PATH]`: lint a workspace like a compiler (API §9.2, WF §18).
+//! `stroem validate [PATH] [--strict] [-o text|json]`: lint a workspace like a compiler
+//! (API §9.2, WF §18).
 //!
-//! OWNER: front-end helper.
+//! PATH may be a workspace root, its `.workflows/` directory, or one file. Anything inside a
+//! workspace validates the whole workspace (the nearest ancestor holding `.workflows/`), because
+//! names resolve across files; a lone YAML file outside any workspace is validated on its own.
 
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::workflow::diagnostic::{Diagnostic, Severity};
+use crate::workflow::{Loaded, WorkspaceFiles, load};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Workspace root, its `.workflows/` directory, or one file.
-    pub path: Option<std::path::PathBuf>,
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Also fail (exit 1) on warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let _ = args;
-    ExitCode::from(2)
+    let target = match Target::find(&args.path) {
+        Ok(target) => target,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = match target.files() {
+        Ok(files) => files,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let loaded = load(&files);
+    let report = Report::new(&loaded, args.strict);
+    match args.output {
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: cannot encode the report: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        OutputFormat::Text => {
+            let style = Style::detect();
+            print!(
+                "{}",
+                render_text(&report, &files, &target.display_root, style)
+            );
+        }
+    }
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// What PATH resolved to.
+struct Target {
+    /// The workspace root whose files are scanned.
+    root: PathBuf,
+    /// A lone file outside any workspace: only it is validated (relative to `root`).
+    only: Option<String>,
+    /// Prefix shown before relative file names (empty when the root is the current directory).
+    display_root: PathBuf,
+}
+
+impl Target {
+    fn find(path: &Path) -> Result<Target, String> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("cannot read '{}': {error}", path.display()))?;
+        let absolute = std::path::absolute(path)
+            .map_err(|error| format!("cannot resolve '{}': {error}", path.display()))?;
+        let start = if metadata.is_dir() {
+            absolute.clone()
+        } else {
+            absolute.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let workspace = start.ancestors().find(|dir| {
+            dir.join(".workflows").is_dir() || dir.file_name().is_some_and(|n| n == ".workflows")
+        });
+        let (root, only) = match workspace {
+            Some(dir) if dir.file_name().is_some_and(|n| n == ".workflows") => (
+                dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+                None,
+            ),
+            Some(dir) => (dir.to_path_buf(), None),
+            // A directory without `.workflows/` is a workspace read from its root (WF §1.1).
+            None if metadata.is_dir() => (absolute, None),
+            None => {
+                let name = absolute
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (start, Some(name))
+            }
+        };
+        let display_root = relative_to_cwd(&root);
+        Ok(Target {
+            root,
+            only,
+            display_root,
+        })
+    }
+
+    fn files(&self) -> Result<WorkspaceFiles, String> {
+        let mut files = interim_scan(&self.root)
+            .map_err(|error| format!("cannot scan '{}': {error}", self.root.display()))?;
+        if let Some(only) = &self.only {
+            files.workflow_files.retain(|f| &f.path == only);
+            if files.workflow_files.is_empty() {
+                let path = self.root.join(only);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|error| format!("cannot read '{}': {error}", path.display()))?;
+                files.workflow_files.push(crate::workflow::WorkflowFile {
+                    path: only.clone(),
+                    text,
+                });
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// INTERIM until `crate::workspace::folder::scan` lands on this branch: reads `.yaml`/`.yml`
+/// files under `.workflows/` (or the root) and lists every file, without WF §1.1's symlink rules.
+fn interim_scan(root: &Path) -> Result<WorkspaceFiles, std::io::Error> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<(), std::io::Error> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let relative = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                walk(&path, base, out)?;
+            } else {
+                out.push(relative);
+            }
+        }
+        Ok(())
+    }
+    let mut all = Vec::new();
+    walk(root, root, &mut all)?;
+    all.sort();
+    let in_workflows = root.join(".workflows").is_dir();
+    let mut files = WorkspaceFiles::default();
+    for path in &all {
+        let wanted = if in_workflows {
+            path.starts_with(".workflows/")
+        } else {
+            !path.starts_with('.')
+        };
+        if wanted && (path.ends_with(".yaml") || path.ends_with(".yml")) {
+            let text = std::fs::read_to_string(root.join(path))?;
+            files.workflow_files.push(crate::workflow::WorkflowFile {
+                path: path.clone(),
+                text,
+            });
+        }
+    }
+    files.all_files = all.into_iter().collect();
+    Ok(files)
+}
+
+/// The root as the user would type it from the current directory; empty for the directory
+/// itself, so file names print as the diagnostics carry them.
+fn relative_to_cwd(root: &Path) -> PathBuf {
+    let Ok(cwd) = std::env::current_dir() else {
+        return root.to_path_buf();
+    };
+    match root.strip_prefix(&cwd) {
+        Ok(relative) => relative.to_path_buf(),
+        Err(_) => root.to_path_buf(),
+    }
+}
+
+/// The JSON document of `-o json`, and what the text output summarises.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    ok: bool,
+    diagnostics: &'a [Diagnostic],
+    summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    errors: usize,
+    warnings: usize,
+    actions: usize,
+    tasks: usize,
+    triggers: usize,
+}
+
+impl<'a> Report<'a> {
+    fn new(loaded: &'a Loaded, strict: bool) -> Self {
+        let count = |severity| {
+            loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
+        let summary = Summary {
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            actions: loaded.def.actions.len(),
+            tasks: loaded.def.tasks.len(),
+            triggers: loaded.def.triggers.len(),
+        };
+        Report {
+            ok: summary.errors == 0 && !(strict && summary.warnings > 0),
+            diagnostics: &loaded.diagnostics,
+            summary,
+        }
+    }
+}
+
+/// ANSI colours, only on a terminal and never with `NO_COLOR` (https://no-color.org).
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn detect() -> Self {
+        let disabled = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !disabled && std::io::stdout().is_terminal(),
+        }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+const RED: &str = "1;31";
+const YELLOW: &str = "1;33";
+const BLUE: &str = "1;34";
+const BOLD: &str = "1";
+const GREEN: &str = "1;32";
+
+/// Renders diagnostics like rustc: header, location, source line with a caret, notes.
+fn render_text(report: &Report<'_>, files: &WorkspaceFiles, root: &Path, style: Style) -> String {
+    let mut out = String::new();
+    for diagnostic in report.diagnostics {
+        render_one(&mut out, diagnostic, files, root, style);
+        out.push('\n');
+    }
+    let s = &report.summary;
+    if report.ok {
+        let mut line = format!(
+            "{} {}, {}, {}",
+            style.paint(GREEN, "ok:"),
+            plural(s.actions, "action"),
+            plural(s.tasks, "task"),
+            plural(s.triggers, "trigger")
+        );
+        if s.warnings > 0 {
+            let _ = write!(line, "; {}", plural(s.warnings, "warning"));
+        }
+        let _ = writeln!(out, "{line}");
+    } else {
+        let _ = writeln!(
+            out,
+            "{}, {}",
+            plural(s.errors, "error"),
+            plural(s.warnings, "warning")
+        );
+    }
+    out
+}
+
+fn render_one(out: &mut String, d: &Diagnostic, files: &WorkspaceFiles, root: &Path, style: Style) {
+    let (label, color) = match d.severity {
+        Severity::Error => ("error", RED),
+        Severity::Warning => ("warning", YELLOW),
+    };
+    let header = format!("{label}[{}]", d.code);
+    let _ = writeln!(
+        out,
+        "{}{}",
+        style.paint(color, &header),
+        style.paint(BOLD, &format!(": {}", d.message))
+    );
+    let width = std::iter::once(d.line)
+        .chain(d.related.iter().map(|r| r.line))
+        .max()
+        .unwrap_or(1)
+        .to_string()
+        .len();
+    let pad = " ".repeat(width);
+    let arrow = style.paint(BLUE, "-->");
+    let _ = writeln!(
+        out,
+        "{pad}{arrow} {}:{}:{}",
+        shown(root, &d.file),
+        d.line,
+        d.column
+    );
+    snippet(
+        out, files, &d.file, d.line, d.column, "", width, color, style,
+    );
+    for related in &d.related {
+        let _ = writeln!(
+            out,
+            "{pad}{} {}:{}:{}",
+            style.paint(BLUE, ":::"),
+            shown(root, &related.file),
+            related.line,
+            related.column
+        );
+        snippet(
+            out,
+            files,
+            &related.file,
+            related.line,
+            related.column,
+            &related.message,
+            width,
+            BLUE,
+            style,
+        );
+    }
+    let bar = style.paint(BLUE, "=");
+    if !d.path.is_empty() {
+        let _ = writeln!(out, "{pad} {bar} path: {}", d.path);
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "{pad} {bar} help: {help}");
+    }
+}
+
+/// The source line with a caret under `column` and an optional label after it.
+#[allow(clippy::too_many_arguments)]
+fn snippet(
+    out: &mut String,
+    files: &WorkspaceFiles,
+    file: &str,
+    line: u32,
+    column: u32,
+    label: &str,
+    width: usize,
+    color: &str,
+    style: Style,
+) {
+    let text = files
+        .workflow_files
+        .iter()
+        .find(|f| f.path == file)
+        .and_then(|f| f.text.lines().nth(line.saturating_sub(1) as usize));
+    let Some(text) = text else {
+        return;
+    };
+    let pad = " ".repeat(width);
+    let bar = style.paint(BLUE, "|");
+    let number = style.paint(BLUE, &format!("{line:>width$}"));
+    // Keep tabs so the caret lines up with what the terminal shows.
+    let indent: String = text
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let caret = if label.is_empty() {
+        style.paint(color, "^")
+    } else {
+        style.paint(color, &format!("^ {label}"))
+    };
+    let _ = writeln!(out, "{pad} {bar}");
+    let _ = writeln!(out, "{number} {bar} {}", text.trim_end());
+    let _ = writeln!(out, "{pad} {bar} {indent}{caret}");
+}
+
+fn shown(root: &Path, file: &str) -> String {
+    if root.as_os_str().is_empty() {
+        file.to_owned()
+    } else {
+        root.join(file).display().to_string()
+    }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::WorkflowFile;
+    use crate::workflow::diagnostic::Location;
+
+    #[test]
+    fn renders_a_caret_under_the_column() {
+        let files = WorkspaceFiles {
+            workflow_files: vec![WorkflowFile {
+                path: "a.yaml".to_owned(),
+                text: "tasks:\n  t:\n    flow: []\n".to_owned(),
+            }],
+            all_files: Default::default(),
+        };
+        let at = Location {
+            file: "a.yaml".to_owned(),
+            line: 3,
+            column: 11,
+        };
+        let diagnostic =
+            Diagnostic::error("invalid-flow", "flow must be a map", &at, "tasks.t.flow")
+                .with_help("write steps as `name: {…}`");
+        let mut out = String::new();
+        render_one(
+            &mut out,
+            &diagnostic,
+            &files,
+            Path::new(""),
+            Style { color: false },
+        );
+        assert_eq!(
+            out,
+            "error[invalid-flow]: flow must be a map\n --> a.yaml:3:11\n  |\n3 |     flow: []\n  |           ^\n  = path: tasks.t.flow\n  = help: write steps as `name: {…}`\n"
+        );
+    }
+
+    #[test]
+    fn pluralises_counts() {
+        assert_eq!(plural(1, "task"), "1 task");
+        assert_eq!(plural(0, "trigger"), "0 triggers");
+    }
 }

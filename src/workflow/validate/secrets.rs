@@ -1,0 +1,41 @@
+//! Secret definitions (WF §16.1, §18.2 rule 35): literal values long enough to be masked, and
+//! groups that hold something. Names and empty strings are the decoder's (it drops empty
+//! values); templated values (`env`, `file()`) are resolved by the workspace loader, and their
+//! syntax and variables are checked with the other templates.
+
+use super::Checker;
+use crate::workflow::model::{Map, SecretValue};
+use crate::workflow::source::join;
+use crate::workflow::template::is_template;
+
+/// Mask values shorter than this are not masked (WF §16.3).
+const MIN_MASKED_LEN: usize = 4;
+
+pub(super) fn check(c: &mut Checker<'_>) {
+    check_level(c, &c.def.secrets, "secrets");
+}
+
+fn check_level(c: &mut Checker<'_>, level: &Map<SecretValue>, prefix: &str) {
+    for (name, value) in level {
+        let path = join(prefix, name);
+        let written = path.trim_start_matches("secrets.");
+        match value {
+            SecretValue::Map(inner) if inner.is_empty() => {
+                c.error(
+                    "empty-secret",
+                    format!("secret '{written}' is empty"),
+                    &path,
+                );
+            }
+            SecretValue::Map(inner) => check_level(c, inner, &path),
+            SecretValue::Template(text) if is_template(text) => {}
+            SecretValue::Template(text) if text.chars().count() < MIN_MASKED_LEN => {
+                let message = format!(
+                    "secret '{written}' is shorter than {MIN_MASKED_LEN} characters and will not be masked in logs"
+                );
+                c.warning("short-secret", message, &path);
+            }
+            SecretValue::Template(_) => {}
+        }
+    }
+}
