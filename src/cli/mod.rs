@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "stroem", version, about = "Strøm: workflow and task orchestration")]
+#[command(
+    name = "stroem",
+    version,
+    about = "Strøm: workflow and task orchestration"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -180,32 +180,45 @@ impl<'a> Change<'a, '_> {
                     return Err(EventError::NotWorkerStep(step));
                 }
                 self.stop_attempt(&job.steps[position], planned);
-                let limit = planned.timeout.map_or_else(String::new, |d| format!(" after {d}"));
-                self.fail_attempt(&mut job.steps[position], planned, format!("timed out{limit}"));
+                let limit = planned
+                    .timeout
+                    .map_or_else(String::new, |d| format!(" after {d}"));
+                self.fail_attempt(
+                    &mut job.steps[position],
+                    planned,
+                    format!("timed out{limit}"),
+                );
             }
             Event::ChildJobCreated { step, child_job_id } => {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
+                let halted = job.is_halted();
                 let state = &mut job.steps[position];
-                match state.status {
-                    StepStatus::Running if state.child_job_id.is_none() => {
-                        state.child_job_id = Some(child_job_id);
-                    }
-                    // Cancelled while the child was being created: cancel the child too.
-                    StepStatus::Cancelled if state.child_job_id.is_none() => {
-                        state.child_job_id = Some(child_job_id);
-                        self.effects
-                            .push(Effect::CancelChildJob { step, child_job_id });
-                    }
-                    status => return Err(EventError::wrong_status(&step, status, "starting")),
+                if state.status != StepStatus::Running || state.child_job_id.is_some() {
+                    return Err(EventError::wrong_status(
+                        &step,
+                        state.status,
+                        "starting a child",
+                    ));
+                }
+                state.child_job_id = Some(child_job_id);
+                // The job was cancelled while the child was being created: cancel it at once.
+                if halted {
+                    self.cancel_step(state);
+                    self.effects
+                        .push(Effect::CancelChildJob { step, child_job_id });
                 }
             }
             Event::ChildJobRejected { step, error } => {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
                 expect_status(&job.steps[position], StepStatus::Running, "running")?;
-                self.log(format!("step '{step}' failed: {error}"));
-                self.fail_step(&mut job.steps[position], error);
+                if job.is_halted() {
+                    self.cancel_step(&mut job.steps[position]);
+                } else {
+                    self.log(format!("step '{step}' failed: {error}"));
+                    self.fail_step(&mut job.steps[position], error);
+                }
             }
             Event::ChildJobFinished {
                 step,
@@ -217,8 +230,7 @@ impl<'a> Change<'a, '_> {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
                 let state = &mut job.steps[position];
-                if state.status != StepStatus::Running || state.child_job_id != Some(child_job_id)
-                {
+                if state.status != StepStatus::Running || state.child_job_id != Some(child_job_id) {
                     return Err(EventError::StaleChild {
                         step,
                         child: child_job_id,
@@ -241,7 +253,8 @@ impl<'a> Change<'a, '_> {
                 if job.is_halted() {
                     return Ok(());
                 }
-                let error = by.map_or_else(|| "cancelled".to_owned(), |by| format!("cancelled by {by}"));
+                let error =
+                    by.map_or_else(|| "cancelled".to_owned(), |by| format!("cancelled by {by}"));
                 self.log(format!("job {error}"));
                 job.status = JobStatus::Cancelled;
                 job.error = Some(error);
@@ -251,7 +264,10 @@ impl<'a> Change<'a, '_> {
                 if job.is_halted() {
                     return Ok(());
                 }
-                let limit = self.plan.timeout.map_or_else(String::new, |d| format!(" after {d}"));
+                let limit = self
+                    .plan
+                    .timeout
+                    .map_or_else(String::new, |d| format!(" after {d}"));
                 let error = format!("job timed out{limit}");
                 self.log(format!("{error}; cancelling unfinished steps"));
                 job.status = JobStatus::Failed;
@@ -277,9 +293,7 @@ impl<'a> Change<'a, '_> {
             .unwrap_or_else(|| "attempt failed".to_owned());
         // The lease was `cancelling`: the step is cancelled whatever the report says.
         if halted {
-            state.status = StepStatus::Cancelled;
-            state.completed_at = Some(self.now);
-            return;
+            return self.cancel_step(state);
         }
         match result.outcome {
             Outcome::Succeeded => {
@@ -299,7 +313,10 @@ impl<'a> Change<'a, '_> {
 
     /// A retryable failure: back to `ready` after the delay while attempts remain (WF §13.1).
     fn fail_attempt(&mut self, state: &mut StepState, planned: &PlannedStep, error: String) {
-        let Some(retry) = planned.retry.as_ref().filter(|_| state.attempt < state.max_attempts)
+        let Some(retry) = planned
+            .retry
+            .as_ref()
+            .filter(|_| state.attempt < state.max_attempts)
         else {
             return self.fail_step(state, error);
         };
@@ -341,6 +358,12 @@ impl<'a> Change<'a, '_> {
         state.completed_at = Some(self.now);
     }
 
+    fn cancel_step(&mut self, state: &mut StepState) {
+        state.status = StepStatus::Cancelled;
+        state.retry_at = None;
+        state.completed_at = Some(self.now);
+    }
+
     /// Asks the executor to stop whatever runs the step's current attempt.
     fn stop_attempt(&mut self, state: &StepState, planned: &PlannedStep) {
         if planned.child_task().is_some() {
@@ -378,12 +401,13 @@ impl<'a> Change<'a, '_> {
                 continue;
             }
             if state.status == StepStatus::Running && planned.child_task().is_some() {
+                // A child still being created is cancelled when its creation is reported.
+                if state.child_job_id.is_none() {
+                    continue;
+                }
                 self.stop_attempt(state, planned);
             }
-            let state = &mut job.steps[position];
-            state.status = StepStatus::Cancelled;
-            state.retry_at = None;
-            state.completed_at = Some(self.now);
+            self.cancel_step(&mut job.steps[position]);
         }
     }
 
@@ -418,7 +442,8 @@ fn format_delay(delay: TimeDelta) -> String {
     if millis % 1_000 == 0 {
         Duration(u64::try_from(millis / 1_000).unwrap_or(0)).to_string()
     } else {
-        format!("{:.3}s", millis as f64 / 1_000.0)
+        let text = format!("{:.3}", millis as f64 / 1_000.0);
+        format!("{}s", text.trim_end_matches('0'))
     }
 }
 
@@ -430,7 +455,11 @@ fn expect_status(
     if state.status == expected {
         Ok(())
     } else {
-        Err(EventError::wrong_status(&state.step_name, state.status, name))
+        Err(EventError::wrong_status(
+            &state.step_name,
+            state.status,
+            name,
+        ))
     }
 }
 

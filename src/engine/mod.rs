@@ -25,7 +25,9 @@ mod state;
 pub use event::{Effect, Event, EventError};
 pub use job::{Jitter, apply, create, retry_delay};
 pub use plan::{JobPlan, PlanError, PlannedStep};
-pub use render::{EvalContext, context, job_mask, prepare_attempt, render_step_input};
+pub use render::{
+    EvalContext, context, job_mask, prepare_attempt, render_step_input, with_declared_nulls,
+};
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
     JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,

@@ -49,7 +49,9 @@ pub struct PlannedStep {
 impl PlannedStep {
     /// Total executions allowed, including the first (no retry block: 1).
     pub fn max_attempts(&self) -> u32 {
-        self.retry.as_ref().map_or(1, |retry| retry.max_attempts.max(1))
+        self.retry
+            .as_ref()
+            .map_or(1, |retry| retry.max_attempts.max(1))
     }
 
     pub fn is_loop(&self) -> bool {
@@ -112,12 +114,13 @@ impl JobPlan {
         for (name, step) in &task_def.flow {
             let (action, action_name) = match &step.action {
                 ActionRef::Named(action_name) => {
-                    let action = def.actions.get(action_name).ok_or_else(|| {
-                        PlanError::UnknownAction {
-                            step: name.clone(),
-                            action: action_name.clone(),
-                        }
-                    })?;
+                    let action =
+                        def.actions
+                            .get(action_name)
+                            .ok_or_else(|| PlanError::UnknownAction {
+                                step: name.clone(),
+                                action: action_name.clone(),
+                            })?;
                     (action.clone(), action_name.clone())
                 }
                 ActionRef::Inline { action, .. } => {

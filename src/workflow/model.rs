@@ -109,7 +109,10 @@ pub enum ActionRef {
     /// `action: greet`.
     Named(String),
     /// `action: { type: …, … }` (full form) or action fields on the step itself (short form).
-    Inline { action: Box<Action>, short_form: bool },
+    Inline {
+        action: Box<Action>,
+        short_form: bool,
+    },
 }
 
 /// A reusable unit of execution (WF §5, §6).
