@@ -416,6 +416,27 @@ impl<'a> Change<'a, '_> {
     }
 }
 
+/// When the job runs past its timeout (WF §13.2): `started_at` + `timeout_secs`. The task's
+/// `timeout` fills `timeout_secs` at creation; an executor with a server default sets it when
+/// the task has none. Send [`Event::JobTimedOut`] at this time.
+pub fn job_deadline(job: &JobState) -> Option<DateTime<Utc>> {
+    let secs = i64::try_from(job.timeout_secs?).ok()?;
+    Some(job.started_at? + TimeDelta::seconds(secs))
+}
+
+/// When the running attempt of `step` times out: its `started_at` (task steps: child creation)
+/// plus the step's effective timeout. Worker steps enforce this themselves; the executor sends
+/// [`Event::StepTimedOut`] for task steps, and for worker steps as a backstop.
+pub fn step_deadline(job: &JobState, plan: &JobPlan, step: &str) -> Option<DateTime<Utc>> {
+    let state = job.step(step)?;
+    if state.status != StepStatus::Running {
+        return None;
+    }
+    let timeout = plan.step(state.flow_name())?.timeout?;
+    let secs = i64::try_from(timeout.secs()).ok()?;
+    Some(state.started_at? + TimeDelta::seconds(secs))
+}
+
 /// The delay before retry `k` (k = 1 before the second attempt), WF §13.1.
 pub fn retry_delay(retry: &Retry, k: u32, jitter: Jitter<'_>) -> TimeDelta {
     let base = retry.delay.secs();

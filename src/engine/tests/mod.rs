@@ -5,6 +5,7 @@
 mod cancel;
 mod fixtures;
 mod flow;
+mod hooks;
 mod loops;
 mod render;
 mod retry;
