@@ -153,6 +153,12 @@ impl<'a> Change<'a, '_> {
                 let (position, planned) = find(job, &step)?;
                 worker_step(planned, &job.steps[position])?;
                 expect_status(&job.steps[position], StepStatus::Running, "running")?;
+                // Starting under a `cancelling` lease ends it at once (API §7.6): the executor
+                // runs the attempt only if the step is still `running` afterwards.
+                if job.is_halted() {
+                    self.cancel_step(&mut job.steps[position]);
+                    return Ok(());
+                }
                 job.steps[position].started_at = Some(self.now);
                 mark_running(job, self.now);
             }

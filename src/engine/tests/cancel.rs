@@ -18,10 +18,17 @@ fn cancellation_mid_run_stops_workers_and_cancels_the_rest() {
             "fan",
             for_each_items(inline("f"), vec![json!(1), json!(2)], false),
         ),
+        ("claimed", inline("d")),
     ]);
     let mut h = Harness::new(&def, "main", json!({}));
     h.run(1.0, "a")
         .run(1.0, "fan[0]")
+        .event(
+            1.5,
+            Event::StepClaimed {
+                step: "claimed".into(),
+            },
+        )
         .event(
             2.0,
             Event::CancelRequested {
@@ -32,6 +39,12 @@ fn cancellation_mid_run_stops_workers_and_cancels_the_rest() {
             2.5,
             Event::CancelRequested {
                 by: Some("bob@example.com".into()),
+            },
+        )
+        .event(
+            2.2,
+            Event::StepStarted {
+                step: "claimed".into(),
             },
         )
         .event(3.0, Event::StepClaimed { step: "b".into() })
