@@ -42,7 +42,7 @@ fn cancellation_mid_run_stops_workers_and_cancels_the_rest() {
             },
         )
         .event(
-            2.2,
+            2.7,
             Event::StepStarted {
                 step: "claimed".into(),
             },
