@@ -254,3 +254,19 @@ fn prepare_attempt_failures_are_one_line_reasons() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn recorded_step_input_is_masked_longest_value_first() {
+    let def = single(vec![("a", inline("a"))]);
+    let mut h = Harness::new(&def, "main", json!({}));
+    let mask = vec!["s3cr3t".to_owned(), "s3cr3t-token".to_owned()];
+    h.job.record_step_input(
+        "a",
+        &json!({"auth": "Bearer s3cr3t-token", "nested": ["s3cr3t", 4], "plain": "ok"}),
+        &mask,
+    );
+    insta::assert_snapshot!(
+        h.job.step("a").and_then(|state| state.input.clone()).unwrap_or_default().to_string(),
+        @r#"{"auth":"Bearer ••••••","nested":["••••••",4],"plain":"ok"}"#
+    );
+}
