@@ -24,10 +24,11 @@ mod plan;
 mod render;
 mod rules;
 mod state;
+mod timing;
 
 pub use event::{Effect, Event, EventError};
 pub use hooks::{hook_event, hook_variable, hooks_to_fire};
-pub use job::{Jitter, apply, create, job_deadline, retry_delay, step_deadline};
+pub use job::{apply, create};
 pub use plan::{JobPlan, PlanError, PlannedStep};
 pub use render::{
     EvalContext, context, job_mask, prepare_attempt, render_step_input, with_declared_nulls,
@@ -36,6 +37,7 @@ pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
     JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
 };
+pub use timing::{Jitter, job_deadline, retry_delay, step_deadline};
 
 #[cfg(test)]
 mod tests;
