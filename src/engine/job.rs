@@ -262,10 +262,10 @@ impl<'a> Change<'a, '_> {
                 if job.is_halted() {
                     return Ok(());
                 }
-                let limit = self
-                    .plan
-                    .timeout
-                    .map_or_else(String::new, |d| format!(" after {d}"));
+                // `timeout_secs` may hold a server default where the task sets none.
+                let limit = job
+                    .timeout_secs
+                    .map_or_else(String::new, |secs| format!(" after {}", Duration(secs)));
                 let error = format!("job timed out{limit}");
                 self.log(format!("{error}; cancelling unfinished steps"));
                 job.status = JobStatus::Failed;

@@ -69,11 +69,13 @@ fn job_timeout_fails_the_job_and_cancels_unfinished_steps() {
     main.timeout = Some(Duration(3_600));
     let def = workspace(Vec::new(), vec![("main", main)]);
     let mut h = Harness::new(&def, "main", json!({}));
-    h.run(1.0, "long").event(3_601.0, Event::JobTimedOut).fail(
-        3_605.0,
-        "long",
-        "killed by signal 15",
+    h.run(1.0, "long");
+    assert_eq!(
+        crate::engine::job_deadline(&h.job),
+        Some(super::t0() + chrono::TimeDelta::seconds(3_601))
     );
+    h.event(3_601.0, Event::JobTimedOut)
+        .fail(3_605.0, "long", "killed by signal 15");
     insta::assert_snapshot!(h.transcript());
 }
 

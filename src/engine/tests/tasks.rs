@@ -159,8 +159,12 @@ fn rejected_timed_out_and_cancelled_children_fail_the_step() {
             step: "slow".into(),
             child_job_id: child_id(1),
         },
-    )
-    .event(
+    );
+    assert_eq!(
+        crate::engine::step_deadline(&h.job, &h.plan, "slow"),
+        Some(super::t0() + chrono::TimeDelta::seconds(60))
+    );
+    h.event(
         61.0,
         Event::StepTimedOut {
             step: "slow".into(),
