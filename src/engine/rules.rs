@@ -173,6 +173,14 @@ impl Settle<'_> {
             self.start_child(job, planned, position);
             return;
         }
+        // Validation rejects approval steps [P2]; an unvalidated one must not reach a worker.
+        if !planned.action.runs_on_worker() {
+            let error = format!(
+                "{} actions are not supported in this version",
+                planned.action.type_name()
+            );
+            return self.fail(job, position, error);
+        }
         let state = &mut job.steps[position];
         state.status = StepStatus::Ready;
         state.ready_at = Some(self.now);
