@@ -5,8 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::workflow::model::{
-    Action, ActionKind, ActionRef, Duration, ForEach, InputSchema, Retry, Runner, Step,
-    WorkspaceDef,
+    Action, ActionKind, ActionRef, Duration, InputSchema, Retry, Runner, Step, WorkspaceDef,
 };
 
 /// Why a task could not be planned. Validation rejects all of these first, so they only appear
@@ -77,14 +76,6 @@ impl PlannedStep {
             ActionKind::Docker(_) => "docker",
             ActionKind::Pod(_) => "pod",
             ActionKind::Task(_) | ActionKind::Approval(_) => "none",
-        }
-    }
-
-    /// The literal `for_each` list, when it is one.
-    pub fn literal_items(&self) -> Option<&[serde_json::Value]> {
-        match &self.step.for_each {
-            Some(ForEach::Items(items)) => Some(items),
-            _ => None,
         }
     }
 }
