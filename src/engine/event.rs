@@ -18,7 +18,8 @@ pub enum Event {
     /// executor then calls [`prepare_attempt`](super::render::prepare_attempt).
     StepClaimed { step: String },
     /// The worker started the claimed attempt: the step's `started_at`; the job becomes
-    /// `running` if it was `pending`.
+    /// `running` if it was `pending`. If the job was cancelled since the claim, the step becomes
+    /// `cancelled` instead and the attempt must not run.
     StepStarted { step: String },
     /// The attempt of a `running` worker step ended.
     StepFinished { step: String, result: AttemptResult },

@@ -2,7 +2,7 @@
 //! change, then re-evaluates the job ([`Settle`]), and returns the effects the executor must
 //! carry out.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::event::{Effect, Event, EventError};
@@ -10,17 +10,9 @@ use super::plan::{JobPlan, PlannedStep};
 use super::render::EvalContext;
 use super::rules::{Settle, mark_running};
 use super::state::{JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus};
+use super::timing::{Jitter, format_delay, retry_delay};
 use crate::runner::spec::{AttemptResult, Outcome};
-use crate::workflow::model::{Backoff, Duration, Retry};
-
-/// The longest delay between two attempts (WF §13.1).
-const MAX_RETRY_DELAY_SECS: u64 = 3_600;
-
-/// Share of a delay that jitter may add (WF §13.1: 0–25 %).
-const JITTER_SHARE: f64 = 0.25;
-
-/// A source of jitter: each call returns a number in `[0, 1)`.
-pub type Jitter<'a> = &'a mut dyn FnMut() -> f64;
+use crate::workflow::model::Duration;
 
 /// Creates a job of `plan` with its validated `input` (WF §3.2 already passed) and applies the
 /// rules once, so steps without dependencies are ready (or the job already finished, when every
@@ -153,6 +145,12 @@ impl<'a> Change<'a, '_> {
                 let (position, planned) = find(job, &step)?;
                 worker_step(planned, &job.steps[position])?;
                 expect_status(&job.steps[position], StepStatus::Running, "running")?;
+                // Starting under a `cancelling` lease ends it at once (API §7.6): the executor
+                // runs the attempt only if the step is still `running` afterwards.
+                if job.is_halted() {
+                    self.cancel_step(&mut job.steps[position]);
+                    return Ok(());
+                }
                 job.steps[position].started_at = Some(self.now);
                 mark_running(job, self.now);
             }
@@ -180,32 +178,45 @@ impl<'a> Change<'a, '_> {
                     return Err(EventError::NotWorkerStep(step));
                 }
                 self.stop_attempt(&job.steps[position], planned);
-                let limit = planned.timeout.map_or_else(String::new, |d| format!(" after {d}"));
-                self.fail_attempt(&mut job.steps[position], planned, format!("timed out{limit}"));
+                let limit = planned
+                    .timeout
+                    .map_or_else(String::new, |d| format!(" after {d}"));
+                self.fail_attempt(
+                    &mut job.steps[position],
+                    planned,
+                    format!("timed out{limit}"),
+                );
             }
             Event::ChildJobCreated { step, child_job_id } => {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
+                let halted = job.is_halted();
                 let state = &mut job.steps[position];
-                match state.status {
-                    StepStatus::Running if state.child_job_id.is_none() => {
-                        state.child_job_id = Some(child_job_id);
-                    }
-                    // Cancelled while the child was being created: cancel the child too.
-                    StepStatus::Cancelled if state.child_job_id.is_none() => {
-                        state.child_job_id = Some(child_job_id);
-                        self.effects
-                            .push(Effect::CancelChildJob { step, child_job_id });
-                    }
-                    status => return Err(EventError::wrong_status(&step, status, "starting")),
+                if state.status != StepStatus::Running || state.child_job_id.is_some() {
+                    return Err(EventError::wrong_status(
+                        &step,
+                        state.status,
+                        "starting a child",
+                    ));
+                }
+                state.child_job_id = Some(child_job_id);
+                // The job was cancelled while the child was being created: cancel it at once.
+                if halted {
+                    self.cancel_step(state);
+                    self.effects
+                        .push(Effect::CancelChildJob { step, child_job_id });
                 }
             }
             Event::ChildJobRejected { step, error } => {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
                 expect_status(&job.steps[position], StepStatus::Running, "running")?;
-                self.log(format!("step '{step}' failed: {error}"));
-                self.fail_step(&mut job.steps[position], error);
+                if job.is_halted() {
+                    self.cancel_step(&mut job.steps[position]);
+                } else {
+                    self.log(format!("step '{step}' failed: {error}"));
+                    self.fail_step(&mut job.steps[position], error);
+                }
             }
             Event::ChildJobFinished {
                 step,
@@ -217,8 +228,7 @@ impl<'a> Change<'a, '_> {
                 let (position, planned) = find(job, &step)?;
                 task_step(planned, &job.steps[position])?;
                 let state = &mut job.steps[position];
-                if state.status != StepStatus::Running || state.child_job_id != Some(child_job_id)
-                {
+                if state.status != StepStatus::Running || state.child_job_id != Some(child_job_id) {
                     return Err(EventError::StaleChild {
                         step,
                         child: child_job_id,
@@ -241,7 +251,8 @@ impl<'a> Change<'a, '_> {
                 if job.is_halted() {
                     return Ok(());
                 }
-                let error = by.map_or_else(|| "cancelled".to_owned(), |by| format!("cancelled by {by}"));
+                let error =
+                    by.map_or_else(|| "cancelled".to_owned(), |by| format!("cancelled by {by}"));
                 self.log(format!("job {error}"));
                 job.status = JobStatus::Cancelled;
                 job.error = Some(error);
@@ -251,7 +262,10 @@ impl<'a> Change<'a, '_> {
                 if job.is_halted() {
                     return Ok(());
                 }
-                let limit = self.plan.timeout.map_or_else(String::new, |d| format!(" after {d}"));
+                // `timeout_secs` may hold a server default where the task sets none.
+                let limit = job
+                    .timeout_secs
+                    .map_or_else(String::new, |secs| format!(" after {}", Duration(secs)));
                 let error = format!("job timed out{limit}");
                 self.log(format!("{error}; cancelling unfinished steps"));
                 job.status = JobStatus::Failed;
@@ -277,9 +291,7 @@ impl<'a> Change<'a, '_> {
             .unwrap_or_else(|| "attempt failed".to_owned());
         // The lease was `cancelling`: the step is cancelled whatever the report says.
         if halted {
-            state.status = StepStatus::Cancelled;
-            state.completed_at = Some(self.now);
-            return;
+            return self.cancel_step(state);
         }
         match result.outcome {
             Outcome::Succeeded => {
@@ -299,7 +311,10 @@ impl<'a> Change<'a, '_> {
 
     /// A retryable failure: back to `ready` after the delay while attempts remain (WF §13.1).
     fn fail_attempt(&mut self, state: &mut StepState, planned: &PlannedStep, error: String) {
-        let Some(retry) = planned.retry.as_ref().filter(|_| state.attempt < state.max_attempts)
+        let Some(retry) = planned
+            .retry
+            .as_ref()
+            .filter(|_| state.attempt < state.max_attempts)
         else {
             return self.fail_step(state, error);
         };
@@ -341,6 +356,12 @@ impl<'a> Change<'a, '_> {
         state.completed_at = Some(self.now);
     }
 
+    fn cancel_step(&mut self, state: &mut StepState) {
+        state.status = StepStatus::Cancelled;
+        state.retry_at = None;
+        state.completed_at = Some(self.now);
+    }
+
     /// Asks the executor to stop whatever runs the step's current attempt.
     fn stop_attempt(&mut self, state: &StepState, planned: &PlannedStep) {
         if planned.child_task().is_some() {
@@ -378,47 +399,18 @@ impl<'a> Change<'a, '_> {
                 continue;
             }
             if state.status == StepStatus::Running && planned.child_task().is_some() {
+                // A child still being created is cancelled when its creation is reported.
+                if state.child_job_id.is_none() {
+                    continue;
+                }
                 self.stop_attempt(state, planned);
             }
-            let state = &mut job.steps[position];
-            state.status = StepStatus::Cancelled;
-            state.retry_at = None;
-            state.completed_at = Some(self.now);
+            self.cancel_step(&mut job.steps[position]);
         }
     }
 
     fn log(&mut self, line: String) {
         self.effects.push(Effect::Log { line });
-    }
-}
-
-/// The delay before retry `k` (k = 1 before the second attempt), WF §13.1.
-pub fn retry_delay(retry: &Retry, k: u32, jitter: Jitter<'_>) -> TimeDelta {
-    let base = retry.delay.secs();
-    let secs = match retry.backoff {
-        Backoff::Fixed => base,
-        Backoff::Exponential => {
-            let factor = 1u64.checked_shl(k.saturating_sub(1)).unwrap_or(u64::MAX);
-            base.saturating_mul(factor).min(MAX_RETRY_DELAY_SECS)
-        }
-    };
-    let mut millis = i64::try_from(secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
-    if retry.jitter {
-        let share = jitter().clamp(0.0, 1.0) * JITTER_SHARE;
-        // Whole milliseconds keep stored times stable; the fraction lost is irrelevant.
-        let extra = (millis as f64 * share) as i64;
-        millis = millis.saturating_add(extra);
-    }
-    TimeDelta::milliseconds(millis)
-}
-
-/// `30s`, `1m30s`, `2.5s` for a delay.
-fn format_delay(delay: TimeDelta) -> String {
-    let millis = delay.num_milliseconds();
-    if millis % 1_000 == 0 {
-        Duration(u64::try_from(millis / 1_000).unwrap_or(0)).to_string()
-    } else {
-        format!("{:.3}s", millis as f64 / 1_000.0)
     }
 }
 
@@ -430,7 +422,11 @@ fn expect_status(
     if state.status == expected {
         Ok(())
     } else {
-        Err(EventError::wrong_status(&state.step_name, state.status, name))
+        Err(EventError::wrong_status(
+            &state.step_name,
+            state.status,
+            name,
+        ))
     }
 }
 

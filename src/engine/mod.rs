@@ -13,23 +13,31 @@
 //!    `StepStarted` → `StepFinished`. A task step answers `StartChildJob` with
 //!    `ChildJobCreated`/`ChildJobRejected` and later `ChildJobFinished`.
 //! 4. `Tick` at [`JobState::next_retry_at`] dispatches task steps whose retry delay is over;
-//!    `JobTimedOut` when the job runs past its task timeout.
+//!    `JobTimedOut` at [`job_deadline`]; `StepTimedOut` at [`step_deadline`] for task steps.
+//! 5. On `JobFinished`, fire [`hooks_to_fire`] for [`hook_event`] with [`hook_variable`], and
+//!    report the job's outcome to its parent step (`ChildJobFinished`).
 
 mod event;
+mod hooks;
 mod job;
 mod plan;
 mod render;
 mod rules;
 mod state;
+mod timing;
 
 pub use event::{Effect, Event, EventError};
-pub use job::{Jitter, apply, create, retry_delay};
+pub use hooks::{hook_event, hook_variable, hooks_to_fire};
+pub use job::{apply, create};
 pub use plan::{JobPlan, PlanError, PlannedStep};
-pub use render::{EvalContext, context, job_mask, prepare_attempt, render_step_input};
+pub use render::{
+    EvalContext, context, job_mask, prepare_attempt, render_step_input, with_declared_nulls,
+};
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
     JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
 };
+pub use timing::{Jitter, job_deadline, retry_delay, step_deadline};
 
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::workflow::model::{
-    Action, ActionKind, ActionRef, Duration, ForEach, InputSchema, Retry, Runner, Step,
-    WorkspaceDef,
+    Action, ActionKind, ActionRef, Duration, InputSchema, Retry, Runner, Step, WorkspaceDef,
 };
 
 /// Why a task could not be planned. Validation rejects all of these first, so they only appear
@@ -49,7 +48,9 @@ pub struct PlannedStep {
 impl PlannedStep {
     /// Total executions allowed, including the first (no retry block: 1).
     pub fn max_attempts(&self) -> u32 {
-        self.retry.as_ref().map_or(1, |retry| retry.max_attempts.max(1))
+        self.retry
+            .as_ref()
+            .map_or(1, |retry| retry.max_attempts.max(1))
     }
 
     pub fn is_loop(&self) -> bool {
@@ -75,14 +76,6 @@ impl PlannedStep {
             ActionKind::Docker(_) => "docker",
             ActionKind::Pod(_) => "pod",
             ActionKind::Task(_) | ActionKind::Approval(_) => "none",
-        }
-    }
-
-    /// The literal `for_each` list, when it is one.
-    pub fn literal_items(&self) -> Option<&[serde_json::Value]> {
-        match &self.step.for_each {
-            Some(ForEach::Items(items)) => Some(items),
-            _ => None,
         }
     }
 }
@@ -112,12 +105,13 @@ impl JobPlan {
         for (name, step) in &task_def.flow {
             let (action, action_name) = match &step.action {
                 ActionRef::Named(action_name) => {
-                    let action = def.actions.get(action_name).ok_or_else(|| {
-                        PlanError::UnknownAction {
-                            step: name.clone(),
-                            action: action_name.clone(),
-                        }
-                    })?;
+                    let action =
+                        def.actions
+                            .get(action_name)
+                            .ok_or_else(|| PlanError::UnknownAction {
+                                step: name.clone(),
+                                action: action_name.clone(),
+                            })?;
                     (action.clone(), action_name.clone())
                 }
                 ActionRef::Inline { action, .. } => {

@@ -12,9 +12,7 @@ use crate::runner::spec::{Program, ScriptBody, StepSpec};
 use crate::workflow::input::{EnforceOptions, enforce};
 use crate::workflow::model::{ActionKind, InputSchema, ScriptCode};
 use crate::workflow::template::Templates;
-
-/// Mask values shorter than this are not masked (WF §16.3).
-const MIN_MASK_LEN: usize = 4;
+use crate::workspace::secrets::mask_values;
 
 /// What rendering needs besides the job: the template environment and the workspace's
 /// resolved secrets (a JSON object, the `secret` variable).
@@ -25,10 +23,10 @@ pub struct EvalContext<'a> {
 }
 
 /// Builds a §12.2 context: `input` (as given), `secret`, `job` and every flow step by its
-/// template name; with `step`, also `step` and, for loop instances, `each`.
+/// template name; with `step`, also `step` and, for loop instances, `each`. Callers pass the
+/// input through [`with_declared_nulls`] so absent declared fields read as `null` (WF §12.1).
 pub fn context(
     job: &JobState,
-    plan: &JobPlan,
     ctx: &EvalContext<'_>,
     input: &Value,
     step: Option<&StepState>,
@@ -37,10 +35,7 @@ pub fn context(
     root.insert("input".to_owned(), input.clone());
     root.insert("secret".to_owned(), ctx.secrets.clone());
     root.insert("job".to_owned(), job_variable(job));
-    for planned in &plan.steps {
-        let Some(state) = job.step(&planned.name) else {
-            continue;
-        };
+    for state in job.steps.iter().filter(|state| !state.is_instance()) {
         let output = match state.status {
             StepStatus::Completed => state.output.clone(),
             _ => Value::Null,
@@ -50,7 +45,7 @@ pub fn context(
             _ => Value::Null,
         };
         root.insert(
-            planned.name.replace('-', "_"),
+            state.step_name.replace('-', "_"),
             json!({"status": state.status.as_str(), "output": output, "error": error}),
         );
     }
@@ -75,6 +70,24 @@ pub fn context(
     Value::Object(root)
 }
 
+/// `input` with every field `schema` declares but the value lacks set to `null`: stored inputs
+/// omit such fields, yet templates must read them as `null`, not undefined (WF §12.1).
+pub fn with_declared_nulls(input: &Value, schema: Option<&InputSchema>) -> Value {
+    let (Value::Object(map), Some(schema)) = (input, schema) else {
+        return input.clone();
+    };
+    let mut filled = map.clone();
+    for name in schema.keys() {
+        filled.entry(name.clone()).or_insert(Value::Null);
+    }
+    Value::Object(filled)
+}
+
+/// The job input as templates see it.
+pub(crate) fn job_input(job: &JobState, plan: &JobPlan) -> Value {
+    with_declared_nulls(&job.input, plan.task_input.as_ref())
+}
+
 /// The `job` variable.
 fn job_variable(job: &JobState) -> Value {
     json!({
@@ -96,7 +109,7 @@ pub fn render_step_input(
     ctx: &EvalContext<'_>,
 ) -> Result<Value, String> {
     let planned = planned_step(plan, state)?;
-    let scope = context(job, plan, ctx, &job.input, Some(state));
+    let scope = context(job, ctx, &job_input(job, plan), Some(state));
     let written = Value::Object(planned.step.input.clone().into_iter().collect());
     ctx.templates
         .render_tree(&written, &scope)
@@ -143,10 +156,11 @@ pub fn prepare_attempt(
             .join("; ")
     })?;
     let input: JsonMap<String, Value> = validated.into_iter().collect();
-    let input_value = Value::Object(input.clone());
+    let input_value =
+        with_declared_nulls(&Value::Object(input.clone()), planned.action.input.as_ref());
 
     // Action fields see the step's validated input as `input`.
-    let scope = context(job, plan, ctx, &input_value, Some(state));
+    let scope = context(job, ctx, &input_value, Some(state));
     let text = |field: &str, template: &str| {
         ctx.templates
             .render_string(template, &scope)
@@ -211,28 +225,14 @@ pub fn prepare_attempt(
 }
 
 /// The job's mask set (WF §16.3): every resolved secret and every value of a `secret: true`
-/// field of the job input.
+/// field of the job input, with the same length and multi-line rules as log masking.
 pub fn job_mask(job: &JobState, plan: &JobPlan, ctx: &EvalContext<'_>) -> Vec<String> {
     let mut values = Vec::new();
     collect_strings(ctx.secrets, &mut values);
     secret_fields(plan.task_input.as_ref(), &job.input, &mut values);
-    with_lines(values)
-}
-
-/// Adds each line of a multi-line value (log lines are masked one at a time), drops values too
-/// short to mask, sorts and deduplicates.
-fn with_lines(values: Vec<String>) -> Vec<String> {
-    let mut all: Vec<String> = values
-        .iter()
-        .flat_map(|value| {
-            let lines = value.lines().filter(|_| value.contains('\n'));
-            std::iter::once(value.clone()).chain(lines.map(str::to_owned))
-        })
-        .filter(|value| value.chars().count() >= MIN_MASK_LEN)
-        .collect();
-    all.sort();
-    all.dedup();
-    all
+    mask_values(&Value::Array(
+        values.into_iter().map(Value::String).collect(),
+    ))
 }
 
 /// The mask values that occur in this attempt's rendered spec (API §7.3): the job's set plus
@@ -244,24 +244,26 @@ fn step_mask(
     action_input: Option<&InputSchema>,
     spec: &StepSpec,
 ) -> Vec<String> {
-    let mut values = job_mask(job, plan, ctx);
+    let mut values: Vec<Value> = job_mask(job, plan, ctx)
+        .into_iter()
+        .map(Value::String)
+        .collect();
     let mut step_values = Vec::new();
     secret_fields(
         action_input,
         &Value::Object(spec.input.clone()),
         &mut step_values,
     );
-    values.extend(with_lines(step_values));
+    values.extend(step_values.into_iter().map(Value::String));
     let mut rendered = Vec::new();
     collect_strings(
         &serde_json::to_value((&spec.program, &spec.env, &spec.input, &spec.workdir))
             .unwrap_or(Value::Null),
         &mut rendered,
     );
-    values.retain(|value| rendered.iter().any(|text| text.contains(value.as_str())));
-    values.sort();
-    values.dedup();
-    values
+    let mut mask = mask_values(&Value::Array(values));
+    mask.retain(|value| rendered.iter().any(|text| text.contains(value.as_str())));
+    mask
 }
 
 /// Values of `secret: true` fields of `input` under `schema`, as text.

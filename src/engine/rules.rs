@@ -2,12 +2,14 @@
 //! topological order until nothing changes, loops are expanded and settled, due task-step
 //! retries are dispatched, and the job outcome is decided once every step is terminal.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map as JsonMap, Value};
 
 use super::event::Effect;
 use super::plan::{JobPlan, PlannedStep};
-use super::render::{EvalContext, context, job_mask, render_step_input};
+use super::render::{EvalContext, context, job_input, job_mask, render_step_input};
 use super::state::{JobState, JobStatus, StepState, StepStatus, mask_value};
 use crate::workflow::model::{ForEach, When};
 
@@ -25,19 +27,37 @@ pub(crate) struct Settle<'a> {
     pub effects: &'a mut Vec<Effect>,
 }
 
+/// Position of every flow step in `job.steps`, so a sweep costs O(steps + dependencies), not
+/// O(steps²): the orchestration overhead must stay linear up to 1 000 steps (DESIGN §9).
+type Index = HashMap<String, usize>;
+
+fn index_of(job: &JobState) -> Index {
+    job.steps
+        .iter()
+        .enumerate()
+        .filter(|(_, state)| !state.is_instance())
+        .map(|(position, state)| (state.step_name.clone(), position))
+        .collect()
+}
+
 impl Settle<'_> {
     /// Applies the rules until a fixed point, then decides the job outcome.
     pub fn run(&mut self, job: &mut JobState) {
         if job.is_finished() {
             return;
         }
+        let mut index = index_of(job);
         loop {
             let mut changed = false;
             // Loop expansion inserts instances right after their loop step, so the length is
             // re-read on every iteration and the new instances are visited in the same sweep.
             let mut position = 0;
             while position < job.steps.len() {
-                changed |= self.visit(job, position);
+                let before = job.steps.len();
+                changed |= self.visit(job, &index, position);
+                if job.steps.len() != before {
+                    index = index_of(job);
+                }
                 position += 1;
             }
             if !changed {
@@ -47,7 +67,7 @@ impl Settle<'_> {
         self.finish_if_done(job);
     }
 
-    fn visit(&mut self, job: &mut JobState, position: usize) -> bool {
+    fn visit(&mut self, job: &mut JobState, index: &Index, position: usize) -> bool {
         let state = &job.steps[position];
         let Some(planned) = self.plan.step(state.flow_name()) else {
             return false;
@@ -55,8 +75,10 @@ impl Settle<'_> {
         let halted = job.is_halted();
         match state.status {
             StepStatus::Pending if halted => false,
-            StepStatus::Pending if state.is_instance() => self.promote_instance(job, position),
-            StepStatus::Pending => self.promote(job, planned, position),
+            StepStatus::Pending if state.is_instance() => {
+                self.promote_instance(job, index, position)
+            }
+            StepStatus::Pending => self.promote(job, index, planned, position),
             StepStatus::Running if planned.is_loop() && !state.is_instance() => {
                 self.settle_loop(job, planned, position)
             }
@@ -74,11 +96,17 @@ impl Settle<'_> {
     }
 
     /// R1–R6 for a pending flow step.
-    fn promote(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) -> bool {
+    fn promote(
+        &mut self,
+        job: &mut JobState,
+        index: &Index,
+        planned: &PlannedStep,
+        position: usize,
+    ) -> bool {
         let mut statuses = Vec::with_capacity(planned.depends_on.len());
         for dependency in &planned.depends_on {
-            match job.step(dependency) {
-                Some(state) => statuses.push((dependency, state.status)),
+            match index.get(dependency) {
+                Some(&at) => statuses.push((dependency, job.steps[at].status)),
                 None => return false,
             }
         }
@@ -89,9 +117,9 @@ impl Settle<'_> {
         let tolerant = planned.step.continue_on_failure;
         if !tolerant {
             // R2 failure propagation.
-            let failed = statuses.iter().find(|(_, status)| {
-                matches!(status, StepStatus::Failed | StepStatus::Cancelled)
-            });
+            let failed = statuses
+                .iter()
+                .find(|(_, status)| matches!(status, StepStatus::Failed | StepStatus::Cancelled));
             if let Some((dependency, _)) = failed {
                 let reason = format!("dependency '{dependency}' failed");
                 self.skip(job, position, Some(reason));
@@ -115,7 +143,7 @@ impl Settle<'_> {
                 return true;
             }
             Some(When::Template(template)) => {
-                let scope = context(job, self.plan, self.ctx, &job.input, None);
+                let scope = context(job, self.ctx, &job_input(job, self.plan), None);
                 match self.ctx.templates.condition(template, &scope) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -144,6 +172,14 @@ impl Settle<'_> {
         if planned.child_task().is_some() {
             self.start_child(job, planned, position);
             return;
+        }
+        // Validation rejects approval steps [P2]; an unvalidated one must not reach a worker.
+        if !planned.action.runs_on_worker() {
+            let error = format!(
+                "{} actions are not supported in this version",
+                planned.action.type_name()
+            );
+            return self.fail(job, position, error);
         }
         let state = &mut job.steps[position];
         state.status = StepStatus::Ready;
@@ -194,7 +230,7 @@ impl Settle<'_> {
         let items = match &planned.step.for_each {
             Some(ForEach::Items(items)) => items.clone(),
             Some(ForEach::Template(template)) => {
-                let scope = context(job, self.plan, self.ctx, &job.input, None);
+                let scope = context(job, self.ctx, &job_input(job, self.plan), None);
                 match self.ctx.templates.render(template, &scope) {
                     Ok(value) => match as_array(value) {
                         Ok(items) => items,
@@ -241,32 +277,34 @@ impl Settle<'_> {
     }
 
     /// Dispatch of a pending loop instance: all at once, or one at a time when `sequential`.
-    fn promote_instance(&mut self, job: &mut JobState, position: usize) -> bool {
-        let flow_name = job.steps[position].flow_name().to_owned();
-        let Some(planned) = self.plan.step(&flow_name) else {
+    fn promote_instance(&mut self, job: &mut JobState, index: &Index, position: usize) -> bool {
+        let flow_name = job.steps[position].flow_name();
+        let Some(planned) = self.plan.step(flow_name) else {
             return false;
         };
-        let loop_running = job
-            .step(&flow_name)
-            .is_some_and(|state| state.status == StepStatus::Running);
+        let loop_running = index
+            .get(flow_name)
+            .is_some_and(|&at| job.steps[at].status == StepStatus::Running);
         if !loop_running {
             return false;
         }
-        if planned.step.sequential {
-            let earlier = job.steps[..position]
-                .iter()
-                .filter(|state| state.loop_source.as_deref() == Some(flow_name.as_str()));
-            let mut previous = None;
-            for state in earlier {
-                if is_failure(state.status) && !planned.step.continue_on_failure {
-                    let reason = format!("instance '{}' failed", state.step_name);
-                    self.skip(job, position, Some(reason));
-                    return true;
+        let first = job.steps[position].loop_index == Some(0);
+        if planned.step.sequential && !first {
+            // Instances are contiguous, so the previous state is the previous instance. In a
+            // sequential loop an instance is only ever skipped because an earlier one failed
+            // untolerated, so a skip passes straight on down the line.
+            let previous = &job.steps[position - 1];
+            let reason = match previous.status {
+                status if !status.is_terminal() => return false,
+                StepStatus::Skipped => Some(previous.error_message.clone()),
+                status if is_failure(status) && !planned.step.continue_on_failure => {
+                    Some(Some(format!("instance '{}' failed", previous.step_name)))
                 }
-                previous = Some(state.status);
-            }
-            if previous.is_some_and(|status| !status.is_terminal()) {
-                return false;
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                self.skip(job, position, reason);
+                return true;
             }
         }
         self.dispatch(job, planned, position);
@@ -348,7 +386,8 @@ impl Settle<'_> {
         }
         job.output = sink_output(job, self.plan);
         job.completed_at = Some(self.now);
-        self.effects.push(Effect::JobFinished { status: job.status });
+        self.effects
+            .push(Effect::JobFinished { status: job.status });
     }
 }
 

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::workflow::input::MASK;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -53,7 +55,10 @@ impl StepStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            StepStatus::Completed | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled
+            StepStatus::Completed
+                | StepStatus::Failed
+                | StepStatus::Skipped
+                | StepStatus::Cancelled
         )
     }
 
@@ -230,7 +235,7 @@ pub fn mask_text(text: &str, mask: &[String]) -> String {
     let mut masked = text.to_owned();
     for value in values {
         if masked.contains(value.as_str()) {
-            masked = masked.replace(value.as_str(), "••••••");
+            masked = masked.replace(value.as_str(), MASK);
         }
     }
     masked

@@ -4,9 +4,8 @@
 use serde_json::Value;
 
 use crate::workflow::model::{
-    Action, ActionKind, ActionRef, Backoff, Duration, ForEach, Hooks, InputField, Language,
-    Map, Retry, Runner, ScriptAction, ScriptCode, Step, Task, TaskAction, TaskMode, When,
-    WorkspaceDef,
+    Action, ActionKind, ActionRef, Backoff, Duration, ForEach, Hooks, InputField, Language, Map,
+    Retry, Runner, ScriptAction, ScriptCode, Step, Task, TaskAction, TaskMode, When, WorkspaceDef,
 };
 
 /// `type: script` with inline code.

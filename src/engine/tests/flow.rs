@@ -29,7 +29,10 @@ fn linear_chain_runs_in_order_and_outputs_its_sink() {
 fn diamond_converges_after_a_skipped_branch() {
     let def = single(vec![
         ("plan", inline("plan")),
-        ("fast", after(when(inline("fast"), When::Constant(false)), &["plan"])),
+        (
+            "fast",
+            after(when(inline("fast"), When::Constant(false)), &["plan"]),
+        ),
         ("slow", after(inline("slow"), &["plan"])),
         ("only-fast", after(inline("after fast"), &["fast"])),
         ("join", after(inline("join"), &["fast", "slow"])),
@@ -50,22 +53,43 @@ fn when_conditions_true_false_and_error() {
         ("probe", inline("probe")),
         (
             "yes",
-            after(when(inline("yes"), When::Template("{{ probe.output.go }}".into())), &["probe"]),
+            after(
+                when(
+                    inline("yes"),
+                    When::Template("{{ probe.output.go }}".into()),
+                ),
+                &["probe"],
+            ),
         ),
         (
             "no",
             after(
-                when(inline("no"), When::Template("{{ input.env == 'prod' }}".into())),
+                when(
+                    inline("no"),
+                    When::Template("{{ input.env == 'prod' }}".into()),
+                ),
                 &["probe"],
             ),
         ),
         (
             "text-no",
-            after(when(inline("t"), When::Template("{% if false %}x{% endif %} No ".into())), &["probe"]),
+            after(
+                when(
+                    inline("t"),
+                    When::Template("{% if false %}x{% endif %} No ".into()),
+                ),
+                &["probe"],
+            ),
         ),
         (
             "broken",
-            after(when(inline("broken"), When::Template("{{ probe.output.missing.deep }}".into())), &["probe"]),
+            after(
+                when(
+                    inline("broken"),
+                    When::Template("{{ probe.output.missing.deep }}".into()),
+                ),
+                &["probe"],
+            ),
         ),
     ]);
     let mut h = Harness::new(&def, "main", json!({"env": "staging"}));
@@ -126,9 +150,21 @@ fn permanent_failures_and_rejections_are_not_retried() {
     ]);
     let mut h = Harness::new(&def, "main", json!({}));
     h.run(1.0, "a")
-        .finish(2.0, "a", Outcome::FailedPermanently, json!(null), Some("source escapes the workspace"))
+        .finish(
+            2.0,
+            "a",
+            Outcome::FailedPermanently,
+            json!(null),
+            Some("source escapes the workspace"),
+        )
         .event(3.0, Event::StepClaimed { step: "b".into() })
-        .event(3.0, Event::StepRejected { step: "b".into(), error: "input.version: required field is missing".into() })
+        .event(
+            3.0,
+            Event::StepRejected {
+                step: "b".into(),
+                error: "input.version: required field is missing".into(),
+            },
+        )
         .event(4.0, Event::StepStarted { step: "b".into() });
     insta::assert_snapshot!(h.transcript());
 }

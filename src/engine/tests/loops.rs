@@ -11,7 +11,11 @@ fn parallel_loop_with_an_untolerated_failure_fails_after_all_instances() {
     let def = single(vec![
         (
             "deploy",
-            for_each_items(inline("deploy"), vec![json!("eu"), json!("us"), json!("ap")], false),
+            for_each_items(
+                inline("deploy"),
+                vec![json!("eu"), json!("us"), json!("ap")],
+                false,
+            ),
         ),
         ("notify", after(inline("notify"), &["deploy"])),
     ]);
@@ -30,7 +34,11 @@ fn parallel_loop_with_a_tolerated_failure_completes_with_null_for_it() {
     let def = single(vec![
         (
             "deploy",
-            tolerant(for_each_items(inline("deploy"), vec![json!(1), json!(2), json!(3)], false)),
+            tolerant(for_each_items(
+                inline("deploy"),
+                vec![json!(1), json!(2), json!(3)],
+                false,
+            )),
         ),
         ("notify", after(inline("notify"), &["deploy"])),
     ]);
@@ -50,7 +58,11 @@ fn parallel_loop_with_a_tolerated_failure_completes_with_null_for_it() {
 fn sequential_loop_stops_after_an_untolerated_failure() {
     let def = single(vec![(
         "migrate",
-        for_each_items(inline("migrate"), vec![json!("a"), json!("b"), json!("c"), json!("d")], true),
+        for_each_items(
+            inline("migrate"),
+            vec![json!("a"), json!("b"), json!("c"), json!("d")],
+            true,
+        ),
     )]);
     let mut h = Harness::new(&def, "main", json!({}));
     h.run(1.0, "migrate[0]")
@@ -64,7 +76,11 @@ fn sequential_loop_stops_after_an_untolerated_failure() {
 fn sequential_loop_continues_past_a_tolerated_failure() {
     let def = single(vec![(
         "migrate",
-        tolerant(for_each_items(inline("migrate"), vec![json!("a"), json!("b"), json!("c")], true)),
+        tolerant(for_each_items(
+            inline("migrate"),
+            vec![json!("a"), json!("b"), json!("c")],
+            true,
+        )),
     )]);
     let mut h = Harness::new(&def, "main", json!({}));
     h.run(1.0, "migrate[0]")
@@ -93,19 +109,47 @@ fn templated_loops_take_arrays_json_text_and_fail_otherwise() {
         ("list", inline("list")),
         (
             "array",
-            after(for_each(inline("a"), ForEach::Template("{{ list.output.hosts }}".into()), false), &["list"]),
+            after(
+                for_each(
+                    inline("a"),
+                    ForEach::Template("{{ list.output.hosts }}".into()),
+                    false,
+                ),
+                &["list"],
+            ),
         ),
         (
             "text",
-            after(for_each(inline("t"), ForEach::Template("[{{ input.n }}, 7]".into()), false), &["list"]),
+            after(
+                for_each(
+                    inline("t"),
+                    ForEach::Template("[{{ input.n }}, 7]".into()),
+                    false,
+                ),
+                &["list"],
+            ),
         ),
         (
             "scalar",
-            after(for_each(inline("s"), ForEach::Template("{{ input.n }}".into()), false), &["list"]),
+            after(
+                for_each(
+                    inline("s"),
+                    ForEach::Template("{{ input.n }}".into()),
+                    false,
+                ),
+                &["list"],
+            ),
         ),
         (
             "undefined",
-            after(for_each(inline("u"), ForEach::Template("{{ list.output.nope }}".into()), false), &["list"]),
+            after(
+                for_each(
+                    inline("u"),
+                    ForEach::Template("{{ list.output.nope }}".into()),
+                    false,
+                ),
+                &["list"],
+            ),
         ),
     ]);
     let mut h = Harness::new(&def, "main", json!({"n": 5}));

@@ -5,6 +5,7 @@
 mod cancel;
 mod fixtures;
 mod flow;
+mod hooks;
 mod loops;
 mod render;
 mod retry;
@@ -107,14 +108,21 @@ impl Harness {
 
     /// Applies an event at `secs` after t0 and records it; a rejected event is recorded too.
     pub fn event(&mut self, secs: f64, event: Event) -> &mut Self {
-        let label = format!("{} {}", rel(Some(at(secs))), describe(&event));
+        let label = format!("{} {}", rel(Some(at(secs))), describe(&event)).replace('\n', "\\n");
         let ctx = EvalContext {
             templates: &self.templates,
             secrets: &self.secrets,
         };
         let jitter = self.jitter;
         let mut source = move || jitter;
-        match apply(&mut self.job, &self.plan, event, at(secs), &ctx, &mut source) {
+        match apply(
+            &mut self.job,
+            &self.plan,
+            event,
+            at(secs),
+            &ctx,
+            &mut source,
+        ) {
             Ok(effects) => self.record(&label, &effects),
             Err(error) => {
                 let _ = writeln!(self.transcript, "## {label}\nrejected: {error}\n");
@@ -134,7 +142,14 @@ impl Harness {
         let claimed = Event::StepClaimed {
             step: step.to_owned(),
         };
-        let result = apply(&mut self.job, &self.plan, claimed, at(secs), &ctx, &mut source);
+        let result = apply(
+            &mut self.job,
+            &self.plan,
+            claimed,
+            at(secs),
+            &ctx,
+            &mut source,
+        );
         if let Err(error) = result {
             let label = format!("{} claim {step}", rel(Some(at(secs))));
             let _ = writeln!(self.transcript, "## {label}\nrejected: {error}\n");
@@ -205,7 +220,8 @@ fn describe(event: &Event) -> String {
         Event::StepClaimed { step } => format!("claim {step}"),
         Event::StepStarted { step } => format!("start {step}"),
         Event::StepFinished { step, result } => {
-            let outcome = serde_json::to_string(&result.outcome).unwrap_or_default();
+            let outcome = serde_json::to_value(result.outcome).unwrap_or_default();
+            let outcome = outcome.as_str().unwrap_or_default();
             match &result.error_message {
                 Some(error) => format!("finish {step} {outcome}: {error}"),
                 None => format!("finish {step} {outcome}"),
@@ -304,7 +320,11 @@ pub(super) fn render_state(job: &JobState) -> String {
                 record.attempt,
                 rel(record.started_at),
                 rel(Some(record.completed_at)),
-                record.error_message.as_deref().unwrap_or("-")
+                record
+                    .error_message
+                    .as_deref()
+                    .unwrap_or("-")
+                    .replace('\n', "\\n")
             );
         }
         out.push('\n');

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::Harness;
-use super::fixtures::{after, for_each_items, inline, retry, script, single, task, uses, workspace};
+use super::fixtures::{
+    after, field, for_each_items, inline, retry, script, single, task, uses, workspace,
+};
 use crate::engine::{EvalContext, JobPlan, context};
 use crate::workflow::model::{Backoff, Duration, Step};
 
@@ -47,7 +49,9 @@ fn plan_resolves_actions_limits_and_order() {
             step.runner_name(),
             step.timeout.map(|d| d.to_string()),
             step.max_attempts(),
-            step.retry.as_ref().map(|r| (r.delay.to_string(), r.backoff, r.jitter)),
+            step.retry
+                .as_ref()
+                .map(|r| (r.delay.to_string(), r.backoff, r.jitter)),
             step.depends_on,
             step.transitive_deps,
             step.is_sink,
@@ -89,7 +93,17 @@ fn instance_context_has_job_steps_step_and_each() {
     let def = single(vec![
         ("build", inline("build")),
         ("broken", inline("broken")),
-        ("say-hello", after(for_each_items(inline("x"), vec![json!({"host": "a"}), json!({"host": "b"})], false), &["build"])),
+        (
+            "say-hello",
+            after(
+                for_each_items(
+                    inline("x"),
+                    vec![json!({"host": "a"}), json!({"host": "b"})],
+                    false,
+                ),
+                &["build"],
+            ),
+        ),
     ]);
     let mut h = Harness::new(&def, "main", json!({"version": "1.0"}));
     h.run(1.0, "build")
@@ -102,6 +116,157 @@ fn instance_context_has_job_steps_step_and_each() {
         secrets: &h.secrets,
     };
     let instance = h.job.step("say-hello[1]").expect("instance exists");
-    let value = context(&h.job, &h.plan, &ctx, &h.job.input, Some(instance));
+    let value = context(&h.job, &ctx, &h.job.input, Some(instance));
     insta::assert_json_snapshot!(value);
+}
+
+/// A named action with a schema, env, args and workdir, as `prepare_attempt` sees it.
+fn greet_workspace(
+    step_input: serde_json::Value,
+    source: Option<&str>,
+    workdir: &str,
+) -> crate::workflow::model::WorkspaceDef {
+    use crate::workflow::model::{ActionKind, ScriptCode};
+
+    let mut greet = script(
+        "echo \"hello {{ input.name }} x{{ input.count }} from {{ step.name }}#{{ step.attempt }} {{ each.item }}\"",
+    );
+    if let (Some(path), ActionKind::Script(body)) = (source, &mut greet.kind) {
+        body.code = ScriptCode::Source(path.to_owned());
+    }
+    if let ActionKind::Script(body) = &mut greet.kind {
+        body.args = vec![
+            "--job={{ job.id }}".to_owned(),
+            "{{ input.password }}".to_owned(),
+        ];
+    }
+    let mut password = field("string");
+    password.secret = true;
+    let mut name = field("string");
+    name.required = true;
+    let mut count = field("integer");
+    count.default = Some(json!(1));
+    greet.input = Some(
+        [("name", name), ("password", password), ("count", count)]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    );
+    greet.env = [("API_TOKEN".to_owned(), "{{ secret.TOKEN }}".to_owned())]
+        .into_iter()
+        .collect();
+    greet.workdir = Some(workdir.to_owned());
+    greet.timeout = Some(Duration(90));
+    greet.output = Some(
+        [("greeting".to_owned(), field("string"))]
+            .into_iter()
+            .collect(),
+    );
+    let mut main = task(vec![
+        ("build", inline("build")),
+        (
+            "greet",
+            after(
+                for_each_items(
+                    super::fixtures::with_input(uses("greet"), step_input),
+                    vec![json!("eu"), json!("us")],
+                    false,
+                ),
+                &["build"],
+            ),
+        ),
+    ]);
+    let mut who_secret = field("string");
+    who_secret.secret = true;
+    main.input = Some(
+        [
+            ("who".to_owned(), field("string")),
+            ("pin".to_owned(), who_secret),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    workspace(vec![("greet", greet)], vec![("main", main)])
+}
+
+fn prepared(
+    def: &crate::workflow::model::WorkspaceDef,
+) -> Result<crate::runner::spec::StepSpec, String> {
+    let mut h = Harness::new(def, "main", json!({"who": "World", "pin": "9876-5432"}));
+    h.run(1.0, "build")
+        .succeed(2.0, "build", json!({"artifact": "app.tar"}))
+        .event(
+            3.0,
+            crate::engine::Event::StepClaimed {
+                step: "greet[1]".into(),
+            },
+        );
+    let ctx = EvalContext {
+        templates: &h.templates,
+        secrets: &h.secrets,
+    };
+    crate::engine::prepare_attempt(&h.job, &h.plan, "greet[1]", &ctx)
+}
+
+#[test]
+fn prepare_attempt_renders_validates_and_masks() {
+    let def = greet_workspace(
+        json!({"name": "{{ input.who }} {{ build.output.artifact }}", "password": "{{ input.pin }}", "count": "{{ each.index + 2 }}"}),
+        None,
+        "sub/{{ each.item }}",
+    );
+    let spec = prepared(&def).expect("attempt prepares");
+    insta::assert_json_snapshot!(spec);
+}
+
+#[test]
+fn prepare_attempt_failures_are_one_line_reasons() {
+    let cases = [
+        (
+            "missing required input",
+            greet_workspace(json!({}), None, "."),
+        ),
+        (
+            "undefined variable",
+            greet_workspace(json!({"name": "{{ input.nope.x }}"}), None, "."),
+        ),
+        (
+            "wrong type",
+            greet_workspace(json!({"name": "a", "count": "many"}), None, "."),
+        ),
+        (
+            "escaping source",
+            greet_workspace(
+                json!({"name": "a"}),
+                Some("scripts/../../etc/{{ each.item }}"),
+                ".",
+            ),
+        ),
+        (
+            "absolute workdir",
+            greet_workspace(json!({"name": "a"}), None, "/{{ each.item }}"),
+        ),
+    ];
+    let mut out = String::new();
+    for (label, def) in &cases {
+        let result = prepared(def).map(|spec| spec.step);
+        let _ = writeln!(out, "{label}: {result:?}");
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn recorded_step_input_is_masked_longest_value_first() {
+    let def = single(vec![("a", inline("a"))]);
+    let mut h = Harness::new(&def, "main", json!({}));
+    let mask = vec!["s3cr3t".to_owned(), "s3cr3t-token".to_owned()];
+    h.job.record_step_input(
+        "a",
+        &json!({"auth": "Bearer s3cr3t-token", "nested": ["s3cr3t", 4], "plain": "ok"}),
+        &mask,
+    );
+    insta::assert_snapshot!(
+        h.job.step("a").and_then(|state| state.input.clone()).unwrap_or_default().to_string(),
+        @r#"{"auth":"Bearer ••••••","nested":["••••••",4],"plain":"ok"}"#
+    );
 }

@@ -17,7 +17,10 @@ fn with_retry(step: Step, max_attempts: u32, delay: u64, backoff: Backoff, jitte
 #[test]
 fn fixed_backoff_retries_until_attempts_run_out() {
     let def = single(vec![
-        ("flaky", with_retry(inline("curl"), 3, 30, Backoff::Fixed, false)),
+        (
+            "flaky",
+            with_retry(inline("curl"), 3, 30, Backoff::Fixed, false),
+        ),
         ("next", super::fixtures::after(inline("next"), &["flaky"])),
     ]);
     let mut h = Harness::new(&def, "main", json!({}));
@@ -76,9 +79,19 @@ fn server_side_step_timeout_stops_and_retries_the_attempt() {
     let def = single(vec![("slow", step)]);
     let mut h = Harness::new(&def, "main", json!({}));
     h.run(0.0, "slow")
-        .event(340.0, Event::StepTimedOut { step: "slow".into() })
+        .event(
+            340.0,
+            Event::StepTimedOut {
+                step: "slow".into(),
+            },
+        )
         .fail(341.0, "slow", "killed by signal 15")
         .run(342.0, "slow")
-        .event(700.0, Event::StepTimedOut { step: "slow".into() });
+        .event(
+            700.0,
+            Event::StepTimedOut {
+                step: "slow".into(),
+            },
+        );
     insta::assert_snapshot!(h.transcript());
 }
