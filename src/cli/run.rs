@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cli::{OutputFormat, job_input};
-use crate::engine::{JobState, JobStatus, StepState, mask_value};
+use crate::engine::{JobStatus, StepState, mask_value};
 use crate::local::executor::{Executor, LocalWorkspace, Options, RunOutcome};
 use crate::local::print::Printer;
 use crate::runner::LocalRunner;
@@ -105,10 +105,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// Loads and validates the workspace and resolves its secrets; any problem aborts the run.
-fn prepare(
-    args: &Args,
-    environment: &BTreeMap<String, String>,
-) -> Result<LocalWorkspace, String> {
+fn prepare(args: &Args, environment: &BTreeMap<String, String>) -> Result<LocalWorkspace, String> {
     let root = workspace_root(&args.path);
     let files = folder::scan(&root).map_err(|error| {
         let lines: Vec<String> = error
@@ -136,12 +133,14 @@ fn prepare(
         ));
     }
     let dirs: Vec<PathBuf> = SECRET_FILE_DIRS.iter().map(PathBuf::from).collect();
-    let secrets = secrets::resolve(&loaded.def.secrets, environment, &dirs, &[]).map_err(
-        |errors| {
+    let secrets =
+        secrets::resolve(&loaded.def.secrets, environment, &dirs, &[]).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            format!("cannot resolve the workspace's secrets:\n{}", lines.join("\n"))
-        },
-    )?;
+            format!(
+                "cannot resolve the workspace's secrets:\n{}",
+                lines.join("\n")
+            )
+        })?;
     let revision = folder::revision(&root, &files).map_err(|error| error.to_string())?;
     Ok(LocalWorkspace {
         root,
@@ -153,14 +152,16 @@ fn prepare(
 
 /// `--path` may name the workspace root or its `.workflows/` directory.
 fn workspace_root(path: &Path) -> PathBuf {
-    if path.file_name().is_some_and(|name| name == folder::WORKFLOWS_DIR) {
-        if let Some(parent) = path.parent() {
-            return if parent.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                parent.to_path_buf()
-            };
-        }
+    if path
+        .file_name()
+        .is_some_and(|name| name == folder::WORKFLOWS_DIR)
+        && let Some(parent) = path.parent()
+    {
+        return if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent.to_path_buf()
+        };
     }
     path.to_path_buf()
 }
@@ -296,9 +297,4 @@ fn duration_of(
     } else {
         format!("{}m{}s", millis / 60_000, (millis % 60_000) / 1000)
     })
-}
-
-#[allow(dead_code)]
-fn _assert_job_state_is_serializable(job: &JobState) -> Value {
-    serde_json::to_value(job).unwrap_or(Value::Null)
 }

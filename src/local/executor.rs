@@ -134,7 +134,14 @@ impl Executor {
         };
         let mut queue = VecDeque::new();
         executor.top = executor
-            .create_job(task, meta, &raw_input, Vec::new(), String::new(), &mut queue)
+            .create_job(
+                task,
+                meta,
+                &raw_input,
+                Vec::new(),
+                String::new(),
+                &mut queue,
+            )
             .map_err(|error| match error {
                 CreateError::Plan(error) => StartError::Plan(error),
                 CreateError::Input(errors) => StartError::Input(errors),
@@ -337,7 +344,12 @@ impl Executor {
         self.apply_into(parent, event, queue);
     }
 
-    fn job_finished(&mut self, job_id: Uuid, status: JobStatus, queue: &mut VecDeque<(Uuid, Effect)>) {
+    fn job_finished(
+        &mut self,
+        job_id: Uuid,
+        status: JobStatus,
+        queue: &mut VecDeque<(Uuid, Effect)>,
+    ) {
         let job = &self.jobs[&job_id].state;
         let (Some(parent), Some(step)) = (job.parent_job_id, job.parent_step_name.clone()) else {
             return;
@@ -384,7 +396,11 @@ impl Executor {
                     .iter()
                     .filter(|step| step.status == StepStatus::Ready)
                     .filter(|step| step.retry_at.is_none_or(|at| at <= now))
-                    .filter(|step| job.plan.step(step.flow_name()).is_some_and(|p| p.action.runs_on_worker()))
+                    .filter(|step| {
+                        job.plan
+                            .step(step.flow_name())
+                            .is_some_and(|p| p.action.runs_on_worker())
+                    })
                     .map(move |step| (step.ready_at, *id, step.step_name.clone()))
             })
             .min_by_key(|(ready_at, _, _)| *ready_at)
@@ -406,7 +422,19 @@ impl Executor {
         spec.mask.sort();
         spec.mask.dedup();
         let prefix = job.prefix.clone();
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.state
+                .record_step_input(&step, &Value::Object(spec.input.clone()), &spec.mask);
+        }
         self.apply(job_id, Event::StepStarted { step: step.clone() });
+        // A cancellation that arrived between claim and start leaves nothing to run.
+        let still_running = self.jobs[&job_id]
+            .state
+            .step(&step)
+            .is_some_and(|state| state.status == StepStatus::Running);
+        if !still_running {
+            return;
+        }
 
         let cancel = CancellationToken::new();
         self.running.insert(

@@ -88,9 +88,9 @@ impl Printer {
 fn colour_index(step: &str) -> usize {
     // Instances of one loop share their loop's colour.
     let base = step.split('[').next().unwrap_or(step);
-    let hash = base
-        .bytes()
-        .fold(0usize, |acc, b| acc.wrapping_mul(31).wrapping_add(b as usize));
+    let hash = base.bytes().fold(0usize, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(b as usize)
+    });
     hash % STEP_COLOURS.len()
 }
 

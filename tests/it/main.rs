@@ -2,3 +2,4 @@
 //! public surface — files on disk, the real `stroem` binary, real processes.
 
 mod config_example;
+mod run;

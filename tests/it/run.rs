@@ -1,0 +1,478 @@
+//! `stroem run` end to end: the real binary, real workspaces on disk, real processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn stroem() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stroem"));
+    command.env("NO_COLOR", "1").env_remove("STROEM_URL");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    stroem()
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("stroem runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// A throwaway workspace holding one workflow file (plus extra files).
+fn workspace(yaml: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(dir.path().join(".workflows/main.yaml"), yaml).expect("write workflow");
+    for (path, text) in extra {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write file");
+    }
+    dir
+}
+
+fn path_arg(dir: &tempfile::TempDir) -> String {
+    dir.path().display().to_string()
+}
+
+/// Durations vary from run to run; everything else in the summary is stable.
+fn redact_durations(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|word| {
+                let is_duration = (word.ends_with("ms") || word.ends_with('s'))
+                    && word.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    && word
+                        .trim_end_matches(['m', 's'])
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.');
+                if is_duration {
+                    "[dur]".to_owned()
+                } else {
+                    word.to_owned()
+                }
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn hello_world_runs_unchanged_from_the_seed_readme() {
+    let path = examples().join("hello-world");
+    let output = run(&[
+        "hello-world",
+        "--path",
+        path.to_str().expect("utf-8 path"),
+        "--set",
+        "name=World",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    insta::assert_snapshot!(redact_durations(&stdout(&output)));
+}
+
+#[test]
+fn json_output_is_the_final_job_detail() {
+    let path = examples().join("hello-world");
+    let output = run(&[
+        "hello-world",
+        "--path",
+        path.to_str().expect("utf-8 path"),
+        "--input",
+        r#"{"name": "JSON"}"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    // Logs go to stderr so stdout is exactly one JSON document.
+    assert!(stderr(&output).contains("[shout-it] HELLO JSON"));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["input"], serde_json::json!({"name": "JSON"}));
+    assert_eq!(job["steps"][0]["output"]["greeting"], "Hello JSON");
+    assert_eq!(job["steps"][1]["input"]["message"], "Hello JSON");
+    insta::assert_json_snapshot!(job, {
+        ".id" => "[id]", ".job_id" => "[id]", ".revision" => "[revision]",
+        ".created_at" => "[ts]", ".started_at" => "[ts]", ".completed_at" => "[ts]",
+        ".steps[].ready_at" => "[ts]", ".steps[].started_at" => "[ts]",
+        ".steps[].completed_at" => "[ts]",
+    });
+}
+
+#[test]
+fn a_failed_job_exits_1_and_names_the_failed_step() {
+    let path = examples().join("failing");
+    let output = run(&["nightly-check", "--path", path.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("job nightly-check failed"), "{text}");
+    assert!(
+        text.contains("error: step 'check' failed: exit code 1"),
+        "{text}"
+    );
+    assert!(text.contains("dependency 'check' failed"), "{text}");
+}
+
+#[test]
+fn the_showcase_example_runs_to_completion() {
+    let path = examples().join("showcase");
+    let output = stroem()
+        .args(["run", "pipeline", "--path", path.to_str().expect("utf-8")])
+        .args(["--set", "version=1.2.3"])
+        .env("SHOWCASE_API_TOKEN", "showcase-secret-token")
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}\n{}", stderr(&output));
+    assert!(
+        !text.contains("showcase-secret-token"),
+        "secret leaked: {text}"
+    );
+    assert!(text.contains("••••••"), "{text}");
+}
+
+#[test]
+fn every_example_validates_clean() {
+    for entry in std::fs::read_dir(examples()).expect("examples dir") {
+        let path = entry.expect("entry").path();
+        if !path.is_dir() {
+            continue;
+        }
+        let output = stroem()
+            .args(["validate", "--strict"])
+            .arg(&path)
+            .env("SHOWCASE_API_TOKEN", "showcase-secret-token")
+            .output()
+            .expect("stroem runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}: {}{}",
+            path.display(),
+            stdout(&output),
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn usage_workspace_and_input_errors_exit_2_before_anything_runs() {
+    let ws = workspace(
+        r#"
+tasks:
+  deploy:
+    input:
+      version: { type: string, required: true }
+      count: { type: integer }
+    flow:
+      go:
+        type: script
+        script: touch "$STROEM_WORKDIR/../ran"
+"#,
+        &[],
+    );
+    let path = path_arg(&ws);
+
+    let missing = run(&["deploy", "--path", &path, "--set", "count=x"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let text = stderr(&missing);
+    assert!(
+        text.contains("input.version: required field is missing"),
+        "{text}"
+    );
+    assert!(text.contains("input.count"), "{text}");
+
+    let unknown = run(&["deplyo", "--path", &path]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("did you mean 'deploy'?"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let bad_input = run(&["deploy", "--path", &path, "--input", "[1]"]);
+    assert_eq!(bad_input.status.code(), Some(2));
+    assert!(stderr(&bad_input).contains("--input"));
+
+    let broken = workspace("tasks:\n  t:\n    flow:\n      a: { action: nope }\n", &[]);
+    let invalid = run(&["t", "--path", &path_arg(&broken)]);
+    assert_eq!(invalid.status.code(), Some(2));
+    let text = stderr(&invalid);
+    assert!(text.contains(".workflows/main.yaml:4:"), "{text}");
+    assert!(text.contains("nothing was run"), "{text}");
+}
+
+#[test]
+fn input_can_come_from_stdin() {
+    let path = examples().join("hello-world");
+    let mut child = stroem()
+        .args(["run", "hello-world", "--input", "-", "--path"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(br#"{"name": "Stdin"}"#).expect("write");
+    }
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("HELLO STDIN"));
+}
+
+#[test]
+fn independent_steps_run_in_parallel_up_to_max_concurrent() {
+    // Each step announces itself, then waits for the other: this only finishes when both run at
+    // the same time.
+    let rendezvous = tempfile::tempdir().expect("dir");
+    let ws = workspace(
+        r#"
+actions:
+  meet:
+    type: script
+    script: |
+      touch "$INPUT_DIR/$INPUT_ME"
+      for i in $(seq 1 200); do
+        [ -e "$INPUT_DIR/$INPUT_OTHER" ] && echo "met $INPUT_OTHER" && exit 0
+        sleep 0.05
+      done
+      echo "never met $INPUT_OTHER" >&2
+      exit 1
+    input:
+      dir: { type: string, required: true }
+      me: { type: string, required: true }
+      other: { type: string, required: true }
+tasks:
+  pair:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      left:
+        action: meet
+        input: { dir: "{{ input.dir }}", me: left, other: right }
+      right:
+        action: meet
+        input: { dir: "{{ input.dir }}", me: right, other: left }
+"#,
+        &[],
+    );
+    let dir = rendezvous.path().display().to_string();
+    let output = run(&[
+        "pair",
+        "--path",
+        &path_arg(&ws),
+        "--set",
+        &format!("dir={dir}"),
+        "--max-concurrent",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("[left] met right"));
+    assert!(stdout(&output).contains("[right] met left"));
+}
+
+#[test]
+fn max_concurrent_1_runs_one_step_at_a_time() {
+    let log = tempfile::tempdir().expect("dir");
+    let ws = workspace(
+        r#"
+actions:
+  record:
+    type: script
+    script: |
+      if [ -e "$INPUT_DIR/busy" ]; then echo overlap >> "$INPUT_DIR/overlaps"; fi
+      touch "$INPUT_DIR/busy"; sleep 0.2; rm "$INPUT_DIR/busy"
+    input:
+      dir: { type: string }
+tasks:
+  three:
+    input:
+      dir: { type: string }
+    flow:
+      a: { action: record, input: { dir: "{{ input.dir }}" } }
+      b: { action: record, input: { dir: "{{ input.dir }}" } }
+      c: { action: record, input: { dir: "{{ input.dir }}" } }
+"#,
+        &[],
+    );
+    let dir = log.path().display().to_string();
+    let output = run(&[
+        "three",
+        "--path",
+        &path_arg(&ws),
+        "--set",
+        &format!("dir={dir}"),
+        "--max-concurrent",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(!log.path().join("overlaps").exists());
+}
+
+#[test]
+fn loops_retries_timeouts_and_child_jobs_behave_as_specified() {
+    let marker = tempfile::tempdir().expect("dir");
+    let ws = workspace(
+        r#"
+actions:
+  flaky:
+    type: script
+    script: |
+      if [ ! -e "$INPUT_DIR/tried" ]; then touch "$INPUT_DIR/tried"; echo "first try fails" >&2; exit 1; fi
+      echo "OUTPUT: {\"ok\": true}"
+    input:
+      dir: { type: string }
+    retry: { max_attempts: 2, delay: 0 }
+  child:
+    type: task
+    task: square
+tasks:
+  square:
+    input:
+      n: { type: integer, required: true }
+    flow:
+      calc:
+        type: script
+        input: { n: "{{ input.n }}" }
+        script: |
+          echo "OUTPUT: {\"square\": $(( {{ input.n }} * {{ input.n }} ))}"
+  main:
+    input:
+      dir: { type: string }
+    flow:
+      items:
+        type: script
+        script: |
+          echo 'OUTPUT: [2, 3, 4]'
+      squares:
+        depends_on: [items]
+        for_each: "{{ items.output }}"
+        action: child
+        input: { n: "{{ each.item }}" }
+      flaky:
+        action: flaky
+        input: { dir: "{{ input.dir }}" }
+      slow:
+        type: script
+        script: sleep 30
+        timeout: 1s
+        continue_on_failure: true
+      total:
+        depends_on: [squares, flaky]
+        type: script
+        script: |
+          echo 'OUTPUT: {{ squares.output | map(attribute="calc") | map(attribute="square") | sum }}'
+"#,
+        &[],
+    );
+    let dir = marker.path().display().to_string();
+    let started = Instant::now();
+    let output = run(&[
+        "main",
+        "--path",
+        &path_arg(&ws),
+        "--set",
+        &format!("dir={dir}"),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the timeout did not stop sleep"
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let step = |name: &str| {
+        job["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["step_name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name}"))
+    };
+    assert_eq!(step("flaky")["attempt"], 2);
+    assert_eq!(step("flaky")["retry_history"][0]["attempt"], 1);
+    assert_eq!(step("slow")["status"], "failed");
+    assert!(
+        step("slow")["error_message"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("timed out after 1s")),
+        "{}",
+        step("slow")
+    );
+    assert_eq!(
+        step("squares[2]")["output"],
+        serde_json::json!({"calc": {"square": 16}})
+    );
+    // Sinks with a non-null output make the job output (WF §10.4); `slow` failed.
+    assert_eq!(job["output"], serde_json::json!({"total": 29}));
+}
+
+#[test]
+fn ctrl_c_cancels_the_job_and_kills_the_whole_process_group() {
+    let scratch = tempfile::tempdir().expect("dir");
+    let ws = workspace(
+        r#"
+tasks:
+  hang:
+    input:
+      dir: { type: string }
+    flow:
+      wait:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          sleep 300 &
+          echo $! > "$INPUT_DIR/grandchild"
+          wait
+"#,
+        &[],
+    );
+    let dir = scratch.path().display().to_string();
+    let mut child = stroem()
+        .args(["run", "hang", "--path", &path_arg(&ws), "--kill-grace", "2"])
+        .args(["--set", &format!("dir={dir}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid_file = scratch.path().join("grandchild");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let grandchild = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                break pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(stdout(&output).contains("cancelled"), "{}", stdout(&output));
+    let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(grandchild), None).is_err();
+    assert!(gone, "grandchild {grandchild} survived the cancellation");
+}
