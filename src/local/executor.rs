@@ -477,32 +477,41 @@ impl Executor {
         });
     }
 
-    /// The next moment something time-based is due: a retry delay ending or a job timeout.
+    /// The next moment something time-based is due: a retry delay ending, a job timeout, or
+    /// the timeout of a task step (worker steps are timed by the runner itself).
     fn next_wake(&self) -> Option<DateTime<Utc>> {
         self.jobs
             .values()
             .filter(|job| !job.state.is_finished())
-            .flat_map(|job| [job.state.next_retry_at(), job_deadline(&job.state)])
-            .flatten()
+            .flat_map(|job| {
+                let steps = task_step_deadlines(job).map(|(_, at)| at);
+                [job.state.next_retry_at(), engine::job_deadline(&job.state)]
+                    .into_iter()
+                    .flatten()
+                    .chain(steps)
+            })
             .min()
     }
 
     fn on_time(&mut self) {
         let now = Utc::now();
-        let due: Vec<(Uuid, Event)> = self
-            .jobs
-            .iter()
-            .filter(|(_, job)| !job.state.is_finished())
-            .filter_map(|(id, job)| {
-                if !job.state.is_halted() && job_deadline(&job.state).is_some_and(|at| at <= now) {
-                    Some((*id, Event::JobTimedOut))
-                } else if job.state.next_retry_at().is_some_and(|at| at <= now) {
-                    Some((*id, Event::Tick))
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut due: Vec<(Uuid, Event)> = Vec::new();
+        for (id, job) in self.jobs.iter().filter(|(_, job)| !job.state.is_finished()) {
+            if !job.state.is_halted()
+                && engine::job_deadline(&job.state).is_some_and(|at| at <= now)
+            {
+                due.push((*id, Event::JobTimedOut));
+                continue;
+            }
+            if job.state.next_retry_at().is_some_and(|at| at <= now) {
+                due.push((*id, Event::Tick));
+            }
+            due.extend(
+                task_step_deadlines(job)
+                    .filter(|(_, at)| *at <= now)
+                    .map(|(step, _)| (*id, Event::StepTimedOut { step })),
+            );
+        }
         for (id, event) in due {
             self.apply(id, event);
         }
@@ -532,10 +541,16 @@ impl std::fmt::Display for CreateError {
     }
 }
 
-fn job_deadline(job: &JobState) -> Option<DateTime<Utc>> {
-    let started = job.started_at?;
-    let secs = i64::try_from(job.timeout_secs?).ok()?;
-    Some(started + chrono::TimeDelta::seconds(secs))
+/// Deadlines of running task steps (their child job is timed from its creation).
+fn task_step_deadlines(job: &LocalJob) -> impl Iterator<Item = (String, DateTime<Utc>)> + '_ {
+    job.state
+        .steps
+        .iter()
+        .filter(|step| step.status == StepStatus::Running && step.child_job_id.is_some())
+        .filter_map(|step| {
+            let at = engine::step_deadline(&job.state, &job.plan, &step.step_name)?;
+            Some((step.step_name.clone(), at))
+        })
 }
 
 async fn sleep_until(at: Option<DateTime<Utc>>) {

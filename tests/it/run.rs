@@ -476,3 +476,30 @@ tasks:
     let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(grandchild), None).is_err();
     assert!(gone, "grandchild {grandchild} survived the cancellation");
 }
+
+#[test]
+fn a_job_timeout_stops_running_steps_and_fails_the_job() {
+    let ws = workspace(
+        r#"
+tasks:
+  slow:
+    timeout: 1s
+    flow:
+      nap:
+        type: script
+        script: sleep 60
+      after:
+        depends_on: [nap]
+        type: script
+        script: echo never
+"#,
+        &[],
+    );
+    let started = Instant::now();
+    let output = run(&["slow", "--path", &path_arg(&ws), "--kill-grace", "1"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("error: job timed out after 1s"), "{text}");
+    assert!(!text.contains("[after] never"), "{text}");
+}
