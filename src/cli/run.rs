@@ -259,6 +259,19 @@ fn summary(outcome: &RunOutcome, printer: &Printer) -> String {
     for row in &rows {
         text.push_str(&line(row));
     }
+    for hook in outcome.children.iter().filter(|j| j.source_type == "hook") {
+        let event = hook
+            .source_id
+            .as_deref()
+            .and_then(|id| id.rsplit('/').next())
+            .unwrap_or("hook");
+        let status = printer.paint(status_colour(hook.status), hook.status.as_str());
+        text.push_str(&format!(
+            "  {} {event} → {} {status}\n",
+            printer.dim("hook"),
+            hook.task
+        ));
+    }
     if let Some(error) = &job.error {
         text.push_str(&format!("{} {error}\n", printer.bold("error:")));
     }

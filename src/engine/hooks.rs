@@ -4,9 +4,11 @@
 
 use serde_json::{Value, json};
 
-use super::plan::JobPlan;
+use super::plan::{JobPlan, PlanError};
 use super::state::{JobState, JobStatus, StepStatus};
-use crate::workflow::model::{Hook, HookEvent, WorkspaceDef};
+use crate::workflow::model::{
+    ActionKind, ActionRef, Hook, HookEvent, Hooks, Step, Task, TaskMode, WorkspaceDef,
+};
 
 /// The hook event of a finished job: `completed` → success, `failed` → error (job timeouts
 /// included), `cancelled` → cancel. `None` while the job is unfinished.
@@ -99,4 +101,86 @@ pub fn hook_variable(job: &JobState, plan: &JobPlan, event: HookEvent) -> Value 
         "output": job.output,
         "failed_steps": failed_steps,
     })
+}
+
+/// What a hook entry runs (WF §14.1): a full job of a task for `type: task` actions, otherwise a
+/// single-step job named `_hook:<action>` whose one step receives the hook's input unchanged.
+#[derive(Debug, Clone)]
+pub enum HookTarget {
+    Task(String),
+    SingleStep(Box<JobPlan>),
+}
+
+/// The name of a single-step hook job and its step: `_hook:<action>` and `<action>` (inline
+/// actions are called `hook`).
+pub fn hook_names(hook: &Hook) -> (String, String) {
+    let action = match &hook.action {
+        ActionRef::Named(name) => name.clone(),
+        ActionRef::Inline { .. } => "hook".to_owned(),
+    };
+    (format!("_hook:{action}"), action)
+}
+
+/// Resolves a hook entry. `input_keys` are the keys of the hook's rendered input: the single
+/// step forwards each as `{{ input['key'] }}`, which keeps its JSON type and never renders the
+/// value again (WF §12.1).
+pub fn hook_target(
+    def: &WorkspaceDef,
+    hook: &Hook,
+    input_keys: &[String],
+) -> Result<HookTarget, PlanError> {
+    let action = match &hook.action {
+        ActionRef::Named(name) => {
+            def.actions
+                .get(name)
+                .ok_or_else(|| PlanError::UnknownAction {
+                    step: "hook".to_owned(),
+                    action: name.clone(),
+                })?
+        }
+        ActionRef::Inline { action, .. } => action,
+    };
+    if let ActionKind::Task(task) = &action.kind {
+        return Ok(HookTarget::Task(task.task.clone()));
+    }
+    let (task_name, step_name) = hook_names(hook);
+    let input = input_keys
+        .iter()
+        .map(|key| (key.clone(), json!(format!("{{{{ input[{key:?}] }}}}"))))
+        .collect();
+    let step = Step {
+        action: hook.action.clone(),
+        name: None,
+        description: None,
+        depends_on: Vec::new(),
+        input,
+        continue_on_failure: false,
+        when: None,
+        for_each: None,
+        sequential: false,
+        timeout: hook.timeout,
+        retry: hook.retry.clone(),
+    };
+    let task = Task {
+        name: None,
+        description: None,
+        folder: None,
+        mode: TaskMode::Distributed,
+        input: None,
+        flow: [(step_name, step)].into_iter().collect(),
+        timeout: None,
+        retry: None,
+        concurrency: None,
+        priority: None,
+        hooks: Hooks::default(),
+        file: String::new(),
+    };
+    let mut scoped = WorkspaceDef {
+        actions: def.actions.clone(),
+        ..WorkspaceDef::default()
+    };
+    scoped.tasks.insert(task_name.clone(), task);
+    Ok(HookTarget::SingleStep(Box::new(JobPlan::new(
+        &scoped, &task_name,
+    )?)))
 }

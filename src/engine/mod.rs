@@ -27,11 +27,12 @@ mod state;
 mod timing;
 
 pub use event::{Effect, Event, EventError};
-pub use hooks::{hook_event, hook_variable, hooks_to_fire};
+pub use hooks::{HookTarget, hook_event, hook_names, hook_target, hook_variable, hooks_to_fire};
 pub use job::{apply, create};
 pub use plan::{JobPlan, PlanError, PlannedStep};
 pub use render::{
-    EvalContext, context, job_mask, prepare_attempt, render_step_input, with_declared_nulls,
+    EvalContext, context, job_mask, job_variable, prepare_attempt, render_step_input,
+    with_declared_nulls,
 };
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{

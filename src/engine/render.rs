@@ -89,7 +89,8 @@ pub(crate) fn job_input(job: &JobState, plan: &JobPlan) -> Value {
 }
 
 /// The `job` variable.
-fn job_variable(job: &JobState) -> Value {
+/// The `job` template variable (WF §12.2).
+pub fn job_variable(job: &JobState) -> Value {
     json!({
         "id": job.id,
         "task": job.task,

@@ -57,13 +57,23 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
-struct LocalJob {
-    state: JobState,
-    plan: JobPlan,
+pub(super) struct LocalJob {
+    pub(super) state: JobState,
+    pub(super) plan: JobPlan,
     /// The job's own mask set plus its ancestors' (WF §16.3).
-    mask: Vec<String>,
-    /// Prefix for log lines of child jobs: `parent-step/`.
-    prefix: String,
+    pub(super) mask: Vec<String>,
+    /// Prefix for log lines of child and hook jobs: `parent-step/`, `on_error/`.
+    pub(super) prefix: String,
+    /// For hook jobs: the job whose end fired them.
+    pub(super) hook_of: Option<Uuid>,
+}
+
+/// Where a new job comes from, as far as the executor cares.
+pub(super) struct Origin {
+    /// The mask set of the job that led to this one (parent or hooked job).
+    pub(super) mask: Vec<String>,
+    pub(super) prefix: String,
+    pub(super) hook_of: Option<Uuid>,
 }
 
 /// One running attempt, keyed by job and step.
@@ -78,11 +88,11 @@ struct Finished {
 }
 
 pub struct Executor {
-    workspace: Arc<LocalWorkspace>,
-    templates: Templates,
+    pub(super) workspace: Arc<LocalWorkspace>,
+    pub(super) templates: Templates,
     options: Options,
     printer: Printer,
-    jobs: IndexMap<Uuid, LocalJob>,
+    pub(super) jobs: IndexMap<Uuid, LocalJob>,
     running: HashMap<(Uuid, String), Attempt>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
@@ -133,19 +143,15 @@ impl Executor {
             raw_input: raw_input.clone(),
         };
         let mut queue = VecDeque::new();
+        let plan = JobPlan::new(&executor.workspace.def, task)?;
+        let origin = Origin {
+            mask: Vec::new(),
+            prefix: String::new(),
+            hook_of: None,
+        };
         executor.top = executor
-            .create_job(
-                task,
-                meta,
-                &raw_input,
-                Vec::new(),
-                String::new(),
-                &mut queue,
-            )
-            .map_err(|error| match error {
-                CreateError::Plan(error) => StartError::Plan(error),
-                CreateError::Input(errors) => StartError::Input(errors),
-            })?;
+            .create_job(plan, meta, &raw_input, origin, &mut queue)
+            .map_err(StartError::Input)?;
         executor.carry_out(queue);
         Ok(executor)
     }
@@ -155,7 +161,9 @@ impl Executor {
         let mut interrupt = Interrupt::new();
         loop {
             self.claim_ready_steps();
-            if self.top_job().is_finished() && self.running.is_empty() {
+            // Hook jobs of the top-level job run before the command returns.
+            let all_finished = self.jobs.values().all(|job| job.state.is_finished());
+            if all_finished && self.running.is_empty() {
                 break;
             }
             let wake = self.next_wake();
@@ -186,10 +194,6 @@ impl Executor {
         }
     }
 
-    fn top_job(&self) -> &JobState {
-        &self.jobs[&self.top].state
-    }
-
     fn eval(&self) -> EvalContext<'_> {
         EvalContext {
             templates: &self.templates,
@@ -197,20 +201,18 @@ impl Executor {
         }
     }
 
-    fn create_job(
+    /// Validates `raw_input` against the plan's task schema (WF §3.2) and creates the job.
+    pub(super) fn create_job(
         &mut self,
-        task: &str,
+        plan: JobPlan,
         meta: JobMeta,
         raw_input: &Value,
-        inherited_mask: Vec<String>,
-        prefix: String,
+        origin: Origin,
         queue: &mut VecDeque<(Uuid, Effect)>,
-    ) -> Result<Uuid, CreateError> {
-        let plan = JobPlan::new(&self.workspace.def, task)?;
-        let task_def = &self.workspace.def.tasks[task];
+    ) -> Result<Uuid, Vec<input::FieldError>> {
         let default_scope = serde_json::json!({
             "secret": self.workspace.secrets,
-            "job": {"id": meta.id, "task": task, "workspace": meta.workspace,
+            "job": {"id": meta.id, "task": plan.task_name, "workspace": meta.workspace,
                     "source_type": meta.source_type, "source_id": meta.source_id,
                     "revision": meta.revision},
         });
@@ -220,12 +222,11 @@ impl Executor {
                 .map_err(|error| error.to_string())
         };
         let validated = input::enforce(
-            task_def.input.as_ref(),
+            plan.task_input.as_ref(),
             raw_input,
             EnforceOptions::default(),
             &render_default,
-        )
-        .map_err(CreateError::Input)?;
+        )?;
         let id = meta.id;
         let (state, effects) = engine::create(
             &plan,
@@ -235,7 +236,7 @@ impl Executor {
             &self.eval(),
         );
         let mut mask = engine::job_mask(&state, &plan, &self.eval());
-        mask.extend(inherited_mask);
+        mask.extend(origin.mask);
         mask.sort();
         mask.dedup();
         self.jobs.insert(
@@ -244,7 +245,8 @@ impl Executor {
                 state,
                 plan,
                 mask,
-                prefix,
+                prefix: origin.prefix,
+                hook_of: origin.hook_of,
             },
         );
         queue.extend(effects.into_iter().map(|effect| (id, effect)));
@@ -332,14 +334,20 @@ impl Executor {
             depth,
             raw_input: input.clone(),
         };
-        let inherited = parent_job.mask.clone();
-        let prefix = format!("{}{step}/", parent_job.prefix);
-        let event = match self.create_job(task, meta, &input, inherited, prefix, queue) {
+        let origin = Origin {
+            mask: parent_job.mask.clone(),
+            prefix: format!("{}{step}/", parent_job.prefix),
+            hook_of: None,
+        };
+        let created = JobPlan::new(&self.workspace.def, task)
+            .map_err(|error| error.to_string())
+            .and_then(|plan| {
+                self.create_job(plan, meta, &input, origin, queue)
+                    .map_err(|errors| join_errors(&errors))
+            });
+        let event = match created {
             Ok(child_job_id) => Event::ChildJobCreated { step, child_job_id },
-            Err(error) => Event::ChildJobRejected {
-                step,
-                error: error.to_string(),
-            },
+            Err(error) => Event::ChildJobRejected { step, error },
         };
         self.apply_into(parent, event, queue);
     }
@@ -350,6 +358,20 @@ impl Executor {
         status: JobStatus,
         queue: &mut VecDeque<(Uuid, Effect)>,
     ) {
+        self.fire_hooks(job_id, queue);
+        let job = &self.jobs[&job_id];
+        if let Some(original) = job.hook_of
+            && status != JobStatus::Completed
+        {
+            let line = format!(
+                "hook job {} ({}) ended {}: {}",
+                job.state.id,
+                job.state.task,
+                status.as_str(),
+                job.state.error.as_deref().unwrap_or("no error message")
+            );
+            self.server_line(original, &line);
+        }
         let job = &self.jobs[&job_id].state;
         let (Some(parent), Some(step)) = (job.parent_job_id, job.parent_step_name.clone()) else {
             return;
@@ -364,7 +386,7 @@ impl Executor {
         self.apply_into(parent, event, queue);
     }
 
-    fn server_line(&self, job_id: Uuid, line: &str) {
+    pub(super) fn server_line(&self, job_id: Uuid, line: &str) {
         let job = &self.jobs[&job_id];
         self.printer.line(&LogLine {
             ts: Utc::now(),
@@ -518,27 +540,9 @@ impl Executor {
     }
 }
 
-enum CreateError {
-    Plan(engine::PlanError),
-    Input(Vec<input::FieldError>),
-}
-
-impl From<engine::PlanError> for CreateError {
-    fn from(error: engine::PlanError) -> Self {
-        CreateError::Plan(error)
-    }
-}
-
-impl std::fmt::Display for CreateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CreateError::Plan(error) => write!(f, "{error}"),
-            CreateError::Input(errors) => {
-                let joined: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                f.write_str(&joined.join("; "))
-            }
-        }
-    }
+fn join_errors(errors: &[input::FieldError]) -> String {
+    let joined: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    joined.join("; ")
 }
 
 /// Deadlines of running task steps (their child job is timed from its creation).

@@ -2,4 +2,5 @@
 //! runner, no server and no database.
 
 pub mod executor;
+mod hooks;
 pub mod print;

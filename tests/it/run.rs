@@ -129,6 +129,59 @@ fn a_failed_job_exits_1_and_names_the_failed_step() {
         "{text}"
     );
     assert!(text.contains("dependency 'check' failed"), "{text}");
+    // The seed-era on_error hook fires locally too, with the original task and error.
+    assert!(
+        text.contains("[on_error/notify] ALERT: nightly-check failed: check: exit code 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hook on_error → _hook:notify completed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn hooks_fire_after_the_job_and_a_broken_hook_is_reported_not_run() {
+    let ws = workspace(
+        r#"
+actions:
+  say:
+    type: script
+    script: echo "hook says $INPUT_TEXT ($INPUT_OK)"
+    input:
+      text: { type: string, required: true }
+      ok: { type: string }
+tasks:
+  fine:
+    flow:
+      a:
+        type: script
+        script: |
+          echo 'OUTPUT: {"n": 1}'
+    on_success:
+      - action: say
+        input: { text: "{{ hook.task_name }} {{ hook.status }} n={{ hook.output.a.n }}", ok: "{{ hook.is_success }}" }
+      - action: say
+        input: { text: "{{ hook.output.missing.x }}" }
+on_cancel:
+  - action: say
+    input: { text: never }
+"#,
+        &[],
+    );
+    let output = run(&["fine", "--path", &path_arg(&ws)]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    // A boolean into a string field becomes "true" (typed template values are coerced).
+    assert!(
+        text.contains("[on_success/say] hook says fine completed n=1 (true)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[_server] hook on_success[1] was not created: input:"),
+        "{text}"
+    );
+    assert!(!text.contains("never"), "{text}");
 }
 
 #[test]
