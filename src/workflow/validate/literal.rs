@@ -36,8 +36,11 @@ fn check_one(field: &InputField, value: &Value) -> Option<String> {
         Ok(coerced) => coerced,
         Err(expected) => return Some(format!("expected {expected}, got {}", show(value))),
     };
+    let listed = |option: &Value| {
+        coerce(&field.field_type, option).is_ok_and(|option| same(&option, &coerced))
+    };
     match &field.options {
-        Some(options) if !field.allow_custom && !options.iter().any(|o| same(o, &coerced)) => {
+        Some(options) if !field.allow_custom && !options.iter().any(listed) => {
             let listed: Vec<String> = options.iter().map(show).collect();
             Some(format!(
                 "{} is not one of {}",
@@ -108,11 +111,10 @@ fn coerce(field_type: &FieldType, value: &Value) -> Result<Value, &'static str> 
     }
 }
 
-/// Option membership compares values after coercion; numbers compare by value (`1` = `1.0`).
+/// Option membership compares coerced values; numbers compare by value (`1` = `1.0`).
 fn same(option: &Value, value: &Value) -> bool {
     match (option, value) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::String(a), Value::Number(_) | Value::Bool(_)) => *a == value.to_string(),
         _ => option == value,
     }
 }
