@@ -247,3 +247,6 @@ pub(crate) fn all_actions(def: &WorkspaceDef) -> Vec<(String, &Action, Option<&s
     }
     all
 }
+
+#[cfg(test)]
+mod tests;
