@@ -169,7 +169,7 @@ impl Decoder {
                 },
             );
         }
-        let hooks = task::hooks(cx, &mut f);
+        let hooks = task::hooks(cx, &mut f, &self.def.hooks);
         self.def.hooks.on_success.extend(hooks.on_success);
         self.def.hooks.on_error.extend(hooks.on_error);
         self.def.hooks.on_cancel.extend(hooks.on_cancel);

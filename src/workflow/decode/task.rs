@@ -89,13 +89,14 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         cx.unsupported("task 'priority'", mark, &f.path_of("priority"));
         task.priority = Some(priority);
     }
-    task.hooks = hooks(cx, &mut f);
+    task.hooks = hooks(cx, &mut f, &Hooks::default());
     f.finish(cx, &KEYS, &|_| None);
     Some(task)
 }
 
-/// The hook lists of a task or of a whole file (`on_suspended` is [P2]).
-pub fn hooks(cx: &mut Ctx, f: &mut Fields) -> Hooks {
+/// The hook lists of a task or of a whole file (`on_suspended` is [P2]); `before` holds the
+/// hooks already collected, whose entries come first in the merged lists.
+pub fn hooks(cx: &mut Ctx, f: &mut Fields, before: &Hooks) -> Hooks {
     let mut hooks = Hooks::default();
     for key in ["on_success", "on_error", "on_cancel", "on_suspended"] {
         let Some(node) = f.get(key) else { continue };
@@ -103,7 +104,13 @@ pub fn hooks(cx: &mut Ctx, f: &mut Fields) -> Hooks {
         if key == "on_suspended" {
             cx.unsupported("the 'on_suspended' hook list", node.mark, &path);
         }
-        let list = step::hooks(cx, node, &path);
+        let first = match key {
+            "on_success" => before.on_success.len(),
+            "on_error" => before.on_error.len(),
+            "on_cancel" => before.on_cancel.len(),
+            _ => before.on_suspended.len(),
+        };
+        let list = step::hooks(cx, node, &path, first);
         match key {
             "on_success" => hooks.on_success = list,
             "on_error" => hooks.on_error = list,
