@@ -134,12 +134,15 @@ pub fn check_output(schema: &OutputSchema, output: &Value) -> Result<Value, Vec<
     }
 }
 
+/// The caller's renderer of templated string defaults.
+type RenderDefault<'a> = dyn Fn(&str) -> Result<Value, String> + 'a;
+
 /// One declared field: default, coercion, `required`, `options`. `None` means the field stays
 /// absent.
 fn check_field(
     field: &InputField,
     given: Option<&Value>,
-    render_default: Option<&dyn Fn(&str) -> Result<Value, String>>,
+    render_default: Option<&RenderDefault<'_>>,
 ) -> Result<Option<Value>, String> {
     let value = match given.filter(|value| !value.is_null()) {
         Some(value) => value.clone(),
@@ -162,6 +165,18 @@ fn check_field(
     coerce::check_required(field, &value)?;
     coerce::check_options(field, &value)?;
     Ok(Some(value))
+}
+
+/// The `input` variable of a template context (WF §12.1): the validated input plus `null` for
+/// every field `schema` declares that the input leaves absent, so `{{ input.optional }}` reads
+/// as null instead of failing as undefined.
+pub fn template_input(schema: Option<&InputSchema>, input: &Map<Value>) -> Value {
+    let mut object: serde_json::Map<String, Value> =
+        input.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for name in schema.into_iter().flat_map(|schema| schema.keys()) {
+        object.entry(name.clone()).or_insert(Value::Null);
+    }
+    Value::Object(object)
 }
 
 /// The environment variable that carries input `field` to a step (WF §11.1): upper-cased, every

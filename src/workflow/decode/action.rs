@@ -341,7 +341,7 @@ pub fn required_text(cx: &mut Ctx, f: &mut Fields, key: &str, path: &str, missin
     match f.text(cx, key) {
         Some(text) if !text.is_empty() => text,
         Some(_) => {
-            let mark = f.get(key).map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark(key);
             cx.error(
                 "empty-field",
                 format!("'{key}' is empty"),
@@ -438,7 +438,7 @@ fn resources(cx: &mut Ctx, f: &mut Fields, shape: Shape) -> Option<Resources> {
 
 fn workdir(cx: &mut Ctx, f: &mut Fields, shape: Shape) -> Option<String> {
     let text = f.text(cx, "workdir")?;
-    let mark = f.get("workdir").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("workdir");
     let path = f.path_of("workdir");
     if is_template(&text) {
         return Some(text);

@@ -72,7 +72,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         task.retry = retry::decode(cx, node, &f.path_of("retry"));
     }
     if let Some(limit) = f.int(cx, "concurrency") {
-        let mark = f.get("concurrency").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("concurrency");
         cx.unsupported("task 'concurrency'", mark, &f.path_of("concurrency"));
         match u32::try_from(limit) {
             Ok(n) if n >= 1 => task.concurrency = Some(n),
@@ -85,7 +85,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         }
     }
     if let Some(priority) = f.int(cx, "priority") {
-        let mark = f.get("priority").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("priority");
         cx.unsupported("task 'priority'", mark, &f.path_of("priority"));
         task.priority = Some(priority);
     }
@@ -125,7 +125,7 @@ fn mode(cx: &mut Ctx, f: &mut Fields) -> TaskMode {
     let Some(text) = f.text(cx, "mode") else {
         return TaskMode::Distributed;
     };
-    let mark = f.get("mode").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("mode");
     let path = f.path_of("mode");
     match text.as_str() {
         "distributed" => TaskMode::Distributed,
@@ -152,7 +152,7 @@ fn explicit_folder(cx: &mut Ctx, f: &mut Fields) -> Option<String> {
             .split('/')
             .all(|segment| !segment.trim().is_empty() && segment != ".." && segment != ".");
     if !valid {
-        let mark = f.get("folder").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("folder");
         let message = format!(
             "invalid folder '{folder}': use non-empty segments separated by '/', without '..' or a leading '/'"
         );

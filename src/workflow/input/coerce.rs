@@ -152,9 +152,13 @@ fn number_from_text(s: &str) -> Option<Number> {
 /// `YYYY-MM-DD`, zero-padded, and a real calendar date.
 fn is_date(s: &str) -> bool {
     let shape = s.len() == 10
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     shape && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
@@ -210,9 +214,13 @@ pub(crate) fn check_options(field: &InputField, value: &Value) -> Result<(), Str
         .collect::<Vec<_>>()
         .join(", ");
     if outside.len() == 1 {
-        Err(format!("value {quoted} is not one of the options: {listed}"))
+        Err(format!(
+            "value {quoted} is not one of the options: {listed}"
+        ))
     } else {
-        Err(format!("values {quoted} are not among the options: {listed}"))
+        Err(format!(
+            "values {quoted} are not among the options: {listed}"
+        ))
     }
 }
 

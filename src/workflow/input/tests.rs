@@ -80,14 +80,26 @@ fn coercion_follows_the_type_table() {
         (Boolean, json!("TRUE"), json!(true)),
         (Boolean, json!("False"), json!(false)),
         (Date, json!("2024-02-29"), json!("2024-02-29")),
-        (Datetime, json!("2024-05-01T12:00:00Z"), json!("2024-05-01T12:00:00Z")),
-        (Datetime, json!("2024-05-01T12:00:00.5+02:00"), json!("2024-05-01T12:00:00.5+02:00")),
+        (
+            Datetime,
+            json!("2024-05-01T12:00:00Z"),
+            json!("2024-05-01T12:00:00Z"),
+        ),
+        (
+            Datetime,
+            json!("2024-05-01T12:00:00.5+02:00"),
+            json!("2024-05-01T12:00:00.5+02:00"),
+        ),
         (Array, json!([1, "a"]), json!([1, "a"])),
         (Object, json!({"a": 1}), json!({"a": 1})),
     ];
     for (field_type, given, expected) in ok {
         let label = format!("{} {given}", field_type.as_str());
-        assert_eq!(coerce_one(field(field_type), given).expect(&label), expected, "{label}");
+        assert_eq!(
+            coerce_one(field(field_type), given).expect(&label),
+            expected,
+            "{label}"
+        );
     }
 }
 
@@ -134,8 +146,14 @@ fn multiple_turns_values_into_a_list_of_strings() {
     let mut tags = with_options(field(FieldType::String), json!(["a", "b", "c", 1]));
     tags.multiple = true;
     assert_eq!(coerce_one(tags.clone(), json!("a")), Ok(json!(["a"])));
-    assert_eq!(coerce_one(tags.clone(), json!(["a", "c"])), Ok(json!(["a", "c"])));
-    assert_eq!(coerce_one(tags.clone(), json!([1, "b"])), Ok(json!(["1", "b"])));
+    assert_eq!(
+        coerce_one(tags.clone(), json!(["a", "c"])),
+        Ok(json!(["a", "c"]))
+    );
+    assert_eq!(
+        coerce_one(tags.clone(), json!([1, "b"])),
+        Ok(json!(["1", "b"]))
+    );
     assert_eq!(coerce_one(tags.clone(), json!([])), Ok(json!([])));
     assert_eq!(
         coerce_one(tags.clone(), json!(["a", "x", "y"])),
@@ -143,8 +161,10 @@ fn multiple_turns_values_into_a_list_of_strings() {
     );
     assert_eq!(
         coerce_one(tags.clone(), json!([["a"], {"b": 1}])),
-        Err("input.x: item 0: expected string, got array; item 1: expected string, got object"
-            .to_owned())
+        Err(
+            "input.x: item 0: expected string, got array; item 1: expected string, got object"
+                .to_owned()
+        )
     );
     tags.allow_custom = true;
     assert_eq!(coerce_one(tags.clone(), json!(["x"])), Ok(json!(["x"])));
@@ -177,9 +197,18 @@ fn required_fields_must_be_present_non_null_and_non_empty() {
 #[test]
 fn defaults_fill_absent_and_null_fields_and_absent_optional_fields_are_omitted() {
     let s = schema(vec![
-        ("env", with_default(field(FieldType::String), json!("staging"))),
-        ("replicas", with_default(field(FieldType::Integer), json!("3"))),
-        ("dry_run", with_default(required(field(FieldType::Boolean)), json!(false))),
+        (
+            "env",
+            with_default(field(FieldType::String), json!("staging")),
+        ),
+        (
+            "replicas",
+            with_default(field(FieldType::Integer), json!("3")),
+        ),
+        (
+            "dry_run",
+            with_default(required(field(FieldType::Boolean)), json!(false)),
+        ),
         ("note", field(FieldType::String)),
         ("empty", field(FieldType::String)),
     ]);
@@ -196,17 +225,31 @@ fn defaults_fill_absent_and_null_fields_and_absent_optional_fields_are_omitted()
 #[test]
 fn templated_defaults_are_rendered_by_the_callback() {
     let s = schema(vec![
-        ("tag", with_default(field(FieldType::String), json!("v{{ job.id }}"))),
-        ("count", with_default(field(FieldType::Integer), json!("{{ n }}"))),
-        ("broken", with_default(field(FieldType::String), json!("{{ nope }}"))),
+        (
+            "tag",
+            with_default(field(FieldType::String), json!("v{{ job.id }}")),
+        ),
+        (
+            "count",
+            with_default(field(FieldType::Integer), json!("{{ n }}")),
+        ),
+        (
+            "broken",
+            with_default(field(FieldType::String), json!("{{ nope }}")),
+        ),
     ]);
     let render = |template: &str| match template {
         "v{{ job.id }}" => Ok(json!("v42")),
         "{{ n }}" => Ok(json!("5")),
         other => Err(format!("undefined variable in {other}")),
     };
-    let result = enforce(Some(&s), &json!({"broken": "given"}), EnforceOptions::default(), &render)
-        .expect("valid");
+    let result = enforce(
+        Some(&s),
+        &json!({"broken": "given"}),
+        EnforceOptions::default(),
+        &render,
+    )
+    .expect("valid");
     assert_eq!(
         Value::Object(result.into_iter().collect()),
         json!({"tag": "v42", "count": 5, "broken": "given"})
@@ -222,7 +265,10 @@ fn templated_defaults_are_rendered_by_the_callback() {
 #[test]
 fn options_are_enforced_unless_custom_values_are_allowed() {
     let env = with_options(field(FieldType::String), json!(["staging", "production"]));
-    assert_eq!(coerce_one(env.clone(), json!("staging")), Ok(json!("staging")));
+    assert_eq!(
+        coerce_one(env.clone(), json!("staging")),
+        Ok(json!("staging"))
+    );
     assert_eq!(
         coerce_one(env.clone(), json!("prod")),
         Err("input.x: value 'prod' is not one of the options: staging, production".to_owned())
@@ -254,7 +300,8 @@ fn undeclared_keys_are_rejected_with_a_suggestion_and_every_problem_is_reported(
 #[test]
 fn webhook_jobs_always_accept_the_request_keys() {
     let s = schema(vec![("ref", field(FieldType::String))]);
-    let raw = json!({"ref": "main", "body": {"a": 1}, "headers": {}, "method": "POST", "query": {}});
+    let raw =
+        json!({"ref": "main", "body": {"a": 1}, "headers": {}, "method": "POST", "query": {}});
     let webhook = EnforceOptions { webhook: true };
     let input = enforce(Some(&s), &raw, webhook, &no_render).expect("accepted");
     assert_eq!(Value::Object(input.into_iter().collect()), raw);
@@ -267,11 +314,17 @@ fn tasks_without_a_schema_accept_anything_and_input_must_be_an_object() {
     let raw = json!({"anything": [1, {"b": null}], "x": null});
     let input = enforce(None, &raw, EnforceOptions::default(), &no_render).expect("accepted");
     assert_eq!(Value::Object(input.into_iter().collect()), raw);
-    assert!(enforce(None, &json!(null), EnforceOptions::default(), &no_render)
-        .expect("null is an empty input")
-        .is_empty());
-    let errors = enforce(None, &json!([1]), EnforceOptions::default(), &no_render).expect_err("bad");
-    assert_eq!(errors[0].to_string(), "input: expected an object, got array");
+    assert!(
+        enforce(None, &json!(null), EnforceOptions::default(), &no_render)
+            .expect("null is an empty input")
+            .is_empty()
+    );
+    let errors =
+        enforce(None, &json!([1]), EnforceOptions::default(), &no_render).expect_err("bad");
+    assert_eq!(
+        errors[0].to_string(),
+        "input: expected an object, got array"
+    );
 }
 
 #[test]
@@ -279,7 +332,10 @@ fn output_is_checked_coerced_and_defaulted_keeping_extra_keys() {
     let s = schema(vec![
         ("services", required(field(FieldType::Array))),
         ("count", field(FieldType::Integer)),
-        ("mode", with_default(field(FieldType::String), json!("fast"))),
+        (
+            "mode",
+            with_default(field(FieldType::String), json!("fast")),
+        ),
     ]);
     assert_eq!(
         check_output(&s, &json!({"extra": true, "services": ["a"], "count": "2"})),
@@ -289,7 +345,10 @@ fn output_is_checked_coerced_and_defaulted_keeping_extra_keys() {
     let errors: Vec<_> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         errors,
-        ["output.services: expected array, got string", "output.count: expected integer, got string"]
+        [
+            "output.services: expected array, got string",
+            "output.count: expected integer, got string"
+        ]
     );
     let errors = check_output(&s, &json!("text")).expect_err("not an object");
     assert_eq!(errors[0].to_string(), "output: expected object, got string");
@@ -311,5 +370,24 @@ fn secret_fields_are_masked_whatever_their_value() {
         mask_secret_fields(&s, &json!({"token": 1234, "name": "x", "other": "y"})),
         json!({"token": MASK, "name": "x", "other": "y"})
     );
-    assert_eq!(mask_secret_fields(&s, &json!({"token": null})), json!({"token": null}));
+    assert_eq!(
+        mask_secret_fields(&s, &json!({"token": null})),
+        json!({"token": null})
+    );
+}
+
+#[test]
+fn template_input_reads_absent_declared_fields_as_null() {
+    let s = schema(vec![
+        ("a", field(FieldType::String)),
+        ("b", field(FieldType::Integer)),
+    ]);
+    let input: Map<Value> = [("a".to_owned(), json!("x")), ("extra".to_owned(), json!(1))]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        template_input(Some(&s), &input),
+        json!({"a": "x", "extra": 1, "b": null})
+    );
+    assert_eq!(template_input(None, &input), json!({"a": "x", "extra": 1}));
 }

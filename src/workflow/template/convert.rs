@@ -150,11 +150,24 @@ mod tests {
 
     #[test]
     fn truthiness_is_json_truthiness() {
-        for falsy in [json!(false), json!(null), json!(0), json!(0.0), json!(""), json!([])] {
+        for falsy in [
+            json!(false),
+            json!(null),
+            json!(0),
+            json!(0.0),
+            json!(""),
+            json!([]),
+        ] {
             assert!(!json_truthy(&falsy), "{falsy} should be false");
         }
         assert!(!json_truthy(&json!({})));
-        for truthy in [json!(true), json!(1), json!("false"), json!([0]), json!({"a": 0})] {
+        for truthy in [
+            json!(true),
+            json!(1),
+            json!("false"),
+            json!([0]),
+            json!({"a": 0}),
+        ] {
             assert!(json_truthy(&truthy), "{truthy} should be true");
         }
     }

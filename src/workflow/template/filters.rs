@@ -1,5 +1,5 @@
 //! Strøm's filters (WF §12.4): `tojson`/`json_encode`, `fromjson`, `shell_quote`, `b64encode`,
-//! `b64decode`, plus `default` and `join` replaced by versions that also take the Tera-style
+//! `b64decode`, plus `default`, `join` and `string` replaced by versions that also take the Tera-style
 //! keyword spellings (`default(value=x)`, `join(sep=x)`) older workflows use.
 //!
 //! Every filter that turns a value into text uses the §12.1 text rules ([`convert::text`]), so
@@ -12,7 +12,8 @@ use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::convert;
 
-/// Registers Strøm's filters on `env`, replacing minijinja's `default`, `join` and `tojson`.
+/// Registers Strøm's filters on `env`, replacing minijinja's `default`, `join`, `string` and
+/// `tojson`.
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("tojson", tojson);
     env.add_filter("json_encode", tojson);
@@ -23,6 +24,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("default", default);
     env.add_filter("d", default);
     env.add_filter("join", join);
+    env.add_filter("string", string);
 }
 
 /// Fails the way minijinja's own filters do when handed an undefined value, so the error names
@@ -58,10 +60,22 @@ fn tojson(state: &State, value: &JinjaValue, kwargs: Kwargs) -> Result<String, E
     Ok(text)
 }
 
+/// The §12.1 text of a value, so `{{ x | string }}` and `{{ x }}` write the same thing
+/// (minijinja's own `string` writes maps Python-style and `null` as `none`).
+fn string(state: &State, value: &JinjaValue) -> Result<String, Error> {
+    require_defined(state, value)?;
+    Ok(convert::text(value))
+}
+
 fn fromjson(text: String) -> Result<JinjaValue, Error> {
     serde_json::from_str::<serde_json::Value>(&text)
         .map(|json| convert::to_jinja(&json))
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: invalid JSON: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromjson: invalid JSON: {e}"),
+            )
+        })
 }
 
 /// Quotes the text of a value as one POSIX shell word: words made only of characters no shell
@@ -180,7 +194,9 @@ fn lookup_path(value: &JinjaValue, path: &str) -> JinjaValue {
     path.split('.').fold(value.clone(), |current, part| {
         let by_name = current.get_attr(part).unwrap_or_default();
         match part.parse::<usize>() {
-            Ok(index) if by_name.is_undefined() => current.get_item_by_index(index).unwrap_or_default(),
+            Ok(index) if by_name.is_undefined() => {
+                current.get_item_by_index(index).unwrap_or_default()
+            }
             _ => by_name,
         }
     })

@@ -57,7 +57,10 @@ fn a_single_expression_keeps_its_json_type() {
     assert_eq!(render("{{ input.opt }}"), json!(null));
     assert_eq!(render("{{ input.tags }}"), json!(["a", "b"]));
     assert_eq!(render("{{ input.nested }}"), json!({"k": [1, {"x": "y"}]}));
-    assert_eq!(render("{{ build.output }}"), json!({"version": "1.2", "list": [1, 2]}));
+    assert_eq!(
+        render("{{ build.output }}"),
+        json!({"version": "1.2", "list": [1, 2]})
+    );
     assert_eq!(render("{{ input.name }}"), json!("world"));
     assert_eq!(render("  {{ input.count }}\n"), json!(3));
     assert_eq!(render("{{- input.count -}}"), json!(3));
@@ -71,7 +74,10 @@ fn a_single_expression_keeps_its_json_type() {
 fn anything_else_renders_to_a_string_with_json_text_for_values() {
     assert_eq!(render("n={{ input.count }}"), json!("n=3"));
     assert_eq!(render("{{ input.count }}{{ input.count }}"), json!("33"));
-    assert_eq!(render("{% if true %}{{ input.count }}{% endif %}"), json!("3"));
+    assert_eq!(
+        render("{% if true %}{{ input.count }}{% endif %}"),
+        json!("3")
+    );
     assert_eq!(render("[{{ input.opt }}]"), json!("[]"));
     assert_eq!(render("{{ input.flag }}!"), json!("true!"));
     assert_eq!(
@@ -92,7 +98,10 @@ fn render_string_uses_the_text_rules_even_for_one_expression() {
 
 #[test]
 fn text_is_not_escaped_and_keeps_its_trailing_newline() {
-    assert_eq!(render_text("echo '<{{ input.name }}>' && x\n"), "echo '<world>' && x\n");
+    assert_eq!(
+        render_text("echo '<{{ input.name }}>' && x\n"),
+        "echo '<world>' && x\n"
+    );
     assert_eq!(render_text("a\n{{ input.name }}\n"), "a\nworld\n");
 }
 
@@ -114,7 +123,9 @@ fn render_tree_renders_string_leaves_at_any_depth() {
         "keep": {"n": null, "b": false, "s": "no template {here}"},
         "{{ key }}": "keys are not templates",
     });
-    let rendered = Templates::new().render_tree(&tree, &ctx()).expect("renders");
+    let rendered = Templates::new()
+        .render_tree(&tree, &ctx())
+        .expect("renders");
     assert_eq!(
         rendered,
         json!({
@@ -129,8 +140,14 @@ fn render_tree_renders_string_leaves_at_any_depth() {
 #[test]
 fn undefined_values_are_errors_but_default_and_defined_accept_them() {
     // Attribute access on null yields undefined, which `default` replaces.
-    assert_eq!(render("{{ failed.output.version | default('n/a') }}"), json!("n/a"));
-    assert_eq!(render("{{ failed.output.version is defined }}"), json!(false));
+    assert_eq!(
+        render("{{ failed.output.version | default('n/a') }}"),
+        json!("n/a")
+    );
+    assert_eq!(
+        render("{{ failed.output.version is defined }}"),
+        json!(false)
+    );
     assert_eq!(render("{{ missing is defined }}"), json!(false));
     assert_eq!(render("{{ input.name is defined }}"), json!(true));
     assert_eq!(render("{{ missing | default('x') }}"), json!("x"));
@@ -144,7 +161,10 @@ fn undefined_values_are_errors_but_default_and_defined_accept_them() {
     // Like Jinja2, `default` keeps a defined null unless asked to replace falsy values too.
     assert_eq!(render("{{ input.opt | default('x') }}"), json!(null));
     assert_eq!(render("{{ input.opt | default('x', true) }}"), json!("x"));
-    assert_eq!(render("{{ input.opt | default(value='x', boolean=true) }}"), json!("x"));
+    assert_eq!(
+        render("{{ input.opt | default(value='x', boolean=true) }}"),
+        json!("x")
+    );
 }
 
 #[test]
@@ -176,28 +196,55 @@ fn error_messages_name_the_problem_and_its_position() {
 
 #[test]
 fn tojson_and_fromjson() {
-    assert_eq!(render("{{ input.nested | tojson }}"), json!(r#"{"k":[1,{"x":"y"}]}"#));
-    assert_eq!(render("{{ input.nested | json_encode() }}"), json!(r#"{"k":[1,{"x":"y"}]}"#));
+    assert_eq!(
+        render("{{ input.nested | tojson }}"),
+        json!(r#"{"k":[1,{"x":"y"}]}"#)
+    );
+    assert_eq!(
+        render("{{ input.nested | json_encode() }}"),
+        json!(r#"{"k":[1,{"x":"y"}]}"#)
+    );
     assert_eq!(render("{{ '<&>' | tojson }}"), json!(r#""<&>""#));
     assert_eq!(render("{{ input.opt | tojson }}"), json!("null"));
     assert_eq!(
         render("{{ {'a': 1} | tojson(indent=2) }}"),
         json!("{\n  \"a\": 1\n}")
     );
-    assert_eq!(render("{{ {'a': 1} | json_encode(pretty=true) }}"), json!("{\n  \"a\": 1\n}"));
-    assert_eq!(render(r#"{{ '{"a": [1, 2]}' | fromjson }}"#), json!({"a": [1, 2]}));
+    assert_eq!(
+        render("{{ {'a': 1} | json_encode(pretty=true) }}"),
+        json!("{\n  \"a\": 1\n}")
+    );
+    assert_eq!(
+        render(r#"{{ '{"a": [1, 2]}' | fromjson }}"#),
+        json!({"a": [1, 2]})
+    );
     assert_eq!(render(r#"{{ ('{"a": 5}' | fromjson).a }}"#), json!(5));
-    assert_eq!(render("{{ input.nested | tojson | fromjson }}"), ctx()["input"]["nested"]);
+    assert_eq!(
+        render("{{ input.nested | tojson | fromjson }}"),
+        ctx()["input"]["nested"]
+    );
 }
 
 #[test]
 fn shell_quote_and_base64() {
-    assert_eq!(render("echo {{ input.name | shell_quote }}"), json!("echo world"));
-    assert_eq!(render("{{ \"it's me\" | shell_quote }}"), json!(r"'it'\''s me'"));
-    assert_eq!(render("{{ input.tags | shell_quote }}"), json!(r#"'["a","b"]'"#));
+    assert_eq!(
+        render("echo {{ input.name | shell_quote }}"),
+        json!("echo world")
+    );
+    assert_eq!(
+        render("{{ \"it's me\" | shell_quote }}"),
+        json!(r"'it'\''s me'")
+    );
+    assert_eq!(
+        render("{{ input.tags | shell_quote }}"),
+        json!(r#"'["a","b"]'"#)
+    );
     assert_eq!(render("{{ input.name | b64encode }}"), json!("d29ybGQ="));
     assert_eq!(render("{{ 'd29ybGQ=' | b64decode }}"), json!("world"));
-    assert_eq!(render("{{ input.name | b64encode | b64decode }}"), json!("world"));
+    assert_eq!(
+        render("{{ input.name | b64encode | b64decode }}"),
+        json!("world")
+    );
 }
 
 #[test]
@@ -206,7 +253,10 @@ fn join_accepts_jinja_and_tera_spellings_and_writes_json_text() {
     assert_eq!(render("{{ input.tags | join(sep=', ') }}"), json!("a, b"));
     assert_eq!(render("{{ input.tags | join(d='+') }}"), json!("a+b"));
     assert_eq!(render("{{ input.tags | join }}"), json!("ab"));
-    assert_eq!(render("{{ [1, none, true, {'a': 1}] | join(' ') }}"), json!(r#"1  true {"a":1}"#));
+    assert_eq!(
+        render("{{ [1, none, true, {'a': 1}] | join(' ') }}"),
+        json!(r#"1  true {"a":1}"#)
+    );
     assert_eq!(
         render("{{ [{'n': 'x'}, {'n': 'y'}] | join(',', attribute='n') }}"),
         json!("x,y")
@@ -216,15 +266,29 @@ fn join_accepts_jinja_and_tera_spellings_and_writes_json_text() {
 #[test]
 fn builtin_filters_tests_and_loops_work() {
     assert_eq!(render("{{ input.name | upper }}"), json!("WORLD"));
-    assert_eq!(render("{{ input.name | replace('o', '0') }}"), json!("w0rld"));
-    assert_eq!(render("{{ input.tags | map('upper') | list }}"), json!(["A", "B"]));
+    assert_eq!(
+        render("{{ input.nested | string }}"),
+        json!(r#"{"k":[1,{"x":"y"}]}"#)
+    );
+    assert_eq!(render("{{ input.opt | string }}"), json!(""));
+    assert_eq!(render("{{ input.count | string }}"), json!("3"));
+    assert_eq!(
+        render("{{ input.name | replace('o', '0') }}"),
+        json!("w0rld")
+    );
+    assert_eq!(
+        render("{{ input.tags | map('upper') | list }}"),
+        json!(["A", "B"])
+    );
     assert_eq!(render("{{ input['release-tag'] }}"), json!("v1"));
     assert_eq!(
         render("{% for t in input.tags %}{{ loop.index }}:{{ t }} {% endfor %}"),
         json!("1:a 2:b ")
     );
     assert_eq!(
-        render("{% for t in input.tags %}{% if t == 'a' %}{% continue %}{% endif %}{{ t }}{% endfor %}"),
+        render(
+            "{% for t in input.tags %}{% if t == 'a' %}{% continue %}{% endif %}{{ t }}{% endfor %}"
+        ),
         json!("b")
     );
     assert_eq!(render("{{ input.count is number }}"), json!(true));
@@ -267,7 +331,9 @@ fn conditions_follow_json_truthiness_or_rendered_words() {
         );
     }
     assert_eq!(
-        t.condition("{{ nope }}", &ctx()).expect_err("undefined").message,
+        t.condition("{{ nope }}", &ctx())
+            .expect_err("undefined")
+            .message,
         "undefined variable 'nope'"
     );
 }
@@ -278,13 +344,21 @@ fn refs(template: &str) -> Vec<String> {
         .expect("parses")
         .references
         .into_iter()
-        .map(|r| std::iter::once(r.root).chain(r.path).collect::<Vec<_>>().join("/"))
+        .map(|r| {
+            std::iter::once(r.root)
+                .chain(r.path)
+                .collect::<Vec<_>>()
+                .join("/")
+        })
         .collect()
 }
 
 #[test]
 fn analysis_finds_free_variables_with_their_constant_paths() {
-    assert_eq!(refs("{{ say_hello.output.greeting }}"), ["say_hello/output/greeting"]);
+    assert_eq!(
+        refs("{{ say_hello.output.greeting }}"),
+        ["say_hello/output/greeting"]
+    );
     assert_eq!(refs("{{ input['release-tag'] }}"), ["input/release-tag"]);
     assert_eq!(refs("{{ a.b['c'][0].d }}"), ["a/b/c/0/d"]);
     assert_eq!(refs("{{ a.b[i].c }}"), ["a/b", "i"]);
@@ -306,11 +380,20 @@ fn analysis_excludes_loop_set_with_and_macro_names() {
         refs("{% for t in input.tags %}{{ t.name }} {{ loop.index }}{% endfor %}{{ t }}"),
         ["input/tags", "t"]
     );
-    assert_eq!(refs("{% for k, v in m.items() %}{{ k }}={{ v }}{% endfor %}"), ["m"]);
+    assert_eq!(
+        refs("{% for k, v in m.items() %}{{ k }}={{ v }}{% endfor %}"),
+        ["m"]
+    );
     assert_eq!(refs("{% set x = input.a %}{{ x.b }}"), ["input/a"]);
     assert_eq!(refs("{% set x %}{{ y }}{% endset %}{{ x }}"), ["y"]);
-    assert_eq!(refs("{% with v = input.a %}{{ v }}{% endwith %}{{ v }}"), ["input/a", "v"]);
-    assert_eq!(refs("{% macro m(a) %}{{ a }}{{ b }}{% endmacro %}{{ m(1) }}"), ["b"]);
+    assert_eq!(
+        refs("{% with v = input.a %}{{ v }}{% endwith %}{{ v }}"),
+        ["input/a", "v"]
+    );
+    assert_eq!(
+        refs("{% macro m(a) %}{{ a }}{{ b }}{% endmacro %}{{ m(1) }}"),
+        ["b"]
+    );
     assert_eq!(refs("{{ x }}{% set x = 1 %}"), ["x"]);
 }
 
@@ -325,10 +408,16 @@ fn analysis_reports_unknown_filters_tests_and_functions() {
         .expect("parses");
     assert_eq!(analysis.unknown_filters, ["frobbed", "tojsn"]);
     assert_eq!(analysis.unknown_functions, ["file", "nofunc"]);
-    let refs: Vec<_> = analysis.references.iter().map(|r| r.root.as_str()).collect();
+    let refs: Vec<_> = analysis
+        .references
+        .iter()
+        .map(|r| r.root.as_str())
+        .collect();
     assert_eq!(refs, ["a", "b", "c", "x"]);
 
-    let secret = t.analyze_secret("{{ file('/run/secrets/x') }}{{ env.HOME }}").expect("parses");
+    let secret = t
+        .analyze_secret("{{ file('/run/secrets/x') }}{{ env.HOME }}")
+        .expect("parses");
     assert!(secret.unknown_functions.is_empty());
     assert_eq!(
         secret.references,
@@ -341,7 +430,9 @@ fn analysis_reports_unknown_filters_tests_and_functions() {
 
 #[test]
 fn analysis_reports_syntax_errors_with_position() {
-    let err = Templates::new().analyze("ok\n  {{ a. }}").expect_err("bad syntax");
+    let err = Templates::new()
+        .analyze("ok\n  {{ a. }}")
+        .expect_err("bad syntax");
     assert!(err.message.starts_with("syntax error: "), "{}", err.message);
     assert_eq!((err.line, err.column), (Some(2), Some(9)));
 }
@@ -367,22 +458,36 @@ fn secrets_read_env_and_files_through_the_callback() {
     };
     let env = secret_env();
     assert_eq!(
-        t.render_secret("{{ env.SLACK_URL }}", &env, &read).expect("renders"),
+        t.render_secret("{{ env.SLACK_URL }}", &env, &read)
+            .expect("renders"),
         "https://hooks.example/x"
     );
     assert_eq!(
-        t.render_secret("{{ file(env.DIR ~ '/user') }}:{{ file('/run/secrets/db') }}", &env, &read)
-            .expect("renders"),
+        t.render_secret(
+            "{{ file(env.DIR ~ '/user') }}:{{ file('/run/secrets/db') }}",
+            &env,
+            &read
+        )
+        .expect("renders"),
         "admin:hunter2"
     );
     assert_eq!(*reads.borrow(), ["/run/secrets/user", "/run/secrets/db"]);
-    assert_eq!(t.render_secret("literal", &env, &read).expect("verbatim"), "literal");
-    let missing = t.render_secret("{{ file('/nope') }}", &env, &read).expect_err("fails");
+    assert_eq!(
+        t.render_secret("literal", &env, &read).expect("verbatim"),
+        "literal"
+    );
+    let missing = t
+        .render_secret("{{ file('/nope') }}", &env, &read)
+        .expect_err("fails");
     assert_eq!(missing.message, "cannot read '/nope'");
-    let undefined = t.render_secret("{{ env.MISSING }}", &env, &read).expect_err("fails");
+    let undefined = t
+        .render_secret("{{ env.MISSING }}", &env, &read)
+        .expect_err("fails");
     assert_eq!(undefined.message, "undefined value 'env.MISSING'");
     // Nothing but `env` and `file` is available while secrets resolve.
-    let secret_ref = t.render_secret("{{ secret.x }}", &env, &read).expect_err("fails");
+    let secret_ref = t
+        .render_secret("{{ secret.x }}", &env, &read)
+        .expect_err("fails");
     assert_eq!(secret_ref.message, "undefined variable 'secret'");
 }
 
@@ -400,4 +505,54 @@ fn is_template_looks_for_expression_and_statement_markers() {
     assert!(is_template("{% if x %}{% endif %}"));
     assert!(!is_template("{ x }"));
     assert!(!is_template("plain"));
+}
+
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e12f64..1e12).prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+        Just(json!("{{ secret.token }}")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Any JSON value comes back unchanged from a single expression and through `tojson`, and
+    /// as its §12.1 text inside a larger string: substituted data is never re-rendered.
+    #[test]
+    fn values_pass_through_templates_unchanged(value in json_value()) {
+        let t = Templates::new();
+        let context = json!({"v": value, "secret": {"token": "s3cr3t"}});
+        proptest::prop_assert_eq!(t.render("{{ v }}", &context).expect("renders"), value.clone());
+        let encoded = t.render_string("{{ v | tojson }}", &context).expect("renders");
+        // serde_json parses floats to the nearest value only with `float_roundtrip`, so both
+        // sides go through the same text-to-JSON parse.
+        let reparsed: Value = serde_json::from_str(&value.to_string()).expect("JSON");
+        proptest::prop_assert_eq!(serde_json::from_str::<Value>(&encoded).expect("JSON"), reparsed);
+        let text = t.render_string("<{{ v }}>", &context).expect("renders");
+        proptest::prop_assert_eq!(text, format!("<{}>", convert::json_text(&value)));
+    }
+}
+
+#[test]
+fn templates_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>(_: &T) {}
+    let t = Templates::new();
+    shareable(&t);
+    let clone = t.clone();
+    let rendered = std::thread::spawn(move || clone.render("{{ input.count }}", &ctx()))
+        .join()
+        .expect("thread finishes");
+    assert_eq!(rendered, Ok(json!(3)));
 }

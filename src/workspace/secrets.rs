@@ -1,0 +1,278 @@
+//! Secret resolution (WF §16.1): renders the workspace's `secrets:` templates with the server
+//! environment and the `file()` function, and lists the values log masking must hide (§16.3).
+//!
+//! `file(path)` is the one place a workflow file makes the server read an arbitrary path, so it
+//! is fenced: the path must be absolute and, after `..` and symbolic links are resolved, lie
+//! inside one of the configured secret file directories and not be a file the server's own
+//! configuration reads (tokens, JWT secrets, passwords).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind as IoErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::workflow::model::{Map, SecretValue};
+use crate::workflow::template::{Templates, is_template};
+
+/// Why a secret could not be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretErrorKind {
+    /// An environment variable is not set or a file does not exist or cannot be read. An
+    /// error on the server, a warning in `stroem validate`, which may run elsewhere.
+    Missing,
+    /// `file()` named a path it may not read.
+    Refused,
+    /// The value resolved to the empty string.
+    Empty,
+    /// The template itself is wrong (syntax, unknown filter, …).
+    Template,
+}
+
+/// One secret that could not be resolved; `name` is its dotted path (`aws.key_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("secret '{name}': {message}")]
+pub struct SecretError {
+    pub name: String,
+    pub kind: SecretErrorKind,
+    pub message: String,
+}
+
+/// Resolves every secret into a nested JSON object of strings, or reports every secret that
+/// failed. `env` is the server's whole environment: names starting with `STROEM` are hidden
+/// here. `refused_files` are the files the server configuration reads through `*_file` keys.
+pub fn resolve(
+    secrets: &Map<SecretValue>,
+    env: &BTreeMap<String, String>,
+    secret_file_dirs: &[PathBuf],
+    refused_files: &[PathBuf],
+) -> Result<Value, Vec<SecretError>> {
+    let visible: BTreeMap<String, String> = env
+        .iter()
+        .filter(|(name, _)| !name.starts_with("STROEM"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let files = FileGate {
+        // Directories that do not exist cannot contain anything; dropping them here keeps the
+        // containment check a plain prefix test on canonical paths.
+        dirs: secret_file_dirs
+            .iter()
+            .filter_map(|dir| dir.canonicalize().ok())
+            .collect(),
+        refused: refused_files
+            .iter()
+            .filter_map(|file| file.canonicalize().ok())
+            .collect(),
+        configured: secret_file_dirs.to_vec(),
+        last_failure: RefCell::new(None),
+    };
+    let mut resolver = Resolver {
+        templates: Templates::new(),
+        env: visible,
+        files,
+        errors: Vec::new(),
+    };
+    let resolved = resolver.map(secrets, "");
+    if resolver.errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(resolver.errors)
+    }
+}
+
+struct Resolver {
+    templates: Templates,
+    env: BTreeMap<String, String>,
+    files: FileGate,
+    errors: Vec<SecretError>,
+}
+
+impl Resolver {
+    fn map(&mut self, secrets: &Map<SecretValue>, prefix: &str) -> Value {
+        let mut object = serde_json::Map::new();
+        for (key, secret) in secrets {
+            let name = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let value = match secret {
+                SecretValue::Map(nested) => self.map(nested, &name),
+                SecretValue::Template(template) => match self.one(template) {
+                    Ok(value) => Value::String(value),
+                    Err((kind, message)) => {
+                        self.errors.push(SecretError {
+                            name,
+                            kind,
+                            message,
+                        });
+                        continue;
+                    }
+                },
+            };
+            object.insert(key.clone(), value);
+        }
+        Value::Object(object)
+    }
+
+    fn one(&self, template: &str) -> Result<String, (SecretErrorKind, String)> {
+        let value = if is_template(template) {
+            self.files.last_failure.replace(None);
+            let read = |path: &str| self.files.read(path);
+            self.templates
+                .render_secret(template, &self.env, &read)
+                .map_err(|err| self.classify(err.message))?
+        } else {
+            template.to_owned()
+        };
+        if value.is_empty() {
+            return Err((
+                SecretErrorKind::Empty,
+                "resolved to an empty value".to_owned(),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Sorts a render error into missing input (env variable, file) or a refused file, both of
+    /// which Strøm itself worded, and everything else.
+    fn classify(&self, message: String) -> (SecretErrorKind, String) {
+        if let Some((kind, failure)) = self.files.last_failure.borrow().as_ref()
+            && *failure == message
+        {
+            return (*kind, message);
+        }
+        let unset = message
+            .strip_prefix("undefined value 'env.")
+            .and_then(|rest| rest.strip_suffix('\''));
+        match unset {
+            Some(name) => (
+                SecretErrorKind::Missing,
+                format!("environment variable '{name}' is not set"),
+            ),
+            None => (SecretErrorKind::Template, message),
+        }
+    }
+}
+
+/// The checks `file(path)` goes through.
+struct FileGate {
+    /// Canonical secret file directories.
+    dirs: Vec<PathBuf>,
+    /// Canonical paths of files the server configuration reads.
+    refused: BTreeSet<PathBuf>,
+    /// The directories as configured, for messages.
+    configured: Vec<PathBuf>,
+    /// The last failure and its kind, so the resulting render error can be classified.
+    last_failure: RefCell<Option<(SecretErrorKind, String)>>,
+}
+
+impl FileGate {
+    fn read(&self, path: &str) -> Result<String, String> {
+        self.check_and_read(path).map_err(|(kind, message)| {
+            self.last_failure.replace(Some((kind, message.clone())));
+            message
+        })
+    }
+
+    fn check_and_read(&self, path: &str) -> Result<String, (SecretErrorKind, String)> {
+        let refused = |message: String| (SecretErrorKind::Refused, message);
+        let missing = |message: String| (SecretErrorKind::Missing, message);
+        if !Path::new(path).is_absolute() {
+            return Err(refused(format!(
+                "file('{path}'): the path must be absolute"
+            )));
+        }
+        let canonical = Path::new(path).canonicalize().map_err(|e| match e.kind() {
+            IoErrorKind::NotFound => missing(format!("file '{path}' does not exist")),
+            _ => missing(format!("file '{path}' cannot be read: {e}")),
+        })?;
+        if !self.dirs.iter().any(|dir| canonical.starts_with(dir)) {
+            let dirs = self
+                .configured
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(refused(format!(
+                "file '{path}' is outside the secret file directories ({dirs})"
+            )));
+        }
+        if self.refused.contains(&canonical) {
+            return Err(refused(format!(
+                "file '{path}' is refused: the server's own configuration reads it"
+            )));
+        }
+        let content = std::fs::read_to_string(&canonical)
+            .map_err(|e| missing(format!("file '{path}' cannot be read: {e}")))?;
+        let content = content
+            .strip_suffix("\r\n")
+            .or_else(|| content.strip_suffix('\n'))
+            .unwrap_or(&content);
+        Ok(content.to_owned())
+    }
+}
+
+/// Values shorter than this are not masked: masking `a` or `no` would shred every log line.
+pub const MIN_MASK_LEN: usize = 4;
+
+/// The strings log and response masking replaces (WF §16.3): every resolved value and every
+/// line of a multi-line value, at least [`MIN_MASK_LEN`] characters long, longest first so a
+/// value is replaced before any shorter value it contains.
+pub fn mask_values(resolved: &Value) -> Vec<String> {
+    let mut values = BTreeSet::new();
+    for value in leaves(resolved) {
+        if value.chars().count() >= MIN_MASK_LEN {
+            values.insert(value.clone());
+        }
+        if value.contains('\n') {
+            for line in value.lines().map(|line| line.trim_end_matches('\r')) {
+                if line.chars().count() >= MIN_MASK_LEN {
+                    values.insert(line.to_owned());
+                }
+            }
+        }
+    }
+    let mut values: Vec<String> = values.into_iter().collect();
+    values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    values
+}
+
+/// Dotted names of secrets too short to be masked, for the load-time warning (WF §16.3).
+pub fn unmaskable(resolved: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    collect_short(resolved, "", &mut names);
+    names
+}
+
+fn collect_short(value: &Value, name: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                let path = if name.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{name}.{key}")
+                };
+                collect_short(item, &path, out);
+            }
+        }
+        Value::String(s) if s.chars().count() < MIN_MASK_LEN => out.push(name.to_owned()),
+        _ => {}
+    }
+}
+
+fn leaves(value: &Value) -> Vec<&String> {
+    match value {
+        Value::String(s) => vec![s],
+        Value::Object(map) => map.values().flat_map(leaves).collect(),
+        Value::Array(items) => items.iter().flat_map(leaves).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
