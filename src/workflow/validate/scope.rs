@@ -209,9 +209,8 @@ fn check_other_root(
     let looks_like_step = first.is_some_and(|f| RESULT_FIELDS.contains(&f))
         || close.is_some_and(|c| steps.iter().any(|s| s == c));
     if scope.hook && close.is_none() {
-        let message = format!(
-            "unknown variable '{root}': hook input sees 'hook', 'secret' and 'job'; step results are in 'hook.output'"
-        );
+        let message =
+            format!("unknown variable '{root}'; in hooks the job's output is 'hook.output'");
         return Some(("unknown-variable", message));
     }
     let (code, what) = if looks_like_step {
@@ -224,6 +223,20 @@ fn check_other_root(
         None => format!("unknown {what} '{root}'"),
     };
     Some((code, message))
+}
+
+/// What a template at this site can read, for the help line of an unknown reference.
+pub(crate) fn available(scope: &Scope<'_>) -> String {
+    let mut names: Vec<String> = known_roots(scope).iter().map(|r| (*r).to_owned()).collect();
+    if let Some(flow) = &scope.flow {
+        let mut steps: Vec<String> = flow.dependencies.iter().map(|s| template_name(s)).collect();
+        steps.sort();
+        names.extend(steps);
+    }
+    if scope.env {
+        names.push("file()".to_owned());
+    }
+    format!("{} can read {}", scope.site, names.join(", "))
 }
 
 /// The context variables a site offers, for suggestions.
@@ -298,5 +311,5 @@ fn check_field(owner: &str, field: &str, known: &[&str]) -> Option<Problem> {
             known.join(", ")
         ),
     };
-    Some(("unknown-variable", message))
+    Some(("unknown-field", message))
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::dag::transitive_dependencies;
 use super::literal::contains_template;
-use super::scope::{FlowScope, InputScope, Scope, check_reference};
+use super::scope::{FlowScope, InputScope, Scope, available, check_reference};
 use super::{Checker, UsedAction, action_path, all_actions, hooks, steps};
 use crate::workflow::diagnostic::{Diagnostic, Location};
 use crate::workflow::model::{
@@ -287,7 +287,14 @@ fn check_text(c: &mut Checker<'_>, text: &str, path: &str, scopes: &[Scope<'_>])
     for scope in scopes {
         for reference in &analysis.references {
             if let Some((code, message)) = check_reference(c.def, scope, reference, text) {
-                c.push(Diagnostic::error(code, message, &at, path));
+                let diagnostic = Diagnostic::error(code, message, &at, path);
+                c.push(match code {
+                    "unknown-variable" | "unknown-step" => diagnostic.with_help(available(scope)),
+                    "not-a-dependency" => diagnostic.with_help(
+                        "a template may read only steps its step depends on, directly or through other steps",
+                    ),
+                    _ => diagnostic,
+                });
             }
         }
         for function in &analysis.unknown_functions {
