@@ -427,6 +427,39 @@ mod tests {
     }
 
     #[test]
+    fn colours_severity_and_gutter_only_when_asked() {
+        let at = Location {
+            file: "a.yaml".to_owned(),
+            line: 1,
+            column: 1,
+        };
+        let diagnostic = Diagnostic::warning("short-secret", "too short", &at, "secrets.PIN");
+        let files = WorkspaceFiles::default();
+        let mut plain = String::new();
+        render_one(
+            &mut plain,
+            &diagnostic,
+            &files,
+            Path::new(""),
+            Style { color: false },
+        );
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let mut coloured = String::new();
+        render_one(
+            &mut coloured,
+            &diagnostic,
+            &files,
+            Path::new(""),
+            Style { color: true },
+        );
+        assert!(
+            coloured.starts_with("\x1b[1;33mwarning[short-secret]\x1b[0m"),
+            "{coloured}"
+        );
+        assert!(coloured.contains("\x1b[1;34m-->\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
     fn pluralises_counts() {
         assert_eq!(plural(1, "task"), "1 task");
         assert_eq!(plural(0, "trigger"), "0 triggers");
