@@ -205,9 +205,6 @@ fn an_unreadable_workflow_file_is_a_workspace_error() {
     std::fs::create_dir(&workflows).expect("mkdir");
     std::fs::write(workflows.join("ok.yaml"), "tasks: {}\n").expect("write");
     std::fs::write(workflows.join("latin1.yaml"), b"name: caf\xe9\n").expect("write");
-    let output = Stroem::new()
-        .arg("validate")
-        .current_dir(dir.path())
-        .run();
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
     insta::assert_snapshot!(format!("exit code: {}\n{}", output.code, output.stdout));
 }
