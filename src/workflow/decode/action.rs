@@ -203,9 +203,23 @@ pub fn finish(cx: &mut Ctx, mut f: Fields, shape: Option<Shape>, extra: &[&str])
                     .to_owned(),
             );
         }
+        if !short_form && STEP_ONLY.contains(&key) {
+            return Some(format!(
+                "'{key}' is a step field, not an action field; set it on the step that uses the action"
+            ));
+        }
         shape.misplaced(key)
     });
 }
+
+/// Keys of a flow step that no action has, for the message when one is written on an action.
+const STEP_ONLY: [&str; 5] = [
+    "depends_on",
+    "continue_on_failure",
+    "when",
+    "for_each",
+    "sequential",
+];
 
 /// Reads the action's keys from `f`. In the short form the owner's keys (`owned`: a step's
 /// `name`, `input`, `timeout`, …) are left alone. `None` when `type` is missing or unknown

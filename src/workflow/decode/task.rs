@@ -90,7 +90,20 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         task.priority = Some(priority);
     }
     task.hooks = hooks(cx, &mut f, &Hooks::default());
-    f.finish(cx, &KEYS, &|_| None);
+    f.finish(cx, &KEYS, &|key| {
+        let step_key = [
+            "action",
+            "type",
+            "depends_on",
+            "when",
+            "for_each",
+            "script",
+            "cmd",
+        ];
+        step_key
+            .contains(&key)
+            .then(|| format!("'{key}' is not a task field; steps and their fields go under 'flow'"))
+    });
     Some(task)
 }
 
