@@ -268,14 +268,37 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
         allowed.contains(&key) && !owned.contains(&key) && !(short_form && key == "output")
     };
     let path = f.path.clone();
+    let kind = match shape {
+        Shape::Script { legacy, runner } => {
+            ActionKind::Script(script::script(cx, f, legacy, runner))
+        }
+        Shape::Docker => ActionKind::Docker(script::container(cx, f, false)),
+        Shape::Pod => ActionKind::Pod(script::container(cx, f, true)),
+        Shape::Task => ActionKind::Task(TaskAction {
+            task: required_text(
+                cx,
+                f,
+                "task",
+                &path,
+                "a task action needs 'task', the name of the task to run",
+            ),
+        }),
+        Shape::Approval => ActionKind::Approval(ApprovalAction {
+            message: required_text(
+                cx,
+                f,
+                "message",
+                &path,
+                "an approval action needs a 'message'",
+            ),
+        }),
+    };
     let mut action = Action {
         name: read("name").then(|| f.text(cx, "name")).flatten(),
         description: read("description")
             .then(|| f.text(cx, "description"))
             .flatten(),
-        kind: ActionKind::Task(TaskAction {
-            task: String::new(),
-        }),
+        kind,
         input: None,
         output: None,
         env: Map::new(),
@@ -322,31 +345,6 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
     if read("workdir") {
         action.workdir = workdir(cx, f, shape);
     }
-    action.kind = match shape {
-        Shape::Script { legacy, runner } => {
-            ActionKind::Script(script::script(cx, f, legacy, runner))
-        }
-        Shape::Docker => ActionKind::Docker(script::container(cx, f, false)),
-        Shape::Pod => ActionKind::Pod(script::container(cx, f, true)),
-        Shape::Task => ActionKind::Task(TaskAction {
-            task: required_text(
-                cx,
-                f,
-                "task",
-                &path,
-                "a task action needs 'task', the name of the task to run",
-            ),
-        }),
-        Shape::Approval => ActionKind::Approval(ApprovalAction {
-            message: required_text(
-                cx,
-                f,
-                "message",
-                &path,
-                "an approval action needs a 'message'",
-            ),
-        }),
-    };
     Some((action, shape))
 }
 
