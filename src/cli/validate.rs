@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::workflow::diagnostic::{Diagnostic, Severity};
-use crate::workflow::{Loaded, WorkspaceFiles, load};
+use crate::workflow::{Loaded, WorkflowFile, WorkspaceFiles, load};
+use crate::workspace::folder::{ScanError, UnreadableFile, scan};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,14 +38,24 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let files = match target.files() {
-        Ok(files) => files,
-        Err(message) => {
-            eprintln!("error: {message}");
+    let (files, loaded) = match target.files() {
+        Ok(files) => {
+            let loaded = load(&files);
+            (files, loaded)
+        }
+        // Unreadable files are workspace errors (WF §1.4), shown like any other diagnostic.
+        Err(error @ ScanError::Unreadable { .. }) => {
+            let loaded = Loaded {
+                diagnostics: error.diagnostics(),
+                ..Loaded::default()
+            };
+            (WorkspaceFiles::default(), loaded)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-    let loaded = load(&files);
     let report = Report::new(&loaded, args.strict);
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
@@ -117,65 +128,36 @@ impl Target {
         })
     }
 
-    fn files(&self) -> Result<WorkspaceFiles, String> {
-        let mut files = interim_scan(&self.root)
-            .map_err(|error| format!("cannot scan '{}': {error}", self.root.display()))?;
-        if let Some(only) = &self.only {
-            files.workflow_files.retain(|f| &f.path == only);
-            if files.workflow_files.is_empty() {
-                let path = self.root.join(only);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|error| format!("cannot read '{}': {error}", path.display()))?;
-                files.workflow_files.push(crate::workflow::WorkflowFile {
-                    path: only.clone(),
-                    text,
-                });
-            }
-        }
-        Ok(files)
+    /// The files to validate: the whole workspace, or only the lone file (with the files
+    /// beside it, so a `source` next to it still resolves).
+    fn files(&self) -> Result<WorkspaceFiles, ScanError> {
+        let Some(only) = &self.only else {
+            return scan(&self.root);
+        };
+        let path = self.root.join(only);
+        let text = std::fs::read(&path).map_err(|error| unreadable(only, &error.to_string()))?;
+        let text =
+            String::from_utf8(text).map_err(|_| unreadable(only, "the file is not valid UTF-8"))?;
+        // Neighbours that cannot be read do not concern a file validated on its own.
+        let mut all_files = scan(&self.root).map(|f| f.all_files).unwrap_or_default();
+        all_files.insert(only.clone());
+        Ok(WorkspaceFiles {
+            workflow_files: vec![WorkflowFile {
+                path: only.clone(),
+                text,
+            }],
+            all_files,
+        })
     }
 }
 
-/// INTERIM until `crate::workspace::folder::scan` lands on this branch: reads `.yaml`/`.yml`
-/// files under `.workflows/` (or the root) and lists every file, without WF §1.1's symlink rules.
-fn interim_scan(root: &Path) -> Result<WorkspaceFiles, std::io::Error> {
-    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<(), std::io::Error> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let relative = path
-                .strip_prefix(base)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                walk(&path, base, out)?;
-            } else {
-                out.push(relative);
-            }
-        }
-        Ok(())
+fn unreadable(path: &str, reason: &str) -> ScanError {
+    ScanError::Unreadable {
+        files: vec![UnreadableFile {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        }],
     }
-    let mut all = Vec::new();
-    walk(root, root, &mut all)?;
-    all.sort();
-    let in_workflows = root.join(".workflows").is_dir();
-    let mut files = WorkspaceFiles::default();
-    for path in &all {
-        let wanted = if in_workflows {
-            path.starts_with(".workflows/")
-        } else {
-            !path.starts_with('.')
-        };
-        if wanted && (path.ends_with(".yaml") || path.ends_with(".yml")) {
-            let text = std::fs::read_to_string(root.join(path))?;
-            files.workflow_files.push(crate::workflow::WorkflowFile {
-                path: path.clone(),
-                text,
-            });
-        }
-    }
-    files.all_files = all.into_iter().collect();
-    Ok(files)
 }
 
 /// The root as the user would type it from the current directory; empty for the directory
@@ -442,6 +424,39 @@ mod tests {
             out,
             "error[invalid-flow]: flow must be a map\n --> a.yaml:3:11\n  |\n3 |     flow: []\n  |           ^\n  = path: tasks.t.flow\n  = help: write steps as `name: {…}`\n"
         );
+    }
+
+    #[test]
+    fn colours_severity_and_gutter_only_when_asked() {
+        let at = Location {
+            file: "a.yaml".to_owned(),
+            line: 1,
+            column: 1,
+        };
+        let diagnostic = Diagnostic::warning("short-secret", "too short", &at, "secrets.PIN");
+        let files = WorkspaceFiles::default();
+        let mut plain = String::new();
+        render_one(
+            &mut plain,
+            &diagnostic,
+            &files,
+            Path::new(""),
+            Style { color: false },
+        );
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let mut coloured = String::new();
+        render_one(
+            &mut coloured,
+            &diagnostic,
+            &files,
+            Path::new(""),
+            Style { color: true },
+        );
+        assert!(
+            coloured.starts_with("\x1b[1;33mwarning[short-secret]\x1b[0m"),
+            "{coloured}"
+        );
+        assert!(coloured.contains("\x1b[1;34m-->\x1b[0m"), "{coloured}");
     }
 
     #[test]

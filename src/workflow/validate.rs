@@ -29,6 +29,12 @@ use super::{Loaded, WorkspaceFiles};
 /// Adds every cross-reference diagnostic of WF §18.2 to `loaded.diagnostics`.
 pub fn validate(loaded: &mut Loaded, files: &WorkspaceFiles) {
     let mut checker = Checker::new(&loaded.def, &loaded.sources, files);
+    // A file that could not be parsed (its errors carry no field path) defines names nobody
+    // can see; reporting them as unknown elsewhere would only bury the real error.
+    checker.incomplete = loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.is_error() && d.path.is_empty());
     refs::check(&mut checker);
     dag::check(&mut checker);
     nesting::check(&mut checker);
@@ -46,8 +52,13 @@ pub(crate) struct Checker<'a> {
     pub sources: &'a SourceMap,
     pub files: &'a WorkspaceFiles,
     pub templates: Templates,
+    /// Some workflow file could not be read or parsed, so names may be missing from the model.
+    pub incomplete: bool,
     found: Vec<Diagnostic>,
 }
+
+/// Diagnostics about names that may be defined in a file that failed to parse.
+const UNRESOLVED: [&str; 3] = ["unknown-action", "unknown-task", "unknown-secret"];
 
 impl<'a> Checker<'a> {
     pub fn new(def: &'a WorkspaceDef, sources: &'a SourceMap, files: &'a WorkspaceFiles) -> Self {
@@ -56,6 +67,7 @@ impl<'a> Checker<'a> {
             sources,
             files,
             templates: Templates::new(),
+            incomplete: false,
             found: Vec::new(),
         }
     }
@@ -81,6 +93,9 @@ impl<'a> Checker<'a> {
     }
 
     pub fn push(&mut self, diagnostic: Diagnostic) {
+        if self.incomplete && UNRESOLVED.contains(&diagnostic.code.as_str()) {
+            return;
+        }
         self.found.push(diagnostic);
     }
 
@@ -232,3 +247,6 @@ pub(crate) fn all_actions(def: &WorkspaceDef) -> Vec<(String, &Action, Option<&s
     }
     all
 }
+
+#[cfg(test)]
+mod tests;

@@ -203,9 +203,23 @@ pub fn finish(cx: &mut Ctx, mut f: Fields, shape: Option<Shape>, extra: &[&str])
                     .to_owned(),
             );
         }
+        if !short_form && STEP_ONLY.contains(&key) {
+            return Some(format!(
+                "'{key}' is a step field, not an action field; set it on the step that uses the action"
+            ));
+        }
         shape.misplaced(key)
     });
 }
+
+/// Keys of a flow step that no action has, for the message when one is written on an action.
+const STEP_ONLY: [&str; 5] = [
+    "depends_on",
+    "continue_on_failure",
+    "when",
+    "for_each",
+    "sequential",
+];
 
 /// Reads the action's keys from `f`. In the short form the owner's keys (`owned`: a step's
 /// `name`, `input`, `timeout`, …) are left alone. `None` when `type` is missing or unknown
@@ -254,14 +268,37 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
         allowed.contains(&key) && !owned.contains(&key) && !(short_form && key == "output")
     };
     let path = f.path.clone();
+    let kind = match shape {
+        Shape::Script { legacy, runner } => {
+            ActionKind::Script(script::script(cx, f, legacy, runner))
+        }
+        Shape::Docker => ActionKind::Docker(script::container(cx, f, false)),
+        Shape::Pod => ActionKind::Pod(script::container(cx, f, true)),
+        Shape::Task => ActionKind::Task(TaskAction {
+            task: required_text(
+                cx,
+                f,
+                "task",
+                &path,
+                "a task action needs 'task', the name of the task to run",
+            ),
+        }),
+        Shape::Approval => ActionKind::Approval(ApprovalAction {
+            message: required_text(
+                cx,
+                f,
+                "message",
+                &path,
+                "an approval action needs a 'message'",
+            ),
+        }),
+    };
     let mut action = Action {
         name: read("name").then(|| f.text(cx, "name")).flatten(),
         description: read("description")
             .then(|| f.text(cx, "description"))
             .flatten(),
-        kind: ActionKind::Task(TaskAction {
-            task: String::new(),
-        }),
+        kind,
         input: None,
         output: None,
         env: Map::new(),
@@ -308,31 +345,6 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
     if read("workdir") {
         action.workdir = workdir(cx, f, shape);
     }
-    action.kind = match shape {
-        Shape::Script { legacy, runner } => {
-            ActionKind::Script(script::script(cx, f, legacy, runner))
-        }
-        Shape::Docker => ActionKind::Docker(script::container(cx, f, false)),
-        Shape::Pod => ActionKind::Pod(script::container(cx, f, true)),
-        Shape::Task => ActionKind::Task(TaskAction {
-            task: required_text(
-                cx,
-                f,
-                "task",
-                &path,
-                "a task action needs 'task', the name of the task to run",
-            ),
-        }),
-        Shape::Approval => ActionKind::Approval(ApprovalAction {
-            message: required_text(
-                cx,
-                f,
-                "message",
-                &path,
-                "an approval action needs a 'message'",
-            ),
-        }),
-    };
     Some((action, shape))
 }
 
@@ -341,7 +353,7 @@ pub fn required_text(cx: &mut Ctx, f: &mut Fields, key: &str, path: &str, missin
     match f.text(cx, key) {
         Some(text) if !text.is_empty() => text,
         Some(_) => {
-            let mark = f.get(key).map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark(key);
             cx.error(
                 "empty-field",
                 format!("'{key}' is empty"),
@@ -438,7 +450,7 @@ fn resources(cx: &mut Ctx, f: &mut Fields, shape: Shape) -> Option<Resources> {
 
 fn workdir(cx: &mut Ctx, f: &mut Fields, shape: Shape) -> Option<String> {
     let text = f.text(cx, "workdir")?;
-    let mark = f.get("workdir").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("workdir");
     let path = f.path_of("workdir");
     if is_template(&text) {
         return Some(text);

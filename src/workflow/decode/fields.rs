@@ -203,6 +203,14 @@ impl<'n> Fields<'n> {
         (!entry.value.is_null()).then_some(entry.value)
     }
 
+    /// Where the value of `key` is, or the object itself when the key is absent.
+    pub fn value_mark(&self, key: &str) -> Mark {
+        self.entries
+            .iter()
+            .find(|e| e.name == key)
+            .map_or(self.mark, |e| e.value.mark)
+    }
+
     /// Marks `key` as known without reading it (it is reported elsewhere).
     pub fn skip(&mut self, key: &str) {
         let _ = self.get(key);

@@ -6,6 +6,15 @@
 //! the key and value location of every field it visits in [`Loaded::sources`], so validation —
 //! which checks references between objects on the typed model — can point at the YAML too.
 //! Constructs of later phases are decoded as far as possible and reported as `unsupported`.
+//!
+//! Conventions later checks rely on:
+//! - An object that could not be decoded is left out of the model, but its name's location is
+//!   in the source map (`actions.build`), so a reference to it is not reported as unknown.
+//! - A step or hook whose action could not be decoded has `ActionRef::Named("")`; a task
+//!   action or trigger without `task` has an empty task name. Both are already reported.
+//! - Of a name defined twice, the first definition is kept (model and source map).
+//! - Paths follow [`source::join`](super::source::join) / [`source::index`](super::source::index);
+//!   workspace-level hooks are numbered in the merged list (`on_error[3]`).
 
 mod action;
 mod duration;
@@ -169,7 +178,7 @@ impl Decoder {
                 },
             );
         }
-        let hooks = task::hooks(cx, &mut f);
+        let hooks = task::hooks(cx, &mut f, &self.def.hooks);
         self.def.hooks.on_success.extend(hooks.on_success);
         self.def.hooks.on_error.extend(hooks.on_error);
         self.def.hooks.on_cancel.extend(hooks.on_cancel);

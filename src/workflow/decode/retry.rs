@@ -16,7 +16,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str) -> Option<Retry> {
         match u32::try_from(attempts) {
             Ok(n @ 1..=10) => retry.max_attempts = n,
             _ => {
-                let mark = f.get("max_attempts").map_or(node.mark, |n| n.mark);
+                let mark = f.value_mark("max_attempts");
                 let message = format!("'max_attempts' must be between 1 and 10, found {attempts}");
                 cx.error("out-of-range", message, mark, &f.path_of("max_attempts"));
             }
@@ -30,7 +30,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str) -> Option<Retry> {
             "fixed" => retry.backoff = Backoff::Fixed,
             "exponential" => retry.backoff = Backoff::Exponential,
             other => {
-                let mark = f.get("backoff").map_or(node.mark, |n| n.mark);
+                let mark = f.value_mark("backoff");
                 let message = match suggest(other, ["fixed", "exponential"]) {
                     Some(close) => format!("unknown backoff '{other}' — did you mean '{close}'?"),
                     None => format!("unknown backoff '{other}'; use fixed or exponential"),

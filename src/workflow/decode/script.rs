@@ -11,7 +11,7 @@ pub fn runner(cx: &mut Ctx, f: &mut Fields) -> Runner {
     let Some(text) = f.text(cx, "runner") else {
         return Runner::Local;
     };
-    let mark = f.get("runner").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("runner");
     let path = f.path_of("runner");
     match text.as_str() {
         "local" => Runner::Local,
@@ -65,7 +65,7 @@ pub fn script(cx: &mut Ctx, f: &mut Fields, legacy: bool, runner: Runner) -> Scr
     };
     match &code {
         ScriptCode::Inline(text) if text.trim().is_empty() && f.has(inline_key) => {
-            let mark = f.get(inline_key).map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark(inline_key);
             cx.error(
                 "empty-field",
                 format!("'{inline_key}' is empty"),
@@ -108,7 +108,7 @@ pub fn script(cx: &mut Ctx, f: &mut Fields, legacy: bool, runner: Runner) -> Scr
 
 /// Rule 10: literal `source` paths stay inside the workspace and name an existing file.
 fn check_source(cx: &mut Ctx, f: &mut Fields, key: &str, path: &str) {
-    let mark = f.get(key).map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark(key);
     let field = f.path_of(key);
     if path.trim().is_empty() {
         cx.error("empty-field", format!("'{key}' is empty"), mark, &field);
@@ -147,7 +147,7 @@ fn language(cx: &mut Ctx, f: &mut Fields) -> Language {
     let Some(text) = f.text(cx, "language") else {
         return Language::Shell;
     };
-    let mark = f.get("language").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("language");
     let path = f.path_of("language");
     let (language, phase) = match text.as_str() {
         "shell" => (Language::Shell, None),

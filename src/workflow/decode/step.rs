@@ -261,15 +261,16 @@ fn for_each(cx: &mut Ctx, f: &mut Fields) -> Option<ForEach> {
     }
 }
 
-/// A hook list (`on_error: [ … ]`).
-pub fn hooks(cx: &mut Ctx, node: &Node, path: &str) -> Vec<Hook> {
+/// A hook list (`on_error: [ … ]`). Entries are numbered from `first`, their index in the
+/// merged list: workspace-level lists of several files are concatenated (WF §1.3).
+pub fn hooks(cx: &mut Ctx, node: &Node, path: &str, first: usize) -> Vec<Hook> {
     let Some(items) = node.as_seq() else {
         cx.wrong_type(node, path, "a list of hooks");
         return Vec::new();
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let hook_path = index(path, i);
+        let hook_path = index(path, first + i);
         cx.sources.record_value(&hook_path, cx.at(item.mark));
         let Some(mut f) = Fields::open(cx, item, &hook_path) else {
             continue;

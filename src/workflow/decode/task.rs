@@ -72,7 +72,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         task.retry = retry::decode(cx, node, &f.path_of("retry"));
     }
     if let Some(limit) = f.int(cx, "concurrency") {
-        let mark = f.get("concurrency").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("concurrency");
         cx.unsupported("task 'concurrency'", mark, &f.path_of("concurrency"));
         match u32::try_from(limit) {
             Ok(n) if n >= 1 => task.concurrency = Some(n),
@@ -85,17 +85,31 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         }
     }
     if let Some(priority) = f.int(cx, "priority") {
-        let mark = f.get("priority").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("priority");
         cx.unsupported("task 'priority'", mark, &f.path_of("priority"));
         task.priority = Some(priority);
     }
-    task.hooks = hooks(cx, &mut f);
-    f.finish(cx, &KEYS, &|_| None);
+    task.hooks = hooks(cx, &mut f, &Hooks::default());
+    f.finish(cx, &KEYS, &|key| {
+        let step_key = [
+            "action",
+            "type",
+            "depends_on",
+            "when",
+            "for_each",
+            "script",
+            "cmd",
+        ];
+        step_key
+            .contains(&key)
+            .then(|| format!("'{key}' is not a task field; steps and their fields go under 'flow'"))
+    });
     Some(task)
 }
 
-/// The hook lists of a task or of a whole file (`on_suspended` is [P2]).
-pub fn hooks(cx: &mut Ctx, f: &mut Fields) -> Hooks {
+/// The hook lists of a task or of a whole file (`on_suspended` is [P2]); `before` holds the
+/// hooks already collected, whose entries come first in the merged lists.
+pub fn hooks(cx: &mut Ctx, f: &mut Fields, before: &Hooks) -> Hooks {
     let mut hooks = Hooks::default();
     for key in ["on_success", "on_error", "on_cancel", "on_suspended"] {
         let Some(node) = f.get(key) else { continue };
@@ -103,7 +117,13 @@ pub fn hooks(cx: &mut Ctx, f: &mut Fields) -> Hooks {
         if key == "on_suspended" {
             cx.unsupported("the 'on_suspended' hook list", node.mark, &path);
         }
-        let list = step::hooks(cx, node, &path);
+        let first = match key {
+            "on_success" => before.on_success.len(),
+            "on_error" => before.on_error.len(),
+            "on_cancel" => before.on_cancel.len(),
+            _ => before.on_suspended.len(),
+        };
+        let list = step::hooks(cx, node, &path, first);
         match key {
             "on_success" => hooks.on_success = list,
             "on_error" => hooks.on_error = list,
@@ -118,7 +138,7 @@ fn mode(cx: &mut Ctx, f: &mut Fields) -> TaskMode {
     let Some(text) = f.text(cx, "mode") else {
         return TaskMode::Distributed;
     };
-    let mark = f.get("mode").map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark("mode");
     let path = f.path_of("mode");
     match text.as_str() {
         "distributed" => TaskMode::Distributed,
@@ -145,7 +165,7 @@ fn explicit_folder(cx: &mut Ctx, f: &mut Fields) -> Option<String> {
             .split('/')
             .all(|segment| !segment.trim().is_empty() && segment != ".." && segment != ".");
     if !valid {
-        let mark = f.get("folder").map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("folder");
         let message = format!(
             "invalid folder '{folder}': use non-empty segments separated by '/', without '..' or a leading '/'"
         );

@@ -149,3 +149,12 @@ fn duplicates_keep_the_first_definition() {
     assert!(matches!(&script.code, ScriptCode::Inline(code) if code == "echo a"));
     assert_eq!(loaded.sources.value("actions.x").file, "a.yaml");
 }
+
+#[test]
+fn workspace_hooks_are_numbered_in_merged_order() {
+    let hook = "on_error:\n  - action: notify\n    input: { text: x }\n";
+    let loaded = decode(&files(&[("a.yaml", hook), ("b.yaml", hook)]));
+    assert_eq!(loaded.def.hooks.on_error.len(), 2);
+    let second = loaded.sources.value("on_error[1].input.text");
+    assert_eq!((second.file.as_str(), second.line), ("b.yaml", 3));
+}

@@ -26,7 +26,7 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, key: &str) -> Option<Trigge
         }
         return None;
     };
-    let type_mark = f.get("type").map_or(f.mark, |n| n.mark);
+    let type_mark = f.value_mark("type");
     let type_path = f.path_of("type");
     let scheduler = match type_name.as_str() {
         "scheduler" => true,
@@ -90,7 +90,7 @@ fn schedule(cx: &mut Ctx, f: &mut Fields, path: &str) -> Schedule {
     };
     let catch_up = match choice(cx, f, "catch_up", &["none", "latest"]) {
         Some("latest") => {
-            let mark = f.get("catch_up").map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark("catch_up");
             cx.unsupported("catch_up: latest", mark, &f.path_of("catch_up"));
             CatchUp::Latest
         }
@@ -111,14 +111,14 @@ fn webhook(cx: &mut Ctx, f: &mut Fields, key: &str) -> Webhook {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid_name {
-        let mark = f.get("name").or(None).map_or(f.mark, |n| n.mark);
+        let mark = f.value_mark("name");
         let message = format!("invalid webhook name '{name}': it must match [A-Za-z0-9_-]+");
         cx.error("invalid-name", message, mark, &f.path_of("name"));
     }
     let secret = f.text(cx, "secret");
     match &secret {
         Some(text) if text.is_empty() => {
-            let mark = f.get("secret").map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark("secret");
             cx.error(
                 "empty-field",
                 "'secret' is empty",
@@ -136,7 +136,7 @@ fn webhook(cx: &mut Ctx, f: &mut Fields, key: &str) -> Webhook {
     }
     let mode = match choice(cx, f, "mode", &["async", "sync"]) {
         Some("sync") => {
-            let mark = f.get("mode").map_or(f.mark, |n| n.mark);
+            let mark = f.value_mark("mode");
             cx.unsupported("webhook mode: sync", mark, &f.path_of("mode"));
             WebhookMode::Sync
         }
@@ -147,7 +147,7 @@ fn webhook(cx: &mut Ctx, f: &mut Fields, key: &str) -> Webhook {
         match u64::try_from(secs) {
             Ok(n @ 1..=300) => timeout_secs = n,
             _ => {
-                let mark = f.get("timeout_secs").map_or(f.mark, |n| n.mark);
+                let mark = f.value_mark("timeout_secs");
                 let message = format!("'timeout_secs' must be between 1 and 300, found {secs}");
                 cx.error("out-of-range", message, mark, &f.path_of("timeout_secs"));
             }
@@ -167,7 +167,7 @@ fn choice<'v>(cx: &mut Ctx, f: &mut Fields, key: &str, values: &[&'v str]) -> Op
     if let Some(value) = values.iter().find(|v| **v == text) {
         return Some(value);
     }
-    let mark = f.get(key).map_or(f.mark, |n| n.mark);
+    let mark = f.value_mark(key);
     let message = match suggest(&text, values.iter().copied()) {
         Some(close) => format!("unknown {key} '{text}' — did you mean '{close}'?"),
         None => format!("unknown {key} '{text}'; use {}", values.join(", ")),

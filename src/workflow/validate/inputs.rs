@@ -102,7 +102,7 @@ fn check_supplied(c: &mut Checker<'_>, s: &Supplied<'_>) {
         if value.is_null() || contains_template(value) {
             continue;
         }
-        if let Some(problem) = check_literal(field, value) {
+        if let Some(problem) = check_literal(key, field, value) {
             let message = format!("input '{key}' of {}: {problem}", s.receiver);
             c.error("invalid-input", message, &path);
         }

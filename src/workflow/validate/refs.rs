@@ -39,7 +39,8 @@ pub(super) fn check(c: &mut Checker<'_>) {
 }
 
 fn check_action_name(c: &mut Checker<'_>, name: &str, definition: &str, path: &str) {
-    if c.def.actions.contains_key(name) || c.was_defined(definition) {
+    // An empty name stands for a step the decoder already reported (neither action nor type).
+    if name.is_empty() || c.def.actions.contains_key(name) || c.was_defined(definition) {
         return;
     }
     let known = c.def.actions.keys().map(String::as_str);
@@ -51,7 +52,7 @@ fn check_action_name(c: &mut Checker<'_>, name: &str, definition: &str, path: &s
 }
 
 fn check_task_name(c: &mut Checker<'_>, name: &str, path: &str, what: &str) {
-    if c.def.tasks.contains_key(name) || c.was_defined(&join("tasks", name)) {
+    if name.is_empty() || c.def.tasks.contains_key(name) || c.was_defined(&join("tasks", name)) {
         return;
     }
     let known = c.def.tasks.keys().map(String::as_str);

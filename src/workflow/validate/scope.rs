@@ -103,11 +103,12 @@ impl<'a> Scope<'a> {
 /// A problem with one reference: a diagnostic code and its message.
 pub(crate) type Problem = (&'static str, String);
 
-/// Checks one reference found in a template against the variables of its site.
+/// Checks one reference found in `text` against the variables of its site.
 pub(crate) fn check_reference(
     def: &WorkspaceDef,
     scope: &Scope<'_>,
     r: &Reference,
+    text: &str,
 ) -> Option<Problem> {
     let first = r.path.first().map(String::as_str);
     let allowed = match r.root.as_str() {
@@ -119,7 +120,7 @@ pub(crate) fn check_reference(
         "hook" => scope.hook,
         "trigger" => scope.trigger,
         "env" | "file" => scope.env,
-        _ => return check_other_root(scope, &r.root, first),
+        _ => return check_other_root(scope, &r.root, first, text),
     };
     if !allowed {
         return Some(("misplaced-variable", misplaced(scope, &r.root)));
@@ -128,11 +129,11 @@ pub(crate) fn check_reference(
     match r.root.as_str() {
         "input" => check_input(&scope.input, first),
         "secret" => check_secret(def, &r.path),
-        "job" => check_field("job", first, &JOB_FIELDS),
-        "step" => check_field("step", first, &STEP_FIELDS),
-        "each" => check_field("each", first, &EACH_FIELDS),
-        "hook" => check_field("hook", first, &HOOK_FIELDS),
-        "trigger" => check_field("trigger", first, &TRIGGER_FIELDS),
+        "job" => check_field("'job'", first, &JOB_FIELDS),
+        "step" => check_field("'step'", first, &STEP_FIELDS),
+        "each" => check_field("'each'", first, &EACH_FIELDS),
+        "hook" => check_field("'hook'", first, &HOOK_FIELDS),
+        "trigger" => check_field("'trigger'", first, &TRIGGER_FIELDS),
         _ => None,
     }
 }
@@ -153,7 +154,26 @@ fn misplaced(scope: &Scope<'_>, root: &str) -> String {
 }
 
 /// A root that is not a context variable: a step result, or a mistake.
-fn check_other_root(scope: &Scope<'_>, root: &str, first: Option<&str>) -> Option<Problem> {
+fn check_other_root(
+    scope: &Scope<'_>,
+    root: &str,
+    first: Option<&str>,
+    text: &str,
+) -> Option<Problem> {
+    // `say-hello.output` parses as `say - hello.output`: name the step, not its pieces.
+    if let Some(flow) = &scope.flow
+        && let Some(step) = flow.flow.keys().find(|name| {
+            name.contains('-')
+                && name.split('-').any(|part| part == root)
+                && text.contains(name.as_str())
+        })
+    {
+        let message = format!(
+            "step '{step}' is written '{}' in templates ('-' would subtract)",
+            template_name(step)
+        );
+        return Some(("unknown-step", message));
+    }
     if let Some(flow) = &scope.flow
         && let Some(step) = flow.flow.keys().find(|name| template_name(name) == root)
     {
@@ -188,6 +208,11 @@ fn check_other_root(scope: &Scope<'_>, root: &str, first: Option<&str>) -> Optio
     let close = suggest(root, candidates);
     let looks_like_step = first.is_some_and(|f| RESULT_FIELDS.contains(&f))
         || close.is_some_and(|c| steps.iter().any(|s| s == c));
+    if scope.hook && close.is_none() {
+        let message =
+            format!("unknown variable '{root}'; in hooks the job's output is 'hook.output'");
+        return Some(("unknown-variable", message));
+    }
     let (code, what) = if looks_like_step {
         ("unknown-step", "step")
     } else {
@@ -198,6 +223,20 @@ fn check_other_root(scope: &Scope<'_>, root: &str, first: Option<&str>) -> Optio
         None => format!("unknown {what} '{root}'"),
     };
     Some((code, message))
+}
+
+/// What a template at this site can read, for the help line of an unknown reference.
+pub(crate) fn available(scope: &Scope<'_>) -> String {
+    let mut names: Vec<String> = known_roots(scope).iter().map(|r| (*r).to_owned()).collect();
+    if let Some(flow) = &scope.flow {
+        let mut steps: Vec<String> = flow.dependencies.iter().map(|s| template_name(s)).collect();
+        steps.sort();
+        names.extend(steps);
+    }
+    if scope.env {
+        names.push("file()".to_owned());
+    }
+    format!("{} can read {}", scope.site, names.join(", "))
 }
 
 /// The context variables a site offers, for suggestions.
@@ -272,5 +311,5 @@ fn check_field(owner: &str, field: &str, known: &[&str]) -> Option<Problem> {
             known.join(", ")
         ),
     };
-    Some(("unknown-variable", message))
+    Some(("unknown-field", message))
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::dag::transitive_dependencies;
 use super::literal::contains_template;
-use super::scope::{FlowScope, InputScope, Scope, check_reference};
+use super::scope::{FlowScope, InputScope, Scope, available, check_reference};
 use super::{Checker, UsedAction, action_path, all_actions, hooks, steps};
 use crate::workflow::diagnostic::{Diagnostic, Location};
 use crate::workflow::model::{
@@ -177,8 +177,8 @@ fn check_actions(c: &mut Checker<'_>) {
                 .map(|u| action_scope(c, used, Some(u)))
                 .collect()
         };
-        for (text, field) in action_fields(action) {
-            check_text(c, text, &join(&path, &field), &scopes);
+        for (text, field) in action_fields(action, &path) {
+            check_text(c, text, &field, &scopes);
         }
     }
 }
@@ -209,28 +209,28 @@ fn action_scope<'a>(c: &Checker<'a>, used: UsedAction<'a>, by: Option<&Use<'a>>)
 
 /// The templated fields of a script action with their keys (`script`, `args[0]`, `env.TOKEN`).
 /// Other action types are not built in this version and are rejected by the decoder.
-fn action_fields(action: &Action) -> Vec<(&str, String)> {
+fn action_fields<'a>(action: &'a Action, path: &str) -> Vec<(&'a str, String)> {
     let ActionKind::Script(script) = &action.kind else {
         return Vec::new();
     };
     let mut fields = Vec::new();
     match (&script.code, script.legacy_shell) {
-        (ScriptCode::Inline(text), false) => fields.push((text.as_str(), "script".to_owned())),
-        (ScriptCode::Inline(text), true) => fields.push((text.as_str(), "cmd".to_owned())),
-        (ScriptCode::Source(text), false) => fields.push((text.as_str(), "source".to_owned())),
-        (ScriptCode::Source(text), true) => fields.push((text.as_str(), "script".to_owned())),
+        (ScriptCode::Inline(text), false) => fields.push((text.as_str(), join(path, "script"))),
+        (ScriptCode::Inline(text), true) => fields.push((text.as_str(), join(path, "cmd"))),
+        (ScriptCode::Source(text), false) => fields.push((text.as_str(), join(path, "source"))),
+        (ScriptCode::Source(text), true) => fields.push((text.as_str(), join(path, "script"))),
     }
     for (i, arg) in script.args.iter().enumerate() {
-        fields.push((arg.as_str(), index("args", i)));
+        fields.push((arg.as_str(), index(&join(path, "args"), i)));
     }
     for (key, value) in &action.env {
-        fields.push((value.as_str(), join("env", key)));
+        fields.push((value.as_str(), join(&join(path, "env"), key)));
     }
     if let Some(workdir) = &action.workdir {
-        fields.push((workdir.as_str(), "workdir".to_owned()));
+        fields.push((workdir.as_str(), join(path, "workdir")));
     }
     if let Some(image) = &script.image {
-        fields.push((image.as_str(), "image".to_owned()));
+        fields.push((image.as_str(), join(path, "image")));
     }
     fields
 }
@@ -273,7 +273,12 @@ fn check_text(c: &mut Checker<'_>, text: &str, path: &str, scopes: &[Scope<'_>])
         Ok(analysis) => analysis,
         Err(error) => {
             let at = locate(c, path, &error);
-            let message = format!("template syntax error: {}", error.message);
+            // minijinja's own messages already start with "syntax error: ".
+            let reason = error
+                .message
+                .strip_prefix("syntax error: ")
+                .unwrap_or(&error.message);
+            let message = format!("template syntax error: {reason}");
             c.push(Diagnostic::error("template-syntax", message, &at, path));
             return;
         }
@@ -281,8 +286,15 @@ fn check_text(c: &mut Checker<'_>, text: &str, path: &str, scopes: &[Scope<'_>])
     let at = c.at(path);
     for scope in scopes {
         for reference in &analysis.references {
-            if let Some((code, message)) = check_reference(c.def, scope, reference) {
-                c.push(Diagnostic::error(code, message, &at, path));
+            if let Some((code, message)) = check_reference(c.def, scope, reference, text) {
+                let diagnostic = Diagnostic::error(code, message, &at, path);
+                c.push(match code {
+                    "unknown-variable" | "unknown-step" => diagnostic.with_help(available(scope)),
+                    "not-a-dependency" => diagnostic.with_help(
+                        "a template may read only steps its step depends on, directly or through other steps",
+                    ),
+                    _ => diagnostic,
+                });
             }
         }
         for function in &analysis.unknown_functions {
@@ -335,17 +347,72 @@ fn locate(c: &Checker<'_>, path: &str, error: &TemplateError) -> Location {
                 column: indent as u32 + column,
             }
         }
-        _ if line > 1 => Location {
+        // Quoted: the text starts after the quote; later lines cannot be mapped exactly
+        // (escapes, folding), so they keep the template's own column.
+        '"' | '\'' if line > 1 => Location {
             file: base.file,
             line: base.line + line - 1,
             column,
         },
-        quote => {
-            let shift = u32::from(quote == '"' || quote == '\'');
-            Location {
-                column: base.column + shift + column - 1,
-                ..base
-            }
+        '"' | '\'' => Location {
+            column: base.column + column,
+            ..base
+        },
+        // Plain scalars, and block scalars whose position is that of their first content line:
+        // every line of the text starts at the same column.
+        _ => Location {
+            file: base.file,
+            line: base.line + line - 1,
+            column: base.column + column - 1,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::model::WorkspaceDef;
+    use crate::workflow::source::SourceMap;
+    use crate::workflow::{WorkflowFile, WorkspaceFiles};
+
+    const TEXT: &str = "a: \"{{ x }\"\nb: {{ y\nc: |\n  ok\n  {{ z }\n";
+
+    fn at(line: u32, column: u32) -> Location {
+        Location {
+            file: "f.yaml".to_owned(),
+            line,
+            column,
         }
+    }
+
+    fn located(path: &str, value_at: Location, line: u32, column: u32) -> Location {
+        let files = WorkspaceFiles {
+            workflow_files: vec![WorkflowFile {
+                path: "f.yaml".to_owned(),
+                text: TEXT.to_owned(),
+            }],
+            all_files: Default::default(),
+        };
+        let mut sources = SourceMap::default();
+        sources.record_value(path, value_at);
+        let def = WorkspaceDef::default();
+        let checker = Checker::new(&def, &sources, &files);
+        let error = TemplateError {
+            message: "syntax error".to_owned(),
+            line: Some(line),
+            column: Some(column),
+        };
+        locate(&checker, path, &error)
+    }
+
+    #[test]
+    fn errors_point_inside_quoted_plain_and_block_values() {
+        // `"{{ x }"`: the `}` is column 6 of the template, one past the quote.
+        assert_eq!(located("a", at(1, 4), 1, 6), at(1, 10));
+        assert_eq!(located("b", at(2, 4), 1, 6), at(2, 9));
+        // A block scalar positioned at its first content line.
+        assert_eq!(located("c", at(4, 3), 2, 5), at(5, 7));
+        // A block scalar positioned at its `|` indicator.
+        assert_eq!(located("c", at(3, 4), 2, 5), at(5, 7));
     }
 }

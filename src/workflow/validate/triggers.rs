@@ -11,13 +11,14 @@ use crate::workflow::model::TriggerKind;
 use crate::workflow::source::join;
 
 const MACROS: [&str; 5] = ["@yearly", "@monthly", "@weekly", "@daily", "@hourly"];
-const FIELDS: [&str; 6] = [
-    "second",
-    "minute",
-    "hour",
-    "day-of-month",
-    "month",
-    "day-of-week",
+/// Cron fields with what each accepts besides `*`, lists, ranges and steps.
+const FIELDS: [(&str, &str); 6] = [
+    ("second", "0-59"),
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31, L, W, ?"),
+    ("month", "1-12, JAN-DEC"),
+    ("day-of-week", "0-7, SUN-SAT, L, #, ?"),
 ];
 
 pub(super) fn check(c: &mut Checker<'_>) {
@@ -96,9 +97,9 @@ pub(crate) fn check_cron(expression: &str) -> Result<(), String> {
         let mut probe = ["0", "*", "*", "*", "*", "*"];
         probe[i + offset] = field;
         if let Err(error) = parser.parse(&probe.join(" ")) {
+            let (name, allowed) = FIELDS[i + offset];
             return Err(format!(
-                "invalid {} field '{field}' in cron '{trimmed}': {}",
-                FIELDS[i + offset],
+                "invalid {name} field '{field}' in cron '{trimmed}': {} (allowed: {allowed})",
                 reason(&error)
             ));
         }
@@ -109,13 +110,23 @@ pub(crate) fn check_cron(expression: &str) -> Result<(), String> {
         .map_err(|error| format!("invalid cron '{trimmed}': {}", reason(&error)))
 }
 
-/// croner's message without its category prefix and trailing period.
+/// croner's reason, reworded for users: its messages name internal types and rewritten parts
+/// (`CronPattern contains illegal character 'F' in part '1-FRY'`).
 fn reason(error: &croner::errors::CronError) -> String {
-    let text = error.to_string();
-    let text = text
-        .split_once(": ")
-        .map_or(text.as_str(), |(_, rest)| rest);
-    text.trim_end_matches('.').to_owned()
+    use croner::errors::CronError;
+    match error {
+        CronError::IllegalCharacters(text) => match text.split_once("character '") {
+            Some((_, rest)) => {
+                let character = rest.split('\'').next().unwrap_or(rest);
+                format!("unexpected character '{character}'")
+            }
+            None => "unexpected character".to_owned(),
+        },
+        CronError::ComponentError(text) | CronError::InvalidPattern(text) => {
+            text.trim_end_matches('.').to_lowercase()
+        }
+        other => other.to_string().trim_end_matches('.').to_lowercase(),
+    }
 }
 
 /// A time zone must be an IANA name chrono-tz knows.

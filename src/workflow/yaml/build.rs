@@ -12,6 +12,7 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 use super::scalar::resolve_plain;
 use super::{Document, Mark, Node, NodeKind, Resolved, Scalar, ScalarStyle, key_text};
 use crate::workflow::diagnostic::Diagnostic;
+use crate::workflow::source::{index, join};
 
 /// Most nodes one file may expand to, aliases included.
 pub const MAX_NODES: usize = 200_000;
@@ -214,6 +215,15 @@ impl<'f> Builder<'f> {
             self.anchors.insert(anchor, node.clone());
         }
         let file = self.file;
+        // The field path is only worked out when a duplicate needs it.
+        let duplicate_path = match self.stack.last() {
+            Some(Frame::Map {
+                key: Some(k), seen, ..
+            }) if !is_merge_key(k) && seen.contains_key(&key_text(k)) => {
+                join(&self.path_of_top(), &key_text(k))
+            }
+            _ => String::new(),
+        };
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
@@ -233,7 +243,7 @@ impl<'f> Builder<'f> {
                             "duplicate-key",
                             format!("duplicate key '{text}' in one mapping"),
                             &k.at(file),
-                            "",
+                            &duplicate_path,
                         )
                         .with_related("first defined here", &first.at(file));
                         self.diagnostics.push(diagnostic);
@@ -245,6 +255,21 @@ impl<'f> Builder<'f> {
             },
         }
         Ok(())
+    }
+
+    /// The field path of the innermost open collection (`actions.build`), in the form
+    /// the decoder uses, so YAML-level diagnostics point at the same paths.
+    fn path_of_top(&self) -> String {
+        let mut path = String::new();
+        let outer = self.stack.len().saturating_sub(1);
+        for frame in &self.stack[..outer] {
+            match frame {
+                Frame::Map { key: Some(k), .. } => path = join(&path, &key_text(k)),
+                Frame::Seq { items, .. } => path = index(&path, items.len()),
+                Frame::Map { key: None, .. } => {}
+            }
+        }
+        path
     }
 
     /// Applies `<<` merge keys: entries of the merged mappings are added unless the mapping

@@ -138,3 +138,9 @@ fn caps_nesting_depth() {
     assert!(doc.root.is_none());
     assert!(!doc.diagnostics.is_empty());
 }
+
+#[test]
+fn duplicate_keys_carry_their_field_path() {
+    let doc = parse("f.yaml", "a:\n  - x: 1\n  - y: 1\n    y: 2\n");
+    assert_eq!(doc.diagnostics[0].path, "a[1].y");
+}

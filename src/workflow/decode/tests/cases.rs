@@ -111,7 +111,7 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "misplaced_action_keys",
         &[(
             "a.yaml",
-            "actions:\n  a: { type: script, script: x, cmd: y, image: alpine, manifest: {}, entrypoint: [sh], task: t, message: m }\n  b: { type: shell, cmd: x, source: run.sh }\n  c: { type: docker, image: alpine, language: python, manifest: {} }\n  d: { type: task, task: t, env: { A: b }, input: {} }\n  e: { type: approval, message: m, retry: { max_attempts: 2 }, env: {} }\n  f: { type: pod, image: alpine, runner: local }\n  g: { type: script, script: x, imgae: alpine }\n  h: { type: script, script: x, zzz: 1 }\n",
+            "actions:\n  a: { type: script, script: x, cmd: y, image: alpine, manifest: {}, entrypoint: [sh], task: t, message: m }\n  b: { type: shell, cmd: x, source: run.sh }\n  c: { type: docker, image: alpine, language: python, manifest: {} }\n  d: { type: task, task: t, env: { A: b }, input: {} }\n  e: { type: approval, message: m, retry: { max_attempts: 2 }, env: {} }\n  f: { type: pod, image: alpine, runner: local }\n  g: { type: script, script: x, imgae: alpine }\n  h: { type: script, script: x, zzz: 1 }\n  i: { type: script, script: x, depends_on: [a] }\n",
         )],
     ),
     (
@@ -174,7 +174,7 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "task_fields",
         &[(
             "a.yaml",
-            "tasks:\n  no-flow: { name: x }\n  list-flow:\n    flow:\n      - build: { action: a }\n  empty-flow: { flow: {} }\n  modes:\n    mode: lokal\n    folder: /abs/../x\n    timeout: 8d\n    flow: { s: { action: a } }\n  later:\n    mode: local\n    retry: { max_attempts: 2 }\n    concurrency: 0\n    priority: 5\n    on_suspended: [ { action: a } ]\n    flow: { s: { action: a } }\n  typo:\n    flwo: {}\n    flow: { s: { action: a } }\n",
+            "tasks:\n  no-flow: { name: x }\n  list-flow:\n    flow:\n      - build: { action: a }\n  empty-flow: { flow: {} }\n  modes:\n    mode: lokal\n    folder: /abs/../x\n    timeout: 8d\n    flow: { s: { action: a } }\n  later:\n    mode: local\n    retry: { max_attempts: 2 }\n    concurrency: 0\n    priority: 5\n    on_suspended: [ { action: a } ]\n    flow: { s: { action: a } }\n  typo:\n    flwo: {}\n    flow: { s: { action: a } }\n  flat:\n    action: a\n    flow: { s: { action: a } }\n",
         )],
     ),
     (
