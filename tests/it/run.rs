@@ -503,7 +503,7 @@ tasks:
         &[],
     );
     let dir = scratch.path().display().to_string();
-    let mut child = stroem()
+    let child = stroem()
         .args(["run", "hang", "--path", &path_arg(&ws), "--kill-grace", "2"])
         .args(["--set", &format!("dir={dir}")])
         .stdout(Stdio::piped())
@@ -513,10 +513,10 @@ tasks:
     let pid_file = scratch.path().join("grandchild");
     let deadline = Instant::now() + Duration::from_secs(20);
     let grandchild = loop {
-        if let Ok(text) = std::fs::read_to_string(&pid_file) {
-            if let Ok(pid) = text.trim().parse::<i32>() {
-                break pid;
-            }
+        if let Ok(text) = std::fs::read_to_string(&pid_file)
+            && let Ok(pid) = text.trim().parse::<i32>()
+        {
+            break pid;
         }
         assert!(Instant::now() < deadline, "the step never started");
         std::thread::sleep(Duration::from_millis(20));
