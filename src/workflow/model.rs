@@ -278,6 +278,24 @@ pub struct InputField {
     pub order: Option<i64>,
 }
 
+impl InputField {
+    /// A field of `field_type` with every other key at its default (WF §3).
+    pub fn of_type(field_type: FieldType) -> Self {
+        InputField {
+            field_type,
+            name: None,
+            description: None,
+            required: false,
+            default: None,
+            options: None,
+            allow_custom: false,
+            multiple: false,
+            secret: false,
+            order: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {

@@ -83,16 +83,10 @@ fn field(cx: &mut Ctx, node: &Node, path: &str, output: bool) -> Option<InputFie
         Some(name) => field_type(cx, &name, f.get("type").map(|n| n.mark), path),
     };
     let mut def = InputField {
-        field_type,
         name: if output { None } else { f.text(cx, "name") },
         description: f.text(cx, "description"),
         required: f.bool(cx, "required").unwrap_or(false),
-        default: None,
-        options: None,
-        allow_custom: false,
-        multiple: false,
-        secret: false,
-        order: None,
+        ..InputField::of_type(field_type)
     };
     if !output {
         def.allow_custom = f.bool(cx, "allow_custom").unwrap_or(false);

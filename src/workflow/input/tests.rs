@@ -6,18 +6,7 @@ use super::*;
 use crate::workflow::model::FieldType;
 
 fn field(field_type: FieldType) -> InputField {
-    InputField {
-        field_type,
-        name: None,
-        description: None,
-        required: false,
-        default: None,
-        options: None,
-        allow_custom: false,
-        multiple: false,
-        secret: false,
-        order: None,
-    }
+    InputField::of_type(field_type)
 }
 
 fn required(mut f: InputField) -> InputField {

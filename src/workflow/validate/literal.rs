@@ -38,18 +38,7 @@ mod tests {
     use serde_json::json;
 
     fn field(field_type: FieldType) -> InputField {
-        InputField {
-            field_type,
-            name: None,
-            description: None,
-            required: false,
-            default: None,
-            options: None,
-            allow_custom: false,
-            multiple: false,
-            secret: false,
-            order: None,
-        }
+        InputField::of_type(field_type)
     }
 
     #[test]
