@@ -54,18 +54,14 @@ pub fn auth(cx: &mut Cx, root: &Section) -> Option<AuthConfig> {
     })
 }
 
-fn providers(
-    cx: &mut Cx,
-    auth: &Section,
-    has_base_url: bool,
-) -> IndexMap<String, ProviderConfig> {
+fn providers(cx: &mut Cx, auth: &Section, has_base_url: bool) -> IndexMap<String, ProviderConfig> {
     let mut providers = IndexMap::new();
     let Some(section) = cx.section(auth, "providers") else {
         return providers;
     };
     for entry in section.entries {
         let path = section.path_of(&entry.key);
-        let Some(provider) = Section::of(&entry.item, path.clone()) else {
+        let Some(provider) = Section::of_entry(entry, path.clone()) else {
             let message = format!(
                 "'{path}' must be a map, found {}",
                 entry.item.kind().describe()
@@ -73,7 +69,10 @@ fn providers(
             cx.error(&entry.item.origin, path, message);
             continue;
         };
-        let options = [("internal", ProviderType::Internal), ("oidc", ProviderType::Oidc)];
+        let options = [
+            ("internal", ProviderType::Internal),
+            ("oidc", ProviderType::Oidc),
+        ];
         let provider_type = cx.choice(&provider, "provider_type", &options);
         if provider_type.is_none() && provider.get("provider_type").is_none() {
             cx.missing(&provider, "provider_type", "(internal or oidc)");
@@ -86,7 +85,9 @@ fn providers(
         if provider_type == Some(ProviderType::Oidc) {
             cx.warn(
                 &entry.key_origin,
-                format!("'{path}': OIDC login (P2) is not supported in this version and has no effect"),
+                format!(
+                    "'{path}': OIDC login (P2) is not supported in this version and has no effect"
+                ),
             );
             for key in ["issuer_url", "client_id"] {
                 if provider.get(key).is_none() {

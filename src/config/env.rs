@@ -142,7 +142,10 @@ fn set(
         return;
     }
     let Some(next) = next else {
-        let message = format!("'{path}' has no keys under it, so {} sets nothing", var.name);
+        let message = format!(
+            "'{path}' has no keys under it, so {} sets nothing",
+            var.name
+        );
         problems.push(var.problem(path, message));
         return;
     };

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::Secret;
 use super::error::{ConfigError, Origin, Problem};
 use super::types::{Config, WorkspaceConfig};
 use super::workspaces::FOLDER_POLL_SECS;
-use super::Secret;
 
 impl Config {
     /// Applies the flags of `stroem serve`: `--listen` and `--data-dir` override their keys

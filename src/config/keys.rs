@@ -8,7 +8,7 @@
 
 use crate::workflow::diagnostic::suggest;
 
-use super::error::Problem;
+use super::error::{Origin, Problem};
 use super::tree::{Entry, Item};
 
 /// One key: its name, what sits under it, and how it may be spelled.
@@ -159,7 +159,11 @@ pub const ROOT: &[Key] = &[
         "P2",
         section(
             "retention",
-            &[leaf("job_days"), leaf("worker_hours"), leaf("interval_secs")],
+            &[
+                leaf("job_days"),
+                leaf("worker_hours"),
+                leaf("interval_secs"),
+            ],
         ),
     ),
     later("P2", section("metrics", &[leaf("public"), secret("token")])),
@@ -238,7 +242,7 @@ pub fn join(prefix: &str, name: &str) -> String {
 
 /// Checks the merged tree against the table: every unknown key is a problem, every present
 /// later-phase key a warning. Values of the wrong shape are left to decoding.
-pub fn check(root: &Item, problems: &mut Vec<Problem>, warnings: &mut Vec<String>) {
+pub fn check(root: &Item, problems: &mut Vec<Problem>, warnings: &mut Vec<(Origin, String)>) {
     if let Some(entries) = root.entries() {
         walk(ROOT, entries, "", problems, warnings);
     }
@@ -249,7 +253,7 @@ fn walk(
     entries: &[Entry],
     prefix: &str,
     problems: &mut Vec<Problem>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<(Origin, String)>,
 ) {
     for entry in entries {
         let path = join(prefix, &entry.key);
@@ -264,9 +268,9 @@ fn walk(
         if let Some(phase) = key.phase
             && !entry.item.is_null()
         {
-            warnings.push(format!(
-                "{}: '{path}' ({phase}) is not supported in this version and has no effect",
-                entry.key_origin
+            warnings.push((
+                entry.key_origin.clone(),
+                format!("'{path}' ({phase}) is not supported in this version and has no effect"),
             ));
         }
         match (&key.shape, entry.item.entries()) {

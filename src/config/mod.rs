@@ -87,7 +87,12 @@ impl Config {
             problems.sort_by_key(|problem| order(&problem.origin));
             return Err(ConfigError::Invalid { problems });
         }
-        config.warnings = cx.warnings;
+        let mut warnings = cx.warnings;
+        warnings.sort_by_key(|(origin, _)| order(origin));
+        config.warnings = warnings
+            .into_iter()
+            .map(|(origin, message)| format!("{origin}: {message}"))
+            .collect();
         config.secret_files = cx.secret_files;
         Ok(config)
     }
@@ -135,3 +140,5 @@ fn order(origin: &Origin) -> (u8, u32, u32, String) {
     }
 }
 
+#[cfg(test)]
+mod tests;

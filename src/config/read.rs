@@ -33,6 +33,16 @@ impl<'t> Section<'t> {
         })
     }
 
+    /// The map under `entry`, located at its key so that "is required" problems point at
+    /// the line that opens the section; `None` when the value is not a map.
+    pub fn of_entry(entry: &'t Entry, path: String) -> Option<Section<'t>> {
+        Some(Section {
+            entries: entry.item.entries()?,
+            path,
+            origin: entry.key_origin.clone(),
+        })
+    }
+
     /// A section that is not in the tree, so every key takes its default.
     pub fn empty(path: String, origin: Origin) -> Section<'static> {
         Section {
@@ -61,7 +71,8 @@ impl<'t> Section<'t> {
 /// The collector every reader reports to.
 pub struct Cx<'a> {
     pub problems: Vec<Problem>,
-    pub warnings: Vec<String>,
+    /// Warnings with their origin, sorted and rendered when loading succeeds.
+    pub warnings: Vec<(Origin, String)>,
     /// Files read through `*_file` keys, canonicalised.
     pub secret_files: Vec<PathBuf>,
     /// Base of relative `*_file` paths.
@@ -78,7 +89,7 @@ impl Cx<'_> {
     }
 
     pub fn warn(&mut self, origin: &Origin, message: String) {
-        self.warnings.push(format!("{origin}: {message}"));
+        self.warnings.push((origin.clone(), message));
     }
 
     fn wrong_type(&mut self, item: &Item, path: String, expected: &str) {
@@ -101,9 +112,9 @@ impl Cx<'_> {
         let entry = section.entry(key)?;
         let path = section.path_of(key);
         if entry.item.is_null() {
-            return Some(Section::empty(path, entry.item.origin.clone()));
+            return Some(Section::empty(path, entry.key_origin.clone()));
         }
-        let found = Section::of(&entry.item, path.clone());
+        let found = Section::of_entry(entry, path.clone());
         if found.is_none() {
             self.wrong_type(&entry.item, path, "a map");
         }
@@ -326,7 +337,7 @@ impl Cx<'_> {
                 Some(content)
             }
             Err(error) => {
-                let message = format!("cannot read '{path}' {file}: {error}");
+                let message = format!("cannot read the file '{file}' named by '{path}': {error}");
                 self.error(&item.origin, path.to_owned(), message);
                 None
             }

@@ -158,6 +158,8 @@ pub fn parse_env_value(name: &str, text: &str) -> Result<Item, String> {
     if let Some(diagnostic) = document.diagnostics.first() {
         return Err(diagnostic.message.clone());
     }
-    let root = document.root.ok_or_else(|| "the value is empty".to_owned())?;
+    let root = document
+        .root
+        .ok_or_else(|| "the value is empty".to_owned())?;
     Ok(Item::from_node(&root, &|_| origin.clone()))
 }

@@ -6,8 +6,10 @@ use super::types::{Capability, DockerConfig, KubernetesConfig, PullPolicy, Worke
 
 pub const DEFAULT_SERVER_URL: &str = "http://localhost:8080";
 /// The runner image released with this version of Strøm.
-pub const DEFAULT_RUNNER_IMAGE: &str =
-    concat!("ghcr.io/fremvaerk/stroem-runner:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
+    "ghcr.io/fremvaerk/stroem-runner:",
+    env!("CARGO_PKG_VERSION")
+);
 
 const CAPABILITY_WORDS: [(&str, Capability); 4] = [
     ("script", Capability::Script),

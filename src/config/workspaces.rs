@@ -43,9 +43,9 @@ pub fn workspaces(cx: &mut Cx, root: &Section, cwd: &Path) -> IndexMap<String, W
             }
             let item = &entry.item;
             let Some(section) = (if item.is_null() {
-                Some(Section::empty(path.clone(), item.origin.clone()))
+                Some(Section::empty(path.clone(), entry.key_origin.clone()))
             } else {
-                Section::of(item, path.clone())
+                Section::of_entry(entry, path.clone())
             }) else {
                 let message = format!("'{path}' must be a map, found {}", item.kind().describe());
                 cx.error(&item.origin, path, message);
@@ -83,11 +83,15 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
     // `type` may be left out for a folder, so that `STROEM__WORKSPACES__DEFAULT__PATH=/srv/ws`
     // alone defines a workspace (docs/deviations.md).
     let kind = cx
-        .choice(section, "type", &[("folder", Type::Folder), ("git", Type::Git)])
+        .choice(
+            section,
+            "type",
+            &[("folder", Type::Folder), ("git", Type::Git)],
+        )
         .or_else(|| section.get("type").is_none().then_some(Type::Folder))?;
     match kind {
         Type::Folder => {
-            reject(cx, section, &["url", "ref", "auth"], "git");
+            reject(cx, section, &["url", "ref", "auth"], "git workspaces");
             let poll_interval_secs = cx
                 .uint(section, "poll_interval_secs", 1)
                 .unwrap_or(FOLDER_POLL_SECS);
@@ -101,8 +105,10 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
             })
         }
         Type::Git => {
-            reject(cx, section, &["path"], "folder");
-            let git_ref = cx.string(section, "ref").unwrap_or_else(|| "main".to_owned());
+            reject(cx, section, &["path"], "folder workspaces");
+            let git_ref = cx
+                .string(section, "ref")
+                .unwrap_or_else(|| "main".to_owned());
             let poll_interval_secs = cx
                 .uint(section, "poll_interval_secs", 1)
                 .unwrap_or(GIT_POLL_SECS);
@@ -124,11 +130,12 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
 }
 
 /// Reports keys that belong to the other kind of workspace or credential.
+/// `other` names what they belong to: `git workspaces`, `token auth`.
 fn reject(cx: &mut Cx, section: &Section, keys: &[&str], other: &str) {
     for key in keys {
         if let Some(entry) = section.entry(key) {
             let path = section.path_of(key);
-            let message = format!("'{path}' applies only to {other} entries");
+            let message = format!("'{path}' applies only to {other}");
             cx.error(&entry.key_origin, path, message);
         }
     }
@@ -145,10 +152,14 @@ fn git_auth(cx: &mut Cx, section: &Section) -> Option<GitAuth> {
     let username = cx.string(section, "username");
     match kind {
         AuthType::SshKey => {
-            reject(cx, section, &["token", "token_file"], "token");
+            reject(cx, section, &["token", "token_file"], "token auth");
             let keys = ["key_path", "key", "key_file"];
             let (spelling, _) = cx.one_of(section, &keys).or_else(|| {
-                cx.missing(section, "key_path", "(or 'key' or 'key_file') for ssh_key auth");
+                cx.missing(
+                    section,
+                    "key_path",
+                    "(or 'key' or 'key_file') for ssh_key auth",
+                );
                 None
             })?;
             let key = if spelling == "key_path" {
@@ -159,7 +170,12 @@ fn git_auth(cx: &mut Cx, section: &Section) -> Option<GitAuth> {
             Some(GitAuth::SshKey { key, username })
         }
         AuthType::Token => {
-            reject(cx, section, &["key_path", "key", "key_file"], "ssh_key");
+            reject(
+                cx,
+                section,
+                &["key_path", "key", "key_file"],
+                "ssh_key auth",
+            );
             let token = cx.required_secret(section, "token", "for token auth")?;
             let username = username.unwrap_or_else(|| "x-access-token".to_owned());
             Some(GitAuth::Token { token, username })
