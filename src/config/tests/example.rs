@@ -1,9 +1,9 @@
-//! `stroem.example.yaml` loads, and documents every key of the key table.
+//! `stroem.example.yaml` loads (that it shows every key is checked in
+//! `tests/it/config_example.rs`).
 
 use std::path::PathBuf;
 
 use super::Setup;
-use crate::config::keys::leaf_paths;
 use crate::config::{Capability, DbBackend, WorkspaceConfig};
 use crate::workflow::model::Duration;
 
@@ -56,55 +56,4 @@ fn the_example_configuration_loads() {
     );
     assert_eq!(config.refused_secret_files().len(), SECRET_FILES.len());
     insta::assert_debug_snapshot!(config.warnings);
-}
-
-/// Leaves the example may show only in a comment, because it demonstrates an alternative.
-const SHOWN_IN_COMMENTS: [&str; 1] = [
-    // `key` is the inline alternative to `key_path`; one ssh_key auth takes only one of them.
-    "workspaces.*.auth.key",
-];
-
-#[test]
-fn the_example_shows_every_key_of_the_key_table() {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&example_text()).expect("stroem.example.yaml is valid YAML");
-    let missing: Vec<String> = leaf_paths()
-        .into_iter()
-        .filter(|(path, _)| !SHOWN_IN_COMMENTS.contains(&path.as_str()))
-        .filter(|(path, secret)| {
-            let segments: Vec<&str> = path.split('.').collect();
-            !has_path(&value, &segments, *secret)
-        })
-        .map(|(path, _)| path)
-        .collect();
-    assert!(missing.is_empty(), "stroem.example.yaml lacks {missing:?}");
-    let text = example_text();
-    for path in SHOWN_IN_COMMENTS {
-        let last = path.rsplit('.').next().unwrap_or(path);
-        assert!(
-            text.contains(&format!("`{last}`")),
-            "no comment shows {path}"
-        );
-    }
-}
-
-/// Whether `value` has `path` (`*` matching any map entry); a secret may be spelled `_file`.
-fn has_path(value: &serde_yaml::Value, path: &[&str], secret: bool) -> bool {
-    let Some((first, rest)) = path.split_first() else {
-        return true;
-    };
-    let Some(map) = value.as_mapping() else {
-        return false;
-    };
-    if *first == "*" {
-        return map.values().any(|child| has_path(child, rest, secret));
-    }
-    let mut spellings = vec![(*first).to_owned()];
-    if secret && rest.is_empty() {
-        spellings.push(format!("{first}_file"));
-    }
-    spellings
-        .iter()
-        .filter_map(|key| map.get(key.as_str()))
-        .any(|child| has_path(child, rest, secret))
 }
