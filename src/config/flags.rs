@@ -93,6 +93,22 @@ impl Config {
         }
     }
 
+    /// The worker token, which `stroem work` cannot run without (API §10.2).
+    pub fn require_worker_token(&self) -> Result<&Secret, ConfigError> {
+        self.worker_token
+            .as_ref()
+            .ok_or_else(|| ConfigError::Invalid {
+                problems: vec![Problem {
+                    origin: Origin::Default,
+                    key: "worker_token".to_owned(),
+                    message:
+                        "'worker_token' is required by `stroem work`: set it, 'worker_token_file' \
+                          or STROEM__WORKER_TOKEN to the server's worker token"
+                            .to_owned(),
+                }],
+            })
+    }
+
     /// The files read through `*_file` keys, canonicalised: WF §16.1 refuses them to `file()`
     /// in workflow secrets, so a workflow cannot read the server's own credentials.
     pub fn refused_secret_files(&self) -> &[PathBuf] {

@@ -206,7 +206,7 @@ impl Key {
 
 /// The key among `keys` that `text` spells, and the canonical spelling it matched.
 /// `loose` compares ASCII case-insensitively, for `STROEM__` variable segments.
-pub fn find<'k>(keys: &'k [Key], text: &str, loose: bool) -> Option<(&'k Key, String)> {
+pub(super) fn find<'k>(keys: &'k [Key], text: &str, loose: bool) -> Option<(&'k Key, String)> {
     keys.iter().find_map(|key| {
         key.spellings()
             .into_iter()
@@ -222,7 +222,7 @@ pub fn find<'k>(keys: &'k [Key], text: &str, loose: bool) -> Option<(&'k Key, St
 }
 
 /// `unknown key 'a.b'; did you mean 'a.c'?`, suggesting among the siblings' spellings.
-pub fn unknown_message(keys: &[Key], prefix: &str, text: &str) -> String {
+pub(super) fn unknown_message(keys: &[Key], prefix: &str, text: &str) -> String {
     let spellings: Vec<String> = keys.iter().flat_map(Key::spellings).collect();
     let mut message = format!("unknown key '{}'", join(prefix, text));
     if let Some(near) = suggest(text, spellings.iter().map(String::as_str)) {
@@ -232,7 +232,7 @@ pub fn unknown_message(keys: &[Key], prefix: &str, text: &str) -> String {
 }
 
 /// `prefix.name`, or `name` at the top level.
-pub fn join(prefix: &str, name: &str) -> String {
+pub(super) fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
     } else {
@@ -242,7 +242,11 @@ pub fn join(prefix: &str, name: &str) -> String {
 
 /// Checks the merged tree against the table: every unknown key is a problem, every present
 /// later-phase key a warning. Values of the wrong shape are left to decoding.
-pub fn check(root: &Item, problems: &mut Vec<Problem>, warnings: &mut Vec<(Origin, String)>) {
+pub(super) fn check(
+    root: &Item,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<(Origin, String)>,
+) {
     if let Some(entries) = root.entries() {
         walk(ROOT, entries, "", problems, warnings);
     }

@@ -18,14 +18,13 @@ mod auth;
 mod decode;
 mod env;
 mod error;
+mod flags;
 pub mod keys;
 mod read;
 mod tree;
 mod types;
 mod worker;
 mod workspaces;
-
-mod flags;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

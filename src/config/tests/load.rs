@@ -161,6 +161,7 @@ fn legacy_worker_config_loads_unchanged() {
         PathBuf::from("/tmp/stroem-workspace")
     );
     assert_eq!(worker.capabilities, vec![Capability::Script]);
+    assert!(config.require_worker_token().is_ok());
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
@@ -360,6 +361,7 @@ fn work_flags_override_keys_only_when_given() {
     assert_eq!(config.worker.server_url, "http://b:8080");
     assert_eq!(config.worker.worker_name, "w9");
     assert_eq!(config.worker.max_concurrent, 16);
+    assert!(config.require_worker_token().is_err());
     let error = config
         .apply_work_flags(Some("b:8080".into()), Some(" ".into()), Some(0))
         .expect_err("invalid flags");
