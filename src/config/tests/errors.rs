@@ -79,3 +79,33 @@ fn invalid_environment_values_name_the_variable() {
         .env("STROEM__WORKSPACES__X", "[1, 2]");
     insta::assert_snapshot!(setup.error());
 }
+
+#[test]
+fn keys_inside_an_environment_map_value_are_checked_too() {
+    let setup = Setup::new(None).env("STROEM__DOCKER", "{hots: tcp://x, pull_policy: never}");
+    let error = setup.error();
+    assert!(
+        error.contains(
+            "environment variable STROEM__DOCKER: unknown key 'docker.hots'; did you mean 'docker.host'?"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn both_spellings_of_a_secret_in_the_environment_are_an_error() {
+    let setup = Setup::new(Some("auth: {jwt_secret: in-the-file, refresh_secret: r}\n"))
+        .file("jwt", "0123456789abcdef0123456789abcdef\n")
+        .env("STROEM__AUTH__JWT_SECRET_FILE", "jwt")
+        .env("STROEM__WORKER_TOKEN", "a")
+        .env("STROEM__WORKER_TOKEN_FILE", "jwt");
+    let error = setup.error();
+    assert!(
+        error.contains(
+            "environment variable STROEM__WORKER_TOKEN_FILE: set only one of 'worker_token' and 'worker_token_file'"
+        ),
+        "{error}"
+    );
+    // The file's inline `jwt_secret` gave way to the variable's `jwt_secret_file`.
+    assert!(!error.contains("jwt_secret"), "{error}");
+}
