@@ -4,6 +4,7 @@
 //! `ARCHITECTURE.md` for the codemap and the invariants between these modules.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod local;
 pub mod runner;

@@ -1,94 +1,24 @@
 //! `stroem.example.yaml` documents every configuration key of API §10.2. This test keeps it
-//! from going stale: the file must be valid YAML and contain each key listed here. When a key
-//! is added to the configuration, add it to [`KEYS`] and to the example.
+//! from going stale: the file must be valid YAML and show each key of the loader's key table
+//! ([`stroem::config::keys`], the one list of keys, which also rejects unknown keys at
+//! start-up). That the example *loads* is tested next to the loader (`src/config/tests`).
 
 use serde_yaml::Value;
+use stroem::config::keys::{ROOT, leaf_paths};
 
-/// Every key of API §10.2 as a dotted path. `*` matches any entry of a map (for
-/// `workspaces.<name>` and `auth.providers.<id>`); the path must exist under at least one.
-/// Sub-keys documented in the table's notes are listed too.
-const KEYS: &[&str] = &[
-    "data_dir",
-    "listen",
-    "db.url",
-    "db.max_connections",
-    "log_storage.local_dir",
-    "log_storage.s3.bucket",
-    "log_storage.s3.region",
-    "log_storage.s3.prefix",
-    "log_storage.s3.endpoint",
-    "workspaces.*.type",
-    "workspaces.*.path",
-    "workspaces.*.url",
-    "workspaces.*.ref",
-    "workspaces.*.poll_interval_secs",
-    "workspaces.*.auth.type",
-    "workspaces.*.auth.key_path",
-    "workspaces.*.auth.token",
-    "workspaces.*.auth.username",
-    "worker_token",
-    "embedded_worker",
-    "auth.jwt_secret",
-    "auth.refresh_secret",
-    "auth.base_url",
-    "auth.access_token_ttl",
-    "auth.refresh_token_ttl",
-    "auth.providers.*.provider_type",
-    "auth.providers.*.display_name",
-    "auth.providers.*.issuer_url",
-    "auth.providers.*.client_id",
-    "auth.providers.*.client_secret",
-    "auth.providers.*.default_groups",
-    "auth.initial_user.email",
-    "auth.initial_user.password",
-    "recovery.heartbeat_timeout_secs",
-    "recovery.sweep_interval_secs",
-    "recovery.unmatched_step_timeout_secs",
-    "default_step_timeout",
-    "default_job_timeout",
-    "secret_file_dirs",
-    "trusted_proxies",
-    "retention.job_days",
-    "retention.worker_hours",
-    "retention.interval_secs",
-    "metrics.public",
-    "metrics.token",
-    "log_level",
-    "log_format",
-    "server_url",
-    "worker_name",
-    "max_concurrent",
-    "poll_interval_secs",
-    "heartbeat_interval_secs",
-    "kill_grace_secs",
-    "shutdown_grace_secs",
-    "workspace_cache_dir",
-    "capabilities",
-    "tags",
-    "runner_image",
-    "docker.host",
-    "docker.pull_policy",
-    "kubernetes.namespace",
-    "kubernetes.init_image",
+/// Leaves the example may show only in a comment, because it demonstrates an alternative.
+const SHOWN_IN_COMMENTS: &[&str] = &[
+    // `key` is the inline alternative to `key_path`; one ssh_key auth takes only one of them.
+    "workspaces.*.auth.key",
 ];
 
-/// The 🔒 keys of API §10.2 (by their last segment): each may appear as `<key>_file`, the form
-/// a deployment should use, and the example does.
-const SECRET_KEYS: &[&str] = &[
-    "db.url",
-    "workspaces.*.auth.token",
-    "worker_token",
-    "auth.jwt_secret",
-    "auth.refresh_secret",
-    "auth.providers.*.client_secret",
-    "auth.initial_user.password",
-    "metrics.token",
-];
+fn example_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/stroem.example.yaml");
+    std::fs::read_to_string(path).expect("stroem.example.yaml is readable")
+}
 
 fn example() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/stroem.example.yaml");
-    let text = std::fs::read_to_string(path).expect("stroem.example.yaml is readable");
-    serde_yaml::from_str(&text).expect("stroem.example.yaml is valid YAML")
+    serde_yaml::from_str(&example_text()).expect("stroem.example.yaml is valid YAML")
 }
 
 /// Whether `value` has the (possibly wildcarded) `path`; a secret's last segment may carry
@@ -116,37 +46,42 @@ fn has_path(value: &Value, path: &[&str], secret: bool) -> bool {
 #[test]
 fn example_config_documents_every_key() {
     let example = example();
-    let missing: Vec<&str> = KEYS
-        .iter()
-        .copied()
-        .filter(|key| {
-            let path: Vec<&str> = key.split('.').collect();
-            !has_path(&example, &path, SECRET_KEYS.contains(key))
+    let missing: Vec<String> = leaf_paths()
+        .into_iter()
+        .filter(|(path, _)| !SHOWN_IN_COMMENTS.contains(&path.as_str()))
+        .filter(|(path, secret)| {
+            let segments: Vec<&str> = path.split('.').collect();
+            !has_path(&example, &segments, *secret)
         })
+        .map(|(path, _)| path)
         .collect();
     assert!(
         missing.is_empty(),
         "stroem.example.yaml lacks these keys: {missing:?}"
     );
+    let text = example_text();
+    for path in SHOWN_IN_COMMENTS {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        assert!(
+            text.contains(&format!("`{last}`")),
+            "no comment shows {path}"
+        );
+    }
 }
 
 #[test]
-fn example_config_has_no_key_outside_the_list() {
-    // The reverse direction: a key in the example that API §10.2 does not define is a typo or
-    // a stale key. Only fixed (non-wildcard) top-level keys are compared here.
+fn example_config_has_no_key_outside_the_table() {
+    // The reverse direction: a top-level key in the example that the table does not define is
+    // a typo or a stale key. (Loading the example checks every level.)
     let example = example();
     let Value::Mapping(map) = &example else {
         panic!("the example's top level must be a mapping");
     };
-    let known: Vec<String> = KEYS
-        .iter()
-        .map(|key| key.split('.').next().unwrap_or(key).to_owned())
-        .collect();
-    let unknown: Vec<String> = map
+    let known: Vec<String> = ROOT.iter().flat_map(|key| key.spellings()).collect();
+    let unknown: Vec<&str> = map
         .keys()
         .filter_map(Value::as_str)
-        .map(|key| key.strip_suffix("_file").unwrap_or(key).to_owned())
-        .filter(|key| !known.contains(key))
+        .filter(|key| !known.iter().any(|known| known == key))
         .collect();
     assert!(unknown.is_empty(), "keys not in API §10.2: {unknown:?}");
 }
@@ -170,4 +105,25 @@ fn path_matching_follows_wildcards_and_file_variants() {
     ));
     assert!(has_path(&value, &["worker_token"], true));
     assert!(!has_path(&value, &["workspaces", "*", "url"], false));
+}
+
+#[test]
+fn the_key_table_covers_the_keys_of_api_10_2() {
+    // A sample of keys from every part of the table, so that a key dropped from the table by
+    // mistake (and so from the example check above) is noticed.
+    let paths: Vec<String> = leaf_paths().into_iter().map(|(path, _)| path).collect();
+    for key in [
+        "data_dir",
+        "db.url",
+        "log_storage.s3.endpoint",
+        "workspaces.*.auth.username",
+        "auth.providers.*.client_secret",
+        "auth.initial_user.password",
+        "recovery.unmatched_step_timeout_secs",
+        "metrics.token",
+        "workspace_cache_dir",
+        "kubernetes.init_image",
+    ] {
+        assert!(paths.iter().any(|path| path == key), "{key} is missing");
+    }
 }
