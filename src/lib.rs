@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod engine;
 pub mod local;
+pub mod logs;
 pub mod runner;
 pub mod workflow;
 pub mod workspace;
