@@ -127,7 +127,7 @@ mod tests {
         let worker_cut = format!("{}…[truncated 99 bytes]", "a".repeat(LINE_LIMIT));
         assert_eq!(cut(&worker_cut), worker_cut);
         let fake = format!("{}…[truncated 99 bytes]", "a".repeat(LINE_LIMIT + 5));
-        assert!(cut(&fake).ends_with("…[truncated 27 bytes]"));
+        assert!(cut(&fake).ends_with("a…[truncated 28 bytes]"));
     }
 
     #[test]

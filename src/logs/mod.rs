@@ -135,7 +135,8 @@ impl JobPaths {
     }
 }
 
-/// The job log store. Cheap to clone; clones share the open writers and subscriptions.
+/// The job log store. Cheap to clone; clones share the open writers and subscriptions. One
+/// store (and its clones) per directory: two stores on one directory would both write.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     inner: Arc<Inner>,
@@ -202,13 +203,18 @@ impl LogStore {
                 .unwrap_or_default();
             if name.ends_with(".jsonl.zst.tmp") {
                 remove_file(&path)?;
-            } else if let Some(job) = name.strip_suffix(".jsonl.zst")
-                && let Ok(job_id) = job.parse::<Uuid>()
+                continue;
+            }
+            // Only live jobs have these files, so the check below costs one lookup per live
+            // job, not per finished one.
+            let job = [".jsonl", ".idx", ".batches"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .and_then(|job| job.parse::<Uuid>().ok());
+            if let Some(job_id) = job
+                && JobPaths::new(&dir, job_id).archive.exists()
             {
-                let paths = JobPaths::new(&dir, job_id);
-                remove_file(&paths.plain)?;
-                remove_file(&paths.index)?;
-                remove_file(&paths.batches)?;
+                remove_file(&path)?;
             }
         }
         Ok(LogStore {
@@ -229,8 +235,9 @@ impl LogStore {
         Arc::clone(jobs.entry(job_id).or_insert_with(JobEntry::new))
     }
 
-    /// Appends server or worker lines, masking them with the job's full mask set. Meant for
-    /// `_server` lines; worker lines come through [`LogStore::append_batch`].
+    /// Appends lines, masking them with the job's full mask set. Meant for `_server` lines:
+    /// a worker lease's lines must all come through [`LogStore::append_batch`], because
+    /// recovery counts the non-`_server` lines after the last batch record as lease lines.
     pub fn append(
         &self,
         job_id: Uuid,
