@@ -1,9 +1,11 @@
 //! Tests of following a log: followers attached before, during and after a run with several
 //! concurrent writers, resuming from a seq, step filters, and followers left far behind.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tokio::sync::Barrier;
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -55,11 +57,17 @@ async fn followers_get_every_line_once_in_order_then_the_end() {
     let total = WRITERS * LINES;
 
     let from_start = tokio::spawn(drain(store.follow(job, 0, None)));
+    // Writers pause halfway until the mid-run followers are attached.
+    let halfway = Arc::new(Barrier::new(WRITERS as usize + 1));
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let store = store.clone();
+            let halfway = Arc::clone(&halfway);
             tokio::spawn(async move {
                 for i in 0..LINES {
+                    if i == LINES / 2 {
+                        halfway.wait().await;
+                    }
                     let step = format!("w{writer}");
                     store
                         .append(job, &[line(&step, Some(1), &i.to_string())], &[])
@@ -70,11 +78,13 @@ async fn followers_get_every_line_once_in_order_then_the_end() {
         })
         .collect();
 
-    // One follower attaches mid-run from the start, another resumes from seq 37.
-    stored_up_to(&store, job, 100).await;
+    // One follower attaches mid-run from the start, another resumes from seq 37, a third
+    // follows one writer's step only.
+    stored_up_to(&store, job, total / 2).await;
     let mid_run = tokio::spawn(drain(store.follow(job, 0, None)));
     let resumed = tokio::spawn(drain(store.follow(job, 37, None)));
     let one_writer = tokio::spawn(drain(store.follow(job, 0, Some("w2"))));
+    halfway.wait().await;
 
     for writer in writers {
         writer.await.expect("writer");
