@@ -7,16 +7,19 @@
 //! Files under the log directory, per job:
 //! - `<job>.jsonl` — the live log, one API §4.1 record per line, in seq order;
 //! - `<job>.idx` — its sparse index, one `(seq, byte offset)` record per ~64 KiB chunk
-//!   ([`index`]);
-//! - `<job>.batches` — which worker batches it holds ([`batches`]);
-//! - `<job>.jsonl.zst` — the finished log, replacing the three above ([`archive`]).
+//!   (`index.rs`), so a read from any seq seeks to its chunk;
+//! - `<job>.batches` — which worker batches it holds (`batches.rs`);
+//! - `<job>.jsonl.zst` — the finished log, replacing the three above: one zstd frame per
+//!   ~64 KiB of lines plus a seek table, so finished logs seek as cheaply (`archive.rs`).
 //!
-//! Memory does not grow with a log: writers keep counters and per-lease counts, reads
-//! hold one chunk and the lines asked for, compression one 64 KiB frame and the frame table.
+//! Memory does not grow with a log: writers keep counters and per-lease counts, reads hold one
+//! chunk and the lines asked for, compression one frame and the frame table (16 bytes per
+//! 64 KiB of log). Disk use per job is capped by [`LogConfig::max_job_bytes`].
 //!
-//! The API is synchronous and does blocking file I/O bounded by the lines written or asked for
-//! (plus, once per job, the compression in [`LogStore::finish`]); [`Follower`] runs its reads
-//! on tokio's blocking pool.
+//! The API is synchronous and does blocking file I/O: appends are short writes, reads are
+//! bounded by `limit` lines plus one chunk, and [`LogStore::finish`] compresses the whole log
+//! once, so async callers run reads and `finish` on `spawn_blocking`. [`Follower`] does so
+//! itself.
 
 mod archive;
 mod batches;
