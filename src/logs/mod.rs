@@ -112,7 +112,7 @@ impl AppendResult {
 
 /// The files of one job's log.
 #[derive(Debug, Clone)]
-pub struct JobPaths {
+pub(crate) struct JobPaths {
     pub plain: PathBuf,
     pub index: PathBuf,
     pub batches: PathBuf,
