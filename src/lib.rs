@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod local;
+pub mod logs;
 pub mod runner;
 pub mod workflow;
 pub mod workspace;
