@@ -22,6 +22,8 @@
 
 mod fingerprint;
 mod load;
+mod pins;
+mod poller;
 mod schedule;
 mod snapshot;
 mod tarball;
@@ -34,14 +36,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::WorkspaceDef;
 use crate::workflow::source::SourceMap;
 use fingerprint::Fingerprint;
-use load::Attempt;
+use load::{Attempt, Rejection};
 
+pub use poller::log_outcome;
 pub use schedule::next_fire_times;
 pub use tarball::{Encoding, TarballError};
 pub use views::{
@@ -290,88 +292,6 @@ impl Workspaces {
         }
     }
 
-    /// Pins `revision` for a job: its snapshot stays on disk until a matching
-    /// [`release`](Self::release). A revision no longer in memory is re-adopted from its
-    /// snapshot on disk when one is left (after a restart). `None` when the revision is gone.
-    pub fn retain(&self, ws: &str, revision: &str) -> Option<Arc<Revision>> {
-        let entry = self.entries.get(ws)?;
-        {
-            let mut state = lock(&entry.state);
-            if let Some(pin) = state.pins.get_mut(revision) {
-                pin.count += 1;
-                return Some(Arc::clone(&pin.revision));
-            }
-            if let Some(active) = state.active.clone()
-                && active.revision == revision
-            {
-                state.pins.insert(
-                    revision.to_owned(),
-                    Pin {
-                        revision: Arc::clone(&active),
-                        count: 1,
-                    },
-                );
-                return Some(active);
-            }
-        }
-        let _serial = lock(&self.load_lock);
-        let adopted = Arc::new(load::adopt(&self.settings, ws, revision)?);
-        let mut state = lock(&entry.state);
-        let pin = state.pins.entry(revision.to_owned()).or_insert(Pin {
-            revision: adopted,
-            count: 0,
-        });
-        pin.count += 1;
-        Some(Arc::clone(&pin.revision))
-    }
-
-    /// Pins the active revision of `ws` for a new job, atomically with reading it, so a reload
-    /// in between cannot delete the files the job is about to use.
-    pub fn retain_active(&self, ws: &str) -> Option<Arc<Revision>> {
-        let entry = self.entries.get(ws)?;
-        let mut state = lock(&entry.state);
-        let active = state.active.clone()?;
-        state
-            .pins
-            .entry(active.revision.clone())
-            .or_insert(Pin {
-                revision: Arc::clone(&active),
-                count: 0,
-            })
-            .count += 1;
-        Some(active)
-    }
-
-    /// Drops one pin of `revision`; the last one deletes its snapshot unless it is active.
-    /// Returns false when the revision was not retained.
-    pub fn release(&self, ws: &str, revision: &str) -> bool {
-        let Some(entry) = self.entries.get(ws) else {
-            return false;
-        };
-        let mut state = lock(&entry.state);
-        let Some(pin) = state.pins.get_mut(revision) else {
-            return false;
-        };
-        pin.count -= 1;
-        if pin.count == 0 {
-            state.pins.remove(revision);
-            if !state.is_kept(revision) {
-                snapshot::remove(&self.settings.data_dir, ws, revision);
-            }
-        }
-        true
-    }
-
-    /// Deletes every snapshot and tarball on disk that is neither active nor retained, and
-    /// leftover staging directories. Call after start-up has retained the revisions of
-    /// non-terminal jobs.
-    pub fn prune(&self) {
-        for (name, entry) in &self.entries {
-            let state = lock(&entry.state);
-            snapshot::prune(&self.settings.data_dir, name, |rev| state.is_kept(rev));
-        }
-    }
-
     /// Re-scans every workspace whose poll interval has elapsed and reloads those whose files
     /// changed (a fingerprint of paths, sizes and times decides before any content is read).
     pub fn tick(&self, now: DateTime<Utc>) -> Vec<ReloadOutcome> {
@@ -425,11 +345,11 @@ impl Workspaces {
         let mut state = lock(&entry.state);
         state.fingerprint = fingerprint;
         let result = match attempt {
-            Attempt::Rejected {
+            Attempt::Rejected(Rejection {
                 revision,
                 errors,
                 warnings,
-            } => {
+            }) => {
                 state.warnings = warnings;
                 state.failure = Some(Failure {
                     revision: revision.clone(),
@@ -445,7 +365,7 @@ impl Workspaces {
                 if previous.as_deref() == Some(hash.as_str()) {
                     ReloadResult::Unchanged { revision: hash }
                 } else {
-                    state.active = Some(Arc::new(revision));
+                    state.active = Some(Arc::from(revision));
                     if let Some(old) = &previous
                         && !state.is_kept(old)
                     {
@@ -478,73 +398,6 @@ impl Workspaces {
             }
         }
         taken
-    }
-
-    /// Calls [`tick`](Self::tick) every second until `shutdown` fires. Loads run on the
-    /// blocking pool: they copy and hash files.
-    pub async fn run_poller(self: Arc<Self>, shutdown: CancellationToken) {
-        use tracing::Instrument;
-        let span = tracing::info_span!("workspace_poller");
-        async move {
-            let mut interval = tokio::time::interval(POLLER_TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    _ = interval.tick() => {}
-                }
-                let this = Arc::clone(&self);
-                match tokio::task::spawn_blocking(move || this.tick(Utc::now())).await {
-                    Ok(outcomes) => outcomes.iter().for_each(log_outcome),
-                    Err(error) => tracing::error!(%error, "workspace re-scan panicked"),
-                }
-            }
-            tracing::debug!("workspace poller stopped");
-        }
-        .instrument(span)
-        .await;
-    }
-}
-
-/// The server log's account of a reload (WF §18.1: errors are visible in the server log).
-pub fn log_outcome(outcome: &ReloadOutcome) {
-    let ws = outcome.workspace.as_str();
-    match &outcome.result {
-        ReloadResult::Activated { revision, previous } => {
-            tracing::info!(
-                workspace = ws,
-                revision,
-                previous,
-                "workspace revision activated"
-            );
-        }
-        ReloadResult::Unchanged { revision } => {
-            tracing::debug!(
-                workspace = ws,
-                revision,
-                "workspace files touched, content unchanged"
-            );
-        }
-        ReloadResult::Rejected { revision, errors } => {
-            for error in errors {
-                tracing::warn!(
-                    workspace = ws,
-                    revision,
-                    "{}:{}:{}: {} [{}]",
-                    error.file,
-                    error.line,
-                    error.column,
-                    error.message,
-                    error.code
-                );
-            }
-            tracing::warn!(
-                workspace = ws,
-                revision,
-                errors = errors.len(),
-                "workspace revision rejected; the last good revision keeps serving"
-            );
-        }
     }
 }
 

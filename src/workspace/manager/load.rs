@@ -24,13 +24,17 @@ use crate::workspace::secrets::{self, SecretError};
 #[derive(Debug)]
 pub(super) enum Attempt {
     /// Valid; its snapshot is in place under `<data_dir>/revisions/<ws>/<rev>/`.
-    Loaded(Revision),
-    /// At least one error. `revision` is `None` when the files could not even be read.
-    Rejected {
-        revision: Option<String>,
-        errors: Vec<Diagnostic>,
-        warnings: Vec<Diagnostic>,
-    },
+    Loaded(Box<Revision>),
+    Rejected(Rejection),
+}
+
+/// A load with at least one error.
+#[derive(Debug)]
+pub(super) struct Rejection {
+    /// `None` when the files could not even be read.
+    pub revision: Option<String>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Loads the files under `source_root` as a new revision of `ws`. `taken_webhooks` maps the
@@ -59,13 +63,13 @@ pub(super) fn attempt(
     }
     let checked = match check(settings, staging.path(), taken_webhooks) {
         Ok(checked) => checked,
-        Err(rejected) => return rejected,
+        Err(rejection) => return Attempt::Rejected(rejection),
     };
     let root = match snapshot::install(&settings.data_dir, ws, &checked.revision, staging) {
         Ok(root) => root,
         Err(error) => return unreadable(source_root, &error.to_string()),
     };
-    Attempt::Loaded(Revision {
+    Attempt::Loaded(Box::new(Revision {
         workspace: ws.to_owned(),
         revision: checked.revision,
         def: checked.loaded.def,
@@ -74,7 +78,7 @@ pub(super) fn attempt(
         root,
         loaded_at: now,
         diagnostics: checked.loaded.diagnostics,
-    })
+    }))
 }
 
 /// Re-adopts a revision from its snapshot on disk (a job's pinned revision after a restart).
@@ -120,7 +124,7 @@ fn check(
     settings: &Settings,
     root: &Path,
     taken_webhooks: &HashMap<String, String>,
-) -> Result<Checked, Attempt> {
+) -> Result<Checked, Rejection> {
     let files = folder::scan(root).map_err(|error| rejected(None, error.diagnostics()))?;
     let revision =
         folder::revision(root, &files).map_err(|error| rejected(None, error.diagnostics()))?;
@@ -163,7 +167,7 @@ fn check(
             .diagnostics
             .into_iter()
             .partition(Diagnostic::is_error);
-        return Err(Attempt::Rejected {
+        return Err(Rejection {
             revision: Some(revision),
             errors,
             warnings,
@@ -236,8 +240,8 @@ fn webhook_clashes(
     clashes
 }
 
-fn rejected(revision: Option<String>, errors: Vec<Diagnostic>) -> Attempt {
-    Attempt::Rejected {
+fn rejected(revision: Option<String>, errors: Vec<Diagnostic>) -> Rejection {
+    Rejection {
         revision,
         errors,
         warnings: Vec::new(),
@@ -255,8 +259,8 @@ fn unreadable(source_root: &Path, reason: &str) -> Attempt {
         "cannot read the workspace at '{}': {reason}",
         source_root.display()
     );
-    rejected(
+    Attempt::Rejected(rejected(
         None,
         vec![Diagnostic::error("unreadable-file", message, &at, "")],
-    )
+    ))
 }

@@ -63,7 +63,7 @@ pub struct SourceView {
 }
 
 /// API §2.2, list items.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskSummary {
     /// The task's key in YAML.
     pub name: String,
@@ -346,24 +346,39 @@ fn step_view(rev: &Revision, step: &Step, mask: &[String]) -> StepView {
     }
 }
 
-/// An inline action as one object: its kind's fields (`type`, `cmd`, …) beside the common
-/// ones, the way it is written.
+/// An inline action as one object, close to how it is written: its kind's fields (`type`,
+/// `script` or `source`, `language`, …) beside the common ones, without the fields left unset.
 fn inline_action(action: &Action) -> Value {
-    let mut value = serde_json::to_value(action).unwrap_or(Value::Null);
-    if let Value::Object(object) = &mut value
-        && let Some(Value::Object(kind)) = object.shift_remove("kind")
-    {
-        let mut flat = kind;
-        if flat.get("type").and_then(Value::as_str) == Some("script") {
-            flat.insert(
-                "type".to_owned(),
-                Value::String(action.type_name().to_owned()),
-            );
+    let Value::Object(mut object) = serde_json::to_value(action).unwrap_or(Value::Null) else {
+        return Value::Null;
+    };
+    let mut flat = match object.shift_remove("kind") {
+        Some(Value::Object(kind)) => kind,
+        _ => serde_json::Map::new(),
+    };
+    // The decoded form of the code back to the key it was written with.
+    if let Some(Value::Object(code)) = flat.shift_remove("code") {
+        for (key, text) in code {
+            let key = if key == "inline" { "script" } else { "source" };
+            flat.insert(key.to_owned(), text);
         }
-        flat.extend(std::mem::take(object));
-        *object = flat;
     }
-    value
+    flat.shift_remove("legacy_shell");
+    flat.insert(
+        "type".to_owned(),
+        Value::String(action.type_name().to_owned()),
+    );
+    if let Some(timeout) = object.shift_remove("timeout") {
+        object.insert("timeout_secs".to_owned(), timeout);
+    }
+    flat.extend(object);
+    flat.retain(|_, value| match value {
+        Value::Null => false,
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        _ => true,
+    });
+    Value::Object(flat)
 }
 
 /// The triggers of a revision, by name.
