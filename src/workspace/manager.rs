@@ -300,7 +300,7 @@ impl Workspaces {
             let Some(interval) = entry.source.poll_interval() else {
                 continue;
             };
-            let fingerprint = {
+            {
                 let mut state = lock(&entry.state);
                 let due = state.checked_at.is_none_or(|at| {
                     now.signed_duration_since(at)
@@ -311,12 +311,12 @@ impl Workspaces {
                     continue;
                 }
                 state.checked_at = Some(now);
-                let fingerprint = Fingerprint::of(&entry.root);
-                if state.fingerprint.is_some() && state.fingerprint == fingerprint {
-                    continue;
-                }
-                fingerprint
-            };
+            }
+            // Walked without the state lock: readers of the active revision never wait on disk.
+            let fingerprint = Fingerprint::of(&entry.root);
+            if fingerprint.is_some() && lock(&entry.state).fingerprint == fingerprint {
+                continue;
+            }
             if let Some(outcome) = self.reload_with(name, entry, fingerprint, now) {
                 outcomes.push(outcome);
             }

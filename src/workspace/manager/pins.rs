@@ -60,21 +60,27 @@ impl Workspaces {
     }
 
     /// Drops one pin of `revision`; the last one deletes its snapshot unless it is active.
-    /// Returns false when the revision was not retained.
+    /// Returns false when the revision was not retained. The deletion waits for a load in
+    /// progress: that load may be about to activate this very revision from its snapshot.
     pub fn release(&self, ws: &str, revision: &str) -> bool {
         let Some(entry) = self.entries.get(ws) else {
             return false;
         };
-        let mut state = lock(&entry.state);
-        let Some(pin) = state.pins.get_mut(revision) else {
-            return false;
-        };
-        pin.count -= 1;
-        if pin.count == 0 {
-            state.pins.remove(revision);
-            if !state.is_kept(revision) {
-                snapshot::remove(&self.settings.data_dir, ws, revision);
+        {
+            let mut state = lock(&entry.state);
+            let Some(pin) = state.pins.get_mut(revision) else {
+                return false;
+            };
+            pin.count -= 1;
+            if pin.count > 0 {
+                return true;
             }
+            state.pins.remove(revision);
+        }
+        let _serial = lock(&self.load_lock);
+        let state = lock(&entry.state);
+        if !state.is_kept(revision) {
+            snapshot::remove(&self.settings.data_dir, ws, revision);
         }
         true
     }
@@ -83,6 +89,7 @@ impl Workspaces {
     /// leftover staging directories. Call after start-up has retained the revisions of
     /// non-terminal jobs.
     pub fn prune(&self) {
+        let _serial = lock(&self.load_lock);
         for (name, entry) in &self.entries {
             let state = lock(&entry.state);
             snapshot::prune(&self.settings.data_dir, name, |rev| state.is_kept(rev));
