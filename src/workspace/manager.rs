@@ -48,7 +48,7 @@ pub use schedule::next_fire_times;
 pub use tarball::{Encoding, TarballError};
 pub use views::{
     SourceView, StepView, TaskDetail, TaskSummary, TriggerView, WebhookView, WorkspaceStatus,
-    WorkspaceView,
+    WorkspaceView, api_time, task_detail, task_summaries, trigger_views,
 };
 
 /// Folder sources are re-scanned this often unless configured (API §10.2).
