@@ -7,5 +7,6 @@ pub mod cli;
 pub mod engine;
 pub mod local;
 pub mod runner;
+pub mod store;
 pub mod workflow;
 pub mod workspace;
