@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
+use super::Store;
 use super::error::{Result, StoreError};
 use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
 use super::sql;
 use super::tx::{Tx, on_tx};
-use super::Store;
 use crate::engine::{JobPlan, JobState, StepStatus};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
@@ -84,7 +84,11 @@ impl Store {
             }
         }
         for (position, step) in job.steps.iter().enumerate() {
-            let tags = routing.tags.get(step.flow_name()).cloned().unwrap_or_default();
+            let tags = routing
+                .tags
+                .get(step.flow_name())
+                .cloned()
+                .unwrap_or_default();
             let step_row =
                 StepRow::from_state(job.id, position, step, &super::tx::to_json(&tags)?)?;
             insert_step(&mut tx, &step_row).await?;

@@ -9,7 +9,9 @@ use uuid::Uuid;
 use super::Store;
 use super::error::{Result, StoreError};
 use super::job::{LeaseEnding, Lock, load_job, save_job};
-use super::tx::{Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_u32};
+use super::tx::{
+    Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_u32,
+};
 use crate::engine::{JobState, StepStatus};
 
 /// Lease states (API §7.4): `active` → `cancelling` → `ended`, or → `expired` / `revoked`.
@@ -209,9 +211,14 @@ impl Store {
             }
             .into());
         };
-        let lease = select_leases(&mut tx, "lease_id = $1", Lock::ForUpdate, By::Id(key.lease_id))
-            .await?
-            .pop();
+        let lease = select_leases(
+            &mut tx,
+            "lease_id = $1",
+            Lock::ForUpdate,
+            By::Id(key.lease_id),
+        )
+        .await?
+        .pop();
         let lease = verify(lease, key)?;
         let mut state = loaded.state.clone();
         let value = f(&mut state, &lease)?;

@@ -125,7 +125,11 @@ impl Store {
             add("task = ?", Param::Text(task.clone()), &mut params);
         }
         if let Some(source_type) = &filter.source_type {
-            add("source_type = ?", Param::Text(source_type.clone()), &mut params);
+            add(
+                "source_type = ?",
+                Param::Text(source_type.clone()),
+                &mut params,
+            );
         }
         if let Some(parent) = filter.parent_job_id {
             add("parent_job_id = ?", Param::Id(parent), &mut params);
@@ -144,7 +148,10 @@ impl Store {
             } else {
                 "lower(hex(id))"
             };
-            params.push(Param::Text(format!("%{}%", escape_like(&search.to_lowercase()))));
+            params.push(Param::Text(format!(
+                "%{}%",
+                escape_like(&search.to_lowercase())
+            )));
             let substring = params.len();
             params.push(Param::Text(format!(
                 "{}%",

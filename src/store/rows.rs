@@ -184,7 +184,11 @@ impl StepRow {
             ready_at: opt_from_millis(self.ready_at)?,
             started_at: opt_from_millis(self.started_at)?,
             completed_at: opt_from_millis(self.completed_at)?,
-            for_each: self.for_each.as_deref().map(from_json::<Value>).transpose()?,
+            for_each: self
+                .for_each
+                .as_deref()
+                .map(from_json::<Value>)
+                .transpose()?,
             loop_source: self.loop_source.clone(),
             loop_index: self.loop_index.map(to_u32).transpose()?,
             loop_total: self.loop_total.map(to_u32).transpose()?,

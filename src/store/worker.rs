@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::tx::{from_json, from_millis, millis, on_tx, opt_from_millis, parse_status, to_json, to_u32};
+use super::tx::{
+    from_json, from_millis, millis, on_tx, opt_from_millis, parse_status, to_json, to_u32,
+};
 use crate::engine::StepStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -217,19 +219,31 @@ impl Store {
         tx.commit().await?;
         tuples
             .into_iter()
-            .map(|(job_id, workspace, task_name, step_name, action_type, status, started, completed, error_message)| {
-                Ok(WorkerStep {
+            .map(
+                |(
                     job_id,
                     workspace,
                     task_name,
                     step_name,
                     action_type,
-                    status: parse_status(&status)?,
-                    started_at: opt_from_millis(started)?,
-                    completed_at: opt_from_millis(completed)?,
+                    status,
+                    started,
+                    completed,
                     error_message,
-                })
-            })
+                )| {
+                    Ok(WorkerStep {
+                        job_id,
+                        workspace,
+                        task_name,
+                        step_name,
+                        action_type,
+                        status: parse_status(&status)?,
+                        started_at: opt_from_millis(started)?,
+                        completed_at: opt_from_millis(completed)?,
+                        error_message,
+                    })
+                },
+            )
             .collect()
     }
 }
