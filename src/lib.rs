@@ -9,5 +9,6 @@ pub mod engine;
 pub mod local;
 pub mod logs;
 pub mod runner;
+pub mod store;
 pub mod workflow;
 pub mod workspace;

@@ -1,0 +1,222 @@
+//! Claims (API §7.3, §7.5): the oldest claimable step a worker may run becomes `running` under
+//! a new lease, in one transaction with the engine's `StepClaimed` and the rendering the caller
+//! does in its callback.
+//!
+//! Candidates are chosen in SQL — ready worker steps whose retry delay is over, of jobs not
+//! halted, whose capability the worker has and whose tags it carries — by job priority, then
+//! `ready_at`, then the oldest job, then step name. On PostgreSQL the chosen job's row is
+//! locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers spread over different jobs
+//! instead of queueing; when every candidate's job is locked, the claim waits for the first one
+//! and checks again, so a busy job never makes a claim come back empty while it has work. On
+//! SQLite the claim runs inside one `BEGIN IMMEDIATE` transaction and writers take turns.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::job::{LeaseEnding, Lock, load_job, save_job};
+use super::lease::{Lease, LeaseStatus};
+use super::tx::{Tx, millis, on_tx, to_json};
+use super::worker::Worker;
+use crate::engine::{JobState, StepStatus};
+
+/// A step handed to a worker: its new lease, the job as committed, and what the callback
+/// returned (typically the rendered step).
+#[derive(Debug, Clone)]
+pub struct Claim<T> {
+    pub lease: Lease,
+    pub job: JobState,
+    pub value: T,
+}
+
+const CANDIDATE_SQLITE: &str = "\
+    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+    WHERE s.status = 'ready' AND s.capability IS NOT NULL \
+      AND (s.retry_at IS NULL OR s.retry_at <= $1) \
+      AND j.status IN ('pending', 'running') \
+      AND s.capability IN (SELECT value FROM json_each($2)) \
+      AND NOT EXISTS (SELECT 1 FROM json_each(s.tags) AS t \
+                      WHERE t.value NOT IN (SELECT value FROM json_each($3))) \
+    ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
+             s.step_name ASC \
+    LIMIT 1";
+
+const CANDIDATE_POSTGRES: &str = "\
+    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+    WHERE s.status = 'ready' AND s.capability IS NOT NULL \
+      AND (s.retry_at IS NULL OR s.retry_at <= $1) \
+      AND j.status IN ('pending', 'running') \
+      AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+      AND s.tags::jsonb <@ $3::jsonb \
+    ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
+             s.step_name ASC \
+    LIMIT 1";
+
+/// The same query, taking the candidate's job lock and passing over jobs locked by others.
+const CANDIDATE_POSTGRES_SKIP_LOCKED: &str = "\
+    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+    WHERE s.status = 'ready' AND s.capability IS NOT NULL \
+      AND (s.retry_at IS NULL OR s.retry_at <= $1) \
+      AND j.status IN ('pending', 'running') \
+      AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+      AND s.tags::jsonb <@ $3::jsonb \
+    ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
+             s.step_name ASC \
+    LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
+
+impl Store {
+    /// Claims the next step `worker` may run (API §7.5), or `None` when there is none or the
+    /// worker already holds `max_concurrent` live leases.
+    ///
+    /// For the chosen step, `decide` gets the locked job and the step name. It must either
+    /// apply `StepClaimed` (and render the attempt) and return `Some(value)`: the step is then
+    /// `running` with a new lease expiring at `now + ttl`, all committed together; or apply
+    /// `StepRejected` (a render or input error, WF §10) and return `None`: that is committed
+    /// and the claim looks for the next step. Leaving the step claimable is
+    /// [`StoreError::ClaimUndecided`]; an error from `decide` rolls its transaction back.
+    pub async fn claim<T, E>(
+        &self,
+        worker: &Worker,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+        mut decide: impl FnMut(&mut JobState, &str) -> Result<Option<T>, E>,
+    ) -> Result<Option<Claim<T>>, E>
+    where
+        E: From<StoreError>,
+    {
+        let capabilities = to_json(&worker.capabilities)?;
+        let tags = to_json(&worker.tags)?;
+        loop {
+            let mut tx = self.begin_write().await?;
+            if live_leases_of(&mut tx, worker.worker_id).await? >= i64::from(worker.max_concurrent)
+            {
+                return Ok(None);
+            }
+            let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags).await? else {
+                return Ok(None);
+            };
+            let Some(loaded) = load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
+                continue;
+            };
+            // Only possible on PostgreSQL after waiting for a locked job: another claimer may
+            // have taken the step. Look again.
+            if !claimable(&loaded.state, &step, now) {
+                continue;
+            }
+            let mut state = loaded.state.clone();
+            let attempt = state.step(&step).map_or(0, |s| s.attempt);
+            let decision = decide(&mut state, &step)?;
+            let after = state.step(&step);
+            match decision {
+                Some(value) => {
+                    let Some(after) = after.filter(|after| {
+                        after.status == StepStatus::Running && after.attempt == attempt + 1
+                    }) else {
+                        return Err(StoreError::ClaimUndecided { job_id, step }.into());
+                    };
+                    let lease = Lease {
+                        lease_id: Uuid::new_v4(),
+                        job_id,
+                        step_name: step,
+                        attempt: after.attempt,
+                        worker_id: worker.worker_id,
+                        state: LeaseStatus::Active,
+                        claimed_at: now,
+                        started_at: None,
+                        expires_at: now + ttl,
+                        report_digest: None,
+                    };
+                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    insert_lease(&mut tx, &lease).await?;
+                    tx.commit().await?;
+                    return Ok(Some(Claim {
+                        lease,
+                        job: state,
+                        value,
+                    }));
+                }
+                None => {
+                    if claimable(&state, &step, now) {
+                        return Err(StoreError::ClaimUndecided { job_id, step }.into());
+                    }
+                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `step` of `job` can be claimed at `now` (the SQL filter, checked again on the
+/// locked state).
+fn claimable(job: &JobState, step: &str, now: DateTime<Utc>) -> bool {
+    !job.is_halted()
+        && !job.is_finished()
+        && job.step(step).is_some_and(|state| {
+            state.status == StepStatus::Ready && state.retry_at.is_none_or(|at| at <= now)
+        })
+}
+
+async fn live_leases_of(tx: &mut Tx, worker_id: Uuid) -> Result<i64> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM leases \
+             WHERE worker_id = $1 AND state IN ('active', 'cancelling')",
+        )
+        .bind(worker_id)
+        .fetch_one(&mut **conn)
+        .await?
+    }))
+}
+
+async fn candidate(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    capabilities: &str,
+    tags: &str,
+) -> Result<Option<(Uuid, String)>> {
+    let now = millis(now);
+    let attempts: &[&'static str] = if tx.is_postgres() {
+        &[CANDIDATE_POSTGRES_SKIP_LOCKED, CANDIDATE_POSTGRES]
+    } else {
+        &[CANDIDATE_SQLITE]
+    };
+    for &sql in attempts {
+        let found: Option<(Uuid, String)> = on_tx!(&mut *tx, conn => {
+            sqlx::query_as(sql)
+                .bind(now)
+                .bind(capabilities)
+                .bind(tags)
+                .fetch_optional(&mut **conn)
+                .await?
+        });
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+async fn insert_lease(tx: &mut Tx, lease: &Lease) -> Result<()> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO leases (lease_id, job_id, step_name, attempt, worker_id, state, \
+             claimed_at, started_at, expires_at, report_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(lease.lease_id)
+        .bind(lease.job_id)
+        .bind(lease.step_name.as_str())
+        .bind(i64::from(lease.attempt))
+        .bind(lease.worker_id)
+        .bind(lease.state.as_str())
+        .bind(millis(lease.claimed_at))
+        .bind(lease.started_at.map(millis))
+        .bind(millis(lease.expires_at))
+        .bind(lease.report_digest.as_deref())
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
+}

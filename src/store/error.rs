@@ -1,0 +1,55 @@
+//! The store's typed errors. The server maps them to statuses by kind (API §1.3): `StaleLease`
+//! to 409 `stale_lease`, `JobNotFound`/`WorkerNotFound` to 404, `Database` to 500 or 503.
+
+use uuid::Uuid;
+
+use super::lease::LeaseStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Only the scheme is named: the rest of a database URL may hold a password.
+    #[error("unsupported database URL scheme '{0}' (expected sqlite:// or postgres://)")]
+    UnsupportedUrl(String),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("job {0} not found")]
+    JobNotFound(Uuid),
+    #[error("job {0} already exists")]
+    DuplicateJob(Uuid),
+    #[error("worker {0} not found")]
+    WorkerNotFound(Uuid),
+    /// A start, log or complete report under a lease that is not the step's current one, or
+    /// that belongs to another worker (API §7.4). Nothing was changed. `state` and
+    /// `report_digest` describe the lease if it exists, so the server can recognise a retried
+    /// `complete` that was already applied.
+    #[error("lease {lease_id} is not current")]
+    StaleLease {
+        lease_id: Uuid,
+        state: Option<LeaseStatus>,
+        report_digest: Option<String>,
+    },
+    /// A claim callback returned without moving the step out of `ready`: claiming it again would
+    /// loop forever, so the transaction is rolled back instead.
+    #[error("step '{step}' of job {job_id} was neither claimed nor rejected by the claim callback")]
+    ClaimUndecided { job_id: Uuid, step: String },
+    /// A state change removed a step; steps are rows that are never deleted.
+    #[error("step '{step}' of job {job_id} disappeared from the job state")]
+    StepRemoved { job_id: Uuid, step: String },
+    /// A value that does not fit its column (a number out of range, an unknown status).
+    #[error("invalid stored value: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    pub(crate) fn invalid(what: impl std::fmt::Display) -> Self {
+        StoreError::Invalid(what.to_string())
+    }
+}

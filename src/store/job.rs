@@ -1,0 +1,266 @@
+//! Jobs and their steps: creation, the serialised read-modify-write every state change goes
+//! through ([`Store::with_job`]), and reading one job back.
+//!
+//! A change loads the whole [`JobState`] under the job's lock, lets the caller apply engine
+//! events to it, and writes back only the rows that differ from what was loaded. Leases follow
+//! the steps in the same transaction (see [`LeaseEnding`]), so no caller can forget to fence a
+//! step that moved on.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::lease::LeaseStatus;
+use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
+use super::sql;
+use super::tx::{Tx, on_tx};
+use crate::engine::{JobPlan, JobState, StepStatus};
+
+/// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
+/// when the job is created.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobRouting {
+    /// Higher is claimed first (task `priority`, WF [P2]).
+    pub priority: i64,
+    /// The action tags of each flow step; loop instances inherit their loop step's.
+    pub tags: BTreeMap<String, Vec<String>>,
+}
+
+impl JobRouting {
+    pub fn from_plan(plan: &JobPlan, priority: i64) -> JobRouting {
+        JobRouting {
+            priority,
+            tags: plan
+                .steps
+                .iter()
+                .map(|step| (step.name.clone(), step.action.tags.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// A job as loaded inside a transaction: its rows, to diff against, and its state.
+pub(crate) struct LoadedJob {
+    pub row: JobRow,
+    pub steps: Vec<StepRow>,
+    pub state: JobState,
+}
+
+/// How the leases of steps that stopped running end in this transaction. The lease whose
+/// report caused the change ends as `state` (with the report's digest); any other live lease
+/// whose step moved on was taken away by the server and is `revoked`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeaseEnding {
+    pub lease_id: Option<Uuid>,
+    pub state: Option<LeaseStatus>,
+    pub digest: Option<String>,
+}
+
+/// Whether loading takes the job's row lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    None,
+    ForUpdate,
+}
+
+impl Store {
+    /// Stores a new job with all its steps in one transaction.
+    pub async fn create_job(&self, job: &JobState, routing: &JobRouting) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let row = JobRow::from_state(job, routing.priority)?;
+        let inserted = on_tx!(&mut tx, conn => {
+            bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
+                .execute(&mut **conn)
+                .await.map(|_| ())
+        });
+        match inserted {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Err(StoreError::DuplicateJob(job.id));
+            }
+            other => {
+                other?;
+            }
+        }
+        for (position, step) in job.steps.iter().enumerate() {
+            let tags = routing
+                .tags
+                .get(step.flow_name())
+                .cloned()
+                .unwrap_or_default();
+            let step_row =
+                StepRow::from_state(job.id, position, step, &super::tx::to_json(&tags)?)?;
+            insert_step(&mut tx, &step_row).await?;
+        }
+        tx.commit().await
+    }
+
+    /// The serialised read-modify-write of one job (STYLE 6): in one transaction, lock the job,
+    /// load it, run `f` (which applies engine events), write back what changed and commit. If
+    /// `f` or a write fails, the transaction rolls back and the database is as it was.
+    ///
+    /// Leases follow the steps: a live lease whose step is no longer running that attempt is
+    /// revoked, and the leases of running steps of a halted job become `cancelling` (API §8.4).
+    pub async fn with_job<T, E>(
+        &self,
+        job_id: Uuid,
+        f: impl FnOnce(&mut JobState) -> Result<T, E>,
+    ) -> Result<(T, JobState), E>
+    where
+        E: From<StoreError>,
+    {
+        let mut tx = self.begin_write().await?;
+        let loaded = load_job(&mut tx, job_id, Lock::ForUpdate)
+            .await?
+            .ok_or(StoreError::JobNotFound(job_id))?;
+        let mut state = loaded.state.clone();
+        let value = f(&mut state)?;
+        save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        tx.commit().await?;
+        Ok((value, state))
+    }
+
+    /// One job with its steps, as last committed.
+    pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobState>> {
+        let mut tx = self.begin_read().await?;
+        let loaded = load_job(&mut tx, job_id, Lock::None).await?;
+        tx.commit().await?;
+        Ok(loaded.map(|loaded| loaded.state))
+    }
+}
+
+pub(crate) async fn load_job(tx: &mut Tx, job_id: Uuid, lock: Lock) -> Result<Option<LoadedJob>> {
+    let job_sql = match (lock, tx.is_postgres()) {
+        (Lock::ForUpdate, true) => sql::SELECT_JOB_FOR_UPDATE.as_str(),
+        _ => sql::SELECT_JOB.as_str(),
+    };
+    let row = on_tx!(&mut *tx, conn => {
+        match sqlx::query(job_sql).bind(job_id).fetch_optional(&mut **conn).await? {
+            Some(row) => Some(read_job!(&row)),
+            None => None,
+        }
+    });
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let steps: Vec<StepRow> = on_tx!(&mut *tx, conn => {
+        let rows = sqlx::query(sql::SELECT_STEPS.as_str())
+            .bind(job_id)
+            .fetch_all(&mut **conn)
+            .await?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for row in &rows {
+            steps.push(read_step!(row));
+        }
+        steps
+    });
+    let states = steps
+        .iter()
+        .map(StepRow::to_state)
+        .collect::<Result<Vec<_>>>()?;
+    let state = row.to_state(states)?;
+    Ok(Some(LoadedJob { row, steps, state }))
+}
+
+/// Writes the rows of `new` that differ from `loaded`, then brings the job's leases in line.
+pub(crate) async fn save_job(
+    tx: &mut Tx,
+    loaded: &LoadedJob,
+    new: &JobState,
+    ending: &LeaseEnding,
+) -> Result<()> {
+    let job_row = JobRow::from_state(new, loaded.row.priority)?;
+    if job_row != loaded.row {
+        on_tx!(&mut *tx, conn => {
+            bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
+                .execute(&mut **conn)
+                .await?;
+        });
+    }
+    let old: HashMap<&str, &StepRow> = loaded
+        .steps
+        .iter()
+        .map(|row| (row.step_name.as_str(), row))
+        .collect();
+    for (position, step) in new.steps.iter().enumerate() {
+        // New rows are loop instances: they route like their loop step.
+        let tags = old
+            .get(step.step_name.as_str())
+            .or_else(|| old.get(step.flow_name()))
+            .map_or("[]", |row| row.tags.as_str());
+        let row = StepRow::from_state(new.id, position, step, tags)?;
+        match old.get(step.step_name.as_str()) {
+            Some(previous) if **previous == row => {}
+            Some(_) => {
+                on_tx!(&mut *tx, conn => {
+                    bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
+                        .execute(&mut **conn)
+                        .await?;
+                });
+            }
+            None => insert_step(tx, &row).await?,
+        }
+    }
+    if let Some(missing) = loaded
+        .steps
+        .iter()
+        .find(|row| new.step(&row.step_name).is_none())
+    {
+        return Err(StoreError::StepRemoved {
+            job_id: new.id,
+            step: missing.step_name.clone(),
+        });
+    }
+    reconcile_leases(tx, new, ending).await
+}
+
+async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {
+    on_tx!(tx, conn => {
+        bind_step!(sqlx::query(sql::INSERT_STEP.as_str()), row)
+            .execute(&mut **conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Live leases must belong to steps still running their attempt; a halted job's are
+/// `cancelling` (API §7.8).
+async fn reconcile_leases(tx: &mut Tx, job: &JobState, ending: &LeaseEnding) -> Result<()> {
+    let live: Vec<(Uuid, String, i64, String)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT lease_id, step_name, attempt, state FROM leases \
+             WHERE job_id = $1 AND state IN ('active', 'cancelling')",
+        )
+        .bind(job.id)
+        .fetch_all(&mut **conn)
+        .await?
+    });
+    for (lease_id, step_name, attempt, state) in live {
+        let current = job.step(&step_name).is_some_and(|step| {
+            step.status == StepStatus::Running && i64::from(step.attempt) == attempt
+        });
+        let (new_state, digest) = if current {
+            if !(job.is_halted() && state == LeaseStatus::Active.as_str()) {
+                continue;
+            }
+            (LeaseStatus::Cancelling, None)
+        } else if ending.lease_id == Some(lease_id) {
+            (
+                ending.state.unwrap_or(LeaseStatus::Ended),
+                ending.digest.clone(),
+            )
+        } else {
+            (LeaseStatus::Revoked, None)
+        };
+        on_tx!(&mut *tx, conn => {
+            sqlx::query("UPDATE leases SET state = $2, report_digest = $3 WHERE lease_id = $1")
+                .bind(lease_id)
+                .bind(new_state.as_str())
+                .bind(digest.as_deref())
+                .execute(&mut **conn)
+                .await?;
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Read-only views over many jobs: the job list with its filters (API §3.4), counts by status
+//! (API §3.5) and the unfinished jobs a restarted server resumes timers for.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Store;
+use super::error::Result;
+use super::tx::{from_millis, on_tx, opt_from_millis, parse_status, to_i64};
+use crate::engine::JobStatus;
+
+/// Filters of `GET /api/jobs` (API §3.4); empty fields do not filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFilter {
+    pub workspace: Option<String>,
+    pub task_name: Option<String>,
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<JobStatus>,
+    pub source_type: Option<String>,
+    pub parent_job_id: Option<Uuid>,
+    /// Only jobs without a parent that are not hook jobs.
+    pub top_level: bool,
+    /// Substring of task name, workspace or source id (any case), or a job-id prefix.
+    pub search: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for JobFilter {
+    fn default() -> Self {
+        JobFilter {
+            workspace: None,
+            task_name: None,
+            statuses: Vec::new(),
+            source_type: None,
+            parent_job_id: None,
+            top_level: false,
+            search: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// A job list item (API §2.4 summary, less the fields of later phases).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    pub job_id: Uuid,
+    pub workspace: String,
+    pub task_name: String,
+    pub status: JobStatus,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub revision: String,
+    pub priority: i64,
+    pub parent_job_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// Jobs by status (API §3.5 `GET /api/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobCounts {
+    pub pending: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub skipped: u64,
+}
+
+/// A bind of a dynamically built condition.
+enum Param {
+    Text(String),
+    Id(Uuid),
+}
+
+/// Binds `params` in order onto a query of either backend.
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Text(text) => query.bind(text.as_str()),
+                Param::Id(id) => query.bind(*id),
+            };
+        }
+        query
+    }};
+}
+
+type SummaryTuple = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<Uuid>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+impl Store {
+    /// Jobs matching `filter`, newest `created_at` first, and how many match in all.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<(Vec<JobSummary>, u64)> {
+        let mut tx = self.begin_read().await?;
+        let mut conditions: Vec<String> = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
+        let mut add = |condition: &str, param: Param, params: &mut Vec<Param>| {
+            params.push(param);
+            conditions.push(condition.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(workspace) = &filter.workspace {
+            add("workspace = ?", Param::Text(workspace.clone()), &mut params);
+        }
+        if let Some(task) = &filter.task_name {
+            add("task = ?", Param::Text(task.clone()), &mut params);
+        }
+        if let Some(source_type) = &filter.source_type {
+            add(
+                "source_type = ?",
+                Param::Text(source_type.clone()),
+                &mut params,
+            );
+        }
+        if let Some(parent) = filter.parent_job_id {
+            add("parent_job_id = ?", Param::Id(parent), &mut params);
+        }
+        if !filter.statuses.is_empty() {
+            let mut placeholders = Vec::new();
+            for status in &filter.statuses {
+                params.push(Param::Text(status.as_str().to_owned()));
+                placeholders.push(format!("${}", params.len()));
+            }
+            conditions.push(format!("status IN ({})", placeholders.join(", ")));
+        }
+        if let Some(search) = filter.search.as_deref().filter(|text| !text.is_empty()) {
+            let id_text = if tx.is_postgres() {
+                "replace(id::text, '-', '')"
+            } else {
+                "lower(hex(id))"
+            };
+            params.push(Param::Text(format!(
+                "%{}%",
+                escape_like(&search.to_lowercase())
+            )));
+            let substring = params.len();
+            params.push(Param::Text(format!(
+                "{}%",
+                escape_like(&search.to_lowercase().replace('-', ""))
+            )));
+            let prefix = params.len();
+            conditions.push(format!(
+                "(lower(task) LIKE ${substring} ESCAPE '\\' \
+                 OR lower(workspace) LIKE ${substring} ESCAPE '\\' \
+                 OR lower(coalesce(source_id, '')) LIKE ${substring} ESCAPE '\\' \
+                 OR {id_text} LIKE ${prefix} ESCAPE '\\')"
+            ));
+        }
+        if filter.top_level {
+            conditions.push("parent_job_id IS NULL AND source_type <> 'hook'".to_owned());
+        }
+        let where_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM jobs{where_sql}");
+        let list_sql = format!(
+            "SELECT id, workspace, task, status, source_type, source_id, revision, priority, \
+             parent_job_id, created_at, started_at, completed_at, error FROM jobs{where_sql} \
+             ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            params.len() + 1,
+            params.len() + 2
+        );
+        let limit = i64::from(filter.limit);
+        let offset = to_i64(filter.offset)?;
+        let (total, tuples): (i64, Vec<SummaryTuple>) = on_tx!(&mut tx, conn => {
+            let total = bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)), &params)
+                .fetch_one(&mut **conn)
+                .await?;
+            let tuples = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(list_sql)), &params)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut **conn)
+                .await?;
+            (total, tuples)
+        });
+        tx.commit().await?;
+        let jobs = tuples
+            .into_iter()
+            .map(summary)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((jobs, u64::try_from(total).unwrap_or_default()))
+    }
+
+    /// Job counts by status, of one workspace or all.
+    pub async fn job_counts(&self, workspace: Option<&str>) -> Result<JobCounts> {
+        let mut tx = self.begin_read().await?;
+        let rows: Vec<(String, i64)> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM jobs \
+                 WHERE ($1 IS NULL OR workspace = $1) GROUP BY status",
+            )
+            .bind(workspace)
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        let mut counts = JobCounts::default();
+        for (status, count) in rows {
+            let count = u64::try_from(count).unwrap_or_default();
+            match parse_status::<JobStatus>(&status)? {
+                JobStatus::Pending => counts.pending = count,
+                JobStatus::Running => counts.running = count,
+                JobStatus::Completed => counts.completed = count,
+                JobStatus::Failed => counts.failed = count,
+                JobStatus::Cancelled => counts.cancelled = count,
+                JobStatus::Skipped => counts.skipped = count,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Jobs that have not finished (no `completed_at`), oldest first: after a restart the
+    /// server re-arms their timers (job timeouts, task-step retries) from these.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_read().await?;
+        let ids = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE completed_at IS NULL \
+                 AND status <> 'skipped' ORDER BY created_at, id",
+            )
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        Ok(ids)
+    }
+}
+
+fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
+    let (
+        job_id,
+        workspace,
+        task_name,
+        status,
+        source_type,
+        source_id,
+        revision,
+        priority,
+        parent_job_id,
+        created_at,
+        started_at,
+        completed_at,
+        error,
+    ) = tuple;
+    Ok(JobSummary {
+        job_id,
+        workspace,
+        task_name,
+        status: parse_status(&status)?,
+        source_type,
+        source_id,
+        revision,
+        priority,
+        parent_job_id,
+        created_at: from_millis(created_at)?,
+        started_at: opt_from_millis(started_at)?,
+        completed_at: opt_from_millis(completed_at)?,
+        error,
+    })
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}

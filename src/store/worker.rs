@@ -1,0 +1,249 @@
+//! Workers (API §2.6, §7.2): registration, liveness, and what they ran.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::tx::{
+    from_json, from_millis, millis, on_tx, opt_from_millis, parse_status, to_json, to_u32,
+};
+use crate::engine::StepStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    Active,
+    Inactive,
+}
+
+/// What a worker declares when it registers (API §7.2), already validated by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRegistration {
+    pub name: String,
+    pub version: String,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<String>,
+    pub max_concurrent: u32,
+}
+
+/// A registered worker (API §2.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worker {
+    pub worker_id: Uuid,
+    pub name: String,
+    pub status: WorkerStatus,
+    pub version: String,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<String>,
+    pub max_concurrent: u32,
+    /// Live leases it holds.
+    pub running_steps: u32,
+    pub last_heartbeat: DateTime<Utc>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A step a worker ran (API §3.5 worker detail), as the step is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStep {
+    pub job_id: Uuid,
+    pub workspace: String,
+    pub task_name: String,
+    pub step_name: String,
+    pub action_type: String,
+    pub status: StepStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+}
+
+const WORKER_SELECT: &str = "SELECT w.worker_id, w.name, w.status, w.version, w.capabilities, \
+     w.tags, w.max_concurrent, \
+     (SELECT COUNT(*) FROM leases l WHERE l.worker_id = w.worker_id \
+      AND l.state IN ('active', 'cancelling')) AS running_steps, \
+     w.last_heartbeat, w.registered_at FROM workers w";
+
+type WorkerTuple = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+fn from_tuple(tuple: WorkerTuple) -> Result<Worker> {
+    let (worker_id, name, status, version, capabilities, tags, max, running, heartbeat, registered) =
+        tuple;
+    Ok(Worker {
+        worker_id,
+        name,
+        status: parse_status(&status)?,
+        version,
+        capabilities: from_json(&capabilities)?,
+        tags: from_json(&tags)?,
+        max_concurrent: to_u32(max)?,
+        running_steps: to_u32(running)?,
+        last_heartbeat: from_millis(heartbeat)?,
+        registered_at: from_millis(registered)?,
+    })
+}
+
+impl Store {
+    /// Registers a worker under a new id (each registration is a new worker, API §7.2).
+    pub async fn register_worker(
+        &self,
+        registration: &WorkerRegistration,
+        now: DateTime<Utc>,
+    ) -> Result<Worker> {
+        let worker_id = Uuid::new_v4();
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO workers (worker_id, name, version, status, capabilities, tags, \
+                 max_concurrent, last_heartbeat, registered_at) \
+                 VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)",
+            )
+            .bind(worker_id)
+            .bind(registration.name.as_str())
+            .bind(registration.version.as_str())
+            .bind(to_json(&registration.capabilities)?)
+            .bind(to_json(&registration.tags)?)
+            .bind(i64::from(registration.max_concurrent))
+            .bind(millis(now))
+            .execute(&mut **conn)
+            .await?;
+        });
+        tx.commit().await?;
+        self.get_worker(worker_id)
+            .await?
+            .ok_or(StoreError::WorkerNotFound(worker_id))
+    }
+
+    pub async fn get_worker(&self, worker_id: Uuid) -> Result<Option<Worker>> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("{WORKER_SELECT} WHERE w.worker_id = $1");
+        let tuple: Option<WorkerTuple> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(worker_id)
+                .fetch_optional(&mut **conn)
+                .await?
+        });
+        tx.commit().await?;
+        tuple.map(from_tuple).transpose()
+    }
+
+    /// Workers, active first, then the most recently registered (API §3.1), and how many
+    /// there are in all.
+    pub async fn list_workers(&self, limit: u32, offset: u64) -> Result<(Vec<Worker>, u64)> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!(
+            "{WORKER_SELECT} ORDER BY CASE WHEN w.status = 'active' THEN 0 ELSE 1 END, \
+             w.registered_at DESC, w.worker_id LIMIT $1 OFFSET $2"
+        );
+        let offset = super::tx::to_i64(offset)?;
+        let (tuples, total): (Vec<WorkerTuple>, i64) = on_tx!(&mut tx, conn => {
+            let tuples = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(i64::from(limit))
+                .bind(offset)
+                .fetch_all(&mut **conn)
+                .await?;
+            let total = sqlx::query_scalar("SELECT COUNT(*) FROM workers")
+                .fetch_one(&mut **conn)
+                .await?;
+            (tuples, total)
+        });
+        tx.commit().await?;
+        let workers = tuples
+            .into_iter()
+            .map(from_tuple)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((workers, u64::try_from(total).unwrap_or_default()))
+    }
+
+    /// Marks workers without a heartbeat for `timeout` inactive (API §8.5 item 1) and returns
+    /// their ids. Their leases expire on their own schedule.
+    pub async fn mark_inactive_workers(
+        &self,
+        now: DateTime<Utc>,
+        timeout: TimeDelta,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<Uuid> = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar(
+                "UPDATE workers SET status = 'inactive' \
+                 WHERE status = 'active' AND last_heartbeat < $1 RETURNING worker_id",
+            )
+            .bind(millis(now - timeout))
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// The `limit` steps a worker most recently claimed, newest first (API §3.5).
+    pub async fn worker_steps(&self, worker_id: Uuid, limit: u32) -> Result<Vec<WorkerStep>> {
+        type Tuple = (
+            Uuid,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        );
+        let mut tx = self.begin_read().await?;
+        let tuples: Vec<Tuple> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(
+                "SELECT s.job_id, j.workspace, j.task, s.step_name, s.action_type, s.status, \
+                 s.started_at, s.completed_at, s.error_message \
+                 FROM (SELECT job_id, step_name, MAX(claimed_at) AS last_claim FROM leases \
+                       WHERE worker_id = $1 GROUP BY job_id, step_name) AS l \
+                 JOIN steps s ON s.job_id = l.job_id AND s.step_name = l.step_name \
+                 JOIN jobs j ON j.id = s.job_id \
+                 ORDER BY l.last_claim DESC, s.job_id, s.step_name LIMIT $2",
+            )
+            .bind(worker_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        tuples
+            .into_iter()
+            .map(
+                |(
+                    job_id,
+                    workspace,
+                    task_name,
+                    step_name,
+                    action_type,
+                    status,
+                    started,
+                    completed,
+                    error_message,
+                )| {
+                    Ok(WorkerStep {
+                        job_id,
+                        workspace,
+                        task_name,
+                        step_name,
+                        action_type,
+                        status: parse_status(&status)?,
+                        started_at: opt_from_millis(started)?,
+                        completed_at: opt_from_millis(completed)?,
+                        error_message,
+                    })
+                },
+            )
+            .collect()
+    }
+}
