@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use super::plan::{JobPlan, PlanError};
+use super::render::{EvalContext, job_variable};
 use super::state::{JobState, JobStatus, StepStatus};
+use crate::workflow::input::{self, EnforceOptions};
 use crate::workflow::model::{
     ActionKind, ActionRef, Hook, HookEvent, Hooks, Step, Task, TaskMode, WorkspaceDef,
 };
@@ -183,4 +185,111 @@ pub fn hook_target(
     Ok(HookTarget::SingleStep(Box::new(JobPlan::new(
         &scoped, &task_name,
     )?)))
+}
+
+/// A hook entry ready to become a job: what it runs and its rendered input.
+#[derive(Debug, Clone)]
+pub struct PreparedHook {
+    /// `on_error[0]`: the event key and the entry's place, for log lines.
+    pub label: String,
+    /// The event key (`on_error`), the suffix of the hook job's `source_id`.
+    pub event_key: &'static str,
+    pub target: HookTarget,
+    pub input: Value,
+}
+
+/// A hook entry that cannot become a job (WF §14.1: it is not created, and the reason goes to a
+/// `_server` line of the original job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedHook {
+    pub label: String,
+    pub reason: String,
+}
+
+/// Renders and checks every hook entry that fires for the finished `job` (WF §14): input
+/// rendered with `hook`, `secret` and `job`; single-step hooks' input validated against their
+/// action's schema up front, so a bad hook is refused rather than failing later. Task-action
+/// hooks are validated against the task's schema when the job is created.
+pub fn prepare_hooks(
+    def: &WorkspaceDef,
+    job: &JobState,
+    plan: &JobPlan,
+    ctx: &EvalContext<'_>,
+) -> Vec<Result<PreparedHook, RefusedHook>> {
+    let Some(event) = hook_event(job) else {
+        return Vec::new();
+    };
+    let hooks = hooks_to_fire(def, job, event);
+    if hooks.is_empty() {
+        return Vec::new();
+    }
+    let scope = json!({
+        "hook": hook_variable(job, plan, event),
+        "secret": ctx.secrets,
+        "job": job_variable(job),
+    });
+    hooks
+        .iter()
+        .enumerate()
+        .map(|(index, hook)| {
+            let label = format!("{}[{index}]", event.key());
+            prepare_hook(def, hook, &scope, ctx)
+                .map_err(|reason| RefusedHook {
+                    label: label.clone(),
+                    reason,
+                })
+                .map(|(target, input)| PreparedHook {
+                    label,
+                    event_key: event.key(),
+                    target,
+                    input,
+                })
+        })
+        .collect()
+}
+
+fn prepare_hook(
+    def: &WorkspaceDef,
+    hook: &Hook,
+    scope: &Value,
+    ctx: &EvalContext<'_>,
+) -> Result<(HookTarget, Value), String> {
+    let template: serde_json::Map<String, Value> = hook.input.clone().into_iter().collect();
+    let input = ctx
+        .templates
+        .render_tree(&Value::Object(template), scope)
+        .map_err(|error| format!("input: {error}"))?;
+    let keys: Vec<String> = input
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default();
+    let target = hook_target(def, hook, &keys).map_err(|error| error.to_string())?;
+    if matches!(target, HookTarget::SingleStep(_)) {
+        let action = match &hook.action {
+            ActionRef::Named(name) => def.actions.get(name),
+            ActionRef::Inline { action, .. } => Some(&**action),
+        };
+        if let Some(action) = action {
+            let default_scope = json!({"secret": ctx.secrets});
+            let render_default = |template: &str| {
+                ctx.templates
+                    .render(template, &default_scope)
+                    .map_err(|error| error.to_string())
+            };
+            input::enforce(
+                action.input.as_ref(),
+                &input,
+                EnforceOptions::default(),
+                &render_default,
+            )
+            .map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        }
+    }
+    Ok((target, input))
 }

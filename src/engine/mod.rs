@@ -27,7 +27,10 @@ mod state;
 mod timing;
 
 pub use event::{Effect, Event, EventError};
-pub use hooks::{HookTarget, hook_event, hook_names, hook_target, hook_variable, hooks_to_fire};
+pub use hooks::{
+    HookTarget, PreparedHook, RefusedHook, hook_event, hook_names, hook_target, hook_variable,
+    hooks_to_fire, prepare_hooks,
+};
 pub use job::{apply, create};
 pub use plan::{JobPlan, PlanError, PlannedStep};
 pub use render::{
