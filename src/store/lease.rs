@@ -375,7 +375,12 @@ impl Store {
         }
         let expires_at = millis(now + ttl);
         let mut reply = HeartbeatReply::default();
-        for &lease_id in lease_ids {
+        // Row locks are taken in lease-id order, the order job changes update leases in, so a
+        // heartbeat and a cancellation of the same job cannot deadlock on PostgreSQL.
+        let mut ordered = lease_ids.to_vec();
+        ordered.sort_unstable();
+        ordered.dedup();
+        for lease_id in ordered {
             let state: Option<String> = on_tx!(&mut tx, conn => {
                 sqlx::query_scalar(
                     "UPDATE leases SET expires_at = $3 \
