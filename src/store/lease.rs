@@ -211,14 +211,12 @@ impl Store {
             }
             .into());
         };
-        let lease = select_leases(
-            &mut tx,
-            "lease_id = $1",
-            Lock::ForUpdate,
-            By::Id(key.lease_id),
-        )
-        .await?
-        .pop();
+        // The job's lock already serialises every change of its leases' state (heartbeats only
+        // move `expires_at`), so the lease row itself is read without a lock; locking it here
+        // would take lease locks out of lease-id order.
+        let lease = select_leases(&mut tx, "lease_id = $1", Lock::None, By::Id(key.lease_id))
+            .await?
+            .pop();
         let lease = verify(lease, key)?;
         let mut state = loaded.state.clone();
         let value = f(&mut state, &lease)?;

@@ -1,6 +1,5 @@
 //! Fencing, heartbeats, cancellation delivery and lease expiry.
 
-use chrono::TimeDelta;
 use serde_json::json;
 
 use super::backend_test;
@@ -187,7 +186,6 @@ backend_test! {
         let reply = db.store.heartbeat(worker.worker_id, &[claim.lease.lease_id], at(201), ttl()).await.expect("heartbeat");
         assert_eq!(reply.unknown, vec![claim.lease.lease_id]);
         assert!(db.store.expire_lease(claim.lease.lease_id, at(300), lost).await.expect("expire").is_none());
-        let _ = TimeDelta::zero();
     }
 }
 
