@@ -17,9 +17,20 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::job::{LeaseEnding, Lock, load_job, save_job};
 use super::lease::{Lease, LeaseStatus};
-use super::tx::{Tx, millis, on_tx, to_json};
+use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_json};
 use super::worker::Worker;
 use crate::engine::{JobState, StepStatus};
+
+/// A ready worker step that has waited since `ready_at` (API §8.5 item 6: the server fails it
+/// when no active worker has its capability and tags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingStep {
+    pub job_id: Uuid,
+    pub step_name: String,
+    pub capability: String,
+    pub tags: Vec<String>,
+    pub ready_at: Option<DateTime<Utc>>,
+}
 
 /// A step handed to a worker: its new lease, the job as committed, and what the callback
 /// returned (typically the rendered step).
@@ -85,6 +96,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        // The lease is returned as it is stored: at millisecond precision.
+        let now = from_millis(millis(now))?;
         let capabilities = to_json(&worker.capabilities)?;
         let tags = to_json(&worker.tags)?;
         loop {
@@ -145,6 +158,40 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+impl Store {
+    /// Ready worker steps of running or pending jobs that became ready at or before
+    /// `ready_before`, oldest first.
+    pub async fn waiting_steps(&self, ready_before: DateTime<Utc>) -> Result<Vec<WaitingStep>> {
+        type Tuple = (Uuid, String, String, String, Option<i64>);
+        let mut tx = self.begin_read().await?;
+        let tuples: Vec<Tuple> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(
+                "SELECT s.job_id, s.step_name, s.capability, s.tags, s.ready_at \
+                 FROM steps s JOIN jobs j ON j.id = s.job_id \
+                 WHERE s.status = 'ready' AND s.capability IS NOT NULL \
+                 AND s.ready_at <= $1 AND j.status IN ('pending', 'running') \
+                 ORDER BY s.ready_at, s.job_id, s.step_name",
+            )
+            .bind(millis(ready_before))
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        tuples
+            .into_iter()
+            .map(|(job_id, step_name, capability, tags, ready_at)| {
+                Ok(WaitingStep {
+                    job_id,
+                    step_name,
+                    capability,
+                    tags: from_json(&tags)?,
+                    ready_at: opt_from_millis(ready_at)?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -15,7 +15,7 @@ use super::error::{Result, StoreError};
 use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
 use super::sql;
-use super::tx::{Tx, on_tx};
+use super::tx::{Tx, on_tx, to_json};
 use crate::engine::{JobPlan, JobState, StepStatus};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
@@ -69,30 +69,7 @@ impl Store {
     /// Stores a new job with all its steps in one transaction.
     pub async fn create_job(&self, job: &JobState, routing: &JobRouting) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let row = JobRow::from_state(job, routing.priority)?;
-        let inserted = on_tx!(&mut tx, conn => {
-            bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
-                .execute(&mut **conn)
-                .await.map(|_| ())
-        });
-        match inserted {
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                return Err(StoreError::DuplicateJob(job.id));
-            }
-            other => {
-                other?;
-            }
-        }
-        for (position, step) in job.steps.iter().enumerate() {
-            let tags = routing
-                .tags
-                .get(step.flow_name())
-                .cloned()
-                .unwrap_or_default();
-            let step_row =
-                StepRow::from_state(job.id, position, step, &super::tx::to_json(&tags)?)?;
-            insert_step(&mut tx, &step_row).await?;
-        }
+        insert_job(&mut tx, job, routing).await?;
         tx.commit().await
     }
 
@@ -121,6 +98,32 @@ impl Store {
         Ok((value, state))
     }
 
+    /// [`Store::with_job`] for a change that also creates jobs: `f` returns, besides its value,
+    /// new jobs to insert in the same transaction — a child job together with the parent's
+    /// `ChildJobCreated`, or hook jobs together with the event that finished the job — so a
+    /// crash can never leave one without the other.
+    pub async fn with_job_creating<T, E>(
+        &self,
+        job_id: Uuid,
+        f: impl FnOnce(&mut JobState) -> Result<(T, Vec<(JobState, JobRouting)>), E>,
+    ) -> Result<(T, JobState), E>
+    where
+        E: From<StoreError>,
+    {
+        let mut tx = self.begin_write().await?;
+        let loaded = load_job(&mut tx, job_id, Lock::ForUpdate)
+            .await?
+            .ok_or(StoreError::JobNotFound(job_id))?;
+        let mut state = loaded.state.clone();
+        let (value, new_jobs) = f(&mut state)?;
+        save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        for (job, routing) in &new_jobs {
+            insert_job(&mut tx, job, routing).await?;
+        }
+        tx.commit().await?;
+        Ok((value, state))
+    }
+
     /// One job with its steps, as last committed.
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobState>> {
         let mut tx = self.begin_read().await?;
@@ -128,6 +131,32 @@ impl Store {
         tx.commit().await?;
         Ok(loaded.map(|loaded| loaded.state))
     }
+}
+
+async fn insert_job(tx: &mut Tx, job: &JobState, routing: &JobRouting) -> Result<()> {
+    let row = JobRow::from_state(job, routing.priority)?;
+    let inserted = on_tx!(&mut *tx, conn => {
+        bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
+            .execute(&mut **conn)
+            .await
+            .map(|_| ())
+    });
+    match inserted {
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(StoreError::DuplicateJob(job.id));
+        }
+        other => other?,
+    }
+    for (position, step) in job.steps.iter().enumerate() {
+        let tags = routing
+            .tags
+            .get(step.flow_name())
+            .cloned()
+            .unwrap_or_default();
+        let step_row = StepRow::from_state(job.id, position, step, &to_json(&tags)?)?;
+        insert_step(tx, &step_row).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn load_job(tx: &mut Tx, job_id: Uuid, lock: Lock) -> Result<Option<LoadedJob>> {
@@ -230,7 +259,7 @@ async fn reconcile_leases(tx: &mut Tx, job: &JobState, ending: &LeaseEnding) -> 
     let live: Vec<(Uuid, String, i64, String)> = on_tx!(&mut *tx, conn => {
         sqlx::query_as(
             "SELECT lease_id, step_name, attempt, state FROM leases \
-             WHERE job_id = $1 AND state IN ('active', 'cancelling')",
+             WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id",
         )
         .bind(job.id)
         .fetch_all(&mut **conn)

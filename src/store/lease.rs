@@ -211,14 +211,12 @@ impl Store {
             }
             .into());
         };
-        let lease = select_leases(
-            &mut tx,
-            "lease_id = $1",
-            Lock::ForUpdate,
-            By::Id(key.lease_id),
-        )
-        .await?
-        .pop();
+        // The job's lock already serialises every change of its leases' state (heartbeats only
+        // move `expires_at`), so the lease row itself is read without a lock; locking it here
+        // would take lease locks out of lease-id order.
+        let lease = select_leases(&mut tx, "lease_id = $1", Lock::None, By::Id(key.lease_id))
+            .await?
+            .pop();
         let lease = verify(lease, key)?;
         let mut state = loaded.state.clone();
         let value = f(&mut state, &lease)?;
@@ -375,7 +373,12 @@ impl Store {
         }
         let expires_at = millis(now + ttl);
         let mut reply = HeartbeatReply::default();
-        for &lease_id in lease_ids {
+        // Row locks are taken in lease-id order, the order job changes update leases in, so a
+        // heartbeat and a cancellation of the same job cannot deadlock on PostgreSQL.
+        let mut ordered = lease_ids.to_vec();
+        ordered.sort_unstable();
+        ordered.dedup();
+        for lease_id in ordered {
             let state: Option<String> = on_tx!(&mut tx, conn => {
                 sqlx::query_scalar(
                     "UPDATE leases SET expires_at = $3 \

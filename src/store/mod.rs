@@ -33,7 +33,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use claim::Claim;
+pub use claim::{Claim, WaitingStep};
 pub use error::{Result, StoreError};
 pub use job::JobRouting;
 pub use lease::{HeartbeatReply, Lease, LeaseKey, LeaseStatus, LeaseUse};

@@ -81,7 +81,13 @@ backend_test! {
         let (job, routing) = fx.job("retrying", at(0), 0);
         db.store.create_job(&job, &routing).await.expect("create");
         let worker = script_worker(&db.store, at(0), 10).await;
+        let waiting = db.store.waiting_steps(at(0)).await.expect("waiting");
+        assert_eq!(
+            waiting.iter().map(|w| (w.step_name.as_str(), w.capability.as_str())).collect::<Vec<_>>(),
+            [("try", "script")]
+        );
         let claim = db.store.claim(&worker, at(1), ttl(), fx.claimer(at(1))).await.expect("claim").expect("a step");
+        assert!(db.store.waiting_steps(at(1)).await.expect("waiting").is_empty());
         let key = LeaseKey {
             lease_id: claim.lease.lease_id,
             worker_id: worker.worker_id,

@@ -21,6 +21,9 @@ actions:
     type: script
     script: echo deploy
     tags: [deploy]
+  call-single:
+    type: task
+    task: single
   flaky:
     type: script
     script: exit 1
@@ -44,6 +47,9 @@ tasks:
   retrying:
     flow:
       try: { action: flaky }
+  parent:
+    flow:
+      call: { action: call-single }
   fanout:
     input:
       items: { type: array, default: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }

@@ -172,3 +172,47 @@ backend_test! {
         assert_eq!(unfinished, vec![ids[0], ids[1], ids[3], ids[4]]);
     }
 }
+
+backend_test! {
+    async fn a_child_job_is_created_with_its_parents_change_or_not_at_all(db) {
+        let fx = Fixture::new();
+        let (parent, routing) = fx.job("parent", at(0), 0);
+        assert_eq!(parent.step("call").map(|s| s.status), Some(StepStatus::Running));
+        db.store.create_job(&parent, &routing).await.expect("create");
+        let (mut child, child_routing) = fx.job("single", at(1), 0);
+        child.parent_job_id = Some(parent.id);
+        child.parent_step_name = Some("call".into());
+        child.source_type = "task".into();
+        child.depth = 1;
+
+        // The child clashes with an existing job: nothing of the change is kept.
+        let (clash, clash_routing) = fx.job("single", at(1), 0);
+        db.store.create_job(&clash, &clash_routing).await.expect("create");
+        let result = db
+            .store
+            .with_job_creating(parent.id, |job| {
+                fx.apply(job, Event::ChildJobCreated { step: "call".into(), child_job_id: clash.id }, at(1))?;
+                Ok::<_, TestError>(((), vec![(clash.clone(), clash_routing.clone())]))
+            })
+            .await;
+        assert!(matches!(result, Err(TestError::Store(StoreError::DuplicateJob(id))) if id == clash.id));
+        assert_eq!(db.store.get_job(parent.id).await.expect("get"), Some(parent.clone()));
+
+        let (_, state) = db
+            .store
+            .with_job_creating(parent.id, |job| {
+                fx.apply(job, Event::ChildJobCreated { step: "call".into(), child_job_id: child.id }, at(1))?;
+                Ok::<_, TestError>(((), vec![(child.clone(), child_routing.clone())]))
+            })
+            .await
+            .expect("create child");
+        assert_eq!(state.step("call").and_then(|s| s.child_job_id), Some(child.id));
+        assert_eq!(db.store.get_job(child.id).await.expect("get"), Some(child.clone()));
+        let (children, total) = db
+            .store
+            .list_jobs(&JobFilter { parent_job_id: Some(parent.id), ..JobFilter::default() })
+            .await
+            .expect("list");
+        assert_eq!((total, children[0].job_id), (1, child.id));
+    }
+}

@@ -1,6 +1,5 @@
 //! Fencing, heartbeats, cancellation delivery and lease expiry.
 
-use chrono::TimeDelta;
 use serde_json::json;
 
 use super::backend_test;
@@ -187,6 +186,31 @@ backend_test! {
         let reply = db.store.heartbeat(worker.worker_id, &[claim.lease.lease_id], at(201), ttl()).await.expect("heartbeat");
         assert_eq!(reply.unknown, vec![claim.lease.lease_id]);
         assert!(db.store.expire_lease(claim.lease.lease_id, at(300), lost).await.expect("expire").is_none());
-        let _ = TimeDelta::zero();
+    }
+}
+
+backend_test! {
+    async fn a_step_the_server_takes_away_revokes_its_lease(db) {
+        let fx = Fixture::new();
+        let (job, routing) = fx.job("single", at(0), 0);
+        db.store.create_job(&job, &routing).await.expect("create");
+        let worker = script_worker(&db.store, at(0), 4).await;
+        let claim = db.store.claim(&worker, at(1), ttl(), fx.claimer(at(1))).await.expect("claim").expect("step");
+        assert_eq!(db.store.live_leases().await.expect("live").len(), 1);
+        // The step-timeout backstop (API §8.5 item 3) fails the attempt through `with_job`.
+        let (_, state) = db
+            .store
+            .with_job(job.id, |job| {
+                fx.apply(job, Event::StepTimedOut { step: "only".into() }, at(900)).map_err(TestError::from)
+            })
+            .await
+            .expect("time out");
+        assert_eq!(state.step("only").map(|s| s.status), Some(StepStatus::Failed));
+        let leases = db.store.job_leases(job.id).await.expect("leases");
+        assert_eq!(leases[0].state, LeaseStatus::Revoked);
+        assert!(db.store.live_leases().await.expect("live").is_empty());
+        let reply = db.store.heartbeat(worker.worker_id, &[claim.lease.lease_id], at(901), ttl()).await.expect("heartbeat");
+        assert_eq!(reply.unknown, vec![claim.lease.lease_id]);
+        assert!(matches!(db.store.check_lease(&key_of(&claim)).await, Err(StoreError::StaleLease { .. })));
     }
 }
