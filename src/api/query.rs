@@ -63,6 +63,16 @@ impl Params {
         Ok(value)
     }
 
+    /// A whole number of 0 or more, or `default` when absent.
+    pub fn count(&self, name: &str, default: u64) -> Result<u64, ParamError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| ParamError::new(name, "must be a whole number, 0 or more")),
+        }
+    }
+
     /// A UUID, when present.
     pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ParamError> {
         self.text(name)
@@ -101,7 +111,7 @@ impl FromParams for Page {
     fn from_params(params: &Params) -> Result<Self, ParamError> {
         Ok(Page {
             limit: params.number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
-            offset: params.number("offset", 0, 0, u64::MAX)?,
+            offset: params.count("offset", 0)?,
         })
     }
 }
@@ -219,7 +229,7 @@ impl Default for LogQuery {
 impl FromParams for LogQuery {
     fn from_params(params: &Params) -> Result<Self, ParamError> {
         Ok(LogQuery {
-            after: params.number("after", 0, 0, u64::MAX)?,
+            after: params.count("after", 0)?,
             limit: params.number("limit", DEFAULT_LOG_LIMIT, 1, MAX_LOG_LIMIT)?,
             step: params.text("step"),
         })

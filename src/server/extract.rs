@@ -49,22 +49,28 @@ where
     }
 }
 
-/// Parses a JSON body, naming the offending field for type errors and unknown fields.
+/// Parses a JSON object body, naming the offending field for type errors and unknown fields.
+/// Every request body of the API is an object; serde would also read a struct from an array,
+/// which only produces confusing `[0]` paths.
 pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
+    let first = text.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{') {
+        return Err(ApiError::bad_request("request body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = unknown_field(&path, &inner.to_string())
-                    .or_else(|| (path != ".").then_some(path));
-                match field {
-                    Some(field) => ApiError::bad_field(field, without_position(&inner)),
-                    None => ApiError::bad_request(format!(
+                // The path of an unknown field already ends with its name.
+                if path == "." {
+                    ApiError::bad_request(format!(
                         "invalid request body: {}",
                         without_position(&inner)
-                    )),
+                    ))
+                } else {
+                    ApiError::bad_field(path, without_position(&inner))
                 }
             }
             _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
@@ -74,18 +80,6 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;
     Ok(value)
-}
-
-/// serde reports an unknown field only in its message (``unknown field `x`, expected …``) and
-/// with the path of the enclosing object; the field's own path is more useful to a client.
-fn unknown_field(path: &str, message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let name = &rest[..rest.find('`')?];
-    Some(if path == "." {
-        name.to_owned()
-    } else {
-        format!("{path}.{name}")
-    })
 }
 
 /// serde_json appends ` at line 1 column 12` to data errors; with a field path it is noise.

@@ -37,7 +37,10 @@ where
 
 /// The shared health check held in the server state.
 #[derive(Clone)]
-pub struct Health(Arc<dyn HealthCheck>);
+pub struct Health {
+    check: Arc<dyn HealthCheck>,
+    timeout: Duration,
+}
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,13 +49,21 @@ impl std::fmt::Debug for Health {
 }
 
 impl Health {
+    /// A check bounded by [`CHECK_TIMEOUT`].
     pub fn new(check: impl HealthCheck) -> Self {
-        Health(Arc::new(check))
+        Health::with_timeout(check, CHECK_TIMEOUT)
     }
 
-    /// Runs the check with [`CHECK_TIMEOUT`].
+    pub fn with_timeout(check: impl HealthCheck, timeout: Duration) -> Self {
+        Health {
+            check: Arc::new(check),
+            timeout,
+        }
+    }
+
+    /// Runs the check; one that does not answer within the timeout failed.
     pub async fn check(&self) -> HealthReply {
-        let ok = tokio::time::timeout(CHECK_TIMEOUT, self.0.database_ok())
+        let ok = tokio::time::timeout(self.timeout, self.check.database_ok())
             .await
             .unwrap_or(false);
         HealthReply::for_db(ok)

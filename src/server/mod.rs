@@ -53,9 +53,14 @@ impl FromRef<AppState> for Health {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    assemble(state, api_routes())
+}
+
+/// The surfaces around a set of `/api` routes; tests assemble their own routes with it.
+fn assemble(state: AppState, api: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api", machine_surface(api_routes(), limits::API_BODY))
+        .nest("/api", machine_surface(api, limits::API_BODY))
         .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
         .nest("/worker", machine_surface(Router::new(), limits::LOG_BATCH))
         .fallback(fallback::ui)
