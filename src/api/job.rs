@@ -3,7 +3,7 @@
 //! The engine's state already has the API's fields; the conversion renames them (`id` →
 //! `job_id`, `task` → `task_name`), formats times (see [`super::time`]), omits fields that do not
 //! apply to a step's kind (`worker_id` only on worker steps, `child_job_id` only on task steps,
-//! loop fields only on loop instances), and masks every secret value (WF §16.3): inputs,
+//! loop fields only on loops), and masks every secret value (WF §16.3): inputs,
 //! outputs and error messages can all contain one.
 
 use chrono::{DateTime, Utc};
@@ -196,11 +196,13 @@ pub struct StepView {
     pub when: Value,
     /// On a loop step: the evaluated items once expanded, else the `for_each` as written.
     pub for_each: Value,
-    /// Loop instances only.
+    /// Loop instances only: the loop step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_source: Option<String>,
+    /// Loop instances only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_index: Option<u32>,
+    /// Loop instances, and the loop step once expanded: the number of instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_total: Option<u32>,
     /// Task steps only; null until the child job exists.

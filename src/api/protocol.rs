@@ -3,17 +3,18 @@
 //! in-process transport all use these types, so the three cannot drift apart.
 //!
 //! A claim hands out a rendered [`StepSpec`] — the same contract the local runner executes —
-//! and a completion carries the runner's [`AttemptResult`] unchanged, so nothing is lost between
-//! what the runner observed and what the engine decides on.
+//! and a completion carries the fields of the runner's [`AttemptResult`], so nothing is lost
+//! between what the runner observed and what the engine decides on.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ParamError;
 use super::execute::OkStatus;
 use super::job::JobMode;
-use crate::runner::spec::{AttemptResult, StepSpec, Stream};
+use crate::runner::spec::{AttemptResult, Outcome, StepSpec, Stream};
 
 /// Longest a claim may wait for work (API §7.3).
 pub const MAX_CLAIM_WAIT_SECS: u32 = 30;
@@ -221,7 +222,8 @@ pub struct LogBatchReply {
     pub cancel: bool,
 }
 
-/// `POST /worker/jobs/{id}/steps/{step}/complete`, sent after every log line of the lease.
+/// `POST /worker/jobs/{id}/steps/{step}/complete`, sent after every log line of the lease. The
+/// fields are the runner's [`AttemptResult`], with wire-format times.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
@@ -229,5 +231,38 @@ pub struct CompleteRequest {
     pub lease_id: Uuid,
     /// What the runner observed; a `cancelling` lease makes the step `cancelled` whatever it
     /// says.
-    pub result: AttemptResult,
+    pub outcome: Outcome,
+    /// The validated output on success, else null.
+    pub output: Value,
+    /// The worker's failure summary (WF §11.4); null on success.
+    pub error_message: Option<String>,
+    #[serde(with = "super::time")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "super::time")]
+    pub finished_at: DateTime<Utc>,
+}
+
+impl CompleteRequest {
+    pub fn new(worker_id: Uuid, lease_id: Uuid, result: AttemptResult) -> Self {
+        CompleteRequest {
+            worker_id,
+            lease_id,
+            outcome: result.outcome,
+            output: result.output,
+            error_message: result.error_message,
+            started_at: result.started_at,
+            finished_at: result.finished_at,
+        }
+    }
+
+    /// The report as the engine's `StepFinished` takes it.
+    pub fn result(&self) -> AttemptResult {
+        AttemptResult {
+            outcome: self.outcome,
+            output: self.output.clone(),
+            error_message: self.error_message.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
 }
