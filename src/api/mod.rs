@@ -13,6 +13,7 @@ pub mod job;
 pub mod logs;
 pub mod protocol;
 pub mod query;
+pub mod stats;
 pub mod time;
 pub mod worker;
 
@@ -27,6 +28,7 @@ pub use protocol::{
     StartRequest,
 };
 pub use query::{FromParams, JobListQuery, LogQuery, Page, Params};
+pub use stats::{ConfigReply, OidcProvider, StatsReply};
 pub use worker::{WorkerDetail, WorkerStatus, WorkerStep, WorkerView};
 
 /// Body limits (API §1.4), in bytes.
