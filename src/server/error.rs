@@ -296,6 +296,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer to a handler that panicked (installed with tower-http's `CatchPanicLayer`): an
+/// internal error like any other, so the client still gets the JSON body and the request id.
+pub(super) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic payload");
+    ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
 fn invalid_input_message(errors: &[FieldError]) -> String {
     match errors {
         [] => "invalid input".to_owned(),

@@ -24,6 +24,7 @@ use axum::extract::{DefaultBodyLimit, Extension, FromRef};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, AuthFailure, ConflictKind};
 pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
@@ -64,6 +65,7 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
         .nest("/worker", machine_surface(Router::new(), limits::LOG_BATCH))
         .fallback(fallback::ui)
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

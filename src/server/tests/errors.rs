@@ -89,8 +89,14 @@ async fn fail(ApiPath(kind): ApiPath<String>) -> ApiError {
     error_of(&kind)
 }
 
+async fn panic() -> &'static str {
+    panic!("the handler has a bug")
+}
+
 fn app() -> Router {
-    let routes = Router::<AppState>::new().route("/test/errors/{kind}", get(fail));
+    let routes = Router::<AppState>::new()
+        .route("/test/errors/{kind}", get(fail))
+        .route("/test/panic", get(panic));
     assemble(state(true), routes)
 }
 
@@ -125,6 +131,23 @@ async fn internal_errors_hide_their_cause_and_name_the_request() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_answers_500_json_with_the_request_id() {
+    let request = Request::get("/api/test/panic")
+        .header("x-request-id", "req-2")
+        .body(Body::empty())
+        .expect("request builds");
+    let reply = send(app(), request).await;
+    assert_eq!(reply.header("x-request-id"), Some("req-2"));
+    assert_eq!(
+        (reply.status.as_u16(), reply.body),
+        (
+            500,
+            serde_json::json!({"error": "internal server error (request id req-2)", "code": "internal"})
+        )
+    );
+}
+
+#[tokio::test]
 async fn auth_and_rate_limit_errors_carry_their_headers() {
     let unauthorized = send(app(), request("unauthorized")).await;
     assert_eq!(unauthorized.header("www-authenticate"), Some("Bearer"));
@@ -142,4 +165,40 @@ fn status_comes_from_the_kind_not_the_message() {
     assert_eq!(error.status_and_code().0.as_u16(), 400);
     let error = ApiError::not_found("bad request");
     assert_eq!(error.status_and_code().0.as_u16(), 404);
+}
+
+/// A tracing writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn internal_errors_are_logged_with_cause_and_request_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The test runtime is single-threaded, so the router runs under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    send(app(), request("internal")).await;
+    let log = String::from_utf8_lossy(&captured.0.lock().expect("log buffer")).into_owned();
+    assert!(
+        log.contains("internal error: database password is hunter2"),
+        "{log}"
+    );
+    assert!(log.contains("req-1"), "{log}");
 }
