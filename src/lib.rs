@@ -3,12 +3,14 @@
 //! One crate builds the one `stroem` binary; `main` only dispatches to [`cli`]. See
 //! `ARCHITECTURE.md` for the codemap and the invariants between these modules.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod local;
 pub mod logs;
 pub mod runner;
+pub mod server;
 pub mod store;
 pub mod workflow;
 pub mod workspace;

@@ -1,0 +1,69 @@
+//! Creating and cancelling jobs (API §3.3, §3.4): the execute request and the small
+//! `{job_id, status}` reply both routes answer with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::engine::JobStatus;
+
+/// `POST /api/workspaces/{ws}/tasks/{name}/execute`. Unknown fields are rejected (API §1.2) so a
+/// misspelt `inputs` fails loudly instead of running the task with defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// The job input; absent or null means `{}`. Validated against the task's schema (WF §3.2).
+    #[serde(default, deserialize_with = "object_or_null")]
+    pub input: Map<String, Value>,
+    /// [P2] re-run of this job: `••••••` in a secret field means "the source job's value".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_job_id: Option<Uuid>,
+}
+
+impl ExecuteRequest {
+    /// The input as the value the workflow layer validates.
+    pub fn input_value(&self) -> Value {
+        Value::Object(self.input.clone())
+    }
+}
+
+/// `{"job_id": "…", "status": "pending"}`: the answer to execute and cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatusReply {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+}
+
+/// `{"status": "ok"}`, with `duplicate: true` when a retried worker `complete` was already
+/// applied (API §7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OkReply {
+    pub status: OkStatus,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl OkReply {
+    pub const OK: OkReply = OkReply {
+        status: OkStatus::Ok,
+        duplicate: false,
+    };
+    pub const DUPLICATE: OkReply = OkReply {
+        status: OkStatus::Ok,
+        duplicate: true,
+    };
+}
+
+/// The only status of [`OkReply`]; an enum so a client rejects anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OkStatus {
+    Ok,
+}
+
+fn object_or_null<'de, D>(deserializer: D) -> Result<Map<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<Map<String, Value>>::deserialize(deserializer)?.unwrap_or_default())
+}

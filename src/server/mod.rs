@@ -1,0 +1,118 @@
+//! The HTTP edge of `stroem serve`: the router, its state, error responses, extractors and
+//! the serve loop. Routes translate between the wire types of [`crate::api`] and the modules
+//! that do the work; no business rule lives here.
+//!
+//! *Invariant*: this is the only module that imports axum. [`router`] is a pure function of
+//! [`AppState`], so tests drive it with `tower::ServiceExt::oneshot` without a socket, and
+//! [`serve`] takes an already bound listener (port 0 in tests) and a shutdown token.
+//!
+//! Surfaces (API §1.1): `/api`, `/hooks` and `/worker` answer unknown paths with JSON 404;
+//! `/healthz` is public; everything else falls through to the web UI.
+
+mod error;
+mod extract;
+mod fallback;
+mod health;
+mod pagination;
+mod request_id;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension, FromRef};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use error::{ApiError, AuthFailure, ConflictKind};
+pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
+pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
+pub use pagination::{Paginated, X_TOTAL_COUNT};
+pub use request_id::{RequestId, X_REQUEST_ID};
+
+use crate::api::limits;
+
+/// How long [`serve`] lets in-flight requests finish after shutdown is signalled. Long polls
+/// (≤ 30 s) and log streams should watch the shutdown token themselves; this bound only makes
+/// sure a stuck connection cannot keep the process alive.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything handlers share. Cheap to clone: every field is a handle. Handlers take only the
+/// part they need (`State<Health>`) through [`FromRef`].
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub health: Health,
+}
+
+impl FromRef<AppState> for Health {
+    fn from_ref(state: &AppState) -> Self {
+        state.health.clone()
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    assemble(state, api_routes())
+}
+
+/// The surfaces around a set of `/api` routes; tests assemble their own routes with it.
+fn assemble(state: AppState, api: Router<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api", machine_surface(api, limits::API_BODY))
+        .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
+        .nest("/worker", machine_surface(Router::new(), limits::LOG_BATCH))
+        .fallback(fallback::ui)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+/// The `/api` routes (API §3).
+fn api_routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// A machine-facing route group: JSON 404/405 for what it does not know and its body limit.
+fn machine_surface(routes: Router<AppState>, body_limit: usize) -> Router<AppState> {
+    routes
+        .fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(Extension(BodyLimit(body_limit)))
+}
+
+/// Serves `state` on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving HTTP");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = shutdown.cancelled() => {
+            match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(
+                        "HTTP connections still open {DRAIN_TIMEOUT:?} after shutdown; closing"
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
