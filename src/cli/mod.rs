@@ -5,6 +5,7 @@
 
 pub mod job_input;
 pub mod run;
+pub mod serve;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a task from a local workspace without a server.
     Run(run::Args),
+    /// Serve the HTTP API and web UI, run the job engine and an embedded worker.
+    Serve(serve::Args),
     /// Lint workflow files: every problem, with file, line and a suggestion.
     Validate(validate::Args),
 }
@@ -40,11 +43,32 @@ pub enum OutputFormat {
 
 /// Parses the command line (applying `STROEM_ROLE`) and runs the verb.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let role = std::env::var("STROEM_ROLE").ok();
+    let cli = Cli::parse_from(with_role(std::env::args_os().collect(), role.as_deref()));
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Validate(args) => validate::run(args),
     }
+}
+
+/// In a container the verb may come from `STROEM_ROLE` (API §9): when no verb is given (no
+/// argument, or only options), the role is inserted as the verb.
+fn with_role(mut args: Vec<std::ffi::OsString>, role: Option<&str>) -> Vec<std::ffi::OsString> {
+    let Some(role) = role.filter(|role| !role.is_empty()) else {
+        return args;
+    };
+    let has_verb = args
+        .get(1)
+        .is_some_and(|first| !first.to_string_lossy().starts_with('-'));
+    let asks_for_help = args
+        .iter()
+        .skip(1)
+        .any(|arg| matches!(arg.to_str(), Some("-h" | "--help" | "-V" | "--version")));
+    if !has_verb && !asks_for_help {
+        args.insert(1.min(args.len()), role.into());
+    }
+    args
 }
 
 #[cfg(test)]
@@ -55,5 +79,23 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn stroem_role_supplies_a_missing_verb_only() {
+        let args = |list: &[&str]| list.iter().map(Into::into).collect::<Vec<_>>();
+        assert_eq!(
+            with_role(args(&["stroem"]), Some("serve")),
+            args(&["stroem", "serve"])
+        );
+        assert_eq!(
+            with_role(args(&["stroem", "--listen", "0:1"]), Some("serve")),
+            args(&["stroem", "serve", "--listen", "0:1"])
+        );
+        assert_eq!(
+            with_role(args(&["stroem", "validate"]), Some("serve")),
+            args(&["stroem", "validate"])
+        );
+        assert_eq!(with_role(args(&["stroem"]), None), args(&["stroem"]));
     }
 }

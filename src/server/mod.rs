@@ -15,6 +15,7 @@ mod fallback;
 mod health;
 mod pagination;
 mod request_id;
+mod routes;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub health: Health,
+    /// The job engine; `None` only in tests of the HTTP edge itself.
+    pub orchestrator: Option<crate::orchestrator::Orchestrator>,
 }
 
 impl FromRef<AppState> for Health {
@@ -72,7 +75,7 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
 
 /// The `/api` routes (API §3).
 fn api_routes() -> Router<AppState> {
-    Router::new()
+    routes::api_routes()
 }
 
 /// A machine-facing route group: JSON 404/405 for what it does not know and its body limit.

@@ -18,6 +18,7 @@ use super::{AppState, Health};
 pub(super) fn state(db_ok: bool) -> AppState {
     AppState {
         health: Health::new(move || async move { db_ok }),
+        orchestrator: None,
     }
 }
 

@@ -91,6 +91,7 @@ async fn a_hung_database_check_is_unhealthy() {
     let hung = || std::future::pending::<bool>();
     let app = router(crate::server::AppState {
         health: crate::server::Health::with_timeout(hung, std::time::Duration::from_millis(50)),
+        orchestrator: None,
     });
     let reply = send(app, get("/healthz")).await;
     assert_eq!(reply.status.as_u16(), 503);

@@ -1,0 +1,276 @@
+//! `stroem serve`: the HTTP API, the job engine, the recovery loop, the workspace poller and
+//! (unless `--no-worker`) an embedded worker, in one process (API §9.2, §10.3).
+//!
+//! Shutdown (SIGTERM or Ctrl-C): stop accepting requests and claims, stop running attempts
+//! (their steps end `cancelled`, or are recovered by lease expiry on the next start), close the
+//! store. Nothing is left `running` forever.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigSource, WorkspaceConfig};
+use crate::logs::LogStore;
+use crate::orchestrator::{Orchestrator, Settings};
+use crate::runner::LocalRunner;
+use crate::server::{AppState, Health};
+use crate::store::{Store, WorkerRegistration};
+use crate::worker::{InProcess, WorkerSettings};
+use crate::workspace::manager::{self, Source, Workspaces};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (default: `STROEM_CONFIG`, else `./stroem.yaml` when present).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (`listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Base directory for the database, logs and snapshots (`data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve this folder as the `default` workspace, replacing the configured ones.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Do not start the embedded worker (`embedded_worker: false`).
+    #[arg(long)]
+    pub no_worker: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let environment: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut config = match Config::load(ConfigSource {
+        config: args.config.clone(),
+        env: environment.clone(),
+        cwd,
+    }) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    config.apply_serve_flags(args.listen, args.data_dir, args.workspace, args.no_worker);
+    init_tracing(&config, &environment);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(serve(config, environment)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
+    let filter = environment
+        .get("RUST_LOG")
+        .cloned()
+        .unwrap_or_else(|| format!("{},sqlx=warn", config.log_level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests run several servers in one process) keeps the first.
+    let _ = match config.log_format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Everything `serve` starts, until `shutdown` is cancelled. Public so tests can run a real
+/// server in-process on port 0.
+pub struct Running {
+    pub address: SocketAddr,
+    pub orchestrator: Orchestrator,
+    tasks: tokio::task::JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl Running {
+    /// Stops everything and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.orchestrator.store().close().await;
+    }
+}
+
+/// Starts the server described by `config` on `listener`.
+pub async fn start(
+    config: Config,
+    environment: BTreeMap<String, String>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
+    let store = Store::connect(config.db.url.expose(), config.db.max_connections)
+        .await
+        .context("cannot open the database")?;
+    let logs = LogStore::open(config.log_storage.local_dir.clone()).with_context(|| {
+        format!(
+            "cannot open the log directory '{}'",
+            config.log_storage.local_dir.display()
+        )
+    })?;
+    let sources = workspace_sources(&config)?;
+    let workspaces = Workspaces::new(
+        manager::Settings {
+            data_dir: config.data_dir.clone(),
+            env: environment.clone(),
+            secret_file_dirs: config.secret_file_dirs.clone(),
+            refused_files: config.refused_secret_files().to_vec(),
+        },
+        sources,
+        Utc::now(),
+    )?;
+    for view in workspaces.list() {
+        for error in &view.errors {
+            tracing::error!(workspace = %view.name, "{}:{}:{}: {}", error.file, error.line, error.column, error.message);
+        }
+    }
+    let workspaces = Arc::new(workspaces);
+    let heartbeat_timeout =
+        TimeDelta::seconds(i64::try_from(config.recovery.heartbeat_timeout_secs)?);
+    let orchestrator = Orchestrator::new(
+        store.clone(),
+        logs,
+        Arc::clone(&workspaces),
+        Settings {
+            lease_ttl: heartbeat_timeout,
+            heartbeat_timeout,
+            default_job_timeout: config.default_job_timeout,
+        },
+    );
+    orchestrator.resume().await?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let address = listener.local_addr()?;
+    let health_store = store.clone();
+    let state = AppState {
+        health: Health::new(move || {
+            let store = health_store.clone();
+            async move { store.ping().await.is_ok() }
+        }),
+        orchestrator: Some(orchestrator.clone()),
+    };
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) = crate::server::serve(listener, state, token).await {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    tasks.spawn(orchestrator.clone().run_recovery(
+        Duration::from_secs(config.recovery.sweep_interval_secs),
+        shutdown.clone(),
+    ));
+    tasks.spawn(Arc::clone(&workspaces).run_poller(shutdown.clone()));
+    if config.embedded_worker {
+        let worker = &config.worker;
+        let registration = WorkerRegistration {
+            name: format!("{} (embedded)", worker.worker_name),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            capabilities: vec!["script".to_owned()],
+            tags: worker.tags.clone(),
+            max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
+        };
+        let transport = Arc::new(InProcess::new(orchestrator.clone(), registration));
+        let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment);
+        let settings = WorkerSettings {
+            max_concurrent: worker.max_concurrent,
+            heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),
+            claim_wait: Duration::from_secs(10),
+            retry_pause: Duration::from_secs(worker.poll_interval_secs.max(1)),
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = crate::worker::run(transport, runner, settings, token).await {
+                tracing::error!(%error, "embedded worker failed");
+            }
+        });
+    }
+    Ok(Running {
+        address,
+        orchestrator,
+        tasks,
+        shutdown,
+    })
+}
+
+async fn serve(config: Config, environment: BTreeMap<String, String>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let running = start(config, environment, listener).await?;
+    let shown = match running.address {
+        SocketAddr::V4(v4) if v4.ip().is_unspecified() => format!("localhost:{}", v4.port()),
+        other => other.to_string(),
+    };
+    println!("Strøm is serving on http://{shown} (API under /api, UI at /)");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
+    config
+        .workspaces
+        .iter()
+        .map(|(name, workspace)| {
+            let source = match workspace {
+                WorkspaceConfig::Folder {
+                    path,
+                    poll_interval_secs,
+                } => Source::Folder {
+                    path: path.clone(),
+                    poll_interval: Duration::from_secs(*poll_interval_secs),
+                },
+                WorkspaceConfig::Example => Source::Example,
+                WorkspaceConfig::Git { .. } => {
+                    anyhow::bail!(
+                        "workspace '{name}': git sources are not supported in this version"
+                    )
+                }
+            };
+            Ok((name.clone(), source))
+        })
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! Carrying out the engine's effects after a change has committed: wake claimers, create and
+//! cancel child jobs, write `_server` log lines, and finish jobs (log archive, hooks, parent
+//! step, revision pin).
+//!
+//! A change to one job can cause changes to others (a child's end moves its parent's step);
+//! each is its own transaction, queued here in order. The engine refuses stale or repeated
+//! reports, so a crash between two of them is repaired by the recovery sweep, not corrupted.
+
+use std::collections::VecDeque;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{JobSource, Orchestrator, OrchestratorError, Result};
+use crate::engine::{self, Effect, EvalContext, Event, HookTarget, JobMeta, JobStatus};
+use crate::runner::spec::{LogLine, Stream};
+
+impl Orchestrator {
+    /// Carries out effects (and the effects they cause) in order. Failures are logged on the
+    /// job concerned and in the server log; they never undo the change that caused them.
+    pub(super) async fn carry_out(&self, effects: Vec<(Uuid, Effect)>) {
+        let mut queue: VecDeque<(Uuid, Effect)> = effects.into();
+        while let Some((job_id, effect)) = queue.pop_front() {
+            match self.effect(job_id, effect).await {
+                Ok(more) => queue.extend(more),
+                Err(error) => {
+                    tracing::error!(%job_id, %error, "orchestration effect failed");
+                    self.server_line(job_id, &format!("orchestration error: {error}"))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn effect(&self, job_id: Uuid, effect: Effect) -> Result<Vec<(Uuid, Effect)>> {
+        match effect {
+            Effect::StepReady { .. } => {
+                self.wake_claimers();
+                Ok(Vec::new())
+            }
+            Effect::StartChildJob {
+                step,
+                task,
+                input,
+                depth,
+            } => self.start_child(job_id, step, &task, input, depth).await,
+            Effect::CancelChildJob { child_job_id, .. } => {
+                let event = Event::CancelRequested {
+                    by: Some(format!("parent job {job_id}")),
+                };
+                match self.apply_only(child_job_id, event).await {
+                    Ok((effects, _)) => Ok(effects),
+                    // A child that already ended needs no cancelling.
+                    Err(OrchestratorError::Event(_)) => Ok(Vec::new()),
+                    Err(error) => Err(error),
+                }
+            }
+            // The store turned the step's lease `cancelling` in the same transaction; the worker
+            // learns it from its next heartbeat or log batch.
+            Effect::StopStep { .. } => Ok(Vec::new()),
+            Effect::Log { line } => {
+                self.server_line(job_id, &line).await;
+                Ok(Vec::new())
+            }
+            Effect::JobFinished { status } => self.job_finished(job_id, status).await,
+        }
+    }
+
+    async fn start_child(
+        &self,
+        parent: Uuid,
+        step: String,
+        task: &str,
+        input: serde_json::Value,
+        depth: u32,
+    ) -> Result<Vec<(Uuid, Effect)>> {
+        let parent_job = self
+            .inner
+            .store
+            .get_job(parent)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(parent))?;
+        let (_, revision) = self.plan_for(&parent_job)?;
+        let meta = JobMeta {
+            id: Uuid::now_v7(),
+            workspace: parent_job.workspace.clone(),
+            revision: parent_job.revision.clone(),
+            source_type: "task".to_owned(),
+            source_id: Some(format!("{parent}/{step}")),
+            parent_job_id: Some(parent),
+            parent_step_name: Some(step.clone()),
+            depth,
+            raw_input: input.clone(),
+        };
+        let mut effects = Vec::new();
+        let event = match self.insert_job(&revision, task, meta, &input).await {
+            Ok((child, child_effects)) => {
+                self.inner
+                    .workspaces
+                    .retain(&child.workspace, &child.revision);
+                effects.extend(child_effects);
+                Event::ChildJobCreated {
+                    step,
+                    child_job_id: child.id,
+                }
+            }
+            Err(OrchestratorError::InvalidInput(errors)) => Event::ChildJobRejected {
+                step,
+                error: errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            Err(OrchestratorError::Plan(error)) => Event::ChildJobRejected {
+                step,
+                error: error.to_string(),
+            },
+            Err(other) => return Err(other),
+        };
+        let (parent_effects, _) = self.apply_only(parent, event).await?;
+        // The parent's step must be `running` with its child before the child's own steps
+        // report back.
+        let mut ordered = parent_effects;
+        ordered.extend(effects);
+        Ok(ordered)
+    }
+
+    async fn job_finished(&self, job_id: Uuid, status: JobStatus) -> Result<Vec<(Uuid, Effect)>> {
+        let job = self
+            .inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        let logs = self.inner.logs.clone();
+        // Archiving compresses the whole log: off the async threads.
+        let archived = tokio::task::spawn_blocking(move || logs.finish(job_id)).await;
+        if let Ok(Err(error)) = archived {
+            tracing::warn!(%job_id, %error, "cannot archive the job log");
+        }
+
+        let mut effects = self.fire_hooks(&job).await;
+        if job.source_type == "hook"
+            && status != JobStatus::Completed
+            && let Some(original) = hooked_job(&job)
+        {
+            let line = format!(
+                "hook job {} ({}) ended {}: {}",
+                job.id,
+                job.task,
+                status.as_str(),
+                job.error.as_deref().unwrap_or("no error message")
+            );
+            self.server_line(original, &line).await;
+        }
+        if let (Some(parent), Some(step)) = (job.parent_job_id, job.parent_step_name.clone()) {
+            let event = Event::ChildJobFinished {
+                step,
+                child_job_id: job.id,
+                status,
+                output: job.output.clone(),
+                error: job.error.clone(),
+            };
+            match self.apply_only(parent, event).await {
+                Ok((more, _)) => effects.extend(more),
+                // The parent moved on (cancelled, timed out): the child's result is not needed.
+                Err(OrchestratorError::Event(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.inner.workspaces.release(&job.workspace, &job.revision);
+        Ok(effects)
+    }
+
+    /// Creates the hook jobs of a finished job (WF §14); refused hooks leave a `_server` line.
+    async fn fire_hooks(&self, job: &engine::JobState) -> Vec<(Uuid, Effect)> {
+        let Ok((plan, revision)) = self.plan_for(job) else {
+            return Vec::new();
+        };
+        let prepared = {
+            let ctx = EvalContext {
+                templates: &self.inner.templates,
+                secrets: &revision.secrets,
+            };
+            engine::prepare_hooks(&revision.def, job, &plan, &ctx)
+        };
+        let mut effects = Vec::new();
+        for hook in prepared {
+            let hook = match hook {
+                Ok(hook) => hook,
+                Err(refused) => {
+                    let line =
+                        format!("hook {} was not created: {}", refused.label, refused.reason);
+                    self.server_line(job.id, &line).await;
+                    continue;
+                }
+            };
+            let meta = JobMeta {
+                id: Uuid::now_v7(),
+                workspace: job.workspace.clone(),
+                revision: job.revision.clone(),
+                source_type: "hook".to_owned(),
+                source_id: Some(format!("{}/{}", job.id, hook.event_key)),
+                parent_job_id: None,
+                parent_step_name: None,
+                depth: job.depth,
+                raw_input: hook.input.clone(),
+            };
+            let created = match hook.target {
+                HookTarget::Task(task) => {
+                    self.insert_job(&revision, &task, meta, &hook.input).await
+                }
+                HookTarget::SingleStep(plan) => {
+                    self.store_new_job(&revision, &plan, meta, hook.input.clone())
+                        .await
+                }
+            };
+            match created {
+                Ok((hook_job, more)) => {
+                    self.inner
+                        .workspaces
+                        .retain(&hook_job.workspace, &hook_job.revision);
+                    effects.extend(more);
+                }
+                Err(error) => {
+                    let line = format!("hook {} was not created: {error}", hook.label);
+                    self.server_line(job.id, &line).await;
+                }
+            }
+        }
+        effects
+    }
+
+    /// Appends a `_server` line (stream `stderr`, attempt null) to a job's log, masked.
+    pub(super) async fn server_line(&self, job_id: Uuid, line: &str) {
+        let mask = match self.inner.store.get_job(job_id).await {
+            Ok(Some(job)) => self.mask_of(&job),
+            _ => Vec::new(),
+        };
+        let line = LogLine {
+            ts: Utc::now(),
+            stream: Stream::Stderr,
+            step: crate::logs::SERVER_STEP.to_owned(),
+            attempt: None,
+            line: line.to_owned(),
+        };
+        let logs = self.inner.logs.clone();
+        let written =
+            tokio::task::spawn_blocking(move || logs.append(job_id, &[line], &mask)).await;
+        if let Ok(Err(error)) = written {
+            tracing::warn!(%job_id, %error, "cannot write a server log line");
+        }
+    }
+
+    pub(super) fn wake_claimers(&self) {
+        self.inner.ready.notify_waiters();
+    }
+}
+
+/// The original job of a hook job, from its `source_id` (`<job id>/<event key>`).
+fn hooked_job(job: &engine::JobState) -> Option<Uuid> {
+    let source = job.source_id.as_deref()?;
+    let (id, _) = source.split_once('/')?;
+    id.parse().ok()
+}
+
+impl JobSource {
+    /// A job started by a signed-in user (API §2.4 `user`).
+    pub fn user(email: &str) -> Self {
+        JobSource {
+            source_type: "user".to_owned(),
+            source_id: Some(email.to_owned()),
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The job engine inside the server: the pure rules of [`crate::engine`] applied to jobs kept in
+//! the [`Store`], one transaction per change, with their effects carried out (child jobs,
+//! hooks, `_server` log lines, waking claimers).
+//!
+//! Every entry point that creates or changes a job — the API, the embedded and remote workers,
+//! the recovery loop — goes through here, so there is one path from an event to the database.
+//!
+//! *Invariant*: job state changes only inside `Store::with_job`/`claim`/`with_lease`/
+//! `expire_lease` callbacks that call `engine::apply`; effects run after the commit.
+
+mod effects;
+mod plans;
+mod recovery;
+mod workers;
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::engine::{self, Effect, EvalContext, Event, EventError, JobMeta, JobState};
+use crate::logs::LogStore;
+use crate::store::{JobRouting, Store, StoreError};
+use crate::workflow::input::{self, EnforceOptions, FieldError};
+use crate::workflow::model::Duration;
+use crate::workflow::template::Templates;
+use crate::workspace::manager::{Revision, Workspaces};
+
+pub use plans::PlanLookupError;
+pub use recovery::Sweep;
+pub use workers::{ClaimedStep, LogAck, StartOutcome};
+
+/// Server settings the orchestrator needs (API §10.2).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a lease lives without a heartbeat (`recovery.heartbeat_timeout_secs`).
+    pub lease_ttl: TimeDelta,
+    /// A worker without heartbeat for this long becomes inactive.
+    pub heartbeat_timeout: TimeDelta,
+    pub default_job_timeout: Option<Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lease_ttl: TimeDelta::seconds(60),
+            heartbeat_timeout: TimeDelta::seconds(60),
+            default_job_timeout: None,
+        }
+    }
+}
+
+/// Who asked for a job (API §2.4 `source_type` / `source_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSource {
+    pub source_type: String,
+    pub source_id: Option<String>,
+}
+
+impl JobSource {
+    /// A job created through the API with authentication off.
+    pub fn api() -> Self {
+        JobSource {
+            source_type: "api".to_owned(),
+            source_id: None,
+        }
+    }
+}
+
+/// Why an orchestrator call failed. The server maps each kind to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("workspace '{0}' not found")]
+    UnknownWorkspace(String),
+    #[error("task '{task}' not found in workspace '{workspace}'")]
+    UnknownTask { workspace: String, task: String },
+    #[error("job {0} not found")]
+    JobNotFound(Uuid),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidInput(Vec<FieldError>),
+    #[error("job {0} has already finished")]
+    AlreadyTerminal(Uuid),
+    #[error("lease is not current")]
+    StaleLease,
+    #[error(transparent)]
+    Plan(#[from] PlanLookupError),
+    #[error("event refused: {0}")]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("log storage: {0}")]
+    Logs(#[from] crate::logs::LogError),
+}
+
+impl From<StoreError> for OrchestratorError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::JobNotFound(id) => OrchestratorError::JobNotFound(id),
+            StoreError::StaleLease { .. } => OrchestratorError::StaleLease,
+            other => OrchestratorError::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = OrchestratorError> = std::result::Result<T, E>;
+
+/// Cheap to clone; every clone shares the same store, logs and wake-up signal.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    logs: LogStore,
+    workspaces: Arc<Workspaces>,
+    templates: Templates,
+    settings: Settings,
+    /// Woken whenever a step may have become claimable, so long-polling claims return at once.
+    ready: Notify,
+    plans: plans::PlanCache,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator").finish_non_exhaustive()
+    }
+}
+
+impl Orchestrator {
+    pub fn new(
+        store: Store,
+        logs: LogStore,
+        workspaces: Arc<Workspaces>,
+        settings: Settings,
+    ) -> Self {
+        Orchestrator {
+            inner: Arc::new(Inner {
+                store,
+                logs,
+                workspaces,
+                templates: Templates::new(),
+                settings,
+                ready: Notify::new(),
+                plans: plans::PlanCache::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.inner.logs
+    }
+
+    pub fn workspaces(&self) -> &Arc<Workspaces> {
+        &self.inner.workspaces
+    }
+
+    /// Re-pins the revisions of unfinished jobs after a restart, then lets the workspace
+    /// registry drop snapshots nobody uses.
+    pub async fn resume(&self) -> Result<()> {
+        for job_id in self.inner.store.unfinished_jobs().await? {
+            if let Some(job) = self.inner.store.get_job(job_id).await? {
+                self.inner.workspaces.retain(&job.workspace, &job.revision);
+            }
+        }
+        self.inner.workspaces.prune();
+        self.inner.ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Creates a job of `task` in `workspace` from `raw_input` (WF §3.2 enforced first), pinned
+    /// to the workspace's active revision. Nothing is written when the input is rejected.
+    pub async fn create_job(
+        &self,
+        workspace: &str,
+        task: &str,
+        raw_input: Value,
+        source: JobSource,
+    ) -> Result<JobState> {
+        let revision = self
+            .inner
+            .workspaces
+            .retain_active(workspace)
+            .ok_or_else(|| OrchestratorError::UnknownWorkspace(workspace.to_owned()))?;
+        if !revision.def.tasks.contains_key(task) {
+            self.inner.workspaces.release(workspace, &revision.revision);
+            return Err(OrchestratorError::UnknownTask {
+                workspace: workspace.to_owned(),
+                task: task.to_owned(),
+            });
+        }
+        let meta = JobMeta {
+            id: Uuid::now_v7(),
+            workspace: workspace.to_owned(),
+            revision: revision.revision.clone(),
+            source_type: source.source_type,
+            source_id: source.source_id,
+            parent_job_id: None,
+            parent_step_name: None,
+            depth: 0,
+            raw_input: raw_input.clone(),
+        };
+        let created = self.insert_job(&revision, task, meta, &raw_input).await;
+        match created {
+            Ok((job, effects)) => {
+                self.carry_out(effects).await;
+                Ok(job)
+            }
+            Err(error) => {
+                self.inner.workspaces.release(workspace, &revision.revision);
+                Err(error)
+            }
+        }
+    }
+
+    /// Validates the input and stores a new job; the caller carries out the returned effects.
+    async fn insert_job(
+        &self,
+        revision: &Revision,
+        task: &str,
+        meta: JobMeta,
+        raw_input: &Value,
+    ) -> Result<(JobState, Vec<(Uuid, Effect)>)> {
+        let plan = self.inner.plans.task(revision, task)?;
+        let default_scope = json!({
+            "secret": revision.secrets,
+            "job": {"id": meta.id, "task": task, "workspace": meta.workspace,
+                    "source_type": meta.source_type, "source_id": meta.source_id,
+                    "revision": meta.revision},
+        });
+        let render_default = |template: &str| {
+            self.inner
+                .templates
+                .render(template, &default_scope)
+                .map_err(|error| error.to_string())
+        };
+        let validated = input::enforce(
+            plan.task_input.as_ref(),
+            raw_input,
+            EnforceOptions {
+                webhook: meta.source_type == "webhook",
+            },
+            &render_default,
+        )
+        .map_err(OrchestratorError::InvalidInput)?;
+        self.store_new_job(
+            revision,
+            &plan,
+            meta,
+            Value::Object(validated.into_iter().collect()),
+        )
+        .await
+    }
+
+    async fn store_new_job(
+        &self,
+        revision: &Revision,
+        plan: &engine::JobPlan,
+        meta: JobMeta,
+        input: Value,
+    ) -> Result<(JobState, Vec<(Uuid, Effect)>)> {
+        let ctx = EvalContext {
+            templates: &self.inner.templates,
+            secrets: &revision.secrets,
+        };
+        let (mut job, effects) = engine::create(plan, meta, input, Utc::now(), &ctx);
+        if job.timeout_secs.is_none() {
+            job.timeout_secs = self.inner.settings.default_job_timeout.map(Duration::secs);
+        }
+        let routing = JobRouting::from_plan(plan, 0);
+        self.inner.store.create_job(&job, &routing).await?;
+        let id = job.id;
+        Ok((
+            job,
+            effects.into_iter().map(|effect| (id, effect)).collect(),
+        ))
+    }
+
+    /// Cancels a job (API §8.4). Cancelling a finished job is `AlreadyTerminal`.
+    pub async fn cancel_job(&self, job_id: Uuid, by: Option<String>) -> Result<JobState> {
+        let job = self
+            .inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        if job.is_finished() || job.is_halted() {
+            return Err(OrchestratorError::AlreadyTerminal(job_id));
+        }
+        self.apply(job_id, Event::CancelRequested { by }).await
+    }
+
+    /// Applies one event to a stored job in one transaction, then carries out its effects.
+    pub async fn apply(&self, job_id: Uuid, event: Event) -> Result<JobState> {
+        let (effects, job) = self.apply_only(job_id, event).await?;
+        self.carry_out(effects).await;
+        Ok(job)
+    }
+
+    async fn apply_only(
+        &self,
+        job_id: Uuid,
+        event: Event,
+    ) -> Result<(Vec<(Uuid, Effect)>, JobState)> {
+        let stored = self
+            .inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        let (plan, revision) = self.plan_for(&stored)?;
+        let templates = &self.inner.templates;
+        let (effects, job) = self
+            .inner
+            .store
+            .with_job(job_id, |job| {
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let mut jitter = || rand::random::<f64>();
+                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                    .map_err(OrchestratorError::from)
+            })
+            .await?;
+        Ok((effects.into_iter().map(|e| (job_id, e)).collect(), job))
+    }
+
+    /// The plan and pinned revision of a stored job.
+    fn plan_for(&self, job: &JobState) -> Result<(Arc<engine::JobPlan>, Arc<Revision>)> {
+        let revision = self
+            .inner
+            .workspaces
+            .revision(&job.workspace, &job.revision)
+            .ok_or_else(|| PlanLookupError::RevisionGone {
+                workspace: job.workspace.clone(),
+                revision: job.revision.clone(),
+            })?;
+        let plan = self.inner.plans.for_job(&revision, job)?;
+        Ok((plan, revision))
+    }
+
+    /// The mask set of a job (WF §16.3), for masking API responses and server log lines.
+    pub fn mask_of(&self, job: &JobState) -> Vec<String> {
+        match self.plan_for(job) {
+            Ok((plan, revision)) => {
+                let ctx = EvalContext {
+                    templates: &self.inner.templates,
+                    secrets: &revision.secrets,
+                };
+                engine::job_mask(job, &plan, &ctx)
+            }
+            // Without its revision a job's secrets cannot be known; mask nothing rather than
+            // fail a read.
+            Err(_) => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Plans of stored jobs: a job row names its workspace, pinned revision and task; the plan is
+//! rebuilt from the revision's definition on demand and cached, since it never changes for a
+//! revision.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::engine::{self, HookTarget, JobPlan, JobState, PlanError};
+use crate::workflow::model::Hook;
+use crate::workspace::manager::Revision;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanLookupError {
+    #[error("revision {revision} of workspace '{workspace}' is no longer available")]
+    RevisionGone { workspace: String, revision: String },
+    #[error("no hook of this revision runs as '{0}'")]
+    UnknownHook(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// Plans by (workspace, revision, task); hook jobs also by their input keys.
+#[derive(Default)]
+pub(super) struct PlanCache {
+    plans: Mutex<HashMap<(String, String, String), Arc<JobPlan>>>,
+}
+
+impl PlanCache {
+    /// The plan of `task` at `revision`.
+    pub fn task(&self, revision: &Revision, task: &str) -> Result<Arc<JobPlan>, PlanLookupError> {
+        let key = (
+            revision.workspace.clone(),
+            revision.revision.clone(),
+            task.to_owned(),
+        );
+        if let Some(plan) = self.lock().get(&key) {
+            return Ok(Arc::clone(plan));
+        }
+        let plan = Arc::new(JobPlan::new(&revision.def, task)?);
+        self.lock().insert(key, Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    /// The plan of a stored job: its task's, or for a single-step hook job (`_hook:<action>`)
+    /// the plan of the hook entry that runs that action.
+    pub fn for_job(
+        &self,
+        revision: &Revision,
+        job: &JobState,
+    ) -> Result<Arc<JobPlan>, PlanLookupError> {
+        if job.source_type != "hook" || revision.def.tasks.contains_key(&job.task) {
+            return self.task(revision, &job.task);
+        }
+        let hook = find_hook(revision, &job.task)
+            .ok_or_else(|| PlanLookupError::UnknownHook(job.task.clone()))?;
+        Ok(Arc::new(hook_plan(revision, hook, &job.input)?))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Arc<JobPlan>>> {
+        // A poisoned cache only means another thread panicked mid-insert; the map is intact.
+        self.plans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The single-step plan of `hook` with the keys of its rendered `input`.
+pub(super) fn hook_plan(
+    revision: &Revision,
+    hook: &Hook,
+    input: &serde_json::Value,
+) -> Result<JobPlan, PlanLookupError> {
+    let keys: Vec<String> = input
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default();
+    match engine::hook_target(&revision.def, hook, &keys)? {
+        HookTarget::SingleStep(plan) => Ok(*plan),
+        HookTarget::Task(task) => Ok(JobPlan::new(&revision.def, &task)?),
+    }
+}
+
+/// The first hook entry (task hooks, then workspace hooks) whose single-step job is named
+/// `job_task`. Entries naming the same action share a plan except for timeout and retry, and
+/// the first one's are used.
+fn find_hook<'r>(revision: &'r Revision, job_task: &str) -> Option<&'r Hook> {
+    let def = &revision.def;
+    let task_hooks = def.tasks.values().flat_map(|task| all_hooks(&task.hooks));
+    task_hooks
+        .chain(all_hooks(&def.hooks))
+        .find(|hook| engine::hook_names(hook).0 == job_task)
+}
+
+fn all_hooks(hooks: &crate::workflow::model::Hooks) -> impl Iterator<Item = &Hook> {
+    hooks
+        .on_success
+        .iter()
+        .chain(&hooks.on_error)
+        .chain(&hooks.on_cancel)
+}

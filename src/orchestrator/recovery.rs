@@ -1,0 +1,150 @@
+//! The recovery loop (API §8.5): what the server does on its own as time passes — workers that
+//! stopped heartbeating, leases that expired, job timeouts, task-step timeouts and retry delays.
+//! Every action is one transaction through the engine; all state is in the database, so a
+//! restarted server continues where it stopped.
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Orchestrator, OrchestratorError, Result};
+use crate::engine::{self, EvalContext, Event, StepStatus};
+use crate::runner::spec::{AttemptResult, Outcome};
+use crate::store::LeaseStatus;
+
+/// What one sweep did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sweep {
+    pub inactive_workers: usize,
+    pub expired_leases: usize,
+    pub timed_out_jobs: usize,
+    pub events: usize,
+}
+
+impl Orchestrator {
+    /// One sweep at `now`.
+    pub async fn recovery_tick(&self, now: DateTime<Utc>) -> Result<Sweep> {
+        let mut sweep = Sweep {
+            inactive_workers: self
+                .inner
+                .store
+                .mark_inactive_workers(now, self.inner.settings.heartbeat_timeout)
+                .await?
+                .len(),
+            ..Sweep::default()
+        };
+        for lease in self.inner.store.expired_leases(now).await? {
+            if self.expire(lease.lease_id, now).await? {
+                sweep.expired_leases += 1;
+            }
+        }
+        for job_id in self.inner.store.unfinished_jobs().await? {
+            let Some(job) = self.inner.store.get_job(job_id).await? else {
+                continue;
+            };
+            let Ok((plan, _)) = self.plan_for(&job) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            if !job.is_halted() && engine::job_deadline(&job).is_some_and(|at| at <= now) {
+                events.push(Event::JobTimedOut);
+                sweep.timed_out_jobs += 1;
+            } else {
+                if job.next_retry_at().is_some_and(|at| at <= now) {
+                    events.push(Event::Tick);
+                }
+                for step in &job.steps {
+                    let is_task_step =
+                        step.status == StepStatus::Running && step.child_job_id.is_some();
+                    if is_task_step
+                        && engine::step_deadline(&job, &plan, &step.step_name)
+                            .is_some_and(|at| at <= now)
+                    {
+                        events.push(Event::StepTimedOut {
+                            step: step.step_name.clone(),
+                        });
+                    }
+                }
+            }
+            for event in events {
+                match self.apply(job_id, event).await {
+                    Ok(_) => sweep.events += 1,
+                    // Something else moved the job meanwhile; the next sweep looks again.
+                    Err(OrchestratorError::Event(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        if sweep != Sweep::default() {
+            tracing::info!(?sweep, "recovery sweep");
+        }
+        Ok(sweep)
+    }
+
+    /// Fails (or, for a cancelling lease, cancels) the attempt of an expired lease.
+    async fn expire(&self, lease_id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let templates = &self.inner.templates;
+        let store = &self.inner.store;
+        let Some(lease) = store
+            .live_leases()
+            .await?
+            .into_iter()
+            .find(|lease| lease.lease_id == lease_id)
+        else {
+            return Ok(false);
+        };
+        let Some(job) = store.get_job(lease.job_id).await? else {
+            return Ok(false);
+        };
+        let (plan, revision) = self.plan_for(&job)?;
+        let expired = store
+            .expire_lease(lease_id, now, |job, lease| {
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let cancelling = lease.state == LeaseStatus::Cancelling;
+                let result = AttemptResult {
+                    outcome: if cancelling {
+                        Outcome::Cancelled
+                    } else {
+                        Outcome::Failed
+                    },
+                    output: serde_json::Value::Null,
+                    error_message: Some("worker lost (lease expired)".to_owned()),
+                    started_at: now,
+                    finished_at: now,
+                };
+                let event = Event::StepFinished {
+                    step: lease.step_name.clone(),
+                    result,
+                };
+                let mut jitter = || rand::random::<f64>();
+                engine::apply(job, &plan, event, now, &ctx, &mut jitter)
+                    .map_err(OrchestratorError::from)
+            })
+            .await?;
+        let Some((effects, job)) = expired else {
+            return Ok(false);
+        };
+        let id = job.id;
+        self.carry_out(effects.into_iter().map(|e| (id, e)).collect())
+            .await;
+        Ok(true)
+    }
+
+    /// Runs [`Orchestrator::recovery_tick`] every `interval` until `shutdown`.
+    pub async fn run_recovery(self, interval: std::time::Duration, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    if let Err(error) = self.recovery_tick(Utc::now()).await {
+                        tracing::error!(%error, "recovery sweep failed");
+                    }
+                }
+            }
+        }
+    }
+}

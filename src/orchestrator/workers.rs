@@ -1,0 +1,249 @@
+//! The worker side of the orchestrator (API §7): registration, heartbeats, long-poll claims,
+//! and the start / log / complete reports, each fenced by its lease. The embedded worker calls
+//! these directly; the HTTP routes of `/worker` call the same functions.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Orchestrator, OrchestratorError, Result};
+use crate::engine::{self, EvalContext, Event, StepStatus};
+use crate::logs::BatchKey;
+use crate::runner::spec::{AttemptResult, LogLine, StepSpec};
+use crate::store::{Lease, LeaseKey, LeaseStatus, LeaseUse, Worker, WorkerRegistration};
+
+/// A step handed to a worker: its lease and what to run.
+#[derive(Debug, Clone)]
+pub struct ClaimedStep {
+    pub lease: Lease,
+    pub spec: StepSpec,
+    /// Where the pinned revision's files are on the server (the embedded worker copies them;
+    /// remote workers download the revision's tarball instead).
+    pub revision_root: std::path::PathBuf,
+    pub revision: String,
+}
+
+/// The answer to a log batch: whether the worker must stop the step (API §7.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAck {
+    pub cancel: bool,
+}
+
+/// What a worker's `start` report led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// The job was cancelled between claim and start: do not run the step (API §7.6, 409).
+    Cancelled,
+}
+
+impl Orchestrator {
+    pub async fn register_worker(&self, registration: &WorkerRegistration) -> Result<Worker> {
+        Ok(self
+            .inner
+            .store
+            .register_worker(registration, Utc::now())
+            .await?)
+    }
+
+    /// Renews the worker's leases; answers which to cancel and which are unknown (API §7.2).
+    pub async fn heartbeat(
+        &self,
+        worker_id: Uuid,
+        leases: &[Uuid],
+    ) -> Result<crate::store::HeartbeatReply> {
+        Ok(self
+            .inner
+            .store
+            .heartbeat(worker_id, leases, Utc::now(), self.inner.settings.lease_ttl)
+            .await?)
+    }
+
+    /// Claims the next step the worker may run, waiting up to `wait` for one to become ready
+    /// (long poll, API §7.3). Steps whose templates or input fail at claim are failed and the
+    /// search goes on (WF §10).
+    pub async fn claim(&self, worker_id: Uuid, wait: StdDuration) -> Result<Option<ClaimedStep>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.inner.ready.notified();
+            tokio::pin!(notified);
+            // Register interest before looking, so a step made ready meanwhile wakes us.
+            notified.as_mut().enable();
+            if let Some(claimed) = self.try_claim(worker_id).await? {
+                return Ok(Some(claimed));
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn try_claim(&self, worker_id: Uuid) -> Result<Option<ClaimedStep>> {
+        let worker =
+            self.inner
+                .store
+                .get_worker(worker_id)
+                .await?
+                .ok_or(OrchestratorError::Store(
+                    crate::store::StoreError::WorkerNotFound(worker_id),
+                ))?;
+        let mut effects = Vec::new();
+        let templates = &self.inner.templates;
+        let now = Utc::now();
+        let claim = self
+            .inner
+            .store
+            .claim(&worker, now, self.inner.settings.lease_ttl, |job, step| {
+                let (plan, revision) = self.plan_for(job)?;
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let mut jitter = || rand::random::<f64>();
+                let claimed = Event::StepClaimed {
+                    step: step.to_owned(),
+                };
+                let mut applied = engine::apply(job, &plan, claimed, now, &ctx, &mut jitter)?;
+                match engine::prepare_attempt(job, &plan, step, &ctx) {
+                    Ok(spec) => {
+                        let input = serde_json::Value::Object(spec.input.clone());
+                        job.record_step_input(step, &input, &spec.mask);
+                        effects.extend(applied.drain(..).map(|e| (job.id, e)));
+                        Ok(Some((spec, revision)))
+                    }
+                    Err(error) => {
+                        let rejected = Event::StepRejected {
+                            step: step.to_owned(),
+                            error,
+                        };
+                        applied.extend(engine::apply(
+                            job,
+                            &plan,
+                            rejected,
+                            now,
+                            &ctx,
+                            &mut jitter,
+                        )?);
+                        effects.extend(applied.drain(..).map(|e| (job.id, e)));
+                        Ok::<_, OrchestratorError>(None)
+                    }
+                }
+            })
+            .await?;
+        self.carry_out(effects).await;
+        Ok(claim.map(|claim| {
+            let (spec, revision) = claim.value;
+            ClaimedStep {
+                lease: claim.lease,
+                spec,
+                revision_root: revision.root.clone(),
+                revision: revision.revision.clone(),
+            }
+        }))
+    }
+
+    /// The worker began running a claimed step.
+    pub async fn start_step(&self, key: &LeaseKey) -> Result<StartOutcome> {
+        let templates = &self.inner.templates;
+        let stored = self.job_of(key.job_id).await?;
+        let (plan, revision) = self.plan_for(&stored)?;
+        let (effects, job, lease) = self
+            .inner
+            .store
+            .with_lease(key, LeaseUse::Start, |job, lease| {
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let mut jitter = || rand::random::<f64>();
+                let event = Event::StepStarted {
+                    step: lease.step_name.clone(),
+                };
+                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                    .map_err(OrchestratorError::from)
+            })
+            .await?;
+        let id = job.id;
+        self.carry_out(effects.into_iter().map(|e| (id, e)).collect())
+            .await;
+        let running = job
+            .step(&key.step_name)
+            .is_some_and(|step| step.status == StepStatus::Running);
+        if lease.state == LeaseStatus::Cancelling || !running {
+            Ok(StartOutcome::Cancelled)
+        } else {
+            Ok(StartOutcome::Started)
+        }
+    }
+
+    /// Stores a batch of log lines of a running attempt (API §7.6); a retried batch is stored
+    /// once. The answer says whether the step is being cancelled.
+    pub async fn append_logs(
+        &self,
+        key: &LeaseKey,
+        offset: u64,
+        lines: Vec<LogLine>,
+    ) -> Result<LogAck> {
+        let lease = self.inner.store.check_lease(key).await?;
+        let job = self.job_of(key.job_id).await?;
+        let mask = self.mask_of(&job);
+        let batch = BatchKey {
+            step: lease.step_name.clone(),
+            attempt: lease.attempt,
+            offset,
+        };
+        let logs = self.inner.logs.clone();
+        let job_id = key.job_id;
+        tokio::task::spawn_blocking(move || logs.append_batch(job_id, &batch, &lines, &mask))
+            .await
+            .map_err(|error| OrchestratorError::Logs(crate::logs::LogError::Task(error)))??;
+        Ok(LogAck {
+            cancel: lease.state == LeaseStatus::Cancelling,
+        })
+    }
+
+    /// The attempt ended (API §7.6): the engine decides what follows, fenced by the lease.
+    pub async fn complete_step(&self, key: &LeaseKey, result: AttemptResult) -> Result<()> {
+        let templates = &self.inner.templates;
+        let stored = self.job_of(key.job_id).await?;
+        let (plan, revision) = self.plan_for(&stored)?;
+        let digest = Some(digest_of(&result));
+        let (effects, job, _) = self
+            .inner
+            .store
+            .with_lease(key, LeaseUse::Complete { digest }, |job, lease| {
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let mut jitter = || rand::random::<f64>();
+                let event = Event::StepFinished {
+                    step: lease.step_name.clone(),
+                    result,
+                };
+                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                    .map_err(OrchestratorError::from)
+            })
+            .await?;
+        let id = job.id;
+        self.carry_out(effects.into_iter().map(|e| (id, e)).collect())
+            .await;
+        Ok(())
+    }
+
+    async fn job_of(&self, job_id: Uuid) -> Result<crate::engine::JobState> {
+        self.inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(job_id))
+    }
+}
+
+/// Identifies a `complete` report so a retried identical one is answered `duplicate`.
+fn digest_of(result: &AttemptResult) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_string(result).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

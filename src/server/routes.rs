@@ -1,0 +1,288 @@
+//! The public `/api` routes of API §3 and §4.2: thin translations between the wire types of
+//! [`crate::api`] and the [`Orchestrator`], which does the work.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Paginated};
+use crate::api::execute::{ExecuteRequest, JobStatusReply};
+use crate::api::job::{JobDetail, JobMode, JobSummary, JobView};
+use crate::api::logs::LogsReply;
+use crate::api::query::{JobListQuery, LogQuery, Page};
+use crate::engine::JobStatus;
+use crate::orchestrator::{JobSource, Orchestrator, OrchestratorError};
+use crate::store::JobFilter;
+use crate::workspace::manager::{TaskDetail, TaskSummary, TriggerView, WorkspaceView};
+
+/// The `/api` routes backed by the orchestrator.
+pub(super) fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/workspaces", get(list_workspaces))
+        .route("/workspaces/{ws}", get(get_workspace))
+        .route("/tasks", get(list_all_tasks))
+        .route("/workspaces/{ws}/tasks", get(list_tasks))
+        .route("/workspaces/{ws}/tasks/{name}", get(get_task))
+        .route("/workspaces/{ws}/tasks/{name}/execute", post(execute_task))
+        .route("/workspaces/{ws}/triggers", get(list_triggers))
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/cancel", post(cancel_job))
+        .route("/jobs/{id}/logs", get(job_logs))
+        .route("/jobs/{id}/steps/{step}/logs", get(step_logs))
+        .route("/workers", get(list_workers))
+}
+
+impl AppState {
+    fn jobs(&self) -> Result<&Orchestrator, ApiError> {
+        self.orchestrator
+            .as_ref()
+            .ok_or_else(|| ApiError::unavailable("the job engine is not running"))
+    }
+}
+
+impl From<OrchestratorError> for ApiError {
+    fn from(error: OrchestratorError) -> Self {
+        match error {
+            OrchestratorError::UnknownWorkspace(_)
+            | OrchestratorError::UnknownTask { .. }
+            | OrchestratorError::JobNotFound(_) => ApiError::not_found(error.to_string()),
+            OrchestratorError::InvalidInput(errors) => ApiError::InvalidInput(errors),
+            OrchestratorError::AlreadyTerminal(_) => {
+                ApiError::conflict(ConflictKind::AlreadyTerminal, error.to_string())
+            }
+            OrchestratorError::StaleLease => ApiError::stale_lease(),
+            other => ApiError::internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let counts = state
+        .jobs()?
+        .store()
+        .job_counts(None)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        serde_json::to_value(counts).map_err(ApiError::internal)?,
+    ))
+}
+
+async fn list_workspaces(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
+    Ok(Json(state.jobs()?.workspaces().list()))
+}
+
+async fn get_workspace(
+    State(state): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+) -> Result<Json<WorkspaceView>, ApiError> {
+    state
+        .jobs()?
+        .workspaces()
+        .view(&ws)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+}
+
+async fn list_all_tasks(State(state): State<AppState>) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    Ok(Json(state.jobs()?.workspaces().all_tasks()))
+}
+
+async fn list_tasks(
+    State(state): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    state
+        .jobs()?
+        .workspaces()
+        .tasks(&ws)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    ApiPath((ws, name)): ApiPath<(String, String)>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    state
+        .jobs()?
+        .workspaces()
+        .task(&ws, &name, chrono::Utc::now())
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("task '{name}' not found in workspace '{ws}'")))
+}
+
+async fn list_triggers(
+    State(state): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+) -> Result<Json<Vec<TriggerView>>, ApiError> {
+    state
+        .jobs()?
+        .workspaces()
+        .triggers(&ws, chrono::Utc::now())
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+}
+
+async fn execute_task(
+    State(state): State<AppState>,
+    ApiPath((ws, name)): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<ExecuteRequest>,
+) -> Result<Json<JobStatusReply>, ApiError> {
+    let job = state
+        .jobs()?
+        .create_job(&ws, &name, request.input_value(), JobSource::api())
+        .await?;
+    Ok(Json(JobStatusReply {
+        job_id: job.id,
+        status: job.status,
+    }))
+}
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<JobListQuery>,
+) -> Result<Paginated<JobSummary>, ApiError> {
+    let Page { limit, offset } = query.page;
+    let filter = JobFilter {
+        workspace: query.workspace,
+        task_name: query.task_name,
+        statuses: query.status,
+        source_type: query.source_type,
+        parent_job_id: query.parent_job_id,
+        search: query.search,
+        limit,
+        offset,
+        ..JobFilter::default()
+    };
+    let (rows, total) = state
+        .jobs()?
+        .store()
+        .list_jobs(&filter)
+        .await
+        .map_err(ApiError::internal)?;
+    let items = rows
+        .into_iter()
+        .map(|row| JobSummary {
+            job_id: row.job_id,
+            workspace: row.workspace,
+            task_name: row.task_name,
+            mode: JobMode::Distributed,
+            status: row.status,
+            source_type: row.source_type,
+            source_id: row.source_id,
+            revision: row.revision,
+            priority: row.priority,
+            parent_job_id: row.parent_job_id,
+            retry_of_job_id: None,
+            retry_attempt: 1,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            error: row.error,
+        })
+        .collect();
+    Ok(Paginated { items, total })
+}
+
+async fn get_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<JobDetail>, ApiError> {
+    let orchestrator = state.jobs()?;
+    let job = orchestrator
+        .store()
+        .get_job(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let mask = orchestrator.mask_of(&job);
+    Ok(Json(JobDetail::from_state(&job, &JobView::new(&mask))))
+}
+
+async fn cancel_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<JobStatusReply>, ApiError> {
+    let job = state.jobs()?.cancel_job(id, None).await?;
+    Ok(Json(JobStatusReply {
+        job_id: job.id,
+        status: if job.status == JobStatus::Failed {
+            job.status
+        } else {
+            JobStatus::Cancelled
+        },
+    }))
+}
+
+async fn job_logs(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> Result<Json<LogsReply>, ApiError> {
+    read_logs(&state, id, query.after, query.limit as usize, query.step).await
+}
+
+async fn step_logs(
+    State(state): State<AppState>,
+    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> Result<Json<LogsReply>, ApiError> {
+    read_logs(&state, id, query.after, query.limit as usize, Some(step)).await
+}
+
+async fn read_logs(
+    state: &AppState,
+    id: Uuid,
+    after: u64,
+    limit: usize,
+    step: Option<String>,
+) -> Result<Json<LogsReply>, ApiError> {
+    let orchestrator = state.jobs()?;
+    orchestrator
+        .store()
+        .get_job(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let logs = orchestrator.logs().clone();
+    // One more line than asked tells whether there are more.
+    let lines = tokio::task::spawn_blocking(move || {
+        logs.read(id, after, limit.saturating_add(1), step.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let has_more = lines.len() > limit;
+    let mut text = String::new();
+    let mut last_seq = after;
+    for line in lines.iter().take(limit) {
+        text.push_str(&line.to_json());
+        text.push('\n');
+        last_seq = line.seq;
+    }
+    Ok(Json(LogsReply {
+        logs: text,
+        last_seq,
+        has_more,
+    }))
+}
+
+async fn list_workers(
+    State(state): State<AppState>,
+) -> Result<Paginated<crate::store::Worker>, ApiError> {
+    let (items, total) = state
+        .jobs()?
+        .store()
+        .list_workers(500, 0)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Paginated { items, total })
+}

@@ -1,0 +1,130 @@
+//! One claimed attempt on a worker: report `start`, run it in a private working copy, ship its
+//! log lines in batches while it runs (learning about cancellation from the replies), then
+//! report `complete`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Running, Transport};
+use crate::orchestrator::ClaimedStep;
+use crate::runner::spec::{AttemptResult, LogLine, Outcome};
+use crate::runner::{LocalRunner, WorkingCopy};
+use crate::store::LeaseKey;
+
+/// Lines per log batch, and how long a partial batch may wait.
+const BATCH_LINES: usize = 500;
+const BATCH_DELAY: Duration = Duration::from_millis(100);
+/// How often a `complete` report is tried before the attempt is left to lease expiry.
+const COMPLETE_TRIES: u32 = 5;
+
+pub(super) async fn run<T: Transport>(
+    transport: &T,
+    worker_id: Uuid,
+    runner: &LocalRunner,
+    running: &Running,
+    claimed: ClaimedStep,
+    shutdown: &CancellationToken,
+) {
+    let key = LeaseKey {
+        lease_id: claimed.lease.lease_id,
+        worker_id,
+        job_id: claimed.lease.job_id,
+        step_name: claimed.lease.step_name.clone(),
+    };
+    match transport.start(&key).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(error) => {
+            // Without a start the server still accepts the complete report (API §7.6).
+            tracing::warn!(%error, step = %key.step_name, "start report failed");
+        }
+    }
+    let cancel = shutdown.child_token();
+    running.insert(key.lease_id, cancel.clone());
+
+    let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
+    let execute = async {
+        let result = match WorkingCopy::create(&claimed.revision_root) {
+            Ok(copy) => {
+                let mut sink = |line: LogLine| {
+                    // The forwarder lives as long as this attempt; a send can only fail after
+                    // it stopped, when the lines have nowhere to go anyway.
+                    let _ = lines_tx.send(line);
+                };
+                let result = runner
+                    .run(&claimed.spec, copy.path(), &mut sink, cancel.clone())
+                    .await;
+                let _ = copy.remove();
+                result
+            }
+            Err(error) => AttemptResult {
+                outcome: Outcome::Failed,
+                output: serde_json::Value::Null,
+                error_message: Some(format!("cannot create the working copy: {error}")),
+                started_at: Utc::now(),
+                finished_at: Utc::now(),
+            },
+        };
+        drop(lines_tx);
+        result
+    };
+    let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
+    running.remove(key.lease_id);
+
+    for attempt in 1..=COMPLETE_TRIES {
+        match transport.complete(&key, result.clone()).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, attempt, step = %key.step_name, "complete report failed");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
+}
+
+/// Sends captured lines in batches with their offset, so a retried batch is stored once.
+async fn forward_logs<T: Transport>(
+    transport: &T,
+    key: &LeaseKey,
+    mut lines: mpsc::UnboundedReceiver<LogLine>,
+    cancel: &CancellationToken,
+) {
+    let mut offset = 0u64;
+    let mut batch = Vec::new();
+    loop {
+        let closed = match tokio::time::timeout(BATCH_DELAY, lines.recv()).await {
+            Ok(Some(line)) => {
+                batch.push(line);
+                while batch.len() < BATCH_LINES {
+                    match lines.try_recv() {
+                        Ok(line) => batch.push(line),
+                        Err(_) => break,
+                    }
+                }
+                false
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        if !batch.is_empty() {
+            let sent = std::mem::take(&mut batch);
+            let count = sent.len() as u64;
+            match transport.logs(key, offset, sent).await {
+                Ok(stop) => {
+                    if stop {
+                        cancel.cancel();
+                    }
+                }
+                Err(error) => tracing::warn!(%error, step = %key.step_name, "log batch failed"),
+            }
+            offset += count;
+        }
+        if closed {
+            return;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The embedded worker's transport: the same calls the `/worker` routes make, without HTTP.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::Transport;
+use crate::orchestrator::{ClaimedStep, Orchestrator, StartOutcome};
+use crate::runner::spec::{AttemptResult, LogLine};
+use crate::store::{LeaseKey, WorkerRegistration};
+
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    orchestrator: Orchestrator,
+    registration: WorkerRegistration,
+}
+
+impl InProcess {
+    pub fn new(orchestrator: Orchestrator, registration: WorkerRegistration) -> Self {
+        InProcess {
+            orchestrator,
+            registration,
+        }
+    }
+}
+
+impl Transport for InProcess {
+    async fn register(&self) -> anyhow::Result<Uuid> {
+        Ok(self
+            .orchestrator
+            .register_worker(&self.registration)
+            .await?
+            .worker_id)
+    }
+
+    async fn heartbeat(
+        &self,
+        worker_id: Uuid,
+        leases: &[Uuid],
+    ) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+        let reply = self.orchestrator.heartbeat(worker_id, leases).await?;
+        Ok((reply.cancel, reply.unknown))
+    }
+
+    async fn claim(&self, worker_id: Uuid, wait: Duration) -> anyhow::Result<Option<ClaimedStep>> {
+        Ok(self.orchestrator.claim(worker_id, wait).await?)
+    }
+
+    async fn start(&self, key: &LeaseKey) -> anyhow::Result<bool> {
+        Ok(self.orchestrator.start_step(key).await? == StartOutcome::Started)
+    }
+
+    async fn logs(&self, key: &LeaseKey, offset: u64, lines: Vec<LogLine>) -> anyhow::Result<bool> {
+        Ok(self
+            .orchestrator
+            .append_logs(key, offset, lines)
+            .await?
+            .cancel)
+    }
+
+    async fn complete(&self, key: &LeaseKey, result: AttemptResult) -> anyhow::Result<()> {
+        Ok(self.orchestrator.complete_step(key, result).await?)
+    }
+}
