@@ -203,6 +203,7 @@ pub async fn start(
             heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),
             claim_wait: Duration::from_secs(10),
             retry_pause: Duration::from_secs(worker.poll_interval_secs.max(1)),
+            shutdown_grace: Duration::from_secs(worker.shutdown_grace_secs),
         };
         let token = shutdown.clone();
         tasks.spawn(async move {

@@ -27,7 +27,7 @@ pub(super) async fn run<T: Transport>(
     runner: &LocalRunner,
     running: &Running,
     claimed: ClaimedStep,
-    shutdown: &CancellationToken,
+    hard_stop: &CancellationToken,
 ) {
     let key = LeaseKey {
         lease_id: claimed.lease.lease_id,
@@ -43,7 +43,7 @@ pub(super) async fn run<T: Transport>(
             tracing::warn!(%error, step = %key.step_name, "start report failed");
         }
     }
-    let cancel = shutdown.child_token();
+    let cancel = hard_stop.child_token();
     running.insert(key.lease_id, cancel.clone());
 
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
@@ -74,6 +74,12 @@ pub(super) async fn run<T: Transport>(
     };
     let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
+    if hard_stop.is_cancelled() {
+        // The worker is going away mid-step: no report, so the lease expires and the server
+        // decides (retry or fail) instead of recording a cancellation nobody asked for.
+        tracing::warn!(step = %key.step_name, "left to lease expiry at shutdown");
+        return;
+    }
 
     for attempt in 1..=COMPLETE_TRIES {
         match transport.complete(&key, result.clone()).await {

@@ -62,6 +62,9 @@ pub struct WorkerSettings {
     pub claim_wait: Duration,
     /// Pause after a failed request.
     pub retry_pause: Duration,
+    /// On shutdown, how long running attempts may go on before they are stopped and left to
+    /// lease expiry (their steps are then retried or failed by the server's recovery).
+    pub shutdown_grace: Duration,
 }
 
 /// The cancellation tokens of the attempts this worker runs, by lease id.
@@ -95,8 +98,9 @@ impl Running {
 }
 
 /// Runs a worker until `shutdown`: `max_concurrent` claim loops and one heartbeat loop. On
-/// shutdown no new step is claimed; running attempts are stopped (their steps are cancelled or
-/// recovered by lease expiry, never left running).
+/// shutdown no new step is claimed and running attempts get `shutdown_grace` to finish (with
+/// heartbeats going on); attempts still running then are stopped without a report, so their
+/// leases expire and the server re-queues or fails their steps — never leaves them running.
 pub async fn run<T: Transport>(
     transport: Arc<T>,
     runner: LocalRunner,
@@ -117,26 +121,57 @@ pub async fn run<T: Transport>(
     };
     tracing::info!(%worker_id, slots = settings.max_concurrent, "worker registered");
     let running = Running::default();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(heartbeats(
+    let hard_stop = CancellationToken::new();
+    let heartbeats_stop = CancellationToken::new();
+    let heartbeat_task = tokio::spawn(heartbeats(
         Arc::clone(&transport),
         worker_id,
         running.clone(),
         settings.heartbeat_interval,
-        shutdown.clone(),
+        heartbeats_stop.clone(),
     ));
+    let mut slots = tokio::task::JoinSet::new();
     for _ in 0..settings.max_concurrent.max(1) {
-        tasks.spawn(slot(
+        slots.spawn(slot(
             Arc::clone(&transport),
             worker_id,
             runner.clone(),
             running.clone(),
             settings.clone(),
-            shutdown.clone(),
+            Stops {
+                claiming: shutdown.clone(),
+                attempts: hard_stop.clone(),
+            },
         ));
     }
-    while tasks.join_next().await.is_some() {}
+    let grace_over = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(settings.shutdown_grace).await;
+    };
+    tokio::pin!(grace_over);
+    loop {
+        tokio::select! {
+            next = slots.join_next() => {
+                if next.is_none() {
+                    break;
+                }
+            }
+            () = &mut grace_over, if !hard_stop.is_cancelled() => {
+                tracing::warn!("shutdown grace over: stopping running steps");
+                hard_stop.cancel();
+            }
+        }
+    }
+    heartbeats_stop.cancel();
+    let _ = heartbeat_task.await;
     Ok(())
+}
+
+/// When a slot stops claiming, and when its attempts are stopped outright.
+#[derive(Debug, Clone)]
+struct Stops {
+    claiming: CancellationToken,
+    attempts: CancellationToken,
 }
 
 async fn heartbeats<T: Transport>(
@@ -169,11 +204,11 @@ async fn slot<T: Transport>(
     runner: LocalRunner,
     running: Running,
     settings: WorkerSettings,
-    shutdown: CancellationToken,
+    stops: Stops,
 ) {
     loop {
         let claimed = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = stops.claiming.cancelled() => return,
             claimed = transport.claim(worker_id, settings.claim_wait) => claimed,
         };
         match claimed {
@@ -184,7 +219,7 @@ async fn slot<T: Transport>(
                     &runner,
                     &running,
                     claimed,
-                    &shutdown,
+                    &stops.attempts,
                 )
                 .await;
             }
@@ -192,7 +227,7 @@ async fn slot<T: Transport>(
             Err(error) => {
                 tracing::warn!(%error, "claim failed");
                 tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    () = stops.claiming.cancelled() => return,
                     () = tokio::time::sleep(settings.retry_pause) => {}
                 }
             }
