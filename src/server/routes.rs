@@ -55,7 +55,7 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::AlreadyTerminal(_) => {
                 ApiError::conflict(ConflictKind::AlreadyTerminal, error.to_string())
             }
-            OrchestratorError::StaleLease => ApiError::stale_lease(),
+            OrchestratorError::StaleLease { .. } => ApiError::stale_lease(),
             other => ApiError::internal(anyhow::Error::new(other)),
         }
     }

@@ -48,7 +48,12 @@ pub(super) async fn run<T: Transport>(
 
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
     let execute = async {
-        let result = match WorkingCopy::create(&claimed.revision_root) {
+        let copy = match transport.revision_files(&claimed).await {
+            Ok(root) => WorkingCopy::create(&root)
+                .map_err(|error| format!("cannot create the working copy: {error}")),
+            Err(error) => Err(format!("cannot fetch the workspace revision: {error:#}")),
+        };
+        let result = match copy {
             Ok(copy) => {
                 let mut sink = |line: LogLine| {
                     // The forwarder lives as long as this attempt; a send can only fail after
@@ -64,7 +69,7 @@ pub(super) async fn run<T: Transport>(
             Err(error) => AttemptResult {
                 outcome: Outcome::Failed,
                 output: serde_json::Value::Null,
-                error_message: Some(format!("cannot create the working copy: {error}")),
+                error_message: Some(error),
                 started_at: Utc::now(),
                 finished_at: Utc::now(),
             },

@@ -6,7 +6,9 @@
 //! — claim, lease, heartbeat, fenced reports — with no shortcut around the store.
 
 mod attempt;
+mod http;
 mod in_process;
+mod revisions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +17,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use http::{HttpSettings, HttpTransport};
 pub use in_process::InProcess;
+pub use revisions::{RevisionCache, RevisionError};
 
 use crate::orchestrator::ClaimedStep;
 use crate::runner::LocalRunner;
@@ -37,6 +41,12 @@ pub trait Transport: Send + Sync + 'static {
         worker_id: Uuid,
         wait: Duration,
     ) -> impl Future<Output = anyhow::Result<Option<ClaimedStep>>> + Send;
+    /// The directory holding the files of the claimed step's workspace revision; each attempt
+    /// runs in a private copy of it.
+    fn revision_files(
+        &self,
+        claimed: &ClaimedStep,
+    ) -> impl Future<Output = anyhow::Result<std::path::PathBuf>> + Send;
     /// `false` when the step must not run (cancelled before start).
     fn start(&self, key: &LeaseKey) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// Returns whether the step is being cancelled.
@@ -60,8 +70,36 @@ pub struct WorkerSettings {
     pub heartbeat_interval: Duration,
     /// How long one claim waits for work (long poll).
     pub claim_wait: Duration,
-    /// Pause after a failed request.
+    /// Pause after a failed request; it doubles while requests keep failing, up to
+    /// [`MAX_RETRY_PAUSE`] (API §10.2 `poll_interval_secs`).
     pub retry_pause: Duration,
+}
+
+/// The longest pause between failing requests.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+
+/// The pause before the next try: `base` after a success, doubling after each failure.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    base: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(base: Duration) -> Self {
+        Backoff { base, next: base }
+    }
+
+    /// The pause to take now; the following one is twice as long, capped.
+    fn failed(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(MAX_RETRY_PAUSE.max(self.base));
+        pause
+    }
+
+    fn succeeded(&mut self) {
+        self.next = self.base;
+    }
 }
 
 /// The cancellation tokens of the attempts this worker runs, by lease id.
@@ -103,14 +141,15 @@ pub async fn run<T: Transport>(
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(settings.retry_pause);
     let worker_id = loop {
         match transport.register().await {
             Ok(id) => break id,
             Err(error) => {
-                tracing::warn!(%error, "worker registration failed; retrying");
+                tracing::warn!("worker registration failed; retrying: {error:#}");
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(settings.retry_pause) => {}
+                    () = tokio::time::sleep(backoff.failed()) => {}
                 }
             }
         }
@@ -171,11 +210,15 @@ async fn slot<T: Transport>(
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) {
+    let mut backoff = Backoff::new(settings.retry_pause);
     loop {
         let claimed = tokio::select! {
             () = shutdown.cancelled() => return,
             claimed = transport.claim(worker_id, settings.claim_wait) => claimed,
         };
+        if claimed.is_ok() {
+            backoff.succeeded();
+        }
         match claimed {
             Ok(Some(claimed)) => {
                 attempt::run(
@@ -190,10 +233,10 @@ async fn slot<T: Transport>(
             }
             Ok(None) => {}
             Err(error) => {
-                tracing::warn!(%error, "claim failed");
+                tracing::warn!("claim failed: {error:#}");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(settings.retry_pause) => {}
+                    () = tokio::time::sleep(backoff.failed()) => {}
                 }
             }
         }
