@@ -38,7 +38,7 @@ pub(super) fn api_routes() -> Router<AppState> {
 }
 
 impl AppState {
-    fn jobs(&self) -> Result<&Orchestrator, ApiError> {
+    pub(super) fn jobs(&self) -> Result<&Orchestrator, ApiError> {
         self.orchestrator
             .as_ref()
             .ok_or_else(|| ApiError::unavailable("the job engine is not running"))
