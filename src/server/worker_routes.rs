@@ -397,6 +397,36 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::router;
+    use crate::server::tests::{post_json, send, state};
+
+    #[tokio::test]
+    async fn without_a_configured_token_every_worker_route_is_401() {
+        let request = post_json("/worker/register", "{}");
+        let reply = send(router(state(true)), request).await;
+        assert_eq!(reply.status.as_u16(), 401);
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(reply.body["code"], "unauthorized");
+    }
+
+    #[tokio::test]
+    async fn a_complete_report_is_limited_to_2_mib() {
+        let mut with_token = state(true);
+        with_token.workers.token = Some(Secret::new("t"));
+        let id = Uuid::new_v4();
+        let body = format!("{{\"output\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+        let request = axum::http::Request::post(format!("/worker/jobs/{id}/steps/s/complete"))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer t")
+            .body(axum::body::Body::from(body))
+            .expect("request builds");
+        let reply = send(router(with_token), request).await;
+        assert_eq!(reply.status.as_u16(), 413);
+        assert_eq!(
+            reply.body["error"],
+            "request body is too large (limit 2 MiB)"
+        );
+    }
 
     #[test]
     fn secrets_compare_by_content_only() {

@@ -20,7 +20,10 @@ fn header(name: &str, kind: EntryType, mode: u32, size: u64) -> Header {
     header
 }
 
-fn archive(entries: &[(&str, EntryType, &str)]) -> Vec<u8> {
+/// An archive entry: name, kind, and the content or link target.
+type Entry<'a> = (&'a str, EntryType, &'a str);
+
+fn archive(entries: &[Entry]) -> Vec<u8> {
     let mut builder = Builder::new(Vec::new());
     for (name, kind, content) in entries {
         match kind {
@@ -83,7 +86,7 @@ fn a_tree_is_extracted_with_modes_and_inside_links() {
 
 #[test]
 fn unsafe_entries_are_refused() {
-    let cases: [(&str, Vec<(&str, EntryType, &str)>); 6] = [
+    let cases: [(&str, Vec<Entry>); 6] = [
         ("absolute", vec![("/etc/evil", EntryType::Regular, "x")]),
         ("parent", vec![("a/../../evil", EntryType::Regular, "x")]),
         ("hard link", vec![("h", EntryType::Link, "etc/passwd")]),
