@@ -26,8 +26,8 @@ use crate::api::execute::OkReply;
 use crate::api::job::JobMode;
 use crate::api::limits;
 use crate::api::protocol::{
-    ClaimReply, ClaimRequest, CompleteRequest, HeartbeatReply, HeartbeatRequest, LogBatch,
-    LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
+    Capability, ClaimReply, ClaimRequest, CompleteRequest, HeartbeatReply, HeartbeatRequest,
+    LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
 };
 use crate::api::query::{FromParams, Params};
 use crate::api::{OkStatus, ParamError};
@@ -145,10 +145,12 @@ async fn register(
         .capabilities
         .iter()
         .map(|capability| {
-            serde_json::to_value(capability)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            match capability {
+                Capability::Script => "script",
+                Capability::Docker => "docker",
+                Capability::Kubernetes => "kubernetes",
+            }
+            .to_owned()
         })
         .collect();
     let worker = state

@@ -242,3 +242,17 @@ async fn slot<T: Transport>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_pauses_double_up_to_the_cap_and_reset_after_a_success() {
+        let mut backoff = Backoff::new(Duration::from_secs(2));
+        let pauses: Vec<u64> = (0..6).map(|_| backoff.failed().as_secs()).collect();
+        assert_eq!(pauses, [2, 4, 8, 16, 30, 30]);
+        backoff.succeeded();
+        assert_eq!(backoff.failed(), Duration::from_secs(2));
+    }
+}

@@ -525,3 +525,18 @@ async fn the_worker_surface_needs_the_token_fences_leases_and_serves_revisions()
     assert_eq!(call(unknown, Some(TOKEN), None, None).await.0, 404);
     harness.stop().await;
 }
+
+#[test]
+fn stroem_work_refuses_to_start_without_a_worker_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = crate::support::Stroem::new()
+        .args(["work", "-s", "http://127.0.0.1:9"])
+        .current_dir(dir.path())
+        .run();
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("'worker_token' is required"),
+        "{}",
+        output.stderr
+    );
+}
