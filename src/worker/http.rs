@@ -94,10 +94,9 @@ impl HttpError {
     }
 }
 
-/// An answer: status, the `ETag` header and the body.
+/// An answer: status and body.
 struct Answer {
     status: u16,
-    etag: Option<String>,
     body: Vec<u8>,
 }
 
@@ -160,11 +159,11 @@ impl HttpTransport {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One request on the blocking pool. `body` is sent as JSON; `None` sends a GET.
+    /// One POST of a JSON body on the blocking pool.
     async fn send(
         &self,
         path: String,
-        body: Option<Vec<u8>>,
+        body: Vec<u8>,
         timeout: Duration,
         limit: u64,
     ) -> Result<Answer, HttpError> {
@@ -172,35 +171,21 @@ impl HttpTransport {
         let url = format!("{}{path}", self.base);
         let authorization = self.authorization.clone();
         tokio::task::spawn_blocking(move || {
-            let mut response = match body {
-                Some(body) => agent
-                    .post(&url)
-                    .header("Authorization", &authorization)
-                    .content_type("application/json")
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .send(&body[..])?,
-                None => agent
-                    .get(&url)
-                    .header("Authorization", &authorization)
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .call()?,
-            };
+            let mut response = agent
+                .post(&url)
+                .header("Authorization", &authorization)
+                .content_type("application/json")
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .send(&body[..])?;
             let status = response.status().as_u16();
-            let etag = response
-                .headers()
-                .get("etag")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
             let body = response
                 .body_mut()
                 .with_config()
                 .limit(limit)
                 .read_to_vec()?;
-            Ok(Answer { status, etag, body })
+            Ok(Answer { status, body })
         })
         .await?
     }
@@ -214,9 +199,7 @@ impl HttpTransport {
     ) -> Result<Option<R>, HttpError> {
         let bytes =
             serde_json::to_vec(body).map_err(|error| HttpError::Decode(error.to_string()))?;
-        let answer = self
-            .send(path, Some(bytes), timeout, 16 * 1024 * 1024)
-            .await?;
+        let answer = self.send(path, bytes, timeout, 16 * 1024 * 1024).await?;
         match answer.status {
             200 => serde_json::from_slice(&answer.body)
                 .map(Some)
@@ -279,29 +262,51 @@ impl HttpTransport {
         Ok(reply.worker_id)
     }
 
-    /// Downloads and extracts a revision the cache does not have yet.
+    /// Downloads a revision the cache does not have yet and extracts it as it arrives, so the
+    /// archive is never held in memory.
     async fn fetch_revision(&self, ws: &str, revision: &str) -> Result<PathBuf, HttpError> {
-        let path = format!(
-            "/worker/workspace/{}.tar.zst?revision={revision}",
+        let url = format!(
+            "{}/worker/workspace/{}.tar.zst?revision={revision}",
+            self.base,
             encode_segment(ws)
         );
-        let answer = self
-            .send(path, None, TARBALL_TIMEOUT, MAX_TARBALL_BYTES)
-            .await?;
-        if answer.status != 200 {
-            return Err(error_of(answer.status, &answer.body));
-        }
-        let expected = format!("\"{revision}\"");
-        if answer.etag.as_deref() != Some(expected.as_str()) {
-            return Err(HttpError::Decode(format!(
-                "the archive of revision {revision} came with ETag {:?}",
-                answer.etag
-            )));
-        }
+        let agent = self.agent.clone();
+        let authorization = self.authorization.clone();
         let cache = self.cache.clone();
         let (ws, revision) = (ws.to_owned(), revision.to_owned());
         tokio::task::spawn_blocking(move || {
-            let tar = zstd::Decoder::new(answer.body.as_slice()).map_err(RevisionError::Io)?;
+            let mut response = agent
+                .get(&url)
+                .header("Authorization", &authorization)
+                .config()
+                .timeout_global(Some(TARBALL_TIMEOUT))
+                .build()
+                .call()?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(64 * 1024)
+                    .read_to_vec()?;
+                return Err(error_of(status, &body));
+            }
+            let etag = response
+                .headers()
+                .get("etag")
+                .and_then(|value| value.to_str().ok());
+            let expected = format!("\"{revision}\"");
+            if etag != Some(expected.as_str()) {
+                return Err(HttpError::Decode(format!(
+                    "the archive of revision {revision} came with ETag {etag:?}"
+                )));
+            }
+            let body = response
+                .into_body()
+                .into_with_config()
+                .limit(MAX_TARBALL_BYTES)
+                .reader();
+            let tar = zstd::Decoder::new(body).map_err(RevisionError::Io)?;
             Ok(cache.extract(&ws, &revision, tar)?)
         })
         .await?
