@@ -77,8 +77,15 @@ pub(super) async fn run<T: Transport>(
         drop(lines_tx);
         result
     };
-    let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
+    let (mut result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
+    if shutdown.is_cancelled() && result.outcome == Outcome::Cancelled {
+        // Stopped because this worker is going away, not because the job was cancelled: a
+        // retryable failure, so another worker (or this one after a restart) runs it again
+        // (API §7.2). A job cancelled meanwhile still ends the step `cancelled` on the server.
+        result.outcome = Outcome::Failed;
+        result.error_message = Some("worker shutting down".to_owned());
+    }
 
     for attempt in 1..=COMPLETE_TRIES {
         match transport.complete(&key, result.clone()).await {

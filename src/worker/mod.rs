@@ -133,8 +133,8 @@ impl Running {
 }
 
 /// Runs a worker until `shutdown`: `max_concurrent` claim loops and one heartbeat loop. On
-/// shutdown no new step is claimed; running attempts are stopped (their steps are cancelled or
-/// recovered by lease expiry, never left running).
+/// shutdown no new step is claimed; running attempts are stopped and reported as retryable
+/// failures (`worker shutting down`), or recovered by lease expiry — never left running.
 pub async fn run<T: Transport>(
     transport: Arc<T>,
     runner: LocalRunner,

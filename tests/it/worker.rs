@@ -403,6 +403,36 @@ fn with_headers<B>(
     request
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_by_sigterm_fails_its_step_as_retryable_and_exits() {
+    use nix::sys::signal::{Signal, kill};
+    let mut harness = Harness::start(Backend::Sqlite).await;
+    let index = harness.worker("w1", 1);
+    let dir = harness.dir.path().to_owned();
+    let id = harness
+        .create("hang", json!({"dir": dir.display().to_string()}))
+        .await;
+    let grandchild = pid_file(&harness, id, &dir.join("grandchild.pid")).await;
+    let worker_pid = i32::try_from(harness.workers[index].child.id()).expect("pid fits");
+    kill(nix::unistd::Pid::from_raw(worker_pid), Signal::SIGTERM).expect("SIGTERM");
+    let job = harness.finished(id, WAIT).await;
+    let step = job.step("long").expect("step");
+    // One attempt only, so the retryable failure fails the step.
+    assert_eq!(step.status, StepStatus::Failed);
+    assert_eq!(step.error_message.as_deref(), Some("worker shutting down"));
+    assert!(!alive(grandchild), "the step's processes are gone");
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = harness.workers[index].child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "worker still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    harness.stop().await;
+}
+
 /// One HTTP exchange with the server, off the async runtime.
 async fn call(
     url: String,
