@@ -2,8 +2,8 @@
 //! (unless `--no-worker`) an embedded worker, in one process (API §9.2, §10.3).
 //!
 //! Shutdown (SIGTERM or Ctrl-C): stop accepting requests and claims, stop running attempts
-//! (their steps end `cancelled`, or are recovered by lease expiry on the next start), close the
-//! store. Nothing is left `running` forever.
+//! (reported as retryable `worker shutting down` failures, or recovered by lease expiry on the
+//! next start), close the store. Nothing is left `running` forever.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
