@@ -7,6 +7,7 @@ pub mod job_input;
 pub mod run;
 pub mod serve;
 pub mod validate;
+pub mod work;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Lint workflow files: every problem, with file, line and a suggestion.
     Validate(validate::Args),
+    /// Run steps for a server: register, claim, run, stream logs, report.
+    Work(work::Args),
 }
 
 /// `-o text|json`.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Work(args) => work::run(args),
     }
 }
 

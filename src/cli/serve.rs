@@ -2,8 +2,8 @@
 //! (unless `--no-worker`) an embedded worker, in one process (API §9.2, §10.3).
 //!
 //! Shutdown (SIGTERM or Ctrl-C): stop accepting requests and claims, stop running attempts
-//! (their steps end `cancelled`, or are recovered by lease expiry on the next start), close the
-//! store. Nothing is left `running` forever.
+//! (reported as retryable `worker shutting down` failures, or recovered by lease expiry on the
+//! next start), close the store. Nothing is left `running` forever.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use crate::config::{Config, ConfigSource, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
-use crate::server::{AppState, Health};
+use crate::server::{AppState, Health, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
 use crate::workspace::manager::{self, Source, Workspaces};
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
+pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
     let filter = environment
         .get("RUST_LOG")
         .cloned()
@@ -175,6 +175,11 @@ pub async fn start(
             async move { store.ping().await.is_ok() }
         }),
         orchestrator: Some(orchestrator.clone()),
+        workers: WorkerAccess {
+            token: config.worker_token.clone(),
+            lease_timeout_secs: config.recovery.heartbeat_timeout_secs,
+            shutdown: shutdown.clone(),
+        },
     };
     let token = shutdown.clone();
     tasks.spawn(async move {
@@ -236,7 +241,7 @@ async fn serve(config: Config, environment: BTreeMap<String, String>) -> anyhow:
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

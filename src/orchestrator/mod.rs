@@ -30,7 +30,7 @@ use crate::workspace::manager::{Revision, Workspaces};
 
 pub use plans::PlanLookupError;
 pub use recovery::Sweep;
-pub use workers::{ClaimedStep, LogAck, StartOutcome};
+pub use workers::{ClaimedStep, Completion, LogAck, StartOutcome};
 
 /// Server settings the orchestrator needs (API §10.2).
 #[derive(Debug, Clone)]
@@ -82,8 +82,14 @@ pub enum OrchestratorError {
     InvalidInput(Vec<FieldError>),
     #[error("job {0} has already finished")]
     AlreadyTerminal(Uuid),
+    /// The report's lease is not the step's current one (API §7.4); `state` and
+    /// `report_digest` describe the lease if it exists, so a retried `complete` can be told
+    /// apart from a stale one.
     #[error("lease is not current")]
-    StaleLease,
+    StaleLease {
+        state: Option<crate::store::LeaseStatus>,
+        report_digest: Option<String>,
+    },
     #[error(transparent)]
     Plan(#[from] PlanLookupError),
     #[error("event refused: {0}")]
@@ -98,7 +104,14 @@ impl From<StoreError> for OrchestratorError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::JobNotFound(id) => OrchestratorError::JobNotFound(id),
-            StoreError::StaleLease { .. } => OrchestratorError::StaleLease,
+            StoreError::StaleLease {
+                state,
+                report_digest,
+                ..
+            } => OrchestratorError::StaleLease {
+                state,
+                report_digest,
+            },
             other => OrchestratorError::Store(other),
         }
     }

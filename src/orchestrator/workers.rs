@@ -18,10 +18,17 @@ use crate::store::{Lease, LeaseKey, LeaseStatus, LeaseUse, Worker, WorkerRegistr
 pub struct ClaimedStep {
     pub lease: Lease,
     pub spec: StepSpec,
-    /// Where the pinned revision's files are on the server (the embedded worker copies them;
-    /// remote workers download the revision's tarball instead).
-    pub revision_root: std::path::PathBuf,
+    /// The job's pinned workspace revision: the embedded worker copies the server's snapshot
+    /// of it, remote workers download its tarball (API §7.7).
     pub revision: String,
+}
+
+/// What a `complete` report led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Applied,
+    /// The same report was already applied under this lease; nothing changed (API §7.4).
+    Duplicate,
 }
 
 /// The answer to a log batch: whether the worker must stop the step (API §7.8).
@@ -137,7 +144,6 @@ impl Orchestrator {
             ClaimedStep {
                 lease: claim.lease,
                 spec,
-                revision_root: revision.root.clone(),
                 revision: revision.revision.clone(),
             }
         }))
@@ -178,14 +184,19 @@ impl Orchestrator {
     }
 
     /// Stores a batch of log lines of a running attempt (API §7.6); a retried batch is stored
-    /// once. The answer says whether the step is being cancelled.
+    /// once. The answer says whether the step is being cancelled. Lines are attributed to the
+    /// lease's step and attempt whatever the worker wrote in them.
     pub async fn append_logs(
         &self,
         key: &LeaseKey,
         offset: u64,
-        lines: Vec<LogLine>,
+        mut lines: Vec<LogLine>,
     ) -> Result<LogAck> {
         let lease = self.inner.store.check_lease(key).await?;
+        for line in &mut lines {
+            line.step.clone_from(&lease.step_name);
+            line.attempt = Some(lease.attempt);
+        }
         let job = self.job_of(key.job_id).await?;
         let mask = self.mask_of(&job);
         let batch = BatchKey {
@@ -203,33 +214,48 @@ impl Orchestrator {
         })
     }
 
-    /// The attempt ended (API §7.6): the engine decides what follows, fenced by the lease.
-    pub async fn complete_step(&self, key: &LeaseKey, result: AttemptResult) -> Result<()> {
+    /// The attempt ended (API §7.6): the engine decides what follows, fenced by the lease. A
+    /// retried report identical to the one that ended the lease is a [`Completion::Duplicate`].
+    pub async fn complete_step(&self, key: &LeaseKey, result: AttemptResult) -> Result<Completion> {
         let templates = &self.inner.templates;
         let stored = self.job_of(key.job_id).await?;
         let (plan, revision) = self.plan_for(&stored)?;
-        let digest = Some(digest_of(&result));
-        let (effects, job, _) = self
+        let digest = digest_of(&result);
+        let applied = self
             .inner
             .store
-            .with_lease(key, LeaseUse::Complete { digest }, |job, lease| {
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &revision.secrets,
-                };
-                let mut jitter = || rand::random::<f64>();
-                let event = Event::StepFinished {
-                    step: lease.step_name.clone(),
-                    result,
-                };
-                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
-                    .map_err(OrchestratorError::from)
-            })
-            .await?;
+            .with_lease(
+                key,
+                LeaseUse::Complete {
+                    digest: Some(digest.clone()),
+                },
+                |job, lease| {
+                    let ctx = EvalContext {
+                        templates,
+                        secrets: &revision.secrets,
+                    };
+                    let mut jitter = || rand::random::<f64>();
+                    let event = Event::StepFinished {
+                        step: lease.step_name.clone(),
+                        result,
+                    };
+                    engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                        .map_err(OrchestratorError::from)
+                },
+            )
+            .await;
+        let (effects, job, _) = match applied {
+            Ok(applied) => applied,
+            Err(OrchestratorError::StaleLease {
+                state: Some(LeaseStatus::Ended),
+                report_digest: Some(recorded),
+            }) if recorded == digest => return Ok(Completion::Duplicate),
+            Err(error) => return Err(error),
+        };
         let id = job.id;
         self.carry_out(effects.into_iter().map(|e| (id, e)).collect())
             .await;
-        Ok(())
+        Ok(Completion::Applied)
     }
 
     async fn job_of(&self, job_id: Uuid) -> Result<crate::engine::JobState> {

@@ -16,6 +16,7 @@ mod health;
 mod pagination;
 mod request_id;
 mod routes;
+mod worker_routes;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
+pub use worker_routes::WorkerAccess;
 
 use crate::api::limits;
 
@@ -47,6 +49,8 @@ pub struct AppState {
     pub health: Health,
     /// The job engine; `None` only in tests of the HTTP edge itself.
     pub orchestrator: Option<crate::orchestrator::Orchestrator>,
+    /// The worker token and what else the `/worker` routes need.
+    pub workers: WorkerAccess,
 }
 
 impl FromRef<AppState> for Health {
@@ -62,11 +66,12 @@ pub fn router(state: AppState) -> Router {
 
 /// The surfaces around a set of `/api` routes; tests assemble their own routes with it.
 fn assemble(state: AppState, api: Router<AppState>) -> Router {
+    let workers = worker_routes::worker_routes(&state);
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api", machine_surface(api, limits::API_BODY))
         .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
-        .nest("/worker", machine_surface(Router::new(), limits::LOG_BATCH))
+        .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
         .fallback(fallback::ui)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(request_id::layer))

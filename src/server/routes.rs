@@ -38,7 +38,7 @@ pub(super) fn api_routes() -> Router<AppState> {
 }
 
 impl AppState {
-    fn jobs(&self) -> Result<&Orchestrator, ApiError> {
+    pub(super) fn jobs(&self) -> Result<&Orchestrator, ApiError> {
         self.orchestrator
             .as_ref()
             .ok_or_else(|| ApiError::unavailable("the job engine is not running"))
@@ -55,7 +55,7 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::AlreadyTerminal(_) => {
                 ApiError::conflict(ConflictKind::AlreadyTerminal, error.to_string())
             }
-            OrchestratorError::StaleLease => ApiError::stale_lease(),
+            OrchestratorError::StaleLease { .. } => ApiError::stale_lease(),
             other => ApiError::internal(anyhow::Error::new(other)),
         }
     }

@@ -48,7 +48,12 @@ pub(super) async fn run<T: Transport>(
 
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
     let execute = async {
-        let result = match WorkingCopy::create(&claimed.revision_root) {
+        let copy = match transport.revision_files(&claimed).await {
+            Ok(root) => WorkingCopy::create(&root)
+                .map_err(|error| format!("cannot create the working copy: {error}")),
+            Err(error) => Err(format!("cannot fetch the workspace revision: {error:#}")),
+        };
+        let result = match copy {
             Ok(copy) => {
                 let mut sink = |line: LogLine| {
                     // The forwarder lives as long as this attempt; a send can only fail after
@@ -64,7 +69,7 @@ pub(super) async fn run<T: Transport>(
             Err(error) => AttemptResult {
                 outcome: Outcome::Failed,
                 output: serde_json::Value::Null,
-                error_message: Some(format!("cannot create the working copy: {error}")),
+                error_message: Some(error),
                 started_at: Utc::now(),
                 finished_at: Utc::now(),
             },
@@ -72,13 +77,15 @@ pub(super) async fn run<T: Transport>(
         drop(lines_tx);
         result
     };
-    let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
+    let (mut result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
-    if hard_stop.is_cancelled() {
-        // The worker is going away mid-step: no report, so the lease expires and the server
-        // decides (retry or fail) instead of recording a cancellation nobody asked for.
-        tracing::warn!(step = %key.step_name, "left to lease expiry at shutdown");
-        return;
+    if hard_stop.is_cancelled() && result.outcome == Outcome::Cancelled {
+        // Stopped because this worker is going away (its shutdown grace ran out), not because
+        // the job was cancelled: a retryable failure, so another worker (or this one after a
+        // restart) runs it again (API §7.2). A job cancelled meanwhile still ends the step
+        // `cancelled` on the server.
+        result.outcome = Outcome::Failed;
+        result.error_message = Some("worker shutting down".to_owned());
     }
 
     for attempt in 1..=COMPLETE_TRIES {

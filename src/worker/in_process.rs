@@ -1,5 +1,6 @@
 //! The embedded worker's transport: the same calls the `/worker` routes make, without HTTP.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -46,6 +47,22 @@ impl Transport for InProcess {
         Ok(self.orchestrator.claim(worker_id, wait).await?)
     }
 
+    /// The server's own snapshot of the revision, which the job's pin keeps on disk.
+    async fn revision_files(&self, claimed: &ClaimedStep) -> anyhow::Result<PathBuf> {
+        let revision = self
+            .orchestrator
+            .workspaces()
+            .revision(&claimed.spec.workspace, &claimed.revision)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "revision {} of workspace '{}' is no longer retained",
+                    claimed.revision,
+                    claimed.spec.workspace
+                )
+            })?;
+        Ok(revision.root.clone())
+    }
+
     async fn start(&self, key: &LeaseKey) -> anyhow::Result<bool> {
         Ok(self.orchestrator.start_step(key).await? == StartOutcome::Started)
     }
@@ -59,6 +76,7 @@ impl Transport for InProcess {
     }
 
     async fn complete(&self, key: &LeaseKey, result: AttemptResult) -> anyhow::Result<()> {
-        Ok(self.orchestrator.complete_step(key, result).await?)
+        self.orchestrator.complete_step(key, result).await?;
+        Ok(())
     }
 }

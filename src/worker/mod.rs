@@ -6,7 +6,9 @@
 //! — claim, lease, heartbeat, fenced reports — with no shortcut around the store.
 
 mod attempt;
+mod http;
 mod in_process;
+mod revisions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +17,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use http::{HttpSettings, HttpTransport};
 pub use in_process::InProcess;
+pub use revisions::{RevisionCache, RevisionError};
 
 use crate::orchestrator::ClaimedStep;
 use crate::runner::LocalRunner;
@@ -37,6 +41,12 @@ pub trait Transport: Send + Sync + 'static {
         worker_id: Uuid,
         wait: Duration,
     ) -> impl Future<Output = anyhow::Result<Option<ClaimedStep>>> + Send;
+    /// The directory holding the files of the claimed step's workspace revision; each attempt
+    /// runs in a private copy of it.
+    fn revision_files(
+        &self,
+        claimed: &ClaimedStep,
+    ) -> impl Future<Output = anyhow::Result<std::path::PathBuf>> + Send;
     /// `false` when the step must not run (cancelled before start).
     fn start(&self, key: &LeaseKey) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// Returns whether the step is being cancelled.
@@ -60,11 +70,39 @@ pub struct WorkerSettings {
     pub heartbeat_interval: Duration,
     /// How long one claim waits for work (long poll).
     pub claim_wait: Duration,
-    /// Pause after a failed request.
+    /// Pause after a failed request; it doubles while requests keep failing, up to
+    /// [`MAX_RETRY_PAUSE`] (API §10.2 `poll_interval_secs`).
     pub retry_pause: Duration,
-    /// On shutdown, how long running attempts may go on before they are stopped and left to
-    /// lease expiry (their steps are then retried or failed by the server's recovery).
+    /// On shutdown, how long running attempts may go on before they are stopped and reported
+    /// as retryable failures (API §7.2 `shutdown_grace_secs`).
     pub shutdown_grace: Duration,
+}
+
+/// The longest pause between failing requests.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+
+/// The pause before the next try: `base` after a success, doubling after each failure.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    base: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(base: Duration) -> Self {
+        Backoff { base, next: base }
+    }
+
+    /// The pause to take now; the following one is twice as long, capped.
+    fn failed(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(MAX_RETRY_PAUSE.max(self.base));
+        pause
+    }
+
+    fn succeeded(&mut self) {
+        self.next = self.base;
+    }
 }
 
 /// The cancellation tokens of the attempts this worker runs, by lease id.
@@ -99,22 +137,23 @@ impl Running {
 
 /// Runs a worker until `shutdown`: `max_concurrent` claim loops and one heartbeat loop. On
 /// shutdown no new step is claimed and running attempts get `shutdown_grace` to finish (with
-/// heartbeats going on); attempts still running then are stopped without a report, so their
-/// leases expire and the server re-queues or fails their steps — never leaves them running.
+/// heartbeats going on); attempts still running then are stopped and reported as retryable
+/// failures (`worker shutting down`, API §7.2), or recovered by lease expiry — never left running.
 pub async fn run<T: Transport>(
     transport: Arc<T>,
     runner: LocalRunner,
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(settings.retry_pause);
     let worker_id = loop {
         match transport.register().await {
             Ok(id) => break id,
             Err(error) => {
-                tracing::warn!(%error, "worker registration failed; retrying");
+                tracing::warn!("worker registration failed; retrying: {error:#}");
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(settings.retry_pause) => {}
+                    () = tokio::time::sleep(backoff.failed()) => {}
                 }
             }
         }
@@ -206,11 +245,15 @@ async fn slot<T: Transport>(
     settings: WorkerSettings,
     stops: Stops,
 ) {
+    let mut backoff = Backoff::new(settings.retry_pause);
     loop {
         let claimed = tokio::select! {
             () = stops.claiming.cancelled() => return,
             claimed = transport.claim(worker_id, settings.claim_wait) => claimed,
         };
+        if claimed.is_ok() {
+            backoff.succeeded();
+        }
         match claimed {
             Ok(Some(claimed)) => {
                 attempt::run(
@@ -225,12 +268,26 @@ async fn slot<T: Transport>(
             }
             Ok(None) => {}
             Err(error) => {
-                tracing::warn!(%error, "claim failed");
+                tracing::warn!("claim failed: {error:#}");
                 tokio::select! {
                     () = stops.claiming.cancelled() => return,
-                    () = tokio::time::sleep(settings.retry_pause) => {}
+                    () = tokio::time::sleep(backoff.failed()) => {}
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_pauses_double_up_to_the_cap_and_reset_after_a_success() {
+        let mut backoff = Backoff::new(Duration::from_secs(2));
+        let pauses: Vec<u64> = (0..6).map(|_| backoff.failed().as_secs()).collect();
+        assert_eq!(pauses, [2, 4, 8, 16, 30, 30]);
+        backoff.succeeded();
+        assert_eq!(backoff.failed(), Duration::from_secs(2));
     }
 }

@@ -6,3 +6,4 @@ mod config_example;
 mod run;
 mod support;
 mod validate;
+mod worker;

@@ -19,6 +19,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
     AppState {
         health: Health::new(move || async move { db_ok }),
         orchestrator: None,
+        workers: super::WorkerAccess::default(),
     }
 }
 

@@ -12,12 +12,7 @@ use crate::server::router;
 #[tokio::test]
 async fn unknown_machine_paths_are_json_404() {
     let mut all = Map::new();
-    for uri in [
-        "/api/nope",
-        "/api",
-        "/hooks/site-push",
-        "/worker/jobs/claim",
-    ] {
+    for uri in ["/api/nope", "/api", "/hooks/site-push", "/worker/nope"] {
         let reply = send(router(state(true)), get(uri)).await;
         assert_eq!(reply.status.as_u16(), 404, "{uri}");
         assert_eq!(
@@ -92,6 +87,7 @@ async fn a_hung_database_check_is_unhealthy() {
     let app = router(crate::server::AppState {
         health: crate::server::Health::with_timeout(hung, std::time::Duration::from_millis(50)),
         orchestrator: None,
+        workers: crate::server::WorkerAccess::default(),
     });
     let reply = send(app, get("/healthz")).await;
     assert_eq!(reply.status.as_u16(), 503);

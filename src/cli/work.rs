@@ -1,0 +1,142 @@
+//! `stroem work`: a remote worker (API §9.2, §7). It registers with the server, long-polls for
+//! steps, runs them with the local runner in private copies of their workspace revision,
+//! streams their logs and reports their results — the same loop as the embedded worker, over
+//! the HTTP transport.
+//!
+//! Shutdown (SIGTERM or Ctrl-C): stop claiming and stop running attempts; their steps end
+//! `cancelled` through the complete report, or are recovered by lease expiry on the server.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::protocol::{MAX_CLAIM_WAIT_SECS, RegisterRequest};
+use crate::config::{Capability, Config, ConfigSource};
+use crate::runner::LocalRunner;
+use crate::worker::{HttpSettings, HttpTransport, WorkerSettings};
+
+/// How long one claim waits for work on the server (API §7.3 allows up to 30 s).
+const CLAIM_WAIT: Duration = Duration::from_secs(25);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (default: `STROEM_CONFIG`, else `./stroem.yaml` when present).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The server's URL (`server_url`; default `http://localhost:8080`).
+    #[arg(short = 's', long = "server", env = "STROEM_URL", value_name = "URL")]
+    pub server: Option<String>,
+    /// The name shown for this worker (`worker_name`; default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// How many steps run at once (`max_concurrent`; default 4).
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<usize>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let environment: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let loaded = Config::load(ConfigSource {
+        config: args.config.clone(),
+        env: environment.clone(),
+        cwd,
+    })
+    .and_then(|mut config| {
+        config.apply_work_flags(args.server, args.name, args.max_concurrent)?;
+        config.require_worker_token()?;
+        Ok(config)
+    });
+    let config = match loaded {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    super::serve::init_tracing(&config, &environment);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(work(config, environment)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the worker until SIGTERM or Ctrl-C.
+async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::Result<()> {
+    let worker = &config.worker;
+    let token = config.require_worker_token()?.clone();
+    std::fs::create_dir_all(&worker.workspace_cache_dir).with_context(|| {
+        format!(
+            "cannot create workspace_cache_dir '{}'",
+            worker.workspace_cache_dir.display()
+        )
+    })?;
+    // Only the local runner exists in this version; advertising docker or kubernetes would
+    // make the server hand out steps this worker cannot run.
+    let unsupported: Vec<_> = worker
+        .capabilities
+        .iter()
+        .filter(|capability| **capability != Capability::Script)
+        .map(|capability| capability.as_str())
+        .collect();
+    if !unsupported.is_empty() {
+        tracing::warn!(
+            "capabilities {unsupported:?} are not supported by this build; registering with [script]"
+        );
+    }
+    let registration = RegisterRequest {
+        name: worker.worker_name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        capabilities: vec![Capability::Script.as_str().to_owned()],
+        tags: worker.tags.clone(),
+        max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
+    };
+    let retry_pause = Duration::from_secs(worker.poll_interval_secs.max(1));
+    let transport = Arc::new(HttpTransport::new(HttpSettings {
+        server_url: worker.server_url.clone(),
+        worker_token: token,
+        registration,
+        cache_dir: worker.workspace_cache_dir.clone(),
+        retry_pause,
+    }));
+    let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment);
+    let settings = WorkerSettings {
+        max_concurrent: worker.max_concurrent,
+        heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),
+        claim_wait: CLAIM_WAIT.min(Duration::from_secs(u64::from(MAX_CLAIM_WAIT_SECS))),
+        retry_pause,
+        shutdown_grace: Duration::from_secs(worker.shutdown_grace_secs),
+    };
+    tracing::info!(server = %worker.server_url, name = %worker.worker_name, "worker starting");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        super::serve::wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    crate::worker::run(transport, runner, settings, shutdown).await
+}

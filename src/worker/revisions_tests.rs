@@ -1,0 +1,141 @@
+//! Defensive extraction of revision archives (API §7.7): a well-formed tree comes out with its
+//! modes and inside links; every kind of unsafe entry is refused.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use tar::{Builder, EntryType, Header};
+
+use super::*;
+
+/// A header whose name is written raw, so tests can build entries `tar::Builder` refuses.
+fn header(name: &str, kind: EntryType, mode: u32, size: u64) -> Header {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    let gnu = header.as_gnu_mut().expect("gnu header");
+    gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_cksum();
+    header
+}
+
+/// An archive entry: name, kind, and the content or link target.
+type Entry<'a> = (&'a str, EntryType, &'a str);
+
+fn archive(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = Builder::new(Vec::new());
+    for (name, kind, content) in entries {
+        match kind {
+            EntryType::Symlink | EntryType::Link => {
+                let mut header = header(name, *kind, 0o777, 0);
+                let gnu = header.as_gnu_mut().expect("gnu header");
+                gnu.linkname[..content.len()].copy_from_slice(content.as_bytes());
+                header.set_cksum();
+                builder.append(&header, std::io::empty()).expect("append");
+            }
+            _ => {
+                let mode = if *kind == EntryType::Directory {
+                    0o755
+                } else {
+                    0o750
+                };
+                let header = header(name, *kind, mode, content.len() as u64);
+                builder.append(&header, content.as_bytes()).expect("append");
+            }
+        }
+    }
+    builder.into_inner().expect("archive")
+}
+
+#[test]
+fn a_tree_is_extracted_with_modes_and_inside_links() {
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let cache = RevisionCache::new(cache_dir.path().to_owned());
+    let tar = archive(&[
+        ("scripts/", EntryType::Directory, ""),
+        ("scripts/run.sh", EntryType::Regular, "echo hi\n"),
+        ("run", EntryType::Symlink, "scripts/run.sh"),
+        ("scripts/self", EntryType::Symlink, "../scripts"),
+    ]);
+    assert_eq!(cache.cached("default", "ab12").expect("valid names"), None);
+    let root = cache
+        .extract("default", "ab12", tar.as_slice())
+        .expect("extracts");
+    assert_eq!(root, cache_dir.path().join("default/ab12"));
+    assert_eq!(
+        fs::read_to_string(root.join("run")).expect("link resolves"),
+        "echo hi\n"
+    );
+    let mode = fs::metadata(root.join("scripts/run.sh"))
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750);
+    assert_eq!(
+        cache.cached("default", "ab12").expect("valid names"),
+        Some(root)
+    );
+    // Nothing but the revision is left behind.
+    let names: Vec<_> = fs::read_dir(cache_dir.path().join("default"))
+        .expect("listing")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec!["ab12"]);
+}
+
+#[test]
+fn unsafe_entries_are_refused() {
+    let cases: [(&str, Vec<Entry>); 6] = [
+        ("absolute", vec![("/etc/evil", EntryType::Regular, "x")]),
+        ("parent", vec![("a/../../evil", EntryType::Regular, "x")]),
+        ("hard link", vec![("h", EntryType::Link, "etc/passwd")]),
+        ("fifo", vec![("pipe", EntryType::Fifo, "")]),
+        (
+            "escaping link",
+            vec![("up", EntryType::Symlink, "../outside")],
+        ),
+        (
+            "write through a link",
+            vec![
+                ("sub/", EntryType::Directory, ""),
+                ("alias", EntryType::Symlink, "sub"),
+                ("alias/file", EntryType::Regular, "x"),
+            ],
+        ),
+    ];
+    for (label, entries) in cases {
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = RevisionCache::new(cache_dir.path().to_owned());
+        let error = cache
+            .extract("default", "ab12", archive(&entries).as_slice())
+            .expect_err(label);
+        assert!(
+            matches!(error, RevisionError::Unsafe { .. }),
+            "{label}: {error}"
+        );
+        assert_eq!(
+            cache.cached("default", "ab12").expect("valid"),
+            None,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn revisions_and_workspaces_are_checked_before_use_in_a_path() {
+    let cache = RevisionCache::new(PathBuf::from("/nonexistent"));
+    for revision in ["", "../x", "ABCD", "12/34"] {
+        assert!(
+            matches!(
+                cache.path("default", revision),
+                Err(RevisionError::InvalidRevision(_))
+            ),
+            "{revision}"
+        );
+    }
+    assert!(matches!(
+        cache.path("../etc", "ab"),
+        Err(RevisionError::InvalidWorkspace(_))
+    ));
+}
