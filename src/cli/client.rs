@@ -237,7 +237,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         let unit_end = rest[digits..]
             .find(|c: char| c.is_ascii_digit())

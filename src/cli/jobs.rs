@@ -61,7 +61,9 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
             let last = args.offset + shown;
             println!(
                 "{}",
-                style.dim(&format!("{first}–{last} of {total} jobs (--offset {last} for more)"))
+                style.dim(&format!(
+                    "{first}–{last} of {total} jobs (--offset {last} for more)"
+                ))
             );
         }
     }
@@ -73,7 +75,15 @@ pub fn render(jobs: &[JobSummary], style: Style, now: DateTime<Utc>) -> String {
     if jobs.is_empty() {
         return "no jobs\n".to_owned();
     }
-    let mut table = Table::new(&["JOB", "WORKSPACE", "TASK", "STATUS", "SOURCE", "CREATED", "DURATION"]);
+    let mut table = Table::new(&[
+        "JOB",
+        "WORKSPACE",
+        "TASK",
+        "STATUS",
+        "SOURCE",
+        "CREATED",
+        "DURATION",
+    ]);
     for job in jobs {
         let status = job.status.as_str();
         table.styled_row(vec![

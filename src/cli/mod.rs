@@ -59,7 +59,13 @@ pub struct Global {
     )]
     pub token: Option<String>,
     /// Output format: `json` prints exactly the API's response body.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t, global = true)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
     pub output: OutputFormat,
 }
 

@@ -41,7 +41,10 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     };
     let mut rows = vec![
         ("job", summary.job_id.to_string()),
-        ("task", format!("{}/{}", summary.workspace, summary.task_name)),
+        (
+            "task",
+            format!("{}/{}", summary.workspace, summary.task_name),
+        ),
         ("status", style.status(status)),
         ("source", source),
         ("created", render::time(Some(summary.created_at))),

@@ -17,7 +17,10 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let client = global.client()?;
     let reply = match &args.workspace {
-        Some(workspace) => client.get(&format!("/api/workspaces/{}/tasks", segment(workspace)), &[])?,
+        Some(workspace) => client.get(
+            &format!("/api/workspaces/{}/tasks", segment(workspace)),
+            &[],
+        )?,
         None => client.get("/api/tasks", &[])?,
     };
     if global.json() {
@@ -34,7 +37,14 @@ pub fn render(tasks: &[Value], style: Style) -> String {
     if tasks.is_empty() {
         return "no tasks\n".to_owned();
     }
-    let mut table = Table::new(&["WORKSPACE", "TASK", "FOLDER", "MODE", "TRIGGERS", "DESCRIPTION"]);
+    let mut table = Table::new(&[
+        "WORKSPACE",
+        "TASK",
+        "FOLDER",
+        "MODE",
+        "TRIGGERS",
+        "DESCRIPTION",
+    ]);
     for task in tasks {
         let triggers = task.get("has_triggers").and_then(Value::as_bool) == Some(true);
         let description = field(task, "description");

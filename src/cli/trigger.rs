@@ -21,7 +21,12 @@ pub struct Args {
     #[arg(value_name = "TASK")]
     pub task: String,
     /// The task's workspace.
-    #[arg(short = 'w', long = "workspace", value_name = "WS", default_value = "default")]
+    #[arg(
+        short = 'w',
+        long = "workspace",
+        value_name = "WS",
+        default_value = "default"
+    )]
     pub workspace: String,
     /// Job input: a JSON object, `@file` or `-` for stdin.
     #[arg(long, value_name = "JSON|@FILE|-")]
@@ -79,7 +84,11 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let deadline = args.timeout.map(|limit| (Instant::now() + limit, limit));
     let waited = if args.follow {
         let events = follow::spawn(&client, created.job_id, 0, None);
-        let to = if global.json() { To::Stderr } else { To::Stdout };
+        let to = if global.json() {
+            To::Stderr
+        } else {
+            To::Stdout
+        };
         logs::stream(&events, deadline, to, style).map(|_| ())
     } else {
         wait(&client, created.job_id, deadline)
@@ -87,7 +96,10 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     if let Err(ClientError::Timeout(limit)) = waited {
         let still = status::fetch(&client, created.job_id)
             .and_then(|reply| reply.parse::<JobDetail>())
-            .map_or_else(|_| "unfinished".to_owned(), |job| job.summary.status.as_str().to_owned());
+            .map_or_else(
+                |_| "unfinished".to_owned(),
+                |job| job.summary.status.as_str().to_owned(),
+            );
         return Err(ClientError::Timeout(format!(
             "{limit}; job {} is still {still}",
             created.job_id

@@ -75,7 +75,7 @@ pub(super) async fn stream_logs(
         .get_job(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::bad_request(format!("expected a WebSocket upgrade: {rejection}"))
     })?;
@@ -231,8 +231,11 @@ async fn close(sink: &mut Sink, code: u16, reason: &str) {
         code,
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame))))
-        .await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
 }
 
 /// Every stored line after `after` matching the query's step, read page by page.
