@@ -25,6 +25,8 @@ const MAX_ATTEMPTS: u32 = 8;
 /// Pause before the first reconnection; doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(4);
+/// Three missed server pings (API §4.3: every 30 s).
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 
 /// What the follower reports.
 #[derive(Debug)]
@@ -135,7 +137,18 @@ impl Follow {
             request.headers_mut().insert("Authorization", value);
         }
         match tungstenite::connect(request) {
-            Ok((socket, _)) => Ok(socket),
+            Ok((socket, _)) => {
+                // The server pings every 30 s: silence much longer than that means a half-open
+                // connection, which is treated like a dropped one (reconnect and resume).
+                let timeout = Some(SILENCE_LIMIT);
+                let set = match socket.get_ref() {
+                    MaybeTlsStream::Plain(stream) => stream.set_read_timeout(timeout),
+                    MaybeTlsStream::Rustls(stream) => stream.sock.set_read_timeout(timeout),
+                    _ => Ok(()),
+                };
+                set.map_err(|error| Connect::Failed(error.to_string()))?;
+                Ok(socket)
+            }
             // The server answered before the upgrade: an API error (400, 401, 404), final.
             Err(tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
@@ -180,9 +193,10 @@ impl Follow {
                 return Ended::Abandoned;
             }
             if let Some(status) = end {
+                // Answer the server's close, but do not wait for the connection to go away:
+                // everything this client needs has arrived.
                 let _ = socket.close(None);
-                // Let the close handshake finish; errors only mean the server closed first.
-                while socket.read().is_ok() {}
+                let _ = socket.flush();
                 return Ended::End(status);
             }
         }

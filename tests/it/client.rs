@@ -551,3 +551,96 @@ fn stream_failures_answer_before_the_upgrade() {
     let output = server.run(&["logs", "-f", "00000000-0000-0000-0000-000000000000"]);
     assert_eq!(code(&output), 3, "{}", stderr(&output));
 }
+
+/// A TCP proxy in front of the server that cuts its first connection once `cut_after` went
+/// through from the server; later connections pass untouched. Returns its address and a
+/// counter of connections.
+fn cutting_proxy(
+    server: std::net::SocketAddr,
+    cut_after: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            let mut upstream = TcpStream::connect(server).expect("connect upstream");
+            let (mut client_in, mut upstream_out) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut upstream_out);
+            });
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 16 * 1024];
+                let mut seen = Vec::new();
+                while let Ok(read) = upstream.read(&mut buffer) {
+                    if read == 0 || client.write_all(&buffer[..read]).is_err() {
+                        let _ = client.shutdown(Shutdown::Both);
+                        break;
+                    }
+                    seen.extend_from_slice(&buffer[..read]);
+                    if first && String::from_utf8_lossy(&seen).contains(cut_after) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        let _ = upstream.shutdown(Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (address, connections)
+}
+
+#[test]
+fn logs_follow_resumes_after_a_dropped_connection_without_loss_or_duplicates() {
+    let server = Server::start();
+    let address = server.running.as_ref().expect("running").address;
+    let (proxy, connections) = cutting_proxy(address, "line 3");
+    let id = server.trigger("slow", serde_json::json!({}));
+    let output = server.run(&["logs", &id, "--follow", "-s", &proxy]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    let texts: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| line.split(" | ").nth(1).unwrap_or_default().to_owned())
+        .collect();
+    let expected: Vec<String> = (1..=8).map(|i| format!("line {i}")).collect();
+    assert_eq!(texts, expected);
+}
+
+#[test]
+fn server_shutdown_closes_open_streams() {
+    let mut server = Server::start();
+    let id = server.trigger("long", serde_json::json!({}));
+    server.wait_for_job(&id, "the step to run", |job| job["status"] == "running");
+    let url = format!(
+        "{}/api/jobs/{id}/logs/stream",
+        server.url.replacen("http", "ws", 1)
+    );
+    let (mut socket, _) = tungstenite::connect(url).expect("upgrade");
+    let running = server.running.take().expect("running");
+    let stopped = Instant::now();
+    server.runtime.block_on(running.stop());
+    // The stream ends with the server (going away, or the end of the job it cancelled), not
+    // when the step's 30 s sleep would have.
+    let close = loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                break frame.map(|frame| u16::from(frame.code));
+            }
+            Ok(_) => {}
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    };
+    assert!(matches!(close, Some(1000 | 1001)), "{close:?}");
+    assert!(stopped.elapsed() < Duration::from_secs(15));
+}
