@@ -223,3 +223,24 @@ fn parse(record: &str) -> Option<Record> {
     }
     serde_json::from_value(value).ok().map(Record::Line)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_lines_or_the_end() {
+        let line = r#"{"seq":3,"ts":"2026-03-01T12:00:01.250Z","stream":"stderr","step":"a","attempt":1,"line":"x"}"#;
+        match parse(line) {
+            Some(Record::Line(line)) => assert_eq!((line.seq, line.line.as_str()), (3, "x")),
+            _ => panic!("a log line"),
+        }
+        match parse(r#"{"event":"end","status":"failed"}"#) {
+            Some(Record::End(status)) => assert_eq!(status, "failed"),
+            _ => panic!("the end frame"),
+        }
+        // Records of a newer server are skipped, not fatal.
+        assert!(parse(r#"{"event":"something-new"}"#).is_none());
+        assert!(parse("not json").is_none());
+    }
+}

@@ -263,3 +263,33 @@ async fn drain(
     .map_err(crate::logs::LogError::from)?;
     lines.map_err(StreamError::Log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_reads_after_and_step() {
+        let params = |pairs: &[(&str, &str)]| {
+            Params::new(
+                pairs
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            StreamQuery::from_params(&params(&[])),
+            Ok(StreamQuery::default())
+        );
+        assert_eq!(
+            StreamQuery::from_params(&params(&[("after", "7"), ("step", "deploy")])),
+            Ok(StreamQuery {
+                after: 7,
+                step: Some("deploy".to_owned())
+            })
+        );
+        let error = StreamQuery::from_params(&params(&[("after", "-1")]));
+        assert_eq!(error.map_err(|error| error.field), Err("after".to_owned()));
+    }
+}
