@@ -3,13 +3,26 @@
 //! In a container the role may come from `STROEM_ROLE=serve|work` when no verb is given; that is
 //! resolved here, in one place, into the same [`Command`] enum.
 
+pub mod cancel;
+pub mod client;
+pub mod completions;
+pub mod follow;
 pub mod job_input;
+pub mod jobs;
+pub mod logs;
+pub mod render;
 pub mod run;
 pub mod serve;
+pub mod status;
+pub mod tasks;
+pub mod trigger;
 pub mod validate;
 pub mod work;
+pub mod workspaces;
 
 use std::process::ExitCode;
+
+use crate::config::DEFAULT_SERVER_URL;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -20,8 +33,53 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Strøm: workflow and task orchestration"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The global options of API §9.1, accepted before or after the verb.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// The server's URL (client verbs and `work`; default `http://localhost:8080`).
+    #[arg(
+        short = 's',
+        long = "server",
+        env = "STROEM_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub server: Option<String>,
+    /// API token: a JWT or an `strm_` API key (client verbs).
+    #[arg(
+        long,
+        env = "STROEM_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Output format: `json` prints exactly the API's response body.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub output: OutputFormat,
+}
+
+impl Global {
+    pub fn client(&self) -> Result<client::Client, client::ClientError> {
+        let server = self.server.as_deref().unwrap_or(DEFAULT_SERVER_URL);
+        client::Client::new(server, self.token.clone())
+    }
+
+    pub fn json(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,6 +92,22 @@ pub enum Command {
     Validate(validate::Args),
     /// Run steps for a server: register, claim, run, stream logs, report.
     Work(work::Args),
+    /// List the server's workspaces.
+    Workspaces(workspaces::Args),
+    /// List tasks (of all workspaces without `-w`).
+    Tasks(tasks::Args),
+    /// Start a job of a task; optionally wait for it or follow its log.
+    Trigger(trigger::Args),
+    /// Show a job and its steps.
+    Status(status::Args),
+    /// Print a job's log, or follow it live.
+    Logs(logs::Args),
+    /// List recent jobs.
+    Jobs(jobs::Args),
+    /// Cancel a job.
+    Cancel(cancel::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
 }
 
 /// `-o text|json`.
@@ -48,11 +122,37 @@ pub enum OutputFormat {
 pub fn main() -> ExitCode {
     let role = std::env::var("STROEM_ROLE").ok();
     let cli = Cli::parse_from(with_role(std::env::args_os().collect(), role.as_deref()));
-    match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Serve(args) => serve::run(args),
-        Command::Validate(args) => validate::run(args),
-        Command::Work(args) => work::run(args),
+    let global = cli.global;
+    let result = match cli.command {
+        Command::Run(mut args) => {
+            args.output = global.output;
+            return run::run(args);
+        }
+        Command::Serve(args) => return serve::run(args),
+        Command::Work(mut args) => {
+            // `--server`/`STROEM_URL` override `server_url` only when given (API §9.1).
+            args.server = global.server.clone();
+            return work::run(args);
+        }
+        Command::Validate(mut args) => {
+            args.output = global.output;
+            return validate::run(args);
+        }
+        Command::Completions(args) => return completions::run(args),
+        Command::Workspaces(args) => workspaces::run(args, &global),
+        Command::Tasks(args) => tasks::run(args, &global),
+        Command::Trigger(args) => trigger::run(args, &global),
+        Command::Status(args) => status::run(args, &global),
+        Command::Logs(args) => logs::run(args, &global),
+        Command::Jobs(args) => jobs::run(args, &global),
+        Command::Cancel(args) => cancel::run(args, &global),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprint!("{}", error.report());
+            ExitCode::from(error.exit_code())
+        }
     }
 }
 

@@ -38,8 +38,8 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub kill_grace: u64,
     /// `text` prints logs and a summary; `json` prints the final job detail on stdout (logs go
-    /// to stderr).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    /// to stderr). Set from the global `-o` (API §9.1).
+    #[arg(skip)]
     pub output: OutputFormat,
 }
 

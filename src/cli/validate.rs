@@ -25,8 +25,8 @@ pub struct Args {
     /// Also fail (exit 1) on warnings.
     #[arg(long)]
     pub strict: bool,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    /// Output format, set from the global `-o` (API §9.1).
+    #[arg(skip)]
     pub output: OutputFormat,
 }
 

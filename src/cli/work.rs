@@ -28,8 +28,8 @@ pub struct Args {
     /// Configuration file (default: `STROEM_CONFIG`, else `./stroem.yaml` when present).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The server's URL (`server_url`; default `http://localhost:8080`).
-    #[arg(short = 's', long = "server", env = "STROEM_URL", value_name = "URL")]
+    /// The global `--server`/`STROEM_URL`, when given (overrides `server_url`).
+    #[arg(skip)]
     pub server: Option<String>,
     /// The name shown for this worker (`worker_name`; default: the host name).
     #[arg(long, value_name = "NAME")]

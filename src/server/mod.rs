@@ -16,6 +16,7 @@ mod health;
 mod pagination;
 mod request_id;
 mod routes;
+mod stream;
 mod worker_routes;
 
 use std::net::SocketAddr;
@@ -101,7 +102,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving HTTP");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state)
+        .layer(Extension(stream::Shutdown(shutdown.clone())))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();

@@ -33,6 +33,7 @@ pub(super) fn api_routes() -> Router<AppState> {
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/cancel", post(cancel_job))
         .route("/jobs/{id}/logs", get(job_logs))
+        .route("/jobs/{id}/logs/stream", get(super::stream::stream_logs))
         .route("/jobs/{id}/steps/{step}/logs", get(step_logs))
         .route("/workers", get(list_workers))
 }

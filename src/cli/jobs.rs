@@ -1,0 +1,104 @@
+//! `stroem jobs`: recent jobs, newest first (API §3.4).
+
+use chrono::{DateTime, Utc};
+
+use super::Global;
+use super::client::{ClientError, exit};
+use super::render::{self, Style, Table};
+use crate::api::JobSummary;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only jobs of this workspace (`default` when `--task` is given without it).
+    #[arg(short = 'w', long = "workspace", value_name = "WS")]
+    pub workspace: Option<String>,
+    /// Only jobs of this task.
+    #[arg(long = "task", value_name = "NAME")]
+    pub task: Option<String>,
+    /// Only jobs with one of these statuses (comma-separated).
+    #[arg(long = "status", value_name = "S[,S…]")]
+    pub status: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+    /// Skip this many of the newest jobs.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
+    let mut query = vec![
+        ("limit", args.limit.to_string()),
+        ("offset", args.offset.to_string()),
+    ];
+    let workspace = match (&args.workspace, &args.task) {
+        (Some(workspace), _) => Some(workspace.clone()),
+        // The API filters by task only within a workspace.
+        (None, Some(_)) => Some("default".to_owned()),
+        (None, None) => None,
+    };
+    if let Some(workspace) = workspace {
+        query.push(("workspace", workspace));
+    }
+    if let Some(task) = args.task {
+        query.push(("task_name", task));
+    }
+    if let Some(status) = args.status {
+        query.push(("status", status));
+    }
+    let reply = global.client()?.get("/api/jobs", &query)?;
+    if global.json() {
+        println!("{}", reply.body);
+        return Ok(exit::OK);
+    }
+    let jobs: Vec<JobSummary> = reply.parse()?;
+    let style = Style::detect();
+    print!("{}", render(&jobs, style, Utc::now()));
+    if let Some(total) = reply.total {
+        let shown = jobs.len() as u64;
+        if total > shown {
+            let first = args.offset + u64::from(shown > 0);
+            let last = args.offset + shown;
+            println!(
+                "{}",
+                style.dim(&format!(
+                    "{first}–{last} of {total} jobs (--offset {last} for more)"
+                ))
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The table of jobs.
+pub fn render(jobs: &[JobSummary], style: Style, now: DateTime<Utc>) -> String {
+    if jobs.is_empty() {
+        return "no jobs\n".to_owned();
+    }
+    let mut table = Table::new(&[
+        "JOB",
+        "WORKSPACE",
+        "TASK",
+        "STATUS",
+        "SOURCE",
+        "CREATED",
+        "DURATION",
+    ]);
+    for job in jobs {
+        let status = job.status.as_str();
+        table.styled_row(vec![
+            plain(job.job_id.to_string()),
+            plain(job.workspace.clone()),
+            plain(job.task_name.clone()),
+            (status.to_owned(), style.status(status)),
+            plain(job.source_type.clone()),
+            plain(render::time(Some(job.created_at))),
+            plain(render::duration(job.started_at, job.completed_at, now)),
+        ]);
+    }
+    table.render(style)
+}
+
+fn plain(text: String) -> (String, String) {
+    (text.clone(), text)
+}

@@ -1,0 +1,180 @@
+//! `stroem trigger <task>`: creates a job (API §3.3) and prints its id; `--wait` waits for the
+//! job to end, `--follow` streams its log meanwhile (API §4.3); both then print the job's
+//! status and exit 0 for `completed`, 1 otherwise, 124 when `--timeout` elapsed first.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::client::{self, Client, ClientError, Reply, exit, segment};
+use super::logs::{self, To};
+use super::render::{self, Style};
+use super::{Global, follow, job_input, status};
+use crate::api::{ExecuteRequest, JobDetail, JobStatusReply};
+use crate::engine::JobStatus;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The task to run.
+    #[arg(value_name = "TASK")]
+    pub task: String,
+    /// The task's workspace.
+    #[arg(
+        short = 'w',
+        long = "workspace",
+        value_name = "WS",
+        default_value = "default"
+    )]
+    pub workspace: String,
+    /// Job input: a JSON object, `@file` or `-` for stdin.
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub input: Option<String>,
+    /// Sets one input key (the value is JSON when it parses, else a string). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Wait until the job ends; print its status and error.
+    #[arg(long, conflicts_with = "follow")]
+    pub wait: bool,
+    /// Stream the job's log until it ends, then print its status.
+    #[arg(long)]
+    pub follow: bool,
+    /// Give up waiting after this long (`30s`, `5m`, `1h`); exit 124.
+    #[arg(long, value_name = "DUR", value_parser = client::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// First and longest pause between status polls of `--wait`.
+const FIRST_POLL: Duration = Duration::from_millis(100);
+const MAX_POLL: Duration = Duration::from_secs(1);
+
+pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
+    if args.timeout.is_some() && !args.wait && !args.follow {
+        return Err(ClientError::Usage(
+            "--timeout needs --wait or --follow".to_owned(),
+        ));
+    }
+    let input = job_input::build(args.input.as_deref(), &args.set)
+        .map_err(|error| ClientError::Usage(error.to_string()))?;
+    let client = global.client()?;
+    let path = format!(
+        "/api/workspaces/{}/tasks/{}/execute",
+        segment(&args.workspace),
+        segment(&args.task)
+    );
+    let request = ExecuteRequest {
+        input,
+        source_job_id: None,
+    };
+    let reply = client.post(&path, Some(&request))?;
+    let created: JobStatusReply = reply.parse()?;
+    let style = Style::detect();
+    if !args.wait && !args.follow {
+        if global.json() {
+            println!("{}", reply.body);
+        } else {
+            println!("{}", created.job_id);
+        }
+        return Ok(exit::OK);
+    }
+    if !global.json() {
+        println!("{}", created.job_id);
+    }
+    let deadline = args.timeout.map(|limit| (Instant::now() + limit, limit));
+    let waited = if args.follow {
+        let events = follow::spawn(&client, created.job_id, 0, None);
+        let to = if global.json() {
+            To::Stderr
+        } else {
+            To::Stdout
+        };
+        logs::stream(&events, deadline, to, style).map(|_| ())
+    } else {
+        wait(&client, created.job_id, deadline)
+    };
+    if let Err(ClientError::Timeout(limit)) = waited {
+        let still = status::fetch(&client, created.job_id)
+            .and_then(|reply| reply.parse::<JobDetail>())
+            .map_or_else(
+                |_| "unfinished".to_owned(),
+                |job| job.summary.status.as_str().to_owned(),
+            );
+        return Err(ClientError::Timeout(format!(
+            "{limit}; job {} is still {still}",
+            created.job_id
+        )));
+    }
+    waited?;
+    let (reply, job) = final_state(&client, created.job_id)?;
+    if global.json() {
+        println!("{}", reply.body);
+    } else {
+        print!("{}", outcome(&job, style));
+    }
+    Ok(if job.summary.status == JobStatus::Completed {
+        exit::OK
+    } else {
+        exit::JOB_FAILED
+    })
+}
+
+/// Polls the job until it is terminal.
+fn wait(
+    client: &Client,
+    job_id: Uuid,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<(), ClientError> {
+    let mut pause = FIRST_POLL;
+    loop {
+        let job: JobDetail = status::fetch(client, job_id)?.parse()?;
+        if is_terminal(job.summary.status) {
+            return Ok(());
+        }
+        let mut sleep = pause;
+        if let Some((at, limit)) = deadline {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Timeout(format!("{limit:?}")));
+            }
+            sleep = sleep.min(left);
+        }
+        thread::sleep(sleep);
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// The job once terminal. The end frame comes after the job's status is stored, so one read
+/// normally suffices; a few more cover a server that answers from a lagging replica.
+fn final_state(client: &Client, job_id: Uuid) -> Result<(Reply, JobDetail), ClientError> {
+    let mut attempts = 0;
+    loop {
+        let reply = status::fetch(client, job_id)?;
+        let job: JobDetail = reply.parse()?;
+        attempts += 1;
+        if is_terminal(job.summary.status) || attempts >= 20 {
+            return Ok((reply, job));
+        }
+        thread::sleep(FIRST_POLL);
+    }
+}
+
+/// `job <id> completed in 1.2s`, or `failed`/`cancelled` with the job's error.
+fn outcome(job: &JobDetail, style: Style) -> String {
+    let summary = &job.summary;
+    let took = render::duration(summary.started_at, summary.completed_at, Utc::now());
+    let mut text = format!(
+        "job {} {} in {took}\n",
+        summary.job_id,
+        style.status(summary.status.as_str())
+    );
+    if let Some(error) = &summary.error {
+        text.push_str(&format!("error: {}\n", style.stderr_line(error)));
+    }
+    text
+}
+
+/// Pending and running jobs still change; every other status is final (API §8.1).
+fn is_terminal(status: JobStatus) -> bool {
+    !matches!(status, JobStatus::Pending | JobStatus::Running)
+}
