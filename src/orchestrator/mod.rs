@@ -346,6 +346,12 @@ impl Orchestrator {
         Ok((plan, revision))
     }
 
+    /// The plan of a stored job while its revision is retained, for the API's job views
+    /// (each step's `when`, written `for_each` and image).
+    pub fn plan_of(&self, job: &JobState) -> Option<Arc<engine::JobPlan>> {
+        self.plan_for(job).ok().map(|(plan, _)| plan)
+    }
+
     /// The mask set of a job (WF §16.3), for masking API responses and server log lines.
     pub fn mask_of(&self, job: &JobState) -> Vec<String> {
         match self.plan_for(job) {

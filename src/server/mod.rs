@@ -16,6 +16,7 @@ mod health;
 mod pagination;
 mod request_id;
 mod routes;
+mod views;
 
 use std::net::SocketAddr;
 use std::time::Duration;

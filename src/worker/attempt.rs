@@ -74,6 +74,7 @@ pub(super) async fn run<T: Transport>(
     };
     let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
+    let result = shutdown_failure(result, shutdown);
 
     for attempt in 1..=COMPLETE_TRIES {
         match transport.complete(&key, result.clone()).await {
@@ -83,6 +84,22 @@ pub(super) async fn run<T: Transport>(
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
+    }
+}
+
+/// A step stopped because this worker shuts down was cancelled by no one: it is reported as a
+/// retryable failure (API §7.2), so it runs again after a restart or on another worker instead
+/// of ending `cancelled` in a job nobody cancelled. If its job was cancelled meanwhile, the lease
+/// is `cancelling` and the server ends the step `cancelled` whatever this report says.
+fn shutdown_failure(result: AttemptResult, shutdown: &CancellationToken) -> AttemptResult {
+    if shutdown.is_cancelled() && result.outcome == Outcome::Cancelled {
+        AttemptResult {
+            outcome: Outcome::Failed,
+            error_message: Some("worker shutting down".to_owned()),
+            ..result
+        }
+    } else {
+        result
     }
 }
 

@@ -4,5 +4,7 @@
 
 mod config_example;
 mod run;
+mod serve;
+mod server_harness;
 mod support;
 mod validate;

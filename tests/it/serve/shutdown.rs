@@ -1,0 +1,114 @@
+//! Graceful shutdown leaves nothing `running` forever: steps running when the server stops are
+//! stopped with it, and after a restart and a recovery sweep past the lease timeout they are
+//! retried (attempts left) or failed (none left); a retried step then finishes normally.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+
+use crate::server_harness::{Home, eventually, serve_test, step};
+
+const WORKSPACE: &str = r#"
+actions:
+  slow-once:
+    type: script
+    script: |
+      if [ ! -e "$INPUT_DIR/started" ]; then
+        touch "$INPUT_DIR/started"
+        echo $$ > "$INPUT_DIR/resumable.pid"
+        exec sleep 30
+      fi
+      echo 'OUTPUT: {"resumed": true}'
+    input:
+      dir: { type: string, required: true }
+    retry: { max_attempts: 2, delay: 0 }
+tasks:
+  resumable:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      work:
+        action: slow-once
+        input: { dir: "{{ input.dir }}" }
+  fragile:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      work:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo $$ > "$INPUT_DIR/fragile.pid"
+          exec sleep 30
+"#;
+
+fn configure(home: &Home, workspace: &Path, embedded_worker: bool) {
+    home.configure(&format!(
+        "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\nembedded_worker: {embedded_worker}",
+        workspace.display()
+    ));
+}
+
+fn process_gone(pid_file: &Path) -> bool {
+    let pid = std::fs::read_to_string(pid_file).expect("pid file");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+    stat.is_err() || stat.is_ok_and(|stat| stat.contains(") Z "))
+}
+
+serve_test! {
+    async fn steps_running_at_shutdown_are_recovered_after_a_restart(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        let scratch = home.scratch();
+        configure(&home, &workspace, true);
+        let server = home.start().await;
+        let body = json!({"input": {"dir": scratch}}).to_string();
+        let resumable = server.execute("default", "resumable", &body).await;
+        let fragile = server.execute("default", "fragile", &body).await;
+        let pids = [scratch.join("resumable.pid"), scratch.join("fragile.pid")];
+        let pids = &pids;
+        eventually("both steps to run", Duration::from_secs(20), move || async move {
+            pids.iter().all(|pid| {
+                std::fs::read_to_string(pid).is_ok_and(|text| text.ends_with('\n'))
+            })
+        })
+        .await;
+
+        let stopping = Instant::now();
+        server.stop().await;
+        // Kill grace is 2 s; stopping must not wait for `sleep 30`.
+        assert!(stopping.elapsed() < Duration::from_secs(15), "{:?}", stopping.elapsed());
+        for pid in pids {
+            assert!(process_gone(pid), "{} still runs after stop", pid.display());
+        }
+
+        // Restart without a worker, so the recovered state can be inspected as it is.
+        configure(&home, &workspace, false);
+        let server = home.start().await;
+        server
+            .orchestrator()
+            .recovery_tick(Utc::now() + TimeDelta::minutes(2))
+            .await
+            .expect("recovery");
+        let job = server.job(resumable).await;
+        assert_eq!(step(&job, "work")["status"], "ready", "{job:#}");
+        assert_eq!(step(&job, "work")["retry_history"].as_array().map(Vec::len), Some(1));
+        let job = server.job(fragile).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(step(&job, "work")["status"], "failed", "{job:#}");
+        server.stop().await;
+
+        // With a worker again, the retry runs to completion.
+        configure(&home, &workspace, true);
+        let server = home.start().await;
+        let job = server.wait_finished(resumable).await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        assert_eq!(step(&job, "work")["attempt"], 2);
+        assert_eq!(step(&job, "work")["output"], json!({"resumed": true}));
+        let unfinished = server.get("/api/jobs?status=pending,running").await;
+        assert_eq!(unfinished.headers.get("x-total-count").map(String::as_str), Some("0"));
+        server.stop().await;
+    }
+}
