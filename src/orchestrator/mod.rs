@@ -40,6 +40,11 @@ pub struct Settings {
     /// A worker without heartbeat for this long becomes inactive.
     pub heartbeat_timeout: TimeDelta,
     pub default_job_timeout: Option<Duration>,
+    /// A ready step no active worker can run fails after this long (API §8.5 item 6).
+    pub unmatched_step_timeout: TimeDelta,
+    /// How long past a worker step's timeout the server waits for the worker to stop it before
+    /// failing the attempt itself (API §8.5 item 3: `kill_grace_secs` + 30 s).
+    pub step_timeout_grace: TimeDelta,
 }
 
 impl Default for Settings {
@@ -48,6 +53,8 @@ impl Default for Settings {
             lease_ttl: TimeDelta::seconds(60),
             heartbeat_timeout: TimeDelta::seconds(60),
             default_job_timeout: None,
+            unmatched_step_timeout: TimeDelta::seconds(120),
+            step_timeout_grace: TimeDelta::seconds(40),
         }
     }
 }

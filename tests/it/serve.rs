@@ -6,6 +6,7 @@
 mod cancel;
 mod leases;
 mod quickstart;
+mod recovery;
 mod rejections;
 mod semantics;
 mod shutdown;

@@ -74,11 +74,17 @@ impl Home {
     /// Writes `stroem.yaml`: the data dir, the database and fast test timings, plus `extra`
     /// (more top-level keys). Without `workspaces` in `extra`, the built-in example serves as
     /// workspace `default`, as on a zero-configuration start.
+    /// `extra` may bring its own `recovery` section.
     pub fn configure(&self, extra: &str) {
+        let recovery = if extra.contains("recovery:") {
+            ""
+        } else {
+            "recovery:\n  heartbeat_timeout_secs: 10\n  sweep_interval_secs: 1\n"
+        };
         let text = format!(
             "data_dir: {data}\ndb:\n  url: \"{url}\"\n  max_connections: 8\n\
              heartbeat_interval_secs: 1\nkill_grace_secs: 2\npoll_interval_secs: 1\n\
-             recovery:\n  heartbeat_timeout_secs: 10\n  sweep_interval_secs: 1\n{extra}\n",
+             {recovery}{extra}\n",
             data = self.path().join("data").display(),
             url = self.db_url,
         );

@@ -87,9 +87,11 @@ serve_test! {
         // Restart without a worker, so the recovered state can be inspected as it is.
         configure(&home, &workspace, false);
         let server = home.start().await;
+        // Past the lease timeout (10 s), before the unmatched-step timeout (120 s) would fail
+        // a ready step that this worker-less server cannot run.
         server
             .orchestrator()
-            .recovery_tick(Utc::now() + TimeDelta::minutes(2))
+            .recovery_tick(Utc::now() + TimeDelta::seconds(30))
             .await
             .expect("recovery");
         let job = server.job(resumable).await;
