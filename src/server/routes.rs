@@ -9,10 +9,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Paginated, views};
+use crate::api::ParamError;
 use crate::api::execute::{ExecuteRequest, JobStatusReply};
 use crate::api::job::{JobDetail, JobMode, JobSummary};
 use crate::api::logs::LogsReply;
-use crate::api::query::{JobListQuery, LogQuery, Page};
+use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
 use crate::api::{WorkerDetail, WorkerView};
 use crate::engine::JobStatus;
 use crate::orchestrator::{JobSource, Orchestrator, OrchestratorError};
@@ -68,11 +69,27 @@ impl From<OrchestratorError> for ApiError {
     }
 }
 
-async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `?workspace=` of `GET /api/tasks` and `GET /api/stats` (API §3.1, §3.5).
+struct WorkspaceFilter {
+    workspace: Option<String>,
+}
+
+impl FromParams for WorkspaceFilter {
+    fn from_params(params: &Params) -> Result<Self, ParamError> {
+        Ok(WorkspaceFilter {
+            workspace: params.text("workspace"),
+        })
+    }
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
     let counts = state
         .jobs()?
         .store()
-        .job_counts(None)
+        .job_counts(filter.workspace.as_deref())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
@@ -98,8 +115,15 @@ async fn get_workspace(
         .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
 }
 
-async fn list_all_tasks(State(state): State<AppState>) -> Result<Json<Vec<TaskSummary>>, ApiError> {
-    Ok(Json(state.jobs()?.workspaces().all_tasks()))
+async fn list_all_tasks(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<WorkspaceFilter>,
+) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    let mut tasks = state.jobs()?.workspaces().all_tasks();
+    if let Some(workspace) = &filter.workspace {
+        tasks.retain(|task| &task.workspace == workspace);
+    }
+    Ok(Json(tasks))
 }
 
 async fn list_tasks(
@@ -220,7 +244,24 @@ async fn cancel_job(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobStatusReply>, ApiError> {
-    let job = state.jobs()?.cancel_job(id, None).await?;
+    let orchestrator = state.jobs()?;
+    let job = match orchestrator.cancel_job(id, None).await {
+        Ok(job) => job,
+        // API §3.4: the message gives the current status.
+        Err(OrchestratorError::AlreadyTerminal(_)) => {
+            let status = orchestrator
+                .store()
+                .get_job(id)
+                .await
+                .map_err(ApiError::internal)?
+                .map_or("finished", |job| job.status.as_str());
+            return Err(ApiError::conflict(
+                ConflictKind::AlreadyTerminal,
+                format!("job {id} is already {status}"),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(Json(JobStatusReply {
         job_id: job.id,
         status: if job.status == JobStatus::Failed {

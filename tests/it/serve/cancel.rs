@@ -79,6 +79,7 @@ serve_test! {
         let again = server.post_empty(&format!("/api/jobs/{id}/cancel")).await;
         assert_eq!(again.status, 409, "{}", again.body);
         assert_eq!(again.json()["code"], "already_terminal");
+        assert_eq!(again.json()["error"], format!("job {id} is already cancelled"));
         let stats = server.get("/api/stats").await.json();
         assert_eq!(stats["cancelled"], 1, "{stats}");
         server.stop().await;

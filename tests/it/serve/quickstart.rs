@@ -143,6 +143,12 @@ serve_test! {
 
         let stats = server.get("/api/stats").await.json();
         assert_eq!(stats["completed"], 1, "{stats}");
+        let elsewhere = server.get("/api/stats?workspace=elsewhere").await.json();
+        assert_eq!(elsewhere["completed"], 0, "{elsewhere}");
+        let tasks = server.get("/api/tasks?workspace=default").await.json();
+        assert_eq!(tasks[0]["workspace"], "default", "{tasks}");
+        let none = server.get("/api/tasks?workspace=elsewhere").await.json();
+        assert_eq!(none, json!([]));
         let jobs = server.get("/api/jobs").await;
         assert_eq!(jobs.headers.get("x-total-count").map(String::as_str), Some("1"));
         assert_eq!(jobs.json()[0]["job_id"], job["job_id"]);

@@ -84,6 +84,10 @@ serve_test! {
             assert!(process_gone(pid), "{} still runs after stop", pid.display());
         }
 
+        // The workspace changes while the server is down: the unfinished job keeps its pinned
+        // revision (WF §1, API §7.7), new jobs get the new one.
+        home.workspace(&WORKSPACE.replace("resumed", "changed"));
+
         // Restart without a worker, so the recovered state can be inspected as it is.
         configure(&home, &workspace, false);
         let server = home.start().await;
@@ -109,6 +113,11 @@ serve_test! {
         assert_eq!(job["status"], "completed", "{job:#}");
         assert_eq!(step(&job, "work")["attempt"], 2);
         assert_eq!(step(&job, "work")["output"], json!({"resumed": true}));
+        let fresh = server.execute("default", "resumable", &body).await;
+        let fresh = server.wait_finished(fresh).await;
+        assert_eq!(step(&fresh, "work")["output"], json!({"changed": true}), "{fresh:#}");
+        assert_ne!(fresh["revision"], job["revision"]);
+
         let unfinished = server.get("/api/jobs?status=pending,running").await;
         assert_eq!(unfinished.headers.get("x-total-count").map(String::as_str), Some("0"));
         server.stop().await;
