@@ -38,9 +38,19 @@ async fn quickstart(server: &Server) -> Value {
 
     // curl -s -X POST …/tasks/hello-world/execute -H "Content-Type: application/json"
     //   -d '{"input": {"name": "World"}}' | jq .
-    let id = server
-        .execute("default", "hello-world", r#"{"input": {"name": "World"}}"#)
+    let reply = server
+        .post_json(
+            "/api/workspaces/default/tasks/hello-world/execute",
+            r#"{"input": {"name": "World"}}"#,
+        )
         .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = reply.json();
+    let id: uuid::Uuid = reply["job_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("a job id");
+    assert_eq!(reply, json!({"job_id": id, "status": "pending"}));
 
     // curl -s http://localhost:8080/api/jobs/JOB_ID | jq .
     let job = server.wait_finished(id).await;

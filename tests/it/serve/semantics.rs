@@ -1,6 +1,7 @@
 //! The server runs jobs with the semantics of `stroem run`: a failing step retried, a
 //! `for_each` of `type: task` steps (one child job per item), a worker-enforced timeout, and
-//! the job output from its sinks — compared step by step with the binary's own result.
+//! the job output from its sinks — compared step by step with the binary's own result; and
+//! hooks firing as jobs of their own (WF §14).
 
 use std::process::Command;
 
@@ -158,6 +159,68 @@ serve_test! {
         let logs = server.get(&format!("/api/jobs/{id}/logs?step=_server")).await.json();
         let logs = logs["logs"].as_str().expect("logs");
         assert!(logs.contains("attempt 1 of 2 failed"), "{logs}");
+        server.stop().await;
+    }
+}
+
+const HOOKS: &str = r#"
+actions:
+  note:
+    type: script
+    script: echo "hook saw $INPUT_TEXT"
+    input:
+      text: { type: string, required: true }
+  child:
+    type: task
+    task: breaks
+tasks:
+  breaks:
+    flow:
+      boom:
+        type: script
+        script: echo "it broke" >&2; exit 3
+  parent:
+    flow:
+      call: { action: child }
+    on_error:
+      - action: note
+        input:
+          text: "{{ hook.task_name }} {{ hook.status }}: {{ hook.error_message }}"
+on_error:
+  - action: note
+    input:
+      text: "workspace hook for {{ hook.task_name }}"
+"#;
+
+serve_test! {
+    async fn hooks_fire_as_jobs_of_their_own(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(HOOKS);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let id = server.execute("default", "parent", "{}").await;
+        let job = server.wait_finished(id).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+
+        // The task's own hook fires for the parent; the failed child (not top-level) fires no
+        // workspace hook; so exactly one hook job exists.
+        let source = format!("{id}/on_error");
+        let hooks = server.get("/api/jobs?source_type=hook").await;
+        let hooks_total = hooks.headers.get("x-total-count").cloned();
+        let hooks = hooks.json();
+        let hook_id = hooks[0]["job_id"].as_str().expect("a hook job").parse().expect("uuid");
+        let hook = server.wait_finished(hook_id).await;
+        assert_eq!(hooks_total.as_deref(), Some("1"), "{hooks:#}");
+        assert_eq!(hook["source_id"], source);
+        assert_eq!(hook["status"], "completed", "{hook:#}");
+        assert_eq!(hook["task_name"], "_hook:note");
+        assert_eq!(hook["revision"], job["revision"]);
+        let logs = server.get(&format!("/api/jobs/{hook_id}/logs")).await.json();
+        let logs = logs["logs"].as_str().expect("logs");
+        assert!(logs.contains("hook saw parent failed: call:"), "{logs}");
         server.stop().await;
     }
 }
