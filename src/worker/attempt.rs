@@ -74,6 +74,11 @@ pub(super) async fn run<T: Transport>(
     };
     let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
+    if running.was_forgotten(key.lease_id) {
+        // Expired or revoked: the server has already decided the attempt (API §7.2).
+        tracing::info!(step = %key.step_name, "lease no longer honoured; attempt not reported");
+        return;
+    }
     let result = shutdown_failure(result, shutdown);
 
     for attempt in 1..=COMPLETE_TRIES {

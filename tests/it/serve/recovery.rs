@@ -1,13 +1,16 @@
 //! The recovery sweep's server-side backstops (API §8.5): a ready step that no active worker
 //! can run fails after the unmatched timeout (item 6), and a worker step still running well
-//! past its timeout has its lease revoked and its attempt failed (item 3).
+//! past its timeout has its lease revoked and its attempt failed (item 3); and a worker whose
+//! lease expired under it kills the step's process (API §7.2 `unknown`).
+
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use stroem::orchestrator::JobSource;
 
 use super::leases::{claim, key_of, register, succeeded};
-use crate::server_harness::{Home, Server, serve_test, step};
+use crate::server_harness::{Home, Server, eventually, serve_test, step};
 
 const WORKSPACE: &str = r#"
 actions:
@@ -119,6 +122,63 @@ serve_test! {
             .await;
         assert!(late.is_err(), "a report under the revoked lease is refused");
         assert_eq!(server.job(id).await, job);
+        server.stop().await;
+    }
+}
+
+const SLEEPER: &str = r#"
+tasks:
+  sleeper:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      wait:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo $$ > "$INPUT_DIR/pid"
+          exec sleep 30
+"#;
+
+serve_test! {
+    async fn a_worker_kills_the_process_of_a_lease_the_server_expired(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(SLEEPER);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let scratch = home.scratch();
+        let server = home.start().await;
+        let body = json!({"input": {"dir": scratch}}).to_string();
+        let id = server.execute("default", "sleeper", &body).await;
+        let pid_file = scratch.join("pid");
+        let pid_file = &pid_file;
+        eventually("the step's process", Duration::from_secs(20), move || async move {
+            std::fs::read_to_string(pid_file).is_ok_and(|pid| pid.ends_with('\n'))
+        })
+        .await;
+        let pid = std::fs::read_to_string(pid_file).expect("pid").trim().to_owned();
+
+        // As if the worker had been silent for two minutes.
+        let sweep = server
+            .orchestrator()
+            .recovery_tick(Utc::now() + TimeDelta::minutes(2))
+            .await
+            .expect("sweep");
+        assert_eq!(sweep.expired_leases, 1, "{sweep:?}");
+        let job = server.job(id).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(step(&job, "wait")["error_message"], "worker lost (lease expired)");
+
+        // The next heartbeat (1 s) answers the lease `unknown`; kill grace is 2 s.
+        let pid = &pid;
+        eventually("the process to be killed", Duration::from_secs(10), move || async move {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.contains(") Z "))
+        })
+        .await;
+        assert_eq!(server.job(id).await, job, "the worker's late report changed the job");
         server.stop().await;
     }
 }
