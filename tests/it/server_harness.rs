@@ -218,6 +218,19 @@ impl Server {
         path: &str,
         body: Option<(&'static str, Vec<u8>)>,
     ) -> Reply {
+        let url = format!("{}{path}", self.base);
+        self.try_request(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"))
+    }
+
+    /// [`Server::request`], with a transport failure as an error rather than a panic.
+    pub async fn try_request(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Reply, ureq::Error> {
         let agent = self.agent.clone();
         let url = format!("{}{path}", self.base);
         tokio::task::spawn_blocking(move || {
@@ -229,7 +242,7 @@ impl Server {
                     .send(&bytes[..]),
                 (_, None) => agent.post(&url).send_empty(),
             };
-            let mut response = response.unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+            let mut response = response?;
             let headers = response
                 .headers()
                 .iter()
@@ -244,11 +257,11 @@ impl Server {
                 .body_mut()
                 .read_to_string()
                 .expect("a readable body");
-            Reply {
+            Ok(Reply {
                 status: response.status().as_u16(),
                 headers,
                 body,
-            }
+            })
         })
         .await
         .expect("the request thread")
