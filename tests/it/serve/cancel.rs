@@ -1,5 +1,6 @@
 //! Cancelling a running job (API §8.4): the answer is immediate, the worker learns it from its
-//! next heartbeat, the step's process is stopped and the step ends `cancelled`.
+//! next heartbeat, the step's process is stopped and the step ends `cancelled`. A job timeout
+//! takes the same path from the recovery loop, failing the job instead.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,17 @@ tasks:
         depends_on: [wait]
         type: script
         script: echo never
+  bounded:
+    timeout: 2s
+    input:
+      dir: { type: string, required: true }
+    flow:
+      wait:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo $$ > "$INPUT_DIR/pid"
+          exec sleep 30
 "#;
 
 /// Whether the process `pid` still exists (a zombie counts as gone: it runs nothing).
@@ -82,6 +94,38 @@ serve_test! {
         assert_eq!(again.json()["error"], format!("job {id} is already cancelled"));
         let stats = server.get("/api/stats").await.json();
         assert_eq!(stats["cancelled"], 1, "{stats}");
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn a_job_past_its_timeout_fails_and_its_process_is_stopped(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let scratch = home.scratch();
+        let server = home.start().await;
+        let body = json!({"input": {"dir": scratch}}).to_string();
+        let id = server.execute("default", "bounded", &body).await;
+
+        // Timeout 2 s, sweep 1 s, heartbeat 1 s, kill grace 2 s.
+        let job = server
+            .wait_job(id, Duration::from_secs(15), |job| {
+                step(job, "wait")["status"] == "cancelled"
+            })
+            .await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(job["error"], "job timed out after 2s");
+        assert!(job["completed_at"].is_string(), "{job:#}");
+        let pid = std::fs::read_to_string(scratch.join("pid")).expect("the step ran");
+        let pid = pid.trim();
+        eventually("the process to be gone", Duration::from_secs(5), move || async move {
+            !alive(pid)
+        })
+        .await;
         server.stop().await;
     }
 }
