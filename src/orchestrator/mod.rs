@@ -190,11 +190,17 @@ impl Orchestrator {
         raw_input: Value,
         source: JobSource,
     ) -> Result<JobState> {
-        let revision = self
-            .inner
-            .workspaces
-            .retain_active(workspace)
-            .ok_or_else(|| OrchestratorError::UnknownWorkspace(workspace.to_owned()))?;
+        let Some(revision) = self.inner.workspaces.retain_active(workspace) else {
+            // A workspace whose every revision failed validation exists but serves no tasks
+            // (API §3.2): the task is what is not found.
+            return Err(match self.inner.workspaces.view(workspace) {
+                Some(_) => OrchestratorError::UnknownTask {
+                    workspace: workspace.to_owned(),
+                    task: task.to_owned(),
+                },
+                None => OrchestratorError::UnknownWorkspace(workspace.to_owned()),
+            });
+        };
         if !revision.def.tasks.contains_key(task) {
             self.inner.workspaces.release(workspace, &revision.revision);
             return Err(OrchestratorError::UnknownTask {

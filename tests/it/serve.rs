@@ -5,6 +5,7 @@
 
 mod cancel;
 mod leases;
+mod load;
 mod quickstart;
 mod recovery;
 mod rejections;

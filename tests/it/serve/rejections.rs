@@ -37,9 +37,14 @@ serve_test! {
     async fn bad_requests_are_rejected_with_their_kind_and_write_nothing(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
+        let broken = home.path().join("broken");
+        std::fs::create_dir_all(broken.join(".workflows")).expect("mkdir");
+        std::fs::write(broken.join(".workflows/main.yaml"), "tasks: [").expect("write");
         home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\nembedded_worker: false",
-            workspace.display()
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n  \
+             broken: {{ type: folder, path: \"{}\" }}\nembedded_worker: false",
+            workspace.display(),
+            broken.display()
         ));
         let server = home.start().await;
         let before = counts(&server).await;
@@ -90,6 +95,13 @@ serve_test! {
             .await;
         assert_eq!(unknown_workspace.status, 404, "{}", unknown_workspace.body);
         seen.push(shown("unknown workspace", &unknown_workspace));
+
+        // A workspace that failed validation exists, but serves no task.
+        let broken = server
+            .post_json("/api/workspaces/broken/tasks/typed/execute", "{}")
+            .await;
+        assert_eq!(broken.status, 404, "{}", broken.body);
+        seen.push(shown("a task of a workspace that failed validation", &broken));
 
         for path in ["/api/workspaces/elsewhere", "/api/workspaces/default/tasks/nope"] {
             let reply = server.get(path).await;
