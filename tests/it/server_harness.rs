@@ -103,11 +103,22 @@ impl Home {
 
     /// Starts a real server on 127.0.0.1, port 0.
     pub async fn start(&self) -> Server {
+        self.start_with_env(&[]).await
+    }
+
+    /// [`Home::start`] with more variables in the environment the server captures at start
+    /// (the secrets' `env` context and the runner's environment).
+    pub async fn start_with_env(&self, extra: &[(&str, &str)]) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         // The runner's environment (WF §11.1), as `stroem serve` captures it at start.
-        let environment: BTreeMap<String, String> = std::env::vars().collect();
+        let mut environment: BTreeMap<String, String> = std::env::vars().collect();
+        environment.extend(
+            extra
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
         let running = start(self.config(), environment, listener)
             .await
             .expect("the server starts");

@@ -19,6 +19,7 @@ tasks:
         type: script
         input: { dir: "{{ input.dir }}" }
         script: |
+          echo "waiting for cancel"
           echo $$ > "$INPUT_DIR/pid"
           exec sleep 30
       after:
@@ -68,6 +69,13 @@ serve_test! {
         let running = server.job(id).await;
         assert_eq!(running["status"], "running", "{running:#}");
         assert_eq!(step(&running, "wait")["status"], "running");
+        // Lines reach the log while the step still runs (batches of at most 100 ms).
+        let server_ref = &server;
+        eventually("the live log line", Duration::from_secs(5), move || async move {
+            let logs = server_ref.get(&format!("/api/jobs/{id}/steps/wait/logs")).await.json();
+            logs["logs"].as_str().is_some_and(|text| text.contains("waiting for cancel"))
+        })
+        .await;
 
         let reply = server.post_empty(&format!("/api/jobs/{id}/cancel")).await;
         assert_eq!(reply.status, 200, "{}", reply.body);

@@ -224,3 +224,42 @@ serve_test! {
         server.stop().await;
     }
 }
+
+const SECRETS: &str = r#"
+secrets:
+  TOKEN: "{{ env.SERVE_TEST_TOKEN }}"
+actions:
+  use-token:
+    type: script
+    env:
+      TOKEN: "{{ secret.TOKEN }}"
+    script: |
+      echo "token is $TOKEN"
+      echo "OUTPUT: {\"seen\": \"$TOKEN\"}"
+tasks:
+  leak:
+    flow:
+      show: { action: use-token }
+"#;
+
+serve_test! {
+    async fn secrets_are_masked_in_job_details_and_logs(backend) {
+        const VALUE: &str = "s3cr3t-serve-value";
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(SECRETS);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let server = home.start_with_env(&[("SERVE_TEST_TOKEN", VALUE)]).await;
+        let id = server.execute("default", "leak", "{}").await;
+        let job = server.wait_finished(id).await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        assert_eq!(step(&job, "show")["output"], json!({"seen": "••••••"}));
+        assert!(!job.to_string().contains(VALUE), "{job:#}");
+        let logs = server.get(&format!("/api/jobs/{id}/logs")).await.body;
+        assert!(!logs.contains(VALUE), "{logs}");
+        assert!(logs.contains("token is ••••••"), "{logs}");
+        server.stop().await;
+    }
+}
