@@ -1,6 +1,8 @@
 //! Graceful shutdown leaves nothing `running` forever: steps running when the server stops are
 //! stopped with it, and after a restart and a recovery sweep past the lease timeout they are
-//! retried (attempts left) or failed (none left); a retried step then finishes normally.
+//! retried (attempts left) or failed (none left); a retried step then finishes normally. A
+//! step whose worker vanished without a report (a test worker here) is recovered by lease
+//! expiry after the restart.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,6 +10,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
+use stroem::store::WorkerRegistration;
+
+use super::leases::{claim, key_of};
 use crate::server_harness::{Home, eventually, serve_test, step};
 
 const WORKSPACE: &str = r#"
@@ -24,7 +29,14 @@ actions:
     input:
       dir: { type: string, required: true }
     retry: { max_attempts: 2, delay: 0 }
+  by-hand:
+    type: script
+    script: echo manual
+    tags: [manual]
 tasks:
+  manual:
+    flow:
+      work: { action: by-hand }
   resumable:
     input:
       dir: { type: string, required: true }
@@ -51,6 +63,21 @@ fn configure(home: &Home, workspace: &Path, embedded_worker: bool) {
     ));
 }
 
+async fn register_tagged(orchestrator: &stroem::orchestrator::Orchestrator) -> uuid::Uuid {
+    let registration = WorkerRegistration {
+        name: "vanishing".to_owned(),
+        version: "test".to_owned(),
+        capabilities: vec!["script".to_owned()],
+        tags: vec!["manual".to_owned()],
+        max_concurrent: 1,
+    };
+    orchestrator
+        .register_worker(&registration)
+        .await
+        .expect("register")
+        .worker_id
+}
+
 fn process_gone(pid_file: &Path) -> bool {
     let pid = std::fs::read_to_string(pid_file).expect("pid file");
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
@@ -64,6 +91,15 @@ serve_test! {
         let scratch = home.scratch();
         configure(&home, &workspace, true);
         let server = home.start().await;
+        // A worker of its own holds `manual` (the embedded worker lacks the tag) and never
+        // reports back, like a process that died. It claims before other jobs exist, so it
+        // can only get `manual`.
+        let manual = server.execute("default", "manual", "{}").await;
+        let orchestrator = server.orchestrator();
+        let vanished = register_tagged(orchestrator).await;
+        let held = claim(orchestrator, vanished).await;
+        orchestrator.start_step(&key_of(&held)).await.expect("start");
+
         let body = json!({"input": {"dir": scratch}}).to_string();
         let resumable = server.execute("default", "resumable", &body).await;
         let fragile = server.execute("default", "fragile", &body).await;
@@ -104,6 +140,9 @@ serve_test! {
         let job = server.job(fragile).await;
         assert_eq!(job["status"], "failed", "{job:#}");
         assert_eq!(step(&job, "work")["status"], "failed", "{job:#}");
+        let job = server.job(manual).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(step(&job, "work")["error_message"], "worker lost (lease expired)");
         server.stop().await;
 
         // With a worker again, the retry runs to completion.
