@@ -7,7 +7,7 @@ use crate::api::job::{JobDetail, JobView};
 use crate::api::{Capability, WorkerStatus, WorkerView};
 use crate::engine::{JobState, StepStatus};
 use crate::orchestrator::Orchestrator;
-use crate::store::{Lease, StoreError, Worker};
+use crate::store::{StoreError, Worker};
 
 /// The API detail of a stored job: masked, with its plan's fields and each worker step's
 /// `worker_id` (and that of each earlier attempt) from the attempt's lease.
@@ -28,7 +28,7 @@ pub(super) async fn job_detail(
             leases
                 .iter()
                 .find(|lease| lease.step_name == state.step_name && lease.attempt == attempt)
-                .map(|lease: &Lease| lease.worker_id)
+                .map(|lease| lease.worker_id)
         };
         // Null until claimed: a step waiting for its next attempt has no worker yet.
         let claimed = !matches!(state.status, StepStatus::Pending | StepStatus::Ready);

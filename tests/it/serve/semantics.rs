@@ -135,6 +135,9 @@ serve_test! {
         assert_eq!(job["output"], json!({"total": 29}));
         assert_eq!(step(&job, "flaky")["attempt"], 2);
         assert_eq!(step(&job, "flaky")["retry_history"][0]["attempt"], 1);
+        // Each attempt names the worker that ran it, from its lease.
+        assert!(step(&job, "flaky")["retry_history"][0]["worker_id"].is_string());
+        assert!(step(&job, "flaky")["worker_id"].is_string());
         assert_eq!(step(&job, "slow")["status"], "failed");
         assert_eq!(step(&job, "squares[2]")["output"], json!({"calc": {"square": 16}}));
         assert_eq!(outcome(&job), outcome(&local), "server:\n{job:#}\nlocal:\n{local:#}");
