@@ -161,6 +161,12 @@ pub async fn start(
             lease_ttl: heartbeat_timeout,
             heartbeat_timeout,
             default_job_timeout: config.default_job_timeout,
+            unmatched_step_timeout: TimeDelta::seconds(i64::try_from(
+                config.recovery.unmatched_step_timeout_secs,
+            )?),
+            step_timeout_grace: TimeDelta::seconds(
+                i64::try_from(config.worker.kill_grace_secs)?.saturating_add(30),
+            ),
         },
     );
     orchestrator.resume().await?;

@@ -40,6 +40,11 @@ pub struct Settings {
     /// A worker without heartbeat for this long becomes inactive.
     pub heartbeat_timeout: TimeDelta,
     pub default_job_timeout: Option<Duration>,
+    /// A ready step no active worker can run fails after this long (API §8.5 item 6).
+    pub unmatched_step_timeout: TimeDelta,
+    /// How long past a worker step's timeout the server waits for the worker to stop it before
+    /// failing the attempt itself (API §8.5 item 3: `kill_grace_secs` + 30 s).
+    pub step_timeout_grace: TimeDelta,
 }
 
 impl Default for Settings {
@@ -48,6 +53,8 @@ impl Default for Settings {
             lease_ttl: TimeDelta::seconds(60),
             heartbeat_timeout: TimeDelta::seconds(60),
             default_job_timeout: None,
+            unmatched_step_timeout: TimeDelta::seconds(120),
+            step_timeout_grace: TimeDelta::seconds(40),
         }
     }
 }
@@ -196,11 +203,17 @@ impl Orchestrator {
         raw_input: Value,
         source: JobSource,
     ) -> Result<JobState> {
-        let revision = self
-            .inner
-            .workspaces
-            .retain_active(workspace)
-            .ok_or_else(|| OrchestratorError::UnknownWorkspace(workspace.to_owned()))?;
+        let Some(revision) = self.inner.workspaces.retain_active(workspace) else {
+            // A workspace whose every revision failed validation exists but serves no tasks
+            // (API §3.2): the task is what is not found.
+            return Err(match self.inner.workspaces.view(workspace) {
+                Some(_) => OrchestratorError::UnknownTask {
+                    workspace: workspace.to_owned(),
+                    task: task.to_owned(),
+                },
+                None => OrchestratorError::UnknownWorkspace(workspace.to_owned()),
+            });
+        };
         if !revision.def.tasks.contains_key(task) {
             self.inner.workspaces.release(workspace, &revision.revision);
             return Err(OrchestratorError::UnknownTask {
@@ -357,6 +370,12 @@ impl Orchestrator {
             })?;
         let plan = self.inner.plans.for_job(&revision, job)?;
         Ok((plan, revision))
+    }
+
+    /// The plan of a stored job while its revision is retained, for the API's job views
+    /// (each step's `when`, written `for_each` and image).
+    pub fn plan_of(&self, job: &JobState) -> Option<Arc<engine::JobPlan>> {
+        self.plan_for(job).ok().map(|(plan, _)| plan)
     }
 
     /// The mask set of a job (WF §16.3), for masking API responses and server log lines.

@@ -3,13 +3,13 @@
 //! Every action is one transaction through the engine; all state is in the database, so a
 //! restarted server continues where it stopped.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Orchestrator, OrchestratorError, Result};
-use crate::engine::{self, EvalContext, Event, StepStatus};
+use crate::engine::{self, EvalContext, Event, JobState, StepStatus};
 use crate::runner::spec::{AttemptResult, Outcome};
-use crate::store::LeaseStatus;
+use crate::store::{LeaseStatus, WorkerStatus};
 
 /// What one sweep did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct Sweep {
     pub inactive_workers: usize,
     pub expired_leases: usize,
     pub timed_out_jobs: usize,
+    /// Ready steps failed because no active worker could run them (item 6).
+    pub unmatched_steps: usize,
     pub events: usize,
 }
 
@@ -53,11 +55,20 @@ impl Orchestrator {
                     events.push(Event::Tick);
                 }
                 for step in &job.steps {
-                    let is_task_step =
-                        step.status == StepStatus::Running && step.child_job_id.is_some();
-                    if is_task_step
-                        && engine::step_deadline(&job, &plan, &step.step_name)
-                            .is_some_and(|at| at <= now)
+                    if step.status != StepStatus::Running {
+                        continue;
+                    }
+                    // A task step times out at its deadline; a worker step is the worker's to
+                    // stop, and the server steps in only `step_timeout_grace` later (item 3).
+                    let grace = if step.child_job_id.is_some() {
+                        TimeDelta::zero()
+                    } else if step.runner != "none" {
+                        self.inner.settings.step_timeout_grace
+                    } else {
+                        continue;
+                    };
+                    if engine::step_deadline(&job, &plan, &step.step_name)
+                        .is_some_and(|at| at + grace <= now)
                     {
                         events.push(Event::StepTimedOut {
                             step: step.step_name.clone(),
@@ -74,10 +85,93 @@ impl Orchestrator {
                 }
             }
         }
+        sweep.unmatched_steps = self.fail_unmatched(now).await?;
         if sweep != Sweep::default() {
             tracing::info!(?sweep, "recovery sweep");
         }
         Ok(sweep)
+    }
+
+    /// Item 6: a step `ready` for longer than the unmatched timeout that no *active* worker
+    /// could claim — by capability and tags; a matching but busy worker counts — fails.
+    async fn fail_unmatched(&self, now: DateTime<Utc>) -> Result<usize> {
+        let store = &self.inner.store;
+        let waiting = store
+            .waiting_steps(now - self.inner.settings.unmatched_step_timeout)
+            .await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        // Active workers are listed first.
+        let (workers, _) = store.list_workers(500, 0).await?;
+        let active: Vec<_> = workers
+            .into_iter()
+            .filter(|worker| worker.status == WorkerStatus::Active)
+            .collect();
+        let mut failed = 0;
+        for step in waiting {
+            let matched = active.iter().any(|worker| {
+                worker.capabilities.contains(&step.capability)
+                    && step.tags.iter().all(|tag| worker.tags.contains(tag))
+            });
+            if matched {
+                continue;
+            }
+            let error = format!(
+                "no active worker can run this step (needs capability '{}', tags [{}])",
+                step.capability,
+                step.tags.join(", ")
+            );
+            let name = step.step_name.clone();
+            let event = Event::StepRejected {
+                step: step.step_name,
+                error,
+            };
+            // A worker may have claimed it since the list was read: only a step still
+            // `ready` is failed.
+            let still_ready = |job: &JobState| {
+                job.step(&name)
+                    .is_some_and(|state| state.status == StepStatus::Ready)
+            };
+            if self.apply_if(step.job_id, event, still_ready).await? {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Applies `event` in one transaction if `guard` holds for the locked job; whether it did.
+    async fn apply_if(
+        &self,
+        job_id: uuid::Uuid,
+        event: Event,
+        guard: impl FnOnce(&JobState) -> bool,
+    ) -> Result<bool> {
+        let templates = &self.inner.templates;
+        let Some(stored) = self.inner.store.get_job(job_id).await? else {
+            return Ok(false);
+        };
+        let (plan, revision) = self.plan_for(&stored)?;
+        let ((applied, effects), _) = self
+            .inner
+            .store
+            .with_job(job_id, |job| {
+                if !guard(job) {
+                    return Ok((false, Vec::new()));
+                }
+                let ctx = EvalContext {
+                    templates,
+                    secrets: &revision.secrets,
+                };
+                let mut jitter = || rand::random::<f64>();
+                let effects = engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                    .map_err(OrchestratorError::from)?;
+                Ok::<_, OrchestratorError>((true, effects))
+            })
+            .await?;
+        self.carry_out(effects.into_iter().map(|e| (job_id, e)).collect())
+            .await;
+        Ok(applied)
     }
 
     /// Fails (or, for a cancelling lease, cancels) the attempt of an expired lease.

@@ -17,6 +17,7 @@ mod pagination;
 mod request_id;
 mod routes;
 mod stream;
+mod views;
 mod worker_routes;
 
 use std::net::SocketAddr;

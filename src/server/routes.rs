@@ -8,11 +8,13 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Paginated};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Paginated, views};
+use crate::api::ParamError;
 use crate::api::execute::{ExecuteRequest, JobStatusReply};
-use crate::api::job::{JobDetail, JobMode, JobSummary, JobView};
+use crate::api::job::{JobDetail, JobMode, JobSummary};
 use crate::api::logs::LogsReply;
-use crate::api::query::{JobListQuery, LogQuery, Page};
+use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
+use crate::api::{WorkerDetail, WorkerView};
 use crate::engine::JobStatus;
 use crate::orchestrator::{JobSource, Orchestrator, OrchestratorError};
 use crate::store::JobFilter;
@@ -36,6 +38,7 @@ pub(super) fn api_routes() -> Router<AppState> {
         .route("/jobs/{id}/logs/stream", get(super::stream::stream_logs))
         .route("/jobs/{id}/steps/{step}/logs", get(step_logs))
         .route("/workers", get(list_workers))
+        .route("/workers/{id}", get(get_worker))
 }
 
 impl AppState {
@@ -49,9 +52,14 @@ impl AppState {
 impl From<OrchestratorError> for ApiError {
     fn from(error: OrchestratorError) -> Self {
         match error {
-            OrchestratorError::UnknownWorkspace(_)
-            | OrchestratorError::UnknownTask { .. }
-            | OrchestratorError::JobNotFound(_) => ApiError::not_found(error.to_string()),
+            // `NotFound` adds "not found" itself: it gets only what was looked for.
+            OrchestratorError::UnknownWorkspace(workspace) => {
+                ApiError::not_found(format!("workspace '{workspace}'"))
+            }
+            OrchestratorError::UnknownTask { workspace, task } => {
+                ApiError::not_found(format!("task '{task}' in workspace '{workspace}'"))
+            }
+            OrchestratorError::JobNotFound(id) => ApiError::not_found(format!("job {id}")),
             OrchestratorError::InvalidInput(errors) => ApiError::InvalidInput(errors),
             OrchestratorError::AlreadyTerminal(_) => {
                 ApiError::conflict(ConflictKind::AlreadyTerminal, error.to_string())
@@ -62,11 +70,27 @@ impl From<OrchestratorError> for ApiError {
     }
 }
 
-async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `?workspace=` of `GET /api/tasks` and `GET /api/stats` (API §3.1, §3.5).
+struct WorkspaceFilter {
+    workspace: Option<String>,
+}
+
+impl FromParams for WorkspaceFilter {
+    fn from_params(params: &Params) -> Result<Self, ParamError> {
+        Ok(WorkspaceFilter {
+            workspace: params.text("workspace"),
+        })
+    }
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
     let counts = state
         .jobs()?
         .store()
-        .job_counts(None)
+        .job_counts(filter.workspace.as_deref())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
@@ -89,11 +113,18 @@ async fn get_workspace(
         .workspaces()
         .view(&ws)
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
 }
 
-async fn list_all_tasks(State(state): State<AppState>) -> Result<Json<Vec<TaskSummary>>, ApiError> {
-    Ok(Json(state.jobs()?.workspaces().all_tasks()))
+async fn list_all_tasks(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<WorkspaceFilter>,
+) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    let mut tasks = state.jobs()?.workspaces().all_tasks();
+    if let Some(workspace) = &filter.workspace {
+        tasks.retain(|task| &task.workspace == workspace);
+    }
+    Ok(Json(tasks))
 }
 
 async fn list_tasks(
@@ -105,7 +136,7 @@ async fn list_tasks(
         .workspaces()
         .tasks(&ws)
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
 }
 
 async fn get_task(
@@ -117,7 +148,7 @@ async fn get_task(
         .workspaces()
         .task(&ws, &name, chrono::Utc::now())
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("task '{name}' not found in workspace '{ws}'")))
+        .ok_or_else(|| ApiError::not_found(format!("task '{name}' in workspace '{ws}'")))
 }
 
 async fn list_triggers(
@@ -129,7 +160,7 @@ async fn list_triggers(
         .workspaces()
         .triggers(&ws, chrono::Utc::now())
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}' not found")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
 }
 
 async fn execute_task(
@@ -203,16 +234,35 @@ async fn get_job(
         .get_job(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    let mask = orchestrator.mask_of(&job);
-    Ok(Json(JobDetail::from_state(&job, &JobView::new(&mask))))
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let detail = views::job_detail(orchestrator, &job)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(detail))
 }
 
 async fn cancel_job(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobStatusReply>, ApiError> {
-    let job = state.jobs()?.cancel_job(id, None).await?;
+    let orchestrator = state.jobs()?;
+    let job = match orchestrator.cancel_job(id, None).await {
+        Ok(job) => job,
+        // API §3.4: the message gives the current status.
+        Err(OrchestratorError::AlreadyTerminal(_)) => {
+            let status = orchestrator
+                .store()
+                .get_job(id)
+                .await
+                .map_err(ApiError::internal)?
+                .map_or("finished", |job| job.status.as_str());
+            return Err(ApiError::conflict(
+                ConflictKind::AlreadyTerminal,
+                format!("job {id} is already {status}"),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(Json(JobStatusReply {
         job_id: job.id,
         status: if job.status == JobStatus::Failed {
@@ -252,7 +302,7 @@ async fn read_logs(
         .get_job(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     let logs = orchestrator.logs().clone();
     // One more line than asked tells whether there are more.
     let lines = tokio::task::spawn_blocking(move || {
@@ -278,12 +328,34 @@ async fn read_logs(
 
 async fn list_workers(
     State(state): State<AppState>,
-) -> Result<Paginated<crate::store::Worker>, ApiError> {
-    let (items, total) = state
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Paginated<WorkerView>, ApiError> {
+    let (workers, total) = state
         .jobs()?
         .store()
-        .list_workers(500, 0)
+        .list_workers(page.limit, page.offset)
         .await
         .map_err(ApiError::internal)?;
+    let items = workers.into_iter().map(views::worker_view).collect();
     Ok(Paginated { items, total })
+}
+
+async fn get_worker(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    let store = state.jobs()?.store();
+    let worker = store
+        .get_worker(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("worker {id}")))?;
+    let steps = store
+        .worker_steps(id, 50)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(WorkerDetail {
+        worker: views::worker_view(worker),
+        steps: steps.into_iter().map(views::worker_step).collect(),
+    }))
 }

@@ -77,16 +77,14 @@ pub(super) async fn run<T: Transport>(
         drop(lines_tx);
         result
     };
-    let (mut result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
+    let (result, ()) = tokio::join!(execute, forward_logs(transport, &key, lines_rx, &cancel));
     running.remove(key.lease_id);
-    if hard_stop.is_cancelled() && result.outcome == Outcome::Cancelled {
-        // Stopped because this worker is going away (its shutdown grace ran out), not because
-        // the job was cancelled: a retryable failure, so another worker (or this one after a
-        // restart) runs it again (API §7.2). A job cancelled meanwhile still ends the step
-        // `cancelled` on the server.
-        result.outcome = Outcome::Failed;
-        result.error_message = Some("worker shutting down".to_owned());
+    if running.was_forgotten(key.lease_id) {
+        // Expired or revoked: the server has already decided the attempt (API §7.2).
+        tracing::info!(step = %key.step_name, "lease no longer honoured; attempt not reported");
+        return;
     }
+    let result = shutdown_failure(result, hard_stop);
 
     for attempt in 1..=COMPLETE_TRIES {
         match transport.complete(&key, result.clone()).await {
@@ -96,6 +94,23 @@ pub(super) async fn run<T: Transport>(
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
+    }
+}
+
+/// A step stopped because this worker shuts down (its shutdown grace ran out) was cancelled by
+/// no one: it is reported as a
+/// retryable failure (API §7.2), so it runs again after a restart or on another worker instead
+/// of ending `cancelled` in a job nobody cancelled. If its job was cancelled meanwhile, the lease
+/// is `cancelling` and the server ends the step `cancelled` whatever this report says.
+fn shutdown_failure(result: AttemptResult, shutdown: &CancellationToken) -> AttemptResult {
+    if shutdown.is_cancelled() && result.outcome == Outcome::Cancelled {
+        AttemptResult {
+            outcome: Outcome::Failed,
+            error_message: Some("worker shutting down".to_owned()),
+            ..result
+        }
+    } else {
+        result
     }
 }
 

@@ -10,7 +10,7 @@ mod http;
 mod in_process;
 mod revisions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -109,6 +109,9 @@ impl Backoff {
 #[derive(Debug, Clone, Default)]
 struct Running {
     attempts: Arc<Mutex<HashMap<Uuid, CancellationToken>>>,
+    /// Leases the server no longer honours (heartbeat `unknown`): stopped and never reported
+    /// (API §7.2).
+    forgotten: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl Running {
@@ -132,6 +135,25 @@ impl Running {
         if let Some(token) = self.lock().get(&lease) {
             token.cancel();
         }
+    }
+
+    fn forgotten(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.forgotten
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the attempt of a lease the server no longer honours; it must not be reported.
+    fn forget(&self, lease: Uuid) {
+        if let Some(token) = self.lock().get(&lease) {
+            token.cancel();
+            self.forgotten().insert(lease);
+        }
+    }
+
+    /// Whether the lease was forgotten; clears the mark.
+    fn was_forgotten(&self, lease: Uuid) -> bool {
+        self.forgotten().remove(&lease)
     }
 }
 
@@ -228,8 +250,11 @@ async fn heartbeats<T: Transport>(
         }
         match transport.heartbeat(worker_id, &running.leases()).await {
             Ok((cancel, unknown)) => {
-                for lease in cancel.into_iter().chain(unknown) {
+                for lease in cancel {
                     running.cancel(lease);
+                }
+                for lease in unknown {
+                    running.forget(lease);
                 }
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed"),

@@ -5,6 +5,8 @@
 mod client;
 mod config_example;
 mod run;
+mod serve;
+mod server_harness;
 mod support;
 mod validate;
 mod worker;

@@ -1,0 +1,84 @@
+//! Job and worker views the routes answer with, completed from what only the server knows: a
+//! step's worker comes from its leases, `when`/`for_each`/image from the job's plan (API §2.5),
+//! and workers are shown in the API's shape and time format (API §2.6, §1.2) rather than the
+//! store's.
+
+use crate::api::job::{JobDetail, JobView};
+use crate::api::{Capability, WorkerStatus, WorkerView};
+use crate::engine::{JobState, StepStatus};
+use crate::orchestrator::Orchestrator;
+use crate::store::{StoreError, Worker};
+
+/// The API detail of a stored job: masked, with its plan's fields and each worker step's
+/// `worker_id` (and that of each earlier attempt) from the attempt's lease.
+pub(super) async fn job_detail(
+    orchestrator: &Orchestrator,
+    job: &JobState,
+) -> Result<JobDetail, StoreError> {
+    let mask = orchestrator.mask_of(job);
+    let plan = orchestrator.plan_of(job);
+    let leases = orchestrator.store().job_leases(job.id).await?;
+    let mut view = JobView::new(&mask);
+    if let Some(plan) = &plan {
+        view = view.with_plan(plan);
+    }
+    let mut detail = JobDetail::from_state(job, &view);
+    for (shown, state) in detail.steps.iter_mut().zip(&job.steps) {
+        let worker_of = |attempt: u32| {
+            leases
+                .iter()
+                .find(|lease| lease.step_name == state.step_name && lease.attempt == attempt)
+                .map(|lease| lease.worker_id)
+        };
+        // Null until claimed: a step waiting for its next attempt has no worker yet.
+        let claimed = !matches!(state.status, StepStatus::Pending | StepStatus::Ready);
+        if let Some(worker_id) = shown.worker_id.as_mut()
+            && claimed
+        {
+            *worker_id = worker_of(state.attempt);
+        }
+        for record in &mut shown.retry_history {
+            record.worker_id = worker_of(record.attempt);
+        }
+    }
+    Ok(detail)
+}
+
+/// A step a worker ran, as the worker detail shows it.
+pub(super) fn worker_step(step: crate::store::WorkerStep) -> crate::api::WorkerStep {
+    crate::api::WorkerStep {
+        job_id: step.job_id,
+        workspace: step.workspace,
+        task_name: step.task_name,
+        step_name: step.step_name,
+        action_type: step.action_type,
+        status: step.status,
+        started_at: step.started_at,
+        completed_at: step.completed_at,
+        error_message: step.error_message,
+    }
+}
+
+/// A stored worker as the API shows it.
+pub(super) fn worker_view(worker: Worker) -> WorkerView {
+    WorkerView {
+        worker_id: worker.worker_id,
+        name: worker.name,
+        status: match worker.status {
+            crate::store::WorkerStatus::Active => WorkerStatus::Active,
+            crate::store::WorkerStatus::Inactive => WorkerStatus::Inactive,
+        },
+        version: worker.version,
+        // Registration normalised these words; anything else was refused then.
+        capabilities: worker
+            .capabilities
+            .iter()
+            .filter_map(|word| Capability::from_word(word))
+            .collect(),
+        tags: worker.tags,
+        max_concurrent: worker.max_concurrent,
+        running_steps: worker.running_steps,
+        last_heartbeat: Some(worker.last_heartbeat),
+        registered_at: worker.registered_at,
+    }
+}

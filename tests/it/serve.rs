@@ -1,0 +1,14 @@
+//! `stroem serve` end to end (issue 3's acceptance): a real server started in-process on port 0
+//! with [`stroem::cli::serve::start`], driven over real HTTP and, for the worker protocol's
+//! fencing and recovery, through its orchestrator. Every test runs on SQLite and PostgreSQL
+//! ([`serve_test!`](crate::server_harness::serve_test)).
+
+mod cancel;
+mod leases;
+mod load;
+mod quickstart;
+mod recovery;
+mod rejections;
+mod semantics;
+mod shutdown;
+mod transitions;
