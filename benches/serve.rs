@@ -25,6 +25,11 @@ const CHAIN_RUNS: usize = 5;
 const CHAIN_STEPS: usize = 100;
 
 fn main() {
+    // `cargo bench` passes `--bench`; test runners (`cargo test --all-targets`, nextest's
+    // `--list`) run bench targets too and must not start a benchmark.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

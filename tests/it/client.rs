@@ -86,6 +86,8 @@ impl Server {
             })
             .expect("config");
             config.apply_serve_flags(None, Some(dir.path().join("data")), Some(workspace), false);
+            // Steps still running when a test stops the server are stopped at once.
+            config.worker.shutdown_grace_secs = 0;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");

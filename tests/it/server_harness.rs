@@ -84,6 +84,7 @@ impl Home {
         let text = format!(
             "data_dir: {data}\ndb:\n  url: \"{url}\"\n  max_connections: 8\n\
              heartbeat_interval_secs: 1\nkill_grace_secs: 2\npoll_interval_secs: 1\n\
+             shutdown_grace_secs: 1\n\
              {recovery}{extra}\n",
             data = self.path().join("data").display(),
             url = self.db_url,
