@@ -10,7 +10,13 @@ use anyhow::{Context, Result, bail};
 
 /// The repository root: the parent of the `xtask` package.
 pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` sets the variable at run time too. Prefer that: a target directory shared by
+    // several checkouts may hold an xtask binary compiled in another one, whose compile-time
+    // path would point there.
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let manifest_dir = runtime
+        .as_deref()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")));
     manifest_dir
         .parent()
         .map(Path::to_path_buf)
