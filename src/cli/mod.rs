@@ -156,6 +156,36 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The process environment, read once per command: it feeds configuration, secrets' `env` and
+/// the steps' environment (WF §11.1, §16.1). Variables that are not UTF-8 are left out.
+pub(crate) fn environment() -> std::collections::BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+/// Runs a long-lived role (`serve`, `work`) on a multi-threaded runtime; a failure prints
+/// `error: …` with its causes and exits 2 (API §9.3).
+pub(crate) fn run_role(role: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(role) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// In a container the verb may come from `STROEM_ROLE` (API §9): when no verb is given (no
 /// argument, or only options), the role is inserted as the verb.
 fn with_role(mut args: Vec<std::ffi::OsString>, role: Option<&str>) -> Vec<std::ffi::OsString> {

@@ -48,9 +48,7 @@ const SECRET_FILE_DIRS: [&str; 2] = ["/run/secrets", "/var/run/secrets"];
 
 pub fn run(args: Args) -> ExitCode {
     // The environment is read once, here: it feeds secrets' `env` and the steps' environment.
-    let environment: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
+    let environment = super::environment();
     let no_color = environment.contains_key("NO_COLOR");
     let printer = Printer::new(args.output == OutputFormat::Json, no_color);
 
