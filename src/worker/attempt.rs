@@ -15,8 +15,11 @@ use crate::runner::spec::{AttemptResult, LogLine, Outcome};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::store::LeaseKey;
 
-/// Lines per log batch, and how long a partial batch may wait.
-const BATCH_LINES: usize = 500;
+/// Lines per log batch, and how long a partial batch may wait. Large batches keep the
+/// per-batch cost (a lease check, an append) small next to a step that floods its output.
+const BATCH_LINES: usize = 5_000;
+/// Bytes of line text per batch, so a batch of long lines stays under the 4 MiB limit.
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
 const BATCH_DELAY: Duration = Duration::from_millis(100);
 /// How often a `complete` report is tried before the attempt is left to lease expiry.
 const COMPLETE_TRIES: u32 = 5;
@@ -127,9 +130,13 @@ async fn forward_logs<T: Transport>(
         let closed = match tokio::time::timeout(BATCH_DELAY, lines.recv()).await {
             Ok(Some(line)) => {
                 batch.push(line);
-                while batch.len() < BATCH_LINES {
+                let mut bytes: usize = batch.iter().map(|line: &LogLine| line.line.len()).sum();
+                while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
                     match lines.try_recv() {
-                        Ok(line) => batch.push(line),
+                        Ok(line) => {
+                            bytes += line.line.len();
+                            batch.push(line);
+                        }
                         Err(_) => break,
                     }
                 }
