@@ -53,28 +53,28 @@ const CANDIDATE_SQLITE: &str = "\
              s.step_name ASC \
     LIMIT 1";
 
-const CANDIDATE_POSTGRES: &str = "\
-    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
-    WHERE s.status = 'ready' AND s.capability IS NOT NULL \
-      AND (s.retry_at IS NULL OR s.retry_at <= $1) \
-      AND j.status IN ('pending', 'running') \
-      AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
-      AND s.tags::jsonb <@ $3::jsonb \
-    ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
-             s.step_name ASC \
-    LIMIT 1";
+/// The PostgreSQL candidate query followed by `$tail`.
+macro_rules! candidate_postgres {
+    ($tail:literal) => {
+        concat!(
+            "SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+             WHERE s.status = 'ready' AND s.capability IS NOT NULL \
+               AND (s.retry_at IS NULL OR s.retry_at <= $1) \
+               AND j.status IN ('pending', 'running') \
+               AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+               AND s.tags::jsonb <@ $3::jsonb \
+             ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
+                      s.step_name ASC \
+             LIMIT 1",
+            $tail
+        )
+    };
+}
+
+const CANDIDATE_POSTGRES: &str = candidate_postgres!("");
 
 /// The same query, taking the candidate's job lock and passing over jobs locked by others.
-const CANDIDATE_POSTGRES_SKIP_LOCKED: &str = "\
-    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
-    WHERE s.status = 'ready' AND s.capability IS NOT NULL \
-      AND (s.retry_at IS NULL OR s.retry_at <= $1) \
-      AND j.status IN ('pending', 'running') \
-      AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
-      AND s.tags::jsonb <@ $3::jsonb \
-    ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
-             s.step_name ASC \
-    LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
+const CANDIDATE_POSTGRES_SKIP_LOCKED: &str = candidate_postgres!(" FOR UPDATE OF j SKIP LOCKED");
 
 impl Store {
     /// Claims the next step `worker` may run (API §7.5), or `None` when there is none or the

@@ -9,56 +9,9 @@ use serde_json::{Value, json};
 
 use crate::server_harness::{Home, serve_test, step};
 
-const WORKSPACE: &str = r#"
-actions:
-  flaky:
-    type: script
-    script: |
-      if [ ! -e "$INPUT_DIR/tried" ]; then touch "$INPUT_DIR/tried"; echo "first try fails" >&2; exit 1; fi
-      echo "OUTPUT: {\"ok\": true}"
-    input:
-      dir: { type: string }
-    retry: { max_attempts: 2, delay: 0 }
-  child:
-    type: task
-    task: square
-tasks:
-  square:
-    input:
-      n: { type: integer, required: true }
-    flow:
-      calc:
-        type: script
-        input: { n: "{{ input.n }}" }
-        script: |
-          echo "OUTPUT: {\"square\": $(( {{ input.n }} * {{ input.n }} ))}"
-  main:
-    input:
-      dir: { type: string }
-    flow:
-      items:
-        type: script
-        script: |
-          echo 'OUTPUT: [2, 3, 4]'
-      squares:
-        depends_on: [items]
-        for_each: "{{ items.output }}"
-        action: child
-        input: { n: "{{ each.item }}" }
-      flaky:
-        action: flaky
-        input: { dir: "{{ input.dir }}" }
-      slow:
-        type: script
-        script: sleep 30
-        timeout: 1s
-        continue_on_failure: true
-      total:
-        depends_on: [squares, flaky]
-        type: script
-        script: |
-          echo 'OUTPUT: {{ squares.output | map(attribute="calc") | map(attribute="square") | sum }}'
-"#;
+/// Shared with `run::loops_retries_timeouts_and_child_jobs_behave_as_specified`, so the server
+/// and `stroem run` are held to one workspace.
+const WORKSPACE: &str = include_str!("../../fixtures/semantics/main.yaml");
 
 /// What must agree between `stroem run` and the server: per step its status, attempt, output,
 /// the first line of its error and the errors of its earlier attempts.
