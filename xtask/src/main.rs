@@ -5,6 +5,7 @@
 mod check;
 mod dist;
 mod process;
+mod ui;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -15,10 +16,15 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [FILTER…]   run every test: doctests, then all targets (cargo-nextest when installed,
-                   else cargo test); a FILTER narrows the main run and skips doctests
+  test [FILTER…]   run every test: builds the web UI when stale, doctests, then all targets
+                   (cargo-nextest when installed, else cargo test), then test-ui; a FILTER
+                   runs only the matching Rust tests
+  test-ui          the web UI's tests: Vitest, then browser tests (headless Chromium) against
+                   a real `stroem serve`
+  ui               install (npm ci) and build the web UI into web/dist, check its size
+  serve [ARGS…]    build the web UI when web/ changed, then `cargo run -- serve ARGS…`
   lint             cargo fmt --check and clippy with warnings denied
-  ci               lint, then test
+  ci               lint, then test (what .ci/run does after installing Chromium)
   dist [--debug]   release build of `stroem` packed into dist/ (static with musl when the
                    target is installed); --debug builds the dev profile to check packaging
   help             this text";
@@ -40,12 +46,24 @@ fn dispatch(args: &[OsString]) -> Result<()> {
         return Ok(());
     };
     match command.to_string_lossy().as_ref() {
-        "test" => check::test(rest),
+        "test" => {
+            if rest.is_empty() {
+                // Build the UI first so the Rust build embeds it once, not twice.
+                ui::build_if_stale()?;
+                check::test(rest)?;
+                ui::test_ui()
+            } else {
+                check::test(rest)
+            }
+        }
+        "test-ui" => no_arguments("test-ui", rest).and_then(|()| ui::test_ui()),
+        "ui" => no_arguments("ui", rest).and_then(|()| ui::ui()),
+        "serve" => ui::serve(rest),
         "lint" => no_arguments("lint", rest).and_then(|()| check::lint()),
         "ci" => {
             no_arguments("ci", rest)?;
             check::lint()?;
-            check::test(&[])
+            dispatch(&["test".into()])
         }
         "dist" => dist::dist(dist_options(rest)?),
         "help" | "-h" | "--help" => {
