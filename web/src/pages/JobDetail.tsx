@@ -1,0 +1,378 @@
+// One job: status and timing, the DAG coloured by step status, the step list with inputs,
+// outputs, errors and retry history, and the live log. The job JSON is polled while the job
+// runs (step statuses are not in the log stream); the log follows the WebSocket.
+
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { Link, useParams, useSearchParams } from "react-router";
+import { ApiError, post, seg } from "../api/client";
+import { useApi } from "../api/useApi";
+import { isTerminalJob, type JobDetail as JobDetailData, type Step } from "../api/types";
+import { Card, ErrorPanel, JsonBlock, PageHeader, Spinner, StaleBanner, StatusBadge, Time, useNow } from "../components/ui";
+import { LogView } from "../logs/LogView";
+import { useLogStream, type StreamState } from "../logs/useLogStream";
+import { absoluteTime, durationBetween, formatDuration, shortId } from "../lib/format";
+
+const JobGraph = lazy(() => import("../graph/JobGraph"));
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function JobDetailPage() {
+  const { id = "" } = useParams();
+  // A different job is a different page: fresh log buffer, fresh state.
+  return <JobDetail key={id} id={id} />;
+}
+
+function JobDetail({ id }: { id: string }) {
+  const valid = UUID.test(id);
+  const [polling, setPolling] = useState(true);
+  const job = useApi<JobDetailData>(valid ? `/api/jobs/${seg(id)}` : null, { pollMs: polling ? 1500 : undefined });
+  const terminal = job.data !== undefined && isTerminalJob(job.data.status);
+  useEffect(() => setPolling(!terminal), [terminal]);
+
+  if (!valid) {
+    return <ErrorPanel error={new ApiError(404, null, `'${id}' is not a job id.`)} what="This job" />;
+  }
+  if (job.loading) return <Spinner label="Loading job…" />;
+  if (job.data === undefined) {
+    return job.error ? <ErrorPanel error={job.error} onRetry={job.reload} what={`Job ${shortId(id)}`} /> : null;
+  }
+  return <JobView job={job.data} refreshError={job.error} reload={job.reload} />;
+}
+
+function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshError: ApiError | undefined; reload: () => void }) {
+  const [params, setParams] = useSearchParams();
+  const selected = params.get("step");
+  const stream = useLogStream(job.job_id);
+  const terminal = isTerminalJob(job.status);
+  const now = useNow(1000, !terminal);
+
+  // The end frame means the job is terminal: fetch its final state at once.
+  const endSeen = useRef(false);
+  useEffect(() => {
+    if (stream.endStatus !== null && !endSeen.current) {
+      endSeen.current = true;
+      reload();
+    }
+  }, [stream.endStatus, reload]);
+
+  const selectStep = (step: string | null) => {
+    const next = new URLSearchParams(params);
+    if (step === null) next.delete("step");
+    else next.set("step", step);
+    setParams(next, { replace: true });
+  };
+
+  const stepNames = useMemo(() => job.steps.map((step) => step.step_name), [job.steps]);
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="mb-2 text-sm text-slate-500">
+        <Link to="/jobs">Jobs</Link> / <span className="font-mono">{shortId(job.job_id)}</span>
+      </nav>
+      <PageHeader
+        title={
+          <span className="flex flex-wrap items-center gap-3">
+            <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="text-slate-900">
+              {job.task_name}
+            </Link>
+            <span data-testid="job-status">
+              <StatusBadge status={job.status} />
+            </span>
+          </span>
+        }
+        subtitle={
+          <span>
+            Job <span className="font-mono text-xs">{job.job_id}</span> in{" "}
+            <Link to={`/workspaces/${seg(job.workspace)}`}>{job.workspace}</Link>
+          </span>
+        }
+        actions={
+          <>
+            {!terminal && <CancelButton jobId={job.job_id} onCancelled={reload} />}
+            <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="btn-secondary hover:no-underline">
+              Run again
+            </Link>
+          </>
+        }
+      />
+      <StaleBanner error={refreshError} />
+      {job.error !== null && (
+        <p role="alert" className="mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm break-words text-red-900">
+          {job.error}
+        </p>
+      )}
+      <dl className="mb-6 grid grid-cols-2 gap-3 rounded-xl border border-slate-200 bg-white p-4 text-sm shadow-sm sm:grid-cols-3 lg:grid-cols-6">
+        <Fact label="Created">
+          <Time at={job.created_at} />
+        </Fact>
+        <Fact label="Started">{job.started_at === null ? "—" : absoluteTime(job.started_at)}</Fact>
+        <Fact label="Finished">{job.completed_at === null ? "—" : absoluteTime(job.completed_at)}</Fact>
+        <Fact label="Duration">
+          <span className="tabular-nums" data-testid="job-duration">
+            {formatDuration(durationBetween(job.started_at, job.completed_at, now))}
+          </span>
+        </Fact>
+        <Fact label="Source">
+          {job.source_type}
+          {job.source_id !== null && <span className="block truncate text-xs text-slate-500">{job.source_id}</span>}
+        </Fact>
+        <Fact label="Revision">
+          <span className="font-mono text-xs" title={job.revision}>
+            {job.revision.slice(0, 12)}
+          </span>
+        </Fact>
+        {job.parent_job_id !== null && (
+          <Fact label="Parent job">
+            <Link to={`/jobs/${job.parent_job_id}`} className="font-mono text-xs">
+              {shortId(job.parent_job_id)}
+            </Link>
+            {job.parent_step_name !== null && ` · ${job.parent_step_name}`}
+          </Fact>
+        )}
+      </dl>
+
+      <section aria-label="Step graph" className="mb-6">
+        <Suspense fallback={<div style={{ height: 320 }} className="rounded-xl border border-slate-200 bg-white"><Spinner label="Loading graph…" /></div>}>
+          <JobGraph steps={job.steps} selected={selected} onSelect={selectStep} height={job.steps.length > 20 ? 420 : 300} />
+        </Suspense>
+      </section>
+
+      <div className="grid gap-6 xl:grid-cols-5">
+        <Card title={`Steps (${job.steps.length})`} className="xl:col-span-2">
+          <StepList steps={job.steps} selected={selected} onSelect={selectStep} now={now} />
+        </Card>
+        <section aria-label="Logs" className="min-w-0 xl:col-span-3">
+          <LogView
+            buffer={stream.buffer}
+            steps={stepNames}
+            step={selected}
+            onStepChange={selectStep}
+            streamLabel={streamLabel(stream.state)}
+          />
+        </section>
+      </div>
+
+      <div className="mt-6 grid gap-6 lg:grid-cols-2">
+        <Card title="Input">
+          <JsonBlock value={job.input} label="Job input" />
+        </Card>
+        <Card title="Output">
+          <JsonBlock value={job.output} label="Job output" />
+        </Card>
+      </div>
+    </>
+  );
+}
+
+function streamLabel(state: StreamState): string {
+  switch (state) {
+    case "connecting":
+      return "connecting…";
+    case "live":
+      return "● live";
+    case "reconnecting":
+      return "reconnecting…";
+    case "ended":
+      return "complete";
+  }
+}
+
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="min-w-0">
+      <dt className="text-xs font-medium tracking-wide text-slate-500 uppercase">{label}</dt>
+      <dd className="mt-0.5 truncate">{children}</dd>
+    </div>
+  );
+}
+
+function CancelButton({ jobId, onCancelled }: { jobId: string; onCancelled: () => void }) {
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const confirmRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (confirming) confirmRef.current?.focus();
+  }, [confirming]);
+
+  const cancel = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await post(`/api/jobs/${seg(jobId)}/cancel`);
+      setConfirming(false);
+      onCancelled();
+    } catch (cause) {
+      const apiError = cause instanceof ApiError ? cause : null;
+      // 409: it finished meanwhile; the refresh shows how.
+      if (apiError?.status === 409) {
+        setConfirming(false);
+        onCancelled();
+      } else {
+        setError(apiError?.message ?? String(cause));
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!confirming) {
+    return (
+      <button type="button" className="btn-danger" onClick={() => setConfirming(true)}>
+        Cancel job
+      </button>
+    );
+  }
+  return (
+    <div
+      role="alertdialog"
+      aria-labelledby="cancel-title"
+      aria-describedby="cancel-text"
+      className="flex flex-wrap items-center gap-2 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm"
+      onKeyDown={(event) => {
+        if (event.key === "Escape") setConfirming(false);
+      }}
+    >
+      <span id="cancel-title" className="font-semibold text-red-900">
+        Cancel this job?
+      </span>
+      <span id="cancel-text" className="sr-only">
+        Running steps are stopped and pending steps will not run.
+      </span>
+      <button ref={confirmRef} type="button" className="btn-danger" disabled={busy} onClick={cancel}>
+        {busy ? "Cancelling…" : "Confirm"}
+      </button>
+      <button type="button" className="btn-secondary" onClick={() => setConfirming(false)}>
+        Keep running
+      </button>
+      {error !== null && <span className="w-full text-red-800">{error}</span>}
+    </div>
+  );
+}
+
+const DOT: Record<Step["status"], string> = {
+  pending: "bg-slate-300",
+  ready: "bg-sky-400",
+  running: "bg-blue-500 animate-pulse",
+  suspended: "bg-violet-500",
+  completed: "bg-emerald-500",
+  failed: "bg-red-500",
+  skipped: "bg-slate-200",
+  cancelled: "bg-amber-500",
+};
+
+function StepList({ steps, selected, onSelect, now }: { steps: Step[]; selected: string | null; onSelect: (step: string | null) => void; now: number }) {
+  return (
+    <ol className="max-h-[36rem] space-y-1 overflow-y-auto" aria-label="Steps">
+      {steps.map((step) => {
+        const isSelected = selected === step.step_name;
+        return (
+          <li key={step.step_name} data-step={step.step_name} data-status={step.status} className={step.loop_source !== undefined ? "ml-4" : ""}>
+            <button
+              type="button"
+              aria-expanded={isSelected}
+              onClick={() => onSelect(isSelected ? null : step.step_name)}
+              className={`flex w-full items-center gap-2 rounded-md px-2 py-1.5 text-left text-sm hover:bg-slate-50 ${isSelected ? "bg-cyan-50 ring-1 ring-cyan-200" : ""}`}
+            >
+              <span aria-hidden="true" className={`size-2.5 shrink-0 rounded-full ${DOT[step.status]}`} />
+              <span className="min-w-0 flex-1 truncate font-medium">{step.step_name}</span>
+              <span className="sr-only">status</span>
+              <span className="text-xs text-slate-500">{step.status}</span>
+              {step.max_attempts > 1 && (
+                <span className="text-xs text-slate-400">
+                  {step.attempt}/{step.max_attempts}
+                </span>
+              )}
+              <span className="w-16 shrink-0 text-right text-xs text-slate-500 tabular-nums">
+                {formatDuration(durationBetween(step.started_at, step.completed_at, now))}
+              </span>
+            </button>
+            {isSelected && <StepDetail step={step} />}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+function StepDetail({ step }: { step: Step }) {
+  return (
+    <div className="mt-1 mb-3 space-y-3 rounded-md border border-slate-100 bg-slate-50 p-3 text-sm">
+      <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 text-xs">
+        <dt className="text-slate-500">Action</dt>
+        <dd>
+          {step.action_name} ({step.action_type}
+          {step.runner !== "none" ? `, ${step.runner}` : ""})
+          {step.action_image !== undefined && ` · ${step.action_image}`}
+        </dd>
+        {step.depends_on.length > 0 && (
+          <>
+            <dt className="text-slate-500">After</dt>
+            <dd>{step.depends_on.join(", ")}</dd>
+          </>
+        )}
+        {step.worker_id !== undefined && step.worker_id !== null && (
+          <>
+            <dt className="text-slate-500">Worker</dt>
+            <dd>
+              <Link to={`/workers/${step.worker_id}`} className="font-mono">
+                {shortId(step.worker_id)}
+              </Link>
+            </dd>
+          </>
+        )}
+        {step.child_job_id !== undefined && step.child_job_id !== null && (
+          <>
+            <dt className="text-slate-500">Child job</dt>
+            <dd>
+              <Link to={`/jobs/${step.child_job_id}`} className="font-mono">
+                {shortId(step.child_job_id)}
+              </Link>
+            </dd>
+          </>
+        )}
+        <dt className="text-slate-500">Attempt</dt>
+        <dd>
+          {step.attempt} of {step.max_attempts}
+          {step.retry_at !== null && ` · next try ${absoluteTime(step.retry_at)}`}
+        </dd>
+        {step.when !== null && (
+          <>
+            <dt className="text-slate-500">When</dt>
+            <dd className="font-mono">{JSON.stringify(step.when)}</dd>
+          </>
+        )}
+      </dl>
+      {step.error_message !== null && (
+        <p className="rounded bg-red-50 px-2 py-1 text-xs break-words whitespace-pre-wrap text-red-800 ring-1 ring-red-200">{step.error_message}</p>
+      )}
+      {step.input !== null && (
+        <div>
+          <h3 className="mb-1 text-xs font-semibold text-slate-600">Input</h3>
+          <JsonBlock value={step.input} label={`Input of ${step.step_name}`} />
+        </div>
+      )}
+      {step.output !== null && (
+        <div>
+          <h3 className="mb-1 text-xs font-semibold text-slate-600">Output</h3>
+          <JsonBlock value={step.output} label={`Output of ${step.step_name}`} />
+        </div>
+      )}
+      {step.retry_history.length > 0 && (
+        <div>
+          <h3 className="mb-1 text-xs font-semibold text-slate-600">Earlier attempts</h3>
+          <ul className="space-y-1 text-xs">
+            {step.retry_history.map((record) => (
+              <li key={record.attempt} className="rounded bg-white px-2 py-1 ring-1 ring-slate-200">
+                Attempt {record.attempt}: {record.error_message ?? "failed"}{" "}
+                <span className="text-slate-500">
+                  ({formatDuration(durationBetween(record.started_at, record.completed_at))}, ended {absoluteTime(record.completed_at)})
+                </span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}
