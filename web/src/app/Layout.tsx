@@ -14,8 +14,15 @@ const NAV = [
   { to: "/workers", label: "Workers", end: false },
 ];
 
-function navClass({ isActive }: { isActive: boolean }): string {
-  return `block rounded-md px-3 py-2 text-sm font-medium hover:no-underline ${isActive ? "bg-cyan-50 text-cyan-900" : "text-slate-700 hover:bg-slate-100"}`;
+/** A task's page lives under /workspaces/… but belongs to "Tasks" in the navigation. */
+const TASK_PAGE = /^\/workspaces\/[^/]+\/tasks\//;
+
+function navClass(to: string, pathname: string) {
+  return ({ isActive }: { isActive: boolean }): string => {
+    const onTaskPage = TASK_PAGE.test(pathname);
+    const active = (isActive && !(to === "/workspaces" && onTaskPage)) || (to === "/tasks" && onTaskPage);
+    return `block rounded-md px-3 py-2 text-sm font-medium hover:no-underline ${active ? "bg-cyan-50 text-cyan-900" : "text-slate-700 hover:bg-slate-100"}`;
+  };
 }
 
 export function Layout() {
@@ -43,7 +50,7 @@ export function Layout() {
             <ul className="flex gap-1">
               {NAV.map((item) => (
                 <li key={item.to}>
-                  <NavLink to={item.to} end={item.end} className={navClass}>
+                  <NavLink to={item.to} end={item.end} className={navClass(item.to, location.pathname)}>
                     {item.label}
                   </NavLink>
                 </li>
@@ -71,7 +78,7 @@ export function Layout() {
             <ul>
               {NAV.map((item) => (
                 <li key={item.to}>
-                  <NavLink to={item.to} end={item.end} className={navClass}>
+                  <NavLink to={item.to} end={item.end} className={navClass(item.to, location.pathname)}>
                     {item.label}
                   </NavLink>
                 </li>

@@ -217,7 +217,7 @@ function FieldControl({ id, field, value, error, onChange }: FieldControlProps) 
       control = (
         <textarea
           {...common}
-          rows={5}
+          rows={3}
           spellCheck={false}
           value={text}
           placeholder={placeholder ?? (field.jsonType === "array" ? '["a", "b"]' : '{"key": "value"}')}
@@ -227,7 +227,7 @@ function FieldControl({ id, field, value, error, onChange }: FieldControlProps) 
       );
       break;
     case "password":
-      control = <SecretInput common={common} value={text} placeholder={placeholder} onChange={onChange} label={field.label} />;
+      control = <SecretInput common={common} value={text} placeholder={placeholder} onChange={onChange} />;
       break;
     default: {
       const inputType = field.control === "date" ? "date" : "text";
@@ -310,13 +310,11 @@ function SecretInput({
   value,
   placeholder,
   onChange,
-  label,
 }: {
   common: Record<string, unknown>;
   value: string;
   placeholder: string | undefined;
   onChange: (value: RawValue) => void;
-  label: string;
 }) {
   const [shown, setShown] = useState(false);
   return (
@@ -334,7 +332,9 @@ function SecretInput({
         type="button"
         className="btn-secondary shrink-0"
         aria-pressed={shown}
-        aria-label={shown ? `Hide ${label}` : `Show ${label}`}
+        // The field's name stays out of this label so "find the field by its label" finds one element.
+        aria-label={shown ? "Hide secret value" : "Show secret value"}
+        aria-controls={String(common.id)}
         onClick={() => setShown((previous) => !previous)}
       >
         {shown ? "Hide" : "Show"}
