@@ -50,6 +50,18 @@ export function LogView({ buffer, steps, step, onStepChange, height = 480, strea
     estimateSize: () => ROW_HEIGHT,
     overscan: 15,
     initialRect: { width: 800, height },
+    // The area's height is fixed by `height`; a browser reports it as clientHeight, and where
+    // there is no layout (tests, a hidden tab) the prop stands in for it.
+    observeElementRect: (instance, callback) => {
+      const element = instance.scrollElement;
+      if (element === null) return undefined;
+      const report = () => callback({ width: element.clientWidth || 800, height: element.clientHeight || height });
+      report();
+      if (typeof ResizeObserver === "undefined") return undefined;
+      const observer = new ResizeObserver(report);
+      observer.observe(element);
+      return () => observer.disconnect();
+    },
   });
 
   const setFollowing = useCallback((value: boolean) => {
