@@ -50,8 +50,14 @@ fn dispatch(args: &[OsString]) -> Result<()> {
             if rest.is_empty() {
                 // Build the UI first so the Rust build embeds it once, not twice.
                 ui::build_if_stale()?;
-                check::test(rest)?;
-                ui::test_ui()
+                // Both suites run even when the first fails, so one CI run shows everything.
+                let rust = check::test(rest);
+                let web = ui::test_ui();
+                match (rust, web) {
+                    (Ok(()), Ok(())) => Ok(()),
+                    (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+                    (Err(rust), Err(web)) => bail!("{rust:#}\nand the UI tests: {web:#}"),
+                }
             } else {
                 check::test(rest)
             }
