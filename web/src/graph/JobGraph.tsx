@@ -16,6 +16,10 @@ import {
 import { memo, useMemo } from "react";
 import type { Step, StepStatus } from "../api/types";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "./layout";
+import { Overview } from "./Overview";
+
+/** Above this many flow steps the graph is drawn as a light overview instead of React Flow. */
+export const DETAILED_LIMIT = 120;
 
 export interface JobGraphProps {
   steps: Step[];
@@ -73,7 +77,15 @@ function labelOf(step: Step, instances: Step[]): string {
   return `${done}/${instances.length} done${failed > 0 ? ` · ${failed} failed` : ""}`;
 }
 
-export default function JobGraph({ steps, selected, onSelect, height = 320 }: JobGraphProps) {
+export default function JobGraph(props: JobGraphProps) {
+  const flowCount = props.steps.reduce((count, step) => (step.loop_source === undefined ? count + 1 : count), 0);
+  if (flowCount > DETAILED_LIMIT) {
+    return <Overview steps={props.steps} selected={props.selected} onSelect={props.onSelect} height={props.height ?? 320} />;
+  }
+  return <DetailedGraph {...props} />;
+}
+
+function DetailedGraph({ steps, selected, onSelect, height = 320 }: JobGraphProps) {
   const flowSteps = useMemo(() => steps.filter((step) => step.loop_source === undefined), [steps]);
   // The layout depends only on the structure, not on statuses: recompute it only when the set
   // of steps or their dependencies change.
@@ -139,7 +151,6 @@ export default function JobGraph({ steps, selected, onSelect, height = 320 }: Jo
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable
-        onlyRenderVisibleElements={flowSteps.length > 150}
         onNodeClick={(_, node) => onSelect(node.id === selected ? null : node.id)}
         onPaneClick={() => onSelect(null)}
       >

@@ -2,7 +2,8 @@
 // outputs, errors and retry history, and the live log. The job JSON is polled while the job
 // runs (step statuses are not in the log stream); the log follows the WebSocket.
 
-import { lazy, Suspense, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { lazy, memo, Suspense, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { ApiError, post, seg } from "../api/client";
 import { useApi } from "../api/useApi";
@@ -63,6 +64,7 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
   };
 
   const stepNames = useMemo(() => job.steps.map((step) => step.step_name), [job.steps]);
+  const selectedStep = selected === null ? undefined : job.steps.find((step) => step.step_name === selected);
 
   return (
     <>
@@ -137,8 +139,9 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
         </Suspense>
       </section>
 
-      <div className="grid gap-6 xl:grid-cols-5">
-        <Card title={`Steps (${job.steps.length})`} className="xl:col-span-2">
+      <div className="grid items-start gap-6 xl:grid-cols-5">
+        <Card title={`Steps (${job.steps.length})`} className="min-w-0 xl:col-span-2">
+          {selectedStep !== undefined && <StepDetail step={selectedStep} onClose={() => selectStep(null)} />}
           <StepList steps={job.steps} selected={selected} onSelect={selectStep} now={now} />
         </Card>
         <section aria-label="Logs" className="min-w-0 xl:col-span-3">
@@ -261,43 +264,94 @@ const DOT: Record<Step["status"], string> = {
   cancelled: "bg-amber-500",
 };
 
+const STEP_ROW = 36;
+
+/** The steps, virtualised: a job of 1,000 steps renders only the rows in view. */
 function StepList({ steps, selected, onSelect, now }: { steps: Step[]; selected: string | null; onSelect: (step: string | null) => void; now: number }) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const height = Math.min(steps.length * STEP_ROW + 4, 520);
+  const virtualizer = useVirtualizer({
+    count: steps.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => STEP_ROW,
+    overscan: 10,
+    initialRect: { width: 400, height },
+  });
   return (
-    <ol className="max-h-[36rem] space-y-1 overflow-y-auto" aria-label="Steps">
-      {steps.map((step) => {
-        const isSelected = selected === step.step_name;
-        return (
-          <li key={step.step_name} data-step={step.step_name} data-status={step.status} className={step.loop_source !== undefined ? "ml-4" : ""}>
-            <button
-              type="button"
-              aria-expanded={isSelected}
-              onClick={() => onSelect(isSelected ? null : step.step_name)}
-              className={`flex w-full items-center gap-2 rounded-md px-2 py-1.5 text-left text-sm hover:bg-slate-50 ${isSelected ? "bg-cyan-50 ring-1 ring-cyan-200" : ""}`}
-            >
-              <span aria-hidden="true" className={`size-2.5 shrink-0 rounded-full ${DOT[step.status]}`} />
-              <span className="min-w-0 flex-1 truncate font-medium">{step.step_name}</span>
-              <span className="sr-only">status</span>
-              <span className="text-xs text-slate-500">{step.status}</span>
-              {step.max_attempts > 1 && (
-                <span className="text-xs text-slate-400">
-                  {step.attempt}/{step.max_attempts}
-                </span>
-              )}
-              <span className="w-16 shrink-0 text-right text-xs text-slate-500 tabular-nums">
-                {formatDuration(durationBetween(step.started_at, step.completed_at, now))}
-              </span>
-            </button>
-            {isSelected && <StepDetail step={step} />}
-          </li>
-        );
-      })}
-    </ol>
+    <div ref={scrollRef} style={{ maxHeight: height, height }} className="overflow-y-auto">
+      <ol aria-label="Steps" style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+        {virtualizer.getVirtualItems().map((item) => {
+          const step = steps[item.index];
+          if (step === undefined) return null;
+          return (
+            <StepRow
+              key={step.step_name}
+              step={step}
+              top={item.start}
+              selected={selected === step.step_name}
+              onSelect={onSelect}
+              // Only a running step's duration moves; the others skip the clock's re-render.
+              now={step.status === "running" ? now : 0}
+            />
+          );
+        })}
+      </ol>
+    </div>
   );
 }
 
-function StepDetail({ step }: { step: Step }) {
+const StepRow = memo(function StepRow({
+  step,
+  top,
+  selected,
+  onSelect,
+  now,
+}: {
+  step: Step;
+  top: number;
+  selected: boolean;
+  onSelect: (step: string | null) => void;
+  now: number;
+}) {
   return (
-    <div className="mt-1 mb-3 space-y-3 rounded-md border border-slate-100 bg-slate-50 p-3 text-sm">
+    <li
+      data-step={step.step_name}
+      data-status={step.status}
+      className="absolute left-0 w-full"
+      style={{ top, height: STEP_ROW }}
+    >
+      <button
+        type="button"
+        aria-pressed={selected}
+        onClick={() => onSelect(selected ? null : step.step_name)}
+        className={`flex h-8 w-full items-center gap-2 rounded-md px-2 text-left text-sm hover:bg-slate-50 ${selected ? "bg-cyan-50 ring-1 ring-cyan-200" : ""} ${step.loop_source !== undefined ? "pl-6" : ""}`}
+      >
+        <span aria-hidden="true" className={`size-2.5 shrink-0 rounded-full ${DOT[step.status]}`} />
+        <span className="min-w-0 flex-1 truncate font-medium">{step.step_name}</span>
+        <span className="text-xs text-slate-500">{step.status}</span>
+        {step.max_attempts > 1 && (
+          <span className="text-xs text-slate-400" title="attempt">
+            {step.attempt}/{step.max_attempts}
+          </span>
+        )}
+        <span className="w-16 shrink-0 text-right text-xs text-slate-500 tabular-nums">
+          {formatDuration(durationBetween(step.started_at, step.completed_at, now === 0 ? Date.now() : now))}
+        </span>
+      </button>
+    </li>
+  );
+});
+
+function StepDetail({ step, onClose }: { step: Step; onClose: () => void }) {
+  return (
+    <div className="mb-3 space-y-3 rounded-md border border-cyan-100 bg-slate-50 p-3 text-sm" aria-label={`Step ${step.step_name}`} role="region">
+      <div className="flex items-center gap-2">
+        <h3 className="min-w-0 flex-1 truncate font-semibold">{step.step_name}</h3>
+        <StatusBadge status={step.status} />
+        <button type="button" onClick={onClose} className="btn-secondary px-2 py-0.5 text-xs">
+          Close
+        </button>
+      </div>
       <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 text-xs">
         <dt className="text-slate-500">Action</dt>
         <dd>
