@@ -5,6 +5,7 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useCallback, useLayoutEffect, useRef, useState, useSyncExternalStore } from "react";
 import { clockTime } from "../lib/format";
+import { observeFixedRect } from "../lib/virtual";
 import { FilteredIndex, type LogBuffer } from "./buffer";
 
 /** Row height in pixels; fixed, so positions are known without measuring. */
@@ -50,18 +51,7 @@ export function LogView({ buffer, steps, step, onStepChange, height = 480, strea
     estimateSize: () => ROW_HEIGHT,
     overscan: 15,
     initialRect: { width: 800, height },
-    // The area's height is fixed by `height`; a browser reports it as clientHeight, and where
-    // there is no layout (tests, a hidden tab) the prop stands in for it.
-    observeElementRect: (instance, callback) => {
-      const element = instance.scrollElement;
-      if (element === null) return undefined;
-      const report = () => callback({ width: element.clientWidth || 800, height: element.clientHeight || height });
-      report();
-      if (typeof ResizeObserver === "undefined") return undefined;
-      const observer = new ResizeObserver(report);
-      observer.observe(element);
-      return () => observer.disconnect();
-    },
+    observeElementRect: observeFixedRect(height),
   });
 
   const setFollowing = useCallback((value: boolean) => {

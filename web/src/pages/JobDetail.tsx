@@ -12,6 +12,7 @@ import { Card, ErrorPanel, JsonBlock, PageHeader, Spinner, StaleBanner, StatusBa
 import { LogView } from "../logs/LogView";
 import { useLogStream, type StreamState } from "../logs/useLogStream";
 import { absoluteTime, durationBetween, formatDuration, shortId } from "../lib/format";
+import { observeFixedRect } from "../lib/virtual";
 
 const JobGraph = lazy(() => import("../graph/JobGraph"));
 
@@ -276,6 +277,7 @@ function StepList({ steps, selected, onSelect, now }: { steps: Step[]; selected:
     estimateSize: () => STEP_ROW,
     overscan: 10,
     initialRect: { width: 400, height },
+    observeElementRect: observeFixedRect(height),
   });
   return (
     <div ref={scrollRef} style={{ maxHeight: height, height }} className="overflow-y-auto">

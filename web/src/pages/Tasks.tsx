@@ -84,7 +84,7 @@ export function Tasks() {
       ) : (
         <div className="rounded-xl border border-slate-200 bg-white p-2 shadow-sm">
           {tree.map((root) => (
-            <FolderView key={root.path} folder={root} depth={0} workspaceLabel={true} />
+            <FolderView key={root.path} folder={root} depth={0} />
           ))}
         </div>
       )}
@@ -92,11 +92,11 @@ export function Tasks() {
   );
 }
 
-function FolderView({ folder, depth, workspaceLabel }: { folder: Folder; depth: number; workspaceLabel: boolean }) {
-  const title = depth === 0 && workspaceLabel ? `Workspace ${folder.name}` : `${folder.name}/`;
+function FolderView({ folder, depth }: { folder: Folder; depth: number }) {
+  const title = depth === 0 ? `Workspace ${folder.name}` : `${folder.name}/`;
   return (
     <details open className="group">
-      <summary className="cursor-pointer rounded-md px-2 py-1.5 text-sm font-semibold text-slate-700 select-none hover:bg-slate-50">
+      <summary className="cursor-pointer list-none rounded-md [&::-webkit-details-marker]:hidden px-2 py-1.5 text-sm font-semibold text-slate-700 select-none hover:bg-slate-50">
         <span aria-hidden="true" className="mr-1 inline-block transition-transform group-open:rotate-90">
           ▸
         </span>
@@ -104,7 +104,7 @@ function FolderView({ folder, depth, workspaceLabel }: { folder: Folder; depth: 
       </summary>
       <div className="ml-4 border-l border-slate-100 pl-2">
         {[...folder.folders.values()].map((child) => (
-          <FolderView key={child.path} folder={child} depth={depth + 1} workspaceLabel={workspaceLabel} />
+          <FolderView key={child.path} folder={child} depth={depth + 1} />
         ))}
         <ul>
           {folder.tasks.map((task) => (

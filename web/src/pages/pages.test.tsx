@@ -1,0 +1,218 @@
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MemoryRouter, Route, Routes } from "react-router";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { JobDetail, Step, TaskSummary } from "../api/types";
+import { Dashboard } from "./Dashboard";
+import { JobDetailPage } from "./JobDetail";
+import { jobsQuery } from "./Jobs";
+import { buildTree, matchesSearch } from "./Tasks";
+
+const JOB_ID = "01a21bdc-f12b-70c0-b820-c4bccaf2aeac";
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+}
+
+/** A WebSocket that never connects: the job page's log stream stays quiet in these tests. */
+class SilentSocket {
+  static instances: SilentSocket[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: (() => void) | null = null;
+  constructor(readonly url: string) {
+    SilentSocket.instances.push(this);
+  }
+  close() {}
+}
+
+function step(name: string, status: Step["status"], depends_on: string[] = []): Step {
+  return {
+    step_name: name,
+    action_name: "echo",
+    action_type: "script",
+    runner: "local",
+    status,
+    depends_on,
+    input: null,
+    output: null,
+    error_message: status === "failed" ? "exit code 3" : null,
+    worker_id: null,
+    attempt: status === "failed" ? 2 : 1,
+    max_attempts: 2,
+    retry_at: null,
+    retry_history:
+      status === "failed"
+        ? [{ attempt: 1, worker_id: null, started_at: "2026-03-01T12:00:00.000Z", completed_at: "2026-03-01T12:00:01.000Z", error_message: "exit code 3" }]
+        : [],
+    ready_at: null,
+    started_at: "2026-03-01T12:00:00.000Z",
+    completed_at: status === "running" ? null : "2026-03-01T12:00:02.000Z",
+    when: null,
+    for_each: null,
+  };
+}
+
+function job(status: JobDetail["status"], steps: Step[]): JobDetail {
+  return {
+    job_id: JOB_ID,
+    workspace: "default",
+    task_name: "deploy",
+    mode: "distributed",
+    status,
+    source_type: "api",
+    source_id: null,
+    revision: "cb603250b1fd2177",
+    priority: 0,
+    parent_job_id: null,
+    retry_of_job_id: null,
+    retry_attempt: 1,
+    created_at: "2026-03-01T12:00:00.000Z",
+    started_at: "2026-03-01T12:00:00.000Z",
+    completed_at: null,
+    error: null,
+    input: { version: "1.4.0" },
+    raw_input: { version: "1.4.0" },
+    output: null,
+    parent_step_name: null,
+    timeout_secs: null,
+    steps,
+  };
+}
+
+function renderAt(path: string, element: React.ReactNode, route: string) {
+  return render(
+    <MemoryRouter initialEntries={[path]}>
+      <Routes>
+        <Route path={route} element={element} />
+      </Routes>
+    </MemoryRouter>,
+  );
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  SilentSocket.instances = [];
+});
+
+describe("Dashboard", () => {
+  it("says the server is down, and offers to try again", async () => {
+    vi.stubGlobal("fetch", vi.fn(() => Promise.reject(new TypeError("fetch failed"))));
+    renderAt("/", <Dashboard />, "/");
+    expect(await screen.findByRole("alert")).toHaveTextContent("The server is not reachable");
+    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+
+  it("shows job counts by status, each linking to its filtered job list", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string) => {
+        if (url === "/api/stats") return Promise.resolve(json(200, { pending: 1, running: 2, completed: 40, failed: 3, cancelled: 0, skipped: 0 }));
+        return Promise.resolve(json(200, [], { "X-Total-Count": "0" }));
+      }),
+    );
+    renderAt("/", <Dashboard />, "/");
+    expect(await screen.findByTestId("count-completed")).toHaveTextContent("40");
+    expect(screen.getByTestId("count-failed")).toHaveTextContent("3");
+    expect(screen.getByTestId("count-failed").closest("a")).toHaveAttribute("href", "/jobs?status=failed");
+  });
+});
+
+describe("Job detail", () => {
+  it("reports an unknown job as not found", async () => {
+    vi.stubGlobal("fetch", vi.fn(() => Promise.resolve(json(404, { error: `job ${JOB_ID} not found`, code: "not_found" }))));
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Job 01a21bdc was not found");
+    expect(alert).toHaveTextContent(`job ${JOB_ID} not found`);
+  });
+
+  it("rejects a malformed id without asking the server", async () => {
+    const fetchMock = vi.fn();
+    vi.stubGlobal("fetch", fetchMock);
+    renderAt("/jobs/nope", <JobDetailPage />, "/jobs/:id");
+    expect(await screen.findByRole("alert")).toHaveTextContent("'nope' is not a job id.");
+    expect(fetchMock).not.toHaveBeenCalled();
+  });
+
+  it("lists steps with retry history, follows the log stream, and cancels after confirmation", async () => {
+    const calls: { url: string; method: string }[] = [];
+    let cancelled = false;
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string, init: RequestInit) => {
+        calls.push({ url, method: init.method ?? "GET" });
+        if (url.endsWith("/cancel")) {
+          cancelled = true;
+          return Promise.resolve(json(200, { job_id: JOB_ID, status: "cancelled" }));
+        }
+        const steps = [step("plan", "completed"), step("build", cancelled ? "cancelled" : "failed", ["plan"]), step("ship", cancelled ? "cancelled" : "running", ["plan"])];
+        return Promise.resolve(json(200, job(cancelled ? "cancelled" : "running", steps)));
+      }),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    const user = userEvent.setup();
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+
+    expect(await screen.findByRole("heading", { name: /deploy/ })).toBeInTheDocument();
+    expect(SilentSocket.instances[0]?.url).toBe(`ws://localhost:3000/api/jobs/${JOB_ID}/logs/stream?after=0`);
+    const steps = screen.getByRole("list", { name: "Steps" });
+    expect(steps.querySelector('[data-step="build"]')).toHaveAttribute("data-status", "failed");
+
+    await user.click(screen.getByRole("button", { name: /^build/ }));
+    const detail = screen.getByRole("region", { name: "Step build" });
+    expect(detail).toHaveTextContent("exit code 3");
+    expect(detail).toHaveTextContent("Attempt 1: exit code 3");
+
+    await user.click(screen.getByRole("button", { name: "Cancel job" }));
+    expect(screen.getByRole("alertdialog", { name: "Cancel this job?" })).toBeInTheDocument();
+    expect(calls.some((call) => call.method === "POST")).toBe(false);
+    await user.click(screen.getByRole("button", { name: "Confirm" }));
+    await waitFor(() => expect(screen.getByTestId("job-status")).toHaveTextContent("cancelled"));
+    expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([`/api/jobs/${JOB_ID}/cancel`]);
+    expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
+  });
+});
+
+describe("Jobs filters", () => {
+  it("maps the page's query string onto GET /api/jobs", () => {
+    expect(jobsQuery(new URLSearchParams(""))).toBe("/api/jobs?limit=25&offset=0");
+    expect(jobsQuery(new URLSearchParams("workspace=default&task=deploy&status=failed,running,bogus&page=3"))).toBe(
+      "/api/jobs?workspace=default&task_name=deploy&status=failed%2Crunning&limit=25&offset=50",
+    );
+    // `task_name` needs a workspace (API §3.4); without one the task name is searched for.
+    expect(jobsQuery(new URLSearchParams("task=deploy"))).toBe("/api/jobs?search=deploy&limit=25&offset=0");
+    expect(jobsQuery(new URLSearchParams("q=01a2&page=0"))).toBe("/api/jobs?search=01a2&limit=25&offset=0");
+  });
+});
+
+describe("Task tree", () => {
+  const task = (workspace: string, name: string, folder: string | null, description: string | null = null): TaskSummary => ({
+    name,
+    id: name,
+    display_name: null,
+    description,
+    workspace,
+    folder,
+    mode: "distributed",
+    has_triggers: false,
+  });
+
+  it("nests tasks by workspace and folder path", () => {
+    const tree = buildTree([task("default", "a", "ops/deploy"), task("default", "b", "ops"), task("default", "c", null), task("site", "d", null)]);
+    expect(tree.map((root) => root.name)).toEqual(["default", "site"]);
+    const ops = tree[0]!.folders.get("ops")!;
+    expect(ops.tasks.map((t) => t.name)).toEqual(["b"]);
+    expect(ops.folders.get("deploy")!.tasks.map((t) => t.name)).toEqual(["a"]);
+    expect(tree[0]!.tasks.map((t) => t.name)).toEqual(["c"]);
+  });
+
+  it("searches names, descriptions and folders, ignoring case", () => {
+    const release = task("default", "release", "deploy", "Ships a Version");
+    expect(matchesSearch(release, "VERSION")).toBe(true);
+    expect(matchesSearch(release, "depl")).toBe(true);
+    expect(matchesSearch(release, "backup")).toBe(false);
+    expect(matchesSearch(release, "  ")).toBe(true);
+  });
+});
