@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRef, OriginalUri, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
@@ -178,6 +178,12 @@ pub async fn serve_ui(
         HeaderValue::from_static("nosniff"),
     );
     if method == Method::HEAD {
+        // Same headers as GET, including the length of the body it would have sent.
+        if let Some(length) = response.body().size_hint().exact() {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
         *response.body_mut() = Body::empty();
     }
     response

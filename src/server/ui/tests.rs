@@ -319,6 +319,11 @@ async fn other_methods_are_refused_and_head_has_no_body() {
         Some("text/html; charset=utf-8")
     );
     assert!(reply.body.is_empty());
+    let get = send(built(), get("/")).await;
+    assert_eq!(
+        reply.header("content-length").map(str::to_owned),
+        Some(get.body.len().to_string())
+    );
 }
 
 #[tokio::test]
