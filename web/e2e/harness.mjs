@@ -4,7 +4,7 @@
 // story (run a job, then find it) rather than independent cases.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -99,6 +99,14 @@ export async function launchBrowser() {
 }
 
 const shots = [];
+
+/** Removes the screenshots of an earlier run, so the folder shows only this run's. */
+export function clearScreenshots() {
+  if (!existsSync(SCREENSHOTS)) return;
+  for (const name of readdirSync(SCREENSHOTS)) {
+    if (name.endsWith(".png")) rmSync(join(SCREENSHOTS, name));
+  }
+}
 
 /** A full-page screenshot into SCREENSHOTS, listed at the end of the run. */
 export async function screenshot(page, name) {

@@ -10,6 +10,7 @@
 import {
   TIMEOUT_MS,
   check,
+  clearScreenshots,
   indent,
   launchBrowser,
   listScreenshots,
@@ -20,6 +21,7 @@ import {
 
 const UUID = /\/jobs\/([0-9a-f-]{36})$/;
 
+clearScreenshots();
 const server = await startServer();
 console.log(`stroem serve at ${server.url}`);
 const browser = await launchBrowser();
@@ -234,6 +236,24 @@ const tests = [
       await page.goto("/no/such/page");
       await page.getByRole("heading", { level: 1 }).waitFor();
       await screenshot(page, "14-not-found");
+    },
+  ],
+  [
+    "on a phone-sized screen the dashboard and a job page fit the width",
+    async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        for (const [path, name] of [["/", "15-phone-dashboard"], [`/jobs/${jobs["log-lines"]}`, "16-phone-job"]]) {
+          await page.goto(path);
+          await page.getByRole("heading", { level: 1 }).first().waitFor();
+          if (path !== "/") await jobStatus("completed");
+          await screenshot(page, name);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          check(overflow <= 1, `${path} is ${overflow} px wider than a 390 px screen`);
+        }
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
     },
   ],
 ];
