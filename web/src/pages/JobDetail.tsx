@@ -28,8 +28,8 @@ function JobDetail({ id }: { id: string }) {
   const valid = UUID.test(id);
   const [polling, setPolling] = useState(true);
   const job = useApi<JobDetailData>(valid ? `/api/jobs/${seg(id)}` : null, { pollMs: polling ? 1500 : undefined });
-  const terminal = job.data !== undefined && isTerminalJob(job.data.status);
-  useEffect(() => setPolling(!terminal), [terminal]);
+  const settled = job.data !== undefined && isSettled(job.data);
+  useEffect(() => setPolling(!settled), [settled]);
 
   if (!valid) {
     return <ErrorPanel error={new ApiError(404, null, `'${id}' is not a job id.`)} what="This job" />;
@@ -39,6 +39,17 @@ function JobDetail({ id }: { id: string }) {
     return job.error ? <ErrorPanel error={job.error} onRetry={job.reload} what={`Job ${shortId(id)}`} /> : null;
   }
   return <JobView job={job.data} refreshError={job.error} reload={job.reload} />;
+}
+
+const ACTIVE_STEP = new Set<Step["status"]>(["running", "ready"]);
+
+/**
+ * Whether the job will not change any more. A cancelled job is terminal at once, but its running
+ * steps turn cancelled only when their workers have stopped them (and `completed_at` is set
+ * then), so polling goes on until that has happened too.
+ */
+export function isSettled(job: JobDetailData): boolean {
+  return isTerminalJob(job.status) && job.completed_at !== null && !job.steps.some((step) => ACTIVE_STEP.has(step.status));
 }
 
 function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshError: ApiError | undefined; reload: () => void }) {

@@ -112,7 +112,8 @@ describe("Dashboard", () => {
       }),
     );
     renderAt("/", <Dashboard />, "/");
-    expect(await screen.findByTestId("count-completed")).toHaveTextContent("40");
+    // The tiles show "…" until the counts arrive.
+    await waitFor(() => expect(screen.getByTestId("count-completed")).toHaveTextContent("40"));
     expect(screen.getByTestId("count-failed")).toHaveTextContent("3");
     expect(screen.getByTestId("count-failed").closest("a")).toHaveAttribute("href", "/jobs?status=failed");
   });
@@ -138,17 +139,24 @@ describe("Job detail", () => {
 
   it("lists steps with retry history, follows the log stream, and cancels after confirmation", async () => {
     const calls: { url: string; method: string }[] = [];
-    let cancelled = false;
+    // Reads of the job after the cancel: the first still has the running step (its worker has
+    // not stopped it yet), the next ones have it cancelled and the job's completed_at set.
+    let readsAfterCancel: number | null = null;
     vi.stubGlobal(
       "fetch",
       vi.fn((url: string, init: RequestInit) => {
         calls.push({ url, method: init.method ?? "GET" });
         if (url.endsWith("/cancel")) {
-          cancelled = true;
+          readsAfterCancel = 0;
           return Promise.resolve(json(200, { job_id: JOB_ID, status: "cancelled" }));
         }
-        const steps = [step("plan", "completed"), step("build", cancelled ? "cancelled" : "failed", ["plan"]), step("ship", cancelled ? "cancelled" : "running", ["plan"])];
-        return Promise.resolve(json(200, job(cancelled ? "cancelled" : "running", steps)));
+        if (readsAfterCancel === null) {
+          return Promise.resolve(json(200, job("running", [step("plan", "completed"), step("build", "failed", ["plan"]), step("ship", "running", ["plan"])])));
+        }
+        readsAfterCancel += 1;
+        const stopped = readsAfterCancel > 1;
+        const cancelled = job("cancelled", [step("plan", "completed"), step("build", "failed", ["plan"]), step("ship", stopped ? "cancelled" : "running", ["plan"])]);
+        return Promise.resolve(json(200, { ...cancelled, completed_at: stopped ? "2026-03-01T12:00:05.000Z" : null }));
       }),
     );
     vi.stubGlobal("WebSocket", SilentSocket);
@@ -172,7 +180,9 @@ describe("Job detail", () => {
     await waitFor(() => expect(screen.getByTestId("job-status")).toHaveTextContent("cancelled"));
     expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([`/api/jobs/${JOB_ID}/cancel`]);
     expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
-  });
+    // The page keeps polling until the stopped step shows as cancelled too.
+    await waitFor(() => expect(steps.querySelector('[data-step="ship"]')).toHaveAttribute("data-status", "cancelled"), { timeout: 5000 });
+  }, 15_000);
 });
 
 describe("Jobs filters", () => {
