@@ -14,8 +14,8 @@ export interface Resource<T> {
   reload: () => void;
 }
 
-export function useApi<T>(path: string | null, options: { pollMs?: number } = {}): Resource<T> {
-  const { pollMs } = options;
+export function useApi<T>(path: string | null, options: { pollMs?: number; keepPrevious?: boolean } = {}): Resource<T> {
+  const { pollMs, keepPrevious = false } = options;
   const [state, setState] = useState<{ path: string | null; data?: T; total: number | null; error?: ApiError }>({
     path,
     total: null,
@@ -56,6 +56,11 @@ export function useApi<T>(path: string | null, options: { pollMs?: number } = {}
   }, [path, pollMs, reload]);
 
   const current = state.path === path;
+  // A list whose filters changed keeps showing the previous rows until the new ones arrive,
+  // instead of flashing a spinner.
+  if (!current && keepPrevious && state.data !== undefined) {
+    return { data: state.data, total: state.total, error: undefined, loading: false, reload };
+  }
   return {
     data: current ? state.data : undefined,
     total: current ? state.total : null,

@@ -53,7 +53,9 @@ export function Spinner({ label = "Loading…" }: { label?: string }) {
 export function ErrorPanel({ error, onRetry, what }: { error: ApiError; onRetry?: () => void; what?: string }) {
   const title = error.unreachable
     ? "The server is not reachable"
-    : error.notFound
+    : error.status === 401
+      ? "Sign-in required"
+      : error.notFound
       ? `${what ?? "This page"} was not found`
       : `Could not load ${what?.toLowerCase() ?? "this page"}`;
   return (

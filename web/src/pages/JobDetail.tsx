@@ -146,8 +146,8 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
       </dl>
 
       <section aria-label="Step graph" className="mb-6">
-        <Suspense fallback={<div style={{ height: 320 }} className="rounded-xl border border-slate-200 bg-white"><Spinner label="Loading graph…" /></div>}>
-          <JobGraph steps={job.steps} selected={selected} onSelect={selectStep} height={job.steps.length > 20 ? 420 : 300} />
+        <Suspense fallback={<div style={{ height: graphHeight(job.steps) }} className="rounded-xl border border-slate-200 bg-white"><Spinner label="Loading graph…" /></div>}>
+          <JobGraph steps={job.steps} selected={selected} onSelect={selectStep} height={graphHeight(job.steps)} />
         </Suspense>
       </section>
 
@@ -177,6 +177,12 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
       </div>
     </>
   );
+}
+
+/** Room for the graph: small jobs need little, large ones a screenful. */
+function graphHeight(steps: Step[]): number {
+  const flow = steps.filter((step) => step.loop_source === undefined).length;
+  return flow <= 3 ? 200 : flow <= 20 ? 300 : 420;
 }
 
 function streamLabel(state: StreamState): string {

@@ -33,7 +33,7 @@ export function jobsQuery(params: URLSearchParams): string {
 export function Jobs() {
   const [params, setParams] = useSearchParams();
   const workspaces = useApi<Workspace[]>("/api/workspaces");
-  const jobs = useApi<JobSummary[]>(jobsQuery(params), { pollMs: 3000 });
+  const jobs = useApi<JobSummary[]>(jobsQuery(params), { pollMs: 3000, keepPrevious: true });
   const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
   const statuses = (params.get("status") ?? "").split(",").filter((item) => item !== "");
   const [search, setSearch] = useState(params.get("q") ?? "");
