@@ -4,23 +4,9 @@
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "skipped";
 
 export type StepStatus =
-  | "pending"
-  | "ready"
-  | "running"
-  | "suspended"
-  | "completed"
-  | "failed"
-  | "skipped"
-  | "cancelled";
+  "pending" | "ready" | "running" | "suspended" | "completed" | "failed" | "skipped" | "cancelled";
 
-export const JOB_STATUSES: readonly JobStatus[] = [
-  "pending",
-  "running",
-  "completed",
-  "failed",
-  "cancelled",
-  "skipped",
-];
+export const JOB_STATUSES: readonly JobStatus[] = ["pending", "running", "completed", "failed", "cancelled", "skipped"];
 
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled", "skipped"];
 

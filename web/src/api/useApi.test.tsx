@@ -13,7 +13,10 @@ afterEach(() => {
 describe("useApi", () => {
   it("keeps the last data when a refresh fails, and reports the error beside it", async () => {
     const replies = [() => Promise.resolve(json(200, { n: 1 })), () => Promise.reject(new TypeError("down"))];
-    vi.stubGlobal("fetch", vi.fn(() => (replies.shift() ?? (() => Promise.resolve(json(200, { n: 2 }))))()));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => (replies.shift() ?? (() => Promise.resolve(json(200, { n: 2 }))))()),
+    );
     const { result } = renderHook(() => useApi<{ n: number }>("/api/thing"));
     expect(result.current.loading).toBe(true);
     await waitFor(() => expect(result.current.data).toEqual({ n: 1 }));
@@ -42,7 +45,10 @@ describe("useApi", () => {
   });
 
   it("maps an error body onto ApiError with its status and code", async () => {
-    vi.stubGlobal("fetch", vi.fn(() => Promise.resolve(json(404, { error: "job 1 not found", code: "not_found" }))));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(404, { error: "job 1 not found", code: "not_found" }))),
+    );
     const { result } = renderHook(() => useApi("/api/jobs/1"));
     await waitFor(() => expect(result.current.error?.notFound).toBe(true));
     expect(result.current.error?.message).toBe("job 1 not found");

@@ -47,7 +47,9 @@ export function useApi<T>(path: string | null, options: { pollMs?: number; keepP
         .catch((cause: unknown) => {
           if (controller.signal.aborted) return;
           const error =
-            cause instanceof ApiError ? cause : new ApiError(0, null, cause instanceof Error ? cause.message : String(cause));
+            cause instanceof ApiError
+              ? cause
+              : new ApiError(0, null, cause instanceof Error ? cause.message : String(cause));
           // A failed refresh keeps the data it had, and shows the error beside it.
           setState((previous) => ({
             path,

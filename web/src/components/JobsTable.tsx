@@ -35,7 +35,10 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
                 </Link>
               </td>
               <td>
-                <Link to={`/workspaces/${encodeURIComponent(job.workspace)}/tasks/${encodeURIComponent(job.task_name)}`} className="text-slate-900">
+                <Link
+                  to={`/workspaces/${encodeURIComponent(job.workspace)}/tasks/${encodeURIComponent(job.task_name)}`}
+                  className="text-slate-900"
+                >
                   {job.task_name}
                 </Link>
                 {showWorkspace && <span className="ml-1 text-xs text-slate-500">{job.workspace}</span>}

@@ -56,8 +56,8 @@ export function ErrorPanel({ error, onRetry, what }: { error: ApiError; onRetry?
     : error.status === 401
       ? "Sign-in required"
       : error.notFound
-      ? `${what ?? "This page"} was not found`
-      : `Could not load ${what?.toLowerCase() ?? "this page"}`;
+        ? `${what ?? "This page"} was not found`
+        : `Could not load ${what?.toLowerCase() ?? "this page"}`;
   return (
     <div role="alert" className="my-4 rounded-lg border border-red-200 bg-red-50 p-4 text-sm text-red-900">
       <p className="font-semibold">{title}</p>
@@ -88,7 +88,15 @@ export function StaleBanner({ error }: { error: ApiError | undefined }) {
   );
 }
 
-export function PageHeader({ title, subtitle, actions }: { title: ReactNode; subtitle?: ReactNode; actions?: ReactNode }) {
+export function PageHeader({
+  title,
+  subtitle,
+  actions,
+}: {
+  title: ReactNode;
+  subtitle?: ReactNode;
+  actions?: ReactNode;
+}) {
   return (
     <div className="mb-6 flex flex-wrap items-start justify-between gap-3">
       <div className="min-w-0">
@@ -100,7 +108,17 @@ export function PageHeader({ title, subtitle, actions }: { title: ReactNode; sub
   );
 }
 
-export function Card({ title, children, actions, className = "" }: { title?: ReactNode; children: ReactNode; actions?: ReactNode; className?: string }) {
+export function Card({
+  title,
+  children,
+  actions,
+  className = "",
+}: {
+  title?: ReactNode;
+  children: ReactNode;
+  actions?: ReactNode;
+  className?: string;
+}) {
   return (
     <section className={`rounded-xl border border-slate-200 bg-white shadow-sm ${className}`}>
       {title !== undefined && (

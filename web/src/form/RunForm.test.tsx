@@ -6,7 +6,14 @@ import { RunForm } from "./RunForm";
 import { MASK } from "./schema";
 
 const SCHEMA: Record<string, InputFieldDef> = {
-  environment: { type: "string", name: "Environment", required: true, options: ["staging", "production"], default: "staging", order: 1 },
+  environment: {
+    type: "string",
+    name: "Environment",
+    required: true,
+    options: ["staging", "production"],
+    default: "staging",
+    order: 1,
+  },
   version: { type: "string", required: true, description: "Version to deploy", order: 2 },
   replicas: { type: "integer", default: 2 },
   ratio: { type: "number" },
@@ -50,8 +57,16 @@ describe("RunForm", () => {
     expect(screen.getByLabelText("tags").tagName).toBe("TEXTAREA");
     expect(screen.getByLabelText("extra").tagName).toBe("TEXTAREA");
     const regions = screen.getByRole("group", { name: /regions/ });
-    expect(within(regions).getAllByRole("checkbox").map((box) => box.closest("label")?.textContent)).toEqual(["eu", "us", "asia"]);
-    expect(within(screen.getByLabelText("Environment")).getAllByRole("option").map((o) => o.textContent)).toEqual(["staging", "production"]);
+    expect(
+      within(regions)
+        .getAllByRole("checkbox")
+        .map((box) => box.closest("label")?.textContent),
+    ).toEqual(["eu", "us", "asia"]);
+    expect(
+      within(screen.getByLabelText("Environment"))
+        .getAllByRole("option")
+        .map((o) => o.textContent),
+    ).toEqual(["staging", "production"]);
   });
 
   it("prefills defaults and marks required fields", () => {
@@ -103,7 +118,9 @@ describe("RunForm", () => {
   });
 
   it("posts the input converted to the JSON types the API expects, then reports the job", async () => {
-    const { fetchMock, onCreated, user } = setup(() => Promise.resolve(jsonResponse(200, { job_id: "0195-job", status: "pending" })));
+    const { fetchMock, onCreated, user } = setup(() =>
+      Promise.resolve(jsonResponse(200, { job_id: "0195-job", status: "pending" })),
+    );
     await user.selectOptions(screen.getByLabelText("Environment"), "production");
     await user.type(screen.getByLabelText("version"), "1.4.0");
     await user.clear(screen.getByLabelText("replicas"));

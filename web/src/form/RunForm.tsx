@@ -109,7 +109,9 @@ export function RunForm({ workspace, task, input, onCreated }: RunFormProps) {
         </button>
         {Object.keys(errors).length > 0 && (
           <p className="text-sm text-red-700">
-            {Object.keys(errors).length === 1 ? "One field needs attention." : `${Object.keys(errors).length} fields need attention.`}
+            {Object.keys(errors).length === 1
+              ? "One field needs attention."
+              : `${Object.keys(errors).length} fields need attention.`}
           </p>
         )}
       </div>
@@ -239,9 +241,7 @@ function FieldControl({ id, field, value, error, onChange }: FieldControlProps) 
           inputMode={inputMode}
           autoComplete="off"
           value={text}
-          placeholder={
-            placeholder ?? (field.control === "datetime" ? "2024-05-01T12:00:00Z" : undefined)
-          }
+          placeholder={placeholder ?? (field.control === "datetime" ? "2024-05-01T12:00:00Z" : undefined)}
           onChange={(event) => onChange(event.target.value)}
           className="field-input"
         />

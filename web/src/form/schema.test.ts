@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { InputFieldDef } from "../api/types";
-import { buildFields, convertField, initialValues, MASK, serverFieldErrors, validateForm, type FormField } from "./schema";
+import {
+  buildFields,
+  convertField,
+  initialValues,
+  MASK,
+  serverFieldErrors,
+  validateForm,
+  type FormField,
+} from "./schema";
 
 function field(def: InputFieldDef, key = "f"): FormField {
   const [built] = buildFields({ [key]: def });
@@ -103,9 +111,18 @@ describe("convertField", () => {
   it("converts integers to JSON numbers and keeps 64-bit values exact", () => {
     expect(convertField(field({ type: "integer" }), " 42 ")).toEqual({ ok: true, value: 42 });
     expect(convertField(field({ type: "integer" }), "-7")).toEqual({ ok: true, value: -7 });
-    expect(convertField(field({ type: "integer" }), "9223372036854775807")).toEqual({ ok: true, value: "9223372036854775807" });
-    expect(convertField(field({ type: "integer" }), "9223372036854775808")).toEqual({ ok: false, message: "integer out of the 64-bit range" });
-    expect(convertField(field({ type: "integer" }), "1.5")).toMatchObject({ ok: false, message: expect.stringMatching(/whole number/) });
+    expect(convertField(field({ type: "integer" }), "9223372036854775807")).toEqual({
+      ok: true,
+      value: "9223372036854775807",
+    });
+    expect(convertField(field({ type: "integer" }), "9223372036854775808")).toEqual({
+      ok: false,
+      message: "integer out of the 64-bit range",
+    });
+    expect(convertField(field({ type: "integer" }), "1.5")).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/whole number/),
+    });
     expect(convertField(field({ type: "integer" }), "abc")).toMatchObject({ ok: false });
   });
 
@@ -113,7 +130,10 @@ describe("convertField", () => {
     expect(convertField(field({ type: "number" }), "1.5")).toEqual({ ok: true, value: 1.5 });
     expect(convertField(field({ type: "number" }), "+2e3")).toEqual({ ok: true, value: 2000 });
     for (const bad of ["NaN", "Infinity", "0x10", "1,5", "one"]) {
-      expect(convertField(field({ type: "number" }), bad)).toMatchObject({ ok: false, message: expect.stringMatching(/number/) });
+      expect(convertField(field({ type: "number" }), bad)).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(/number/),
+      });
     }
   });
 
@@ -125,23 +145,47 @@ describe("convertField", () => {
 
   it("checks real calendar dates and RFC 3339 datetimes with an offset", () => {
     expect(convertField(field({ type: "date" }), "2024-02-29")).toEqual({ ok: true, value: "2024-02-29" });
-    expect(convertField(field({ type: "date" }), "2023-02-29")).toMatchObject({ ok: false, message: expect.stringMatching(/YYYY-MM-DD/) });
-    expect(convertField(field({ type: "datetime" }), "2024-05-01T12:00:00+02:00")).toEqual({ ok: true, value: "2024-05-01T12:00:00+02:00" });
-    expect(convertField(field({ type: "datetime" }), "2024-05-01T12:00:00")).toMatchObject({ ok: false, message: expect.stringMatching(/offset/) });
+    expect(convertField(field({ type: "date" }), "2023-02-29")).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/YYYY-MM-DD/),
+    });
+    expect(convertField(field({ type: "datetime" }), "2024-05-01T12:00:00+02:00")).toEqual({
+      ok: true,
+      value: "2024-05-01T12:00:00+02:00",
+    });
+    expect(convertField(field({ type: "datetime" }), "2024-05-01T12:00:00")).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/offset/),
+    });
   });
 
   it("parses JSON editors and checks the JSON type", () => {
     expect(convertField(field({ type: "array" }), '["a", 1]')).toEqual({ ok: true, value: ["a", 1] });
     expect(convertField(field({ type: "object" }), '{"k": {"n": 1}}')).toEqual({ ok: true, value: { k: { n: 1 } } });
-    expect(convertField(field({ type: "array" }), '{"k": 1}')).toEqual({ ok: false, message: "expected an array, got object" });
-    expect(convertField(field({ type: "object" }), "{oops")).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid JSON/) });
+    expect(convertField(field({ type: "array" }), '{"k": 1}')).toEqual({
+      ok: false,
+      message: "expected an array, got object",
+    });
+    expect(convertField(field({ type: "object" }), "{oops")).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^invalid JSON/),
+    });
   });
 
   it("leaves empty optional fields out and reports empty required ones as the server does", () => {
     expect(convertField(field({ type: "string" }), "")).toEqual({ ok: true });
-    expect(convertField(field({ type: "string", required: true }), "")).toEqual({ ok: false, message: "required field is missing" });
-    expect(convertField(field({ type: "array", required: true }), "  ")).toEqual({ ok: false, message: "required field is missing" });
-    expect(convertField(field({ type: "integer", required: true }), " ")).toEqual({ ok: false, message: "required field is missing" });
+    expect(convertField(field({ type: "string", required: true }), "")).toEqual({
+      ok: false,
+      message: "required field is missing",
+    });
+    expect(convertField(field({ type: "array", required: true }), "  ")).toEqual({
+      ok: false,
+      message: "required field is missing",
+    });
+    expect(convertField(field({ type: "integer", required: true }), " ")).toEqual({
+      ok: false,
+      message: "required field is missing",
+    });
   });
 
   it("converts option values to the field's type", () => {
@@ -152,9 +196,15 @@ describe("convertField", () => {
 
   it("turns a multiple field into a list of strings, custom values included when allowed", () => {
     const regions = field({ type: "string", multiple: true, options: ["eu", "us"], allow_custom: true });
-    expect(convertField(regions, { selected: ["eu"], custom: "mars, venus" })).toEqual({ ok: true, value: ["eu", "mars", "venus"] });
+    expect(convertField(regions, { selected: ["eu"], custom: "mars, venus" })).toEqual({
+      ok: true,
+      value: ["eu", "mars", "venus"],
+    });
     const strict = field({ type: "string", multiple: true, options: ["eu", "us"], required: true });
-    expect(convertField(strict, { selected: [], custom: "" })).toEqual({ ok: false, message: "required field is missing" });
+    expect(convertField(strict, { selected: [], custom: "" })).toEqual({
+      ok: false,
+      message: "required field is missing",
+    });
     expect(convertField(strict, { selected: ["us"], custom: "ignored" })).toEqual({ ok: true, value: ["us"] });
   });
 });
@@ -197,18 +247,27 @@ describe("serverFieldErrors", () => {
       fields,
       "failed",
     );
-    expect(mapped.fieldErrors).toEqual({ version: "required field is missing", replicas: "expected integer, got string" });
+    expect(mapped.fieldErrors).toEqual({
+      version: "required field is missing",
+      replicas: "expected integer, got string",
+    });
     expect(mapped.formErrors).toEqual(["input.colour: unknown field, did you mean 'color'?"]);
   });
 
   it("uses the lone `field` when there are no details, and the message otherwise", () => {
     expect(
-      serverFieldErrors({ error: "input.replicas: out of range", code: "invalid_input", field: "input.replicas" }, fields, "x").fieldErrors,
+      serverFieldErrors(
+        { error: "input.replicas: out of range", code: "invalid_input", field: "input.replicas" },
+        fields,
+        "x",
+      ).fieldErrors,
     ).toEqual({ replicas: "out of range" });
-    expect(serverFieldErrors({ error: "task 'x' in workspace 'y' not found", code: "not_found" }, fields, "x")).toEqual({
-      fieldErrors: {},
-      formErrors: ["task 'x' in workspace 'y' not found"],
-    });
+    expect(serverFieldErrors({ error: "task 'x' in workspace 'y' not found", code: "not_found" }, fields, "x")).toEqual(
+      {
+        fieldErrors: {},
+        formErrors: ["task 'x' in workspace 'y' not found"],
+      },
+    );
     expect(serverFieldErrors(null, fields, "Cannot reach the server").formErrors).toEqual(["Cannot reach the server"]);
   });
 });

@@ -197,7 +197,8 @@ function convertScalar(field: FormField, text: string): Converted {
     case "number": {
       const trimmed = text.trim();
       const number = Number(trimmed);
-      if (!NUMERIC.test(trimmed) || !Number.isFinite(number)) return { ok: false, message: "expected a number, like 1.5" };
+      if (!NUMERIC.test(trimmed) || !Number.isFinite(number))
+        return { ok: false, message: "expected a number, like 1.5" };
       return { ok: true, value: number };
     }
     case "boolean": {
@@ -242,7 +243,8 @@ export function convertField(field: FormField, raw: RawValue): Converted {
       const items = [...multi.selected, ...custom];
       if (items.length === 0) return missing(field);
       const outside = items.find((item) => checkOption(field, item) !== null);
-      if (outside !== undefined) return { ok: false, message: `'${outside}' is not one of: ${(field.options ?? []).join(", ")}` };
+      if (outside !== undefined)
+        return { ok: false, message: `'${outside}' is not one of: ${(field.options ?? []).join(", ")}` };
       return { ok: true, value: items };
     }
     case "json": {
@@ -256,14 +258,18 @@ export function convertField(field: FormField, raw: RawValue): Converted {
       }
       const actual = parsed === null ? "null" : Array.isArray(parsed) ? "array" : typeof parsed;
       if (field.jsonType !== null && actual !== field.jsonType) {
-        return { ok: false, message: `expected ${field.jsonType === "array" ? "an array" : "an object"}, got ${actual}` };
+        return {
+          ok: false,
+          message: `expected ${field.jsonType === "array" ? "an array" : "an object"}, got ${actual}`,
+        };
       }
       return { ok: true, value: parsed };
     }
     default: {
       const text = String(raw);
       // An empty text means "not given": the server then applies the default, if any.
-      if (text === "" || (field.type !== "string" && field.type !== "text" && text.trim() === "")) return missing(field);
+      if (text === "" || (field.type !== "string" && field.type !== "text" && text.trim() === ""))
+        return missing(field);
       const optionProblem = checkOption(field, text);
       if (optionProblem !== null) return { ok: false, message: optionProblem };
       return convertScalar(field, text);

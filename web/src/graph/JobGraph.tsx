@@ -3,16 +3,7 @@
 // Loaded lazily: React Flow and dagre stay out of the first page load.
 
 import "@xyflow/react/dist/style.css";
-import {
-  Background,
-  Controls,
-  Handle,
-  Position,
-  ReactFlow,
-  type Edge,
-  type Node,
-  type NodeProps,
-} from "@xyflow/react";
+import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import { memo, useMemo } from "react";
 import type { Step, StepStatus } from "../api/types";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "./layout";
@@ -59,7 +50,9 @@ const StepNode = memo(function StepNode({ data }: NodeProps<Node<StepNodeData>>)
         {data.name}
       </span>
       <span className="flex items-center gap-1 truncate">
-        {data.status === "running" && <span aria-hidden="true" className="size-1.5 animate-pulse rounded-full bg-blue-600" />}
+        {data.status === "running" && (
+          <span aria-hidden="true" className="size-1.5 animate-pulse rounded-full bg-blue-600" />
+        )}
         {data.label}
       </span>
       <Handle type="source" position={Position.Right} isConnectable={false} />
@@ -80,7 +73,9 @@ function labelOf(step: Step, instances: Step[]): string {
 export default function JobGraph(props: JobGraphProps) {
   const flowCount = props.steps.reduce((count, step) => (step.loop_source === undefined ? count + 1 : count), 0);
   if (flowCount > DETAILED_LIMIT) {
-    return <Overview steps={props.steps} selected={props.selected} onSelect={props.onSelect} height={props.height ?? 320} />;
+    return (
+      <Overview steps={props.steps} selected={props.selected} onSelect={props.onSelect} height={props.height ?? 320} />
+    );
   }
   return <DetailedGraph {...props} />;
 }

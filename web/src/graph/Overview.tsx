@@ -73,12 +73,20 @@ export const Overview = memo(function Overview({
   for (const step of steps) counts.set(step.status, (counts.get(step.status) ?? 0) + 1);
 
   return (
-    <div style={{ height }} className="flex flex-col rounded-xl border border-slate-200 bg-white" data-testid="job-graph">
+    <div
+      style={{ height }}
+      className="flex flex-col rounded-xl border border-slate-200 bg-white"
+      data-testid="job-graph"
+    >
       <p className="flex flex-wrap gap-3 border-b border-slate-100 px-3 py-2 text-xs text-slate-600">
         <span className="font-medium">{steps.length} steps</span>
         {[...counts.entries()].map(([status, count]) => (
           <span key={status} className="flex items-center gap-1">
-            <span aria-hidden="true" className="inline-block size-2.5 rounded-sm" style={{ background: FILL[status] }} />
+            <span
+              aria-hidden="true"
+              className="inline-block size-2.5 rounded-sm"
+              style={{ background: FILL[status] }}
+            />
             {count} {status}
           </span>
         ))}

@@ -8,7 +8,10 @@ import type { Virtualizer } from "@tanstack/react-virtual";
  * tab) the given height stands in for it.
  */
 export function observeFixedRect(height: number) {
-  return (instance: Virtualizer<HTMLDivElement, Element>, callback: (rect: { width: number; height: number }) => void) => {
+  return (
+    instance: Virtualizer<HTMLDivElement, Element>,
+    callback: (rect: { width: number; height: number }) => void,
+  ) => {
     const element = instance.scrollElement;
     if (element === null) return undefined;
     const report = () => callback({ width: element.clientWidth || 800, height: element.clientHeight || height });

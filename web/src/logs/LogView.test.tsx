@@ -48,7 +48,12 @@ function fakeGeometry(element: HTMLElement, buffer: LogBuffer, visible: () => nu
     },
   });
   const bottom = () => Math.max(VIEW_HEIGHT, visible() * ROW_HEIGHT) - VIEW_HEIGHT;
-  return { bottom, get top() { return top; } };
+  return {
+    bottom,
+    get top() {
+      return top;
+    },
+  };
 }
 
 function renderedSeqs(): number[] {
@@ -112,7 +117,14 @@ describe("LogView", () => {
     const { buffer, nextFrame } = manualBuffer();
     const user = userEvent.setup();
     render(<Harness buffer={buffer} />);
-    buffer.append([line(1, "build"), line(2, "test"), line(3, "fan[0]"), line(4, "build"), line(5, "fan[1]"), line(6, "_server", "stderr")]);
+    buffer.append([
+      line(1, "build"),
+      line(2, "test"),
+      line(3, "fan[0]"),
+      line(4, "build"),
+      line(5, "fan[1]"),
+      line(6, "_server", "stderr"),
+    ]);
     nextFrame();
     await user.selectOptions(screen.getByLabelText("Step"), "build");
     expect(renderedSeqs()).toEqual([1, 4]);

@@ -25,7 +25,16 @@ export interface LogViewProps {
 }
 
 // A stable colour per step name makes interleaved lines of parallel steps easy to tell apart.
-const STEP_COLOURS = ["text-cyan-300", "text-violet-300", "text-emerald-300", "text-amber-300", "text-pink-300", "text-sky-300", "text-lime-300", "text-orange-300"];
+const STEP_COLOURS = [
+  "text-cyan-300",
+  "text-violet-300",
+  "text-emerald-300",
+  "text-amber-300",
+  "text-pink-300",
+  "text-sky-300",
+  "text-lime-300",
+  "text-orange-300",
+];
 
 function stepColour(step: string): string {
   if (step === "_server") return "text-slate-400";
@@ -134,9 +143,18 @@ export function LogView({ buffer, steps, step, onStepChange, height = 480, strea
           className="overflow-auto font-mono text-xs leading-5"
         >
           {count === 0 ? (
-            <p className="p-4 text-slate-400">{step === null ? "No log lines yet." : `No log lines for ${step} yet.`}</p>
+            <p className="p-4 text-slate-400">
+              {step === null ? "No log lines yet." : `No log lines for ${step} yet.`}
+            </p>
           ) : (
-            <div style={{ height: virtualizer.getTotalSize(), position: "relative", minWidth: "100%", width: "max-content" }}>
+            <div
+              style={{
+                height: virtualizer.getTotalSize(),
+                position: "relative",
+                minWidth: "100%",
+                width: "max-content",
+              }}
+            >
               {items.map((item) => {
                 const line = buffer.lines[indices[item.index] ?? -1];
                 if (line === undefined) return null;

@@ -31,10 +31,22 @@ export function Dashboard() {
 
   return (
     <>
-      <PageHeader title="Dashboard" subtitle="Jobs across all workspaces" actions={<Link to="/tasks" className="btn-primary hover:no-underline">Run a task</Link>} />
+      <PageHeader
+        title="Dashboard"
+        subtitle="Jobs across all workspaces"
+        actions={
+          <Link to="/tasks" className="btn-primary hover:no-underline">
+            Run a task
+          </Link>
+        }
+      />
       <StaleBanner error={stats.error} />
       {broken.map((workspace) => (
-        <p key={workspace.name} role="alert" className="mb-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200">
+        <p
+          key={workspace.name}
+          role="alert"
+          className="mb-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200"
+        >
           Workspace <Link to={`/workspaces/${encodeURIComponent(workspace.name)}`}>{workspace.name}</Link> is{" "}
           <StatusBadge status={workspace.status} />: {workspace.errors.length} validation{" "}
           {workspace.errors.length === 1 ? "error" : "errors"}.
@@ -48,14 +60,25 @@ export function Dashboard() {
             className="rounded-xl border border-slate-200 bg-white p-4 shadow-sm hover:border-cyan-600 hover:no-underline"
           >
             <span className="block text-xs font-medium tracking-wide text-slate-500 uppercase">{status}</span>
-            <span className={`mt-1 block text-3xl font-semibold tabular-nums ${TILE_ACCENT[status]}`} data-testid={`count-${status}`}>
+            <span
+              className={`mt-1 block text-3xl font-semibold tabular-nums ${TILE_ACCENT[status]}`}
+              data-testid={`count-${status}`}
+            >
               {stats.data === undefined ? "…" : stats.data[status].toLocaleString()}
             </span>
           </Link>
         ))}
       </section>
       <div className="grid gap-6 lg:grid-cols-3">
-        <Card title="Recent jobs" className="lg:col-span-2" actions={<Link to="/jobs" className="text-sm">All jobs →</Link>}>
+        <Card
+          title="Recent jobs"
+          className="lg:col-span-2"
+          actions={
+            <Link to="/jobs" className="text-sm">
+              All jobs →
+            </Link>
+          }
+        >
           {recent.loading ? (
             <Spinner />
           ) : recent.error !== undefined && recent.data === undefined ? (
@@ -68,7 +91,14 @@ export function Dashboard() {
             <JobsTable jobs={recent.data ?? []} />
           )}
         </Card>
-        <Card title="Recent failures" actions={<Link to="/jobs?status=failed" className="text-sm">All failed →</Link>}>
+        <Card
+          title="Recent failures"
+          actions={
+            <Link to="/jobs?status=failed" className="text-sm">
+              All failed →
+            </Link>
+          }
+        >
           {failing.loading ? (
             <Spinner />
           ) : (failing.data ?? []).length === 0 ? (
@@ -81,7 +111,11 @@ export function Dashboard() {
                     {job.task_name}
                   </Link>
                   <span className="ml-2 text-xs text-slate-500">{job.workspace}</span>
-                  {job.error !== null && <p className="truncate text-xs text-red-700" title={job.error}>{job.error}</p>}
+                  {job.error !== null && (
+                    <p className="truncate text-xs text-red-700" title={job.error}>
+                      {job.error}
+                    </p>
+                  )}
                 </li>
               ))}
             </ul>

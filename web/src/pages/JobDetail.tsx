@@ -8,7 +8,18 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { ApiError, post, seg } from "../api/client";
 import { useApi } from "../api/useApi";
 import { isTerminalJob, type JobDetail as JobDetailData, type Step } from "../api/types";
-import { Card, ErrorPanel, JsonBlock, PageHeader, Spinner, StaleBanner, StatusBadge, Time, useNow } from "../components/ui";
+import { ErrorBoundary } from "../components/ErrorBoundary";
+import {
+  Card,
+  ErrorPanel,
+  JsonBlock,
+  PageHeader,
+  Spinner,
+  StaleBanner,
+  StatusBadge,
+  Time,
+  useNow,
+} from "../components/ui";
 import { LogView } from "../logs/LogView";
 import { useLogStream, type StreamState } from "../logs/useLogStream";
 import { absoluteTime, durationBetween, formatDuration, shortId } from "../lib/format";
@@ -49,10 +60,20 @@ const ACTIVE_STEP = new Set<Step["status"]>(["running", "ready"]);
  * then), so polling goes on until that has happened too.
  */
 export function isSettled(job: JobDetailData): boolean {
-  return isTerminalJob(job.status) && job.completed_at !== null && !job.steps.some((step) => ACTIVE_STEP.has(step.status));
+  return (
+    isTerminalJob(job.status) && job.completed_at !== null && !job.steps.some((step) => ACTIVE_STEP.has(step.status))
+  );
 }
 
-function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshError: ApiError | undefined; reload: () => void }) {
+function JobView({
+  job,
+  refreshError,
+  reload,
+}: {
+  job: JobDetailData;
+  refreshError: ApiError | undefined;
+  reload: () => void;
+}) {
   const [params, setParams] = useSearchParams();
   const selected = params.get("step");
   const stream = useLogStream(job.job_id);
@@ -103,7 +124,10 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
         actions={
           <>
             {!terminal && <CancelButton jobId={job.job_id} onCancelled={reload} />}
-            <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="btn-secondary hover:no-underline">
+            <Link
+              to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
+              className="btn-secondary hover:no-underline"
+            >
               Run again
             </Link>
           </>
@@ -111,7 +135,10 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
       />
       <StaleBanner error={refreshError} />
       {job.error !== null && (
-        <p role="alert" className="mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm break-words text-red-900">
+        <p
+          role="alert"
+          className="mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm break-words text-red-900"
+        >
           {job.error}
         </p>
       )}
@@ -146,9 +173,17 @@ function JobView({ job, refreshError, reload }: { job: JobDetailData; refreshErr
       </dl>
 
       <section aria-label="Step graph" className="mb-6">
-        <Suspense fallback={<div style={{ height: graphHeight(job.steps) }} className="rounded-xl border border-slate-200 bg-white"><Spinner label="Loading graph…" /></div>}>
-          <JobGraph steps={job.steps} selected={selected} onSelect={selectStep} height={graphHeight(job.steps)} />
-        </Suspense>
+        <ErrorBoundary what="the step graph">
+          <Suspense
+            fallback={
+              <div style={{ height: graphHeight(job.steps) }} className="rounded-xl border border-slate-200 bg-white">
+                <Spinner label="Loading graph…" />
+              </div>
+            }
+          >
+            <JobGraph steps={job.steps} selected={selected} onSelect={selectStep} height={graphHeight(job.steps)} />
+          </Suspense>
+        </ErrorBoundary>
       </section>
 
       <div className="grid items-start gap-6 xl:grid-cols-5">
@@ -285,7 +320,17 @@ const DOT: Record<Step["status"], string> = {
 const STEP_ROW = 36;
 
 /** The steps, virtualised: a job of 1,000 steps renders only the rows in view. */
-function StepList({ steps, selected, onSelect, now }: { steps: Step[]; selected: string | null; onSelect: (step: string | null) => void; now: number }) {
+function StepList({
+  steps,
+  selected,
+  onSelect,
+  now,
+}: {
+  steps: Step[];
+  selected: string | null;
+  onSelect: (step: string | null) => void;
+  now: number;
+}) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const height = Math.min(steps.length * STEP_ROW + 4, 520);
   const virtualizer = useVirtualizer({
@@ -363,7 +408,11 @@ const StepRow = memo(function StepRow({
 
 function StepDetail({ step, onClose }: { step: Step; onClose: () => void }) {
   return (
-    <div className="mb-3 space-y-3 rounded-md border border-cyan-100 bg-slate-50 p-3 text-sm" aria-label={`Step ${step.step_name}`} role="region">
+    <div
+      className="mb-3 space-y-3 rounded-md border border-cyan-100 bg-slate-50 p-3 text-sm"
+      aria-label={`Step ${step.step_name}`}
+      role="region"
+    >
       <div className="flex items-center gap-2">
         <h3 className="min-w-0 flex-1 truncate font-semibold">{step.step_name}</h3>
         <StatusBadge status={step.status} />
@@ -417,7 +466,9 @@ function StepDetail({ step, onClose }: { step: Step; onClose: () => void }) {
         )}
       </dl>
       {step.error_message !== null && (
-        <p className="rounded bg-red-50 px-2 py-1 text-xs break-words whitespace-pre-wrap text-red-800 ring-1 ring-red-200">{step.error_message}</p>
+        <p className="rounded bg-red-50 px-2 py-1 text-xs break-words whitespace-pre-wrap text-red-800 ring-1 ring-red-200">
+          {step.error_message}
+        </p>
       )}
       {step.input !== null && (
         <div>
@@ -439,7 +490,8 @@ function StepDetail({ step, onClose }: { step: Step; onClose: () => void }) {
               <li key={record.attempt} className="rounded bg-white px-2 py-1 ring-1 ring-slate-200">
                 Attempt {record.attempt}: {record.error_message ?? "failed"}{" "}
                 <span className="text-slate-500">
-                  ({formatDuration(durationBetween(record.started_at, record.completed_at))}, ended {absoluteTime(record.completed_at)})
+                  ({formatDuration(durationBetween(record.started_at, record.completed_at))}, ended{" "}
+                  {absoluteTime(record.completed_at)})
                 </span>
               </li>
             ))}

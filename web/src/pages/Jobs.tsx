@@ -23,7 +23,9 @@ export function jobsQuery(params: URLSearchParams): string {
   if (task !== "" && workspace !== "") query.set("task_name", task);
   const searchText = task !== "" && workspace === "" ? task : search;
   if (searchText !== "") query.set("search", searchText.slice(0, 200));
-  const statuses = status.split(",").filter((item): item is JobStatus => (JOB_STATUSES as readonly string[]).includes(item));
+  const statuses = status
+    .split(",")
+    .filter((item): item is JobStatus => (JOB_STATUSES as readonly string[]).includes(item));
   if (statuses.length > 0) query.set("status", statuses.join(","));
   query.set("limit", String(PAGE_SIZE));
   query.set("offset", String((page - 1) * PAGE_SIZE));
@@ -67,7 +69,14 @@ export function Jobs() {
 
   return (
     <>
-      <PageHeader title="Jobs" subtitle={total === null ? undefined : `${total.toLocaleString()} ${total === 1 ? "job" : "jobs"}${filtered ? " match the filters" : ""}`} />
+      <PageHeader
+        title="Jobs"
+        subtitle={
+          total === null
+            ? undefined
+            : `${total.toLocaleString()} ${total === 1 ? "job" : "jobs"}${filtered ? " match the filters" : ""}`
+        }
+      />
       <form
         role="search"
         aria-label="Filter jobs"
@@ -130,12 +139,24 @@ export function Jobs() {
                 key={status}
                 className={`cursor-pointer rounded-full px-3 py-1 text-xs font-medium ring-1 ring-inset has-[:focus-visible]:outline-2 has-[:focus-visible]:outline-cyan-600 ${statuses.includes(status) ? "bg-cyan-700 text-white ring-cyan-700" : "bg-white text-slate-700 ring-slate-300"}`}
               >
-                <input type="checkbox" className="sr-only" checked={statuses.includes(status)} onChange={() => toggleStatus(status)} />
+                <input
+                  type="checkbox"
+                  className="sr-only"
+                  checked={statuses.includes(status)}
+                  onChange={() => toggleStatus(status)}
+                />
                 {status}
               </label>
             ))}
             {filtered && (
-              <button type="button" className="ml-auto text-xs text-cyan-800 underline" onClick={() => { setSearch(""); setParams(new URLSearchParams()); }}>
+              <button
+                type="button"
+                className="ml-auto text-xs text-cyan-800 underline"
+                onClick={() => {
+                  setSearch("");
+                  setParams(new URLSearchParams());
+                }}
+              >
                 Clear filters
               </button>
             )}
@@ -162,13 +183,23 @@ export function Jobs() {
       </div>
       {pages > 1 && (
         <nav aria-label="Pages" className="mt-4 flex items-center justify-between text-sm">
-          <button type="button" className="btn-secondary" disabled={page <= 1} onClick={() => update({ page: String(page - 1) })}>
+          <button
+            type="button"
+            className="btn-secondary"
+            disabled={page <= 1}
+            onClick={() => update({ page: String(page - 1) })}
+          >
             ← Newer
           </button>
           <span className="text-slate-600">
             Page {page} of {pages}
           </span>
-          <button type="button" className="btn-secondary" disabled={page >= pages} onClick={() => update({ page: String(page + 1) })}>
+          <button
+            type="button"
+            className="btn-secondary"
+            disabled={page >= pages}
+            onClick={() => update({ page: String(page + 1) })}
+          >
             Older →
           </button>
         </nav>

@@ -86,7 +86,8 @@ export function TaskDetail() {
                     <span className="text-xs text-slate-500">
                       {trigger.type}
                       {!trigger.enabled && " · disabled"}
-                      {trigger.cron !== undefined && ` · ${trigger.cron}${trigger.timezone !== undefined ? ` (${trigger.timezone})` : ""}`}
+                      {trigger.cron !== undefined &&
+                        ` · ${trigger.cron}${trigger.timezone !== undefined ? ` (${trigger.timezone})` : ""}`}
                       {trigger.webhook !== undefined && ` · ${trigger.webhook.path}`}
                     </span>
                     {trigger.next_runs[0] !== undefined && (

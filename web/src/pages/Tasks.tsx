@@ -113,7 +113,9 @@ function FolderView({ folder, depth }: { folder: Folder; depth: number }) {
                 {task.display_name ?? task.name}
               </Link>
               {task.display_name !== null && <span className="ml-2 font-mono text-xs text-slate-500">{task.name}</span>}
-              {task.has_triggers && <span className="ml-2 rounded bg-slate-100 px-1.5 text-xs text-slate-600">triggers</span>}
+              {task.has_triggers && (
+                <span className="ml-2 rounded bg-slate-100 px-1.5 text-xs text-slate-600">triggers</span>
+              )}
               {task.description !== null && <p className="text-xs text-slate-600">{task.description}</p>}
             </li>
           ))}

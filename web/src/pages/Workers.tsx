@@ -9,7 +9,10 @@ export function Workers() {
   const workers = useApi<Worker[]>("/api/workers?limit=200", { pollMs: 5000 });
   return (
     <>
-      <PageHeader title="Workers" subtitle={workers.total === null ? "Processes that run steps" : `${workers.total} registered`} />
+      <PageHeader
+        title="Workers"
+        subtitle={workers.total === null ? "Processes that run steps" : `${workers.total} registered`}
+      />
       <StaleBanner error={workers.data !== undefined ? workers.error : undefined} />
       <div className="rounded-xl border border-slate-200 bg-white shadow-sm">
         {workers.loading ? (
@@ -23,7 +26,9 @@ export function Workers() {
             </div>
           )
         ) : workers.data.length === 0 ? (
-          <Empty>No worker has registered yet. Start one with <code>stroem work</code>.</Empty>
+          <Empty>
+            No worker has registered yet. Start one with <code>stroem work</code>.
+          </Empty>
         ) : (
           <div className="overflow-x-auto">
             <table className="table-base">
@@ -77,7 +82,9 @@ export function WorkerPage() {
   const worker = useApi<WorkerDetail>(`/api/workers/${seg(id)}`, { pollMs: 5000 });
   if (worker.loading) return <Spinner />;
   if (worker.data === undefined) {
-    return worker.error ? <ErrorPanel error={worker.error} onRetry={worker.reload} what={`Worker ${shortId(id)}`} /> : null;
+    return worker.error ? (
+      <ErrorPanel error={worker.error} onRetry={worker.reload} what={`Worker ${shortId(id)}`} />
+    ) : null;
   }
   const data = worker.data;
   return (
@@ -136,8 +143,12 @@ export function WorkerPage() {
                   {data.steps.map((step) => (
                     <tr key={`${step.job_id}/${step.step_name}`}>
                       <td>
-                        <Link to={`/jobs/${step.job_id}?step=${encodeURIComponent(step.step_name)}`}>{step.step_name}</Link>
-                        {step.error_message !== null && <p className="max-w-xs truncate text-xs text-red-700">{step.error_message}</p>}
+                        <Link to={`/jobs/${step.job_id}?step=${encodeURIComponent(step.step_name)}`}>
+                          {step.step_name}
+                        </Link>
+                        {step.error_message !== null && (
+                          <p className="max-w-xs truncate text-xs text-red-700">{step.error_message}</p>
+                        )}
                       </td>
                       <td className="text-xs">
                         {step.task_name} <span className="text-slate-400">{step.workspace}</span>
@@ -148,7 +159,9 @@ export function WorkerPage() {
                       <td className="text-xs">
                         <Time at={step.started_at} />
                       </td>
-                      <td className="text-xs tabular-nums">{formatDuration(durationBetween(step.started_at, step.completed_at))}</td>
+                      <td className="text-xs tabular-nums">
+                        {formatDuration(durationBetween(step.started_at, step.completed_at))}
+                      </td>
                     </tr>
                   ))}
                 </tbody>

@@ -94,7 +94,10 @@ export function DiagnosticList({ diagnostics }: { diagnostics: Diagnostic[] }) {
           {diagnostic.path !== "" && <p className="mt-1 font-mono text-xs text-slate-500">at {diagnostic.path}</p>}
           {diagnostic.help !== undefined && <p className="mt-1 text-xs text-slate-700">{diagnostic.help}</p>}
           {diagnostic.related.map((related) => (
-            <p key={`${related.file}:${related.line}:${related.column}`} className="mt-1 font-mono text-xs text-slate-500">
+            <p
+              key={`${related.file}:${related.line}:${related.column}`}
+              className="mt-1 font-mono text-xs text-slate-500"
+            >
               {related.file}:{related.line}:{related.column}: {related.message}
             </p>
           ))}
@@ -110,7 +113,9 @@ export function WorkspacePage() {
   const tasks = useApi<TaskSummary[]>(`/api/workspaces/${seg(ws)}/tasks`);
   if (workspace.loading) return <Spinner />;
   if (workspace.data === undefined) {
-    return workspace.error ? <ErrorPanel error={workspace.error} onRetry={workspace.reload} what={`Workspace ${ws}`} /> : null;
+    return workspace.error ? (
+      <ErrorPanel error={workspace.error} onRetry={workspace.reload} what={`Workspace ${ws}`} />
+    ) : null;
   }
   const data = workspace.data;
   return (
@@ -122,7 +127,11 @@ export function WorkspacePage() {
             Workspace <StatusBadge status={data.status} />
           </span>
         }
-        actions={<Link to={`/jobs?workspace=${seg(data.name)}`} className="btn-secondary hover:no-underline">Jobs of this workspace</Link>}
+        actions={
+          <Link to={`/jobs?workspace=${seg(data.name)}`} className="btn-secondary hover:no-underline">
+            Jobs of this workspace
+          </Link>
+        }
       />
       <StaleBanner error={workspace.error} />
       <div className="grid gap-6 lg:grid-cols-3">

@@ -43,7 +43,15 @@ function step(name: string, status: Step["status"], depends_on: string[] = []): 
     retry_at: null,
     retry_history:
       status === "failed"
-        ? [{ attempt: 1, worker_id: null, started_at: "2026-03-01T12:00:00.000Z", completed_at: "2026-03-01T12:00:01.000Z", error_message: "exit code 3" }]
+        ? [
+            {
+              attempt: 1,
+              worker_id: null,
+              started_at: "2026-03-01T12:00:00.000Z",
+              completed_at: "2026-03-01T12:00:01.000Z",
+              error_message: "exit code 3",
+            },
+          ]
         : [],
     ready_at: null,
     started_at: "2026-03-01T12:00:00.000Z",
@@ -97,7 +105,10 @@ afterEach(() => {
 
 describe("Dashboard", () => {
   it("says the server is down, and offers to try again", async () => {
-    vi.stubGlobal("fetch", vi.fn(() => Promise.reject(new TypeError("fetch failed"))));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.reject(new TypeError("fetch failed"))),
+    );
     renderAt("/", <Dashboard />, "/");
     expect(await screen.findByRole("alert")).toHaveTextContent("The server is not reachable");
     expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
@@ -107,7 +118,10 @@ describe("Dashboard", () => {
     vi.stubGlobal(
       "fetch",
       vi.fn((url: string) => {
-        if (url === "/api/stats") return Promise.resolve(json(200, { pending: 1, running: 2, completed: 40, failed: 3, cancelled: 0, skipped: 0 }));
+        if (url === "/api/stats")
+          return Promise.resolve(
+            json(200, { pending: 1, running: 2, completed: 40, failed: 3, cancelled: 0, skipped: 0 }),
+          );
         return Promise.resolve(json(200, [], { "X-Total-Count": "0" }));
       }),
     );
@@ -121,7 +135,10 @@ describe("Dashboard", () => {
 
 describe("Job detail", () => {
   it("reports an unknown job as not found", async () => {
-    vi.stubGlobal("fetch", vi.fn(() => Promise.resolve(json(404, { error: `job ${JOB_ID} not found`, code: "not_found" }))));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(404, { error: `job ${JOB_ID} not found`, code: "not_found" }))),
+    );
     vi.stubGlobal("WebSocket", SilentSocket);
     renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
     const alert = await screen.findByRole("alert");
@@ -151,11 +168,24 @@ describe("Job detail", () => {
           return Promise.resolve(json(200, { job_id: JOB_ID, status: "cancelled" }));
         }
         if (readsAfterCancel === null) {
-          return Promise.resolve(json(200, job("running", [step("plan", "completed"), step("build", "failed", ["plan"]), step("ship", "running", ["plan"])])));
+          return Promise.resolve(
+            json(
+              200,
+              job("running", [
+                step("plan", "completed"),
+                step("build", "failed", ["plan"]),
+                step("ship", "running", ["plan"]),
+              ]),
+            ),
+          );
         }
         readsAfterCancel += 1;
         const stopped = readsAfterCancel > 1;
-        const cancelled = job("cancelled", [step("plan", "completed"), step("build", "failed", ["plan"]), step("ship", stopped ? "cancelled" : "running", ["plan"])]);
+        const cancelled = job("cancelled", [
+          step("plan", "completed"),
+          step("build", "failed", ["plan"]),
+          step("ship", stopped ? "cancelled" : "running", ["plan"]),
+        ]);
         return Promise.resolve(json(200, { ...cancelled, completed_at: stopped ? "2026-03-01T12:00:05.000Z" : null }));
       }),
     );
@@ -178,10 +208,14 @@ describe("Job detail", () => {
     expect(calls.some((call) => call.method === "POST")).toBe(false);
     await user.click(screen.getByRole("button", { name: "Confirm" }));
     await waitFor(() => expect(screen.getByTestId("job-status")).toHaveTextContent("cancelled"));
-    expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([`/api/jobs/${JOB_ID}/cancel`]);
+    expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([
+      `/api/jobs/${JOB_ID}/cancel`,
+    ]);
     expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
     // The page keeps polling until the stopped step shows as cancelled too.
-    await waitFor(() => expect(steps.querySelector('[data-step="ship"]')).toHaveAttribute("data-status", "cancelled"), { timeout: 5000 });
+    await waitFor(() => expect(steps.querySelector('[data-step="ship"]')).toHaveAttribute("data-status", "cancelled"), {
+      timeout: 5000,
+    });
   }, 15_000);
 });
 
@@ -198,7 +232,12 @@ describe("Jobs filters", () => {
 });
 
 describe("Task tree", () => {
-  const task = (workspace: string, name: string, folder: string | null, description: string | null = null): TaskSummary => ({
+  const task = (
+    workspace: string,
+    name: string,
+    folder: string | null,
+    description: string | null = null,
+  ): TaskSummary => ({
     name,
     id: name,
     display_name: null,
@@ -210,7 +249,12 @@ describe("Task tree", () => {
   });
 
   it("nests tasks by workspace and folder path", () => {
-    const tree = buildTree([task("default", "a", "ops/deploy"), task("default", "b", "ops"), task("default", "c", null), task("site", "d", null)]);
+    const tree = buildTree([
+      task("default", "a", "ops/deploy"),
+      task("default", "b", "ops"),
+      task("default", "c", null),
+      task("site", "d", null),
+    ]);
     expect(tree.map((root) => root.name)).toEqual(["default", "site"]);
     const ops = tree[0]!.folders.get("ops")!;
     expect(ops.tasks.map((t) => t.name)).toEqual(["b"]);
