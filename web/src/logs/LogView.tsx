@@ -168,8 +168,14 @@ export function LogView({ buffer, steps, step, onStepChange, height = 480, strea
                     style={{ top: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
                   >
                     <span className="hidden shrink-0 text-slate-500 select-none sm:inline">{clockTime(line.ts)}</span>
-                    <span className={`w-28 shrink-0 truncate select-none ${stepColour(line.step)}`} title={line.step}>
+                    <span
+                      className={`w-28 shrink-0 truncate select-none ${stepColour(line.step)}`}
+                      title={line.attempt !== null ? `${line.step}, attempt ${line.attempt}` : line.step}
+                    >
                       {line.step}
+                      {line.attempt !== null && line.attempt > 1 && (
+                        <span className="text-slate-500"> #{line.attempt}</span>
+                      )}
                     </span>
                     <span>{line.line}</span>
                   </div>

@@ -1,4 +1,4 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -194,11 +194,13 @@ describe("Job detail", () => {
     renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
 
     expect(await screen.findByRole("heading", { name: /deploy/ })).toBeInTheDocument();
-    expect(SilentSocket.instances[0]?.url).toBe(`ws://localhost:3000/api/jobs/${JOB_ID}/logs/stream?after=0`);
-    const steps = screen.getByRole("list", { name: "Steps" });
-    expect(steps.querySelector('[data-step="build"]')).toHaveAttribute("data-status", "failed");
+    await waitFor(() =>
+      expect(SilentSocket.instances[0]?.url).toBe(`ws://localhost:3000/api/jobs/${JOB_ID}/logs/stream?after=0`),
+    );
+    const steps = await screen.findByRole("list", { name: "Steps" });
+    await waitFor(() => expect(steps.querySelector('[data-step="build"]')).toHaveAttribute("data-status", "failed"));
 
-    await user.click(screen.getByRole("button", { name: /^build/ }));
+    await user.click(within(steps).getByRole("button", { name: /^build/ }));
     const detail = screen.getByRole("region", { name: "Step build" });
     expect(detail).toHaveTextContent("exit code 3");
     expect(detail).toHaveTextContent("Attempt 1: exit code 3");
