@@ -16,7 +16,7 @@ test *FILTER:
 test-ui:
     cargo xtask test-ui
 
-# rustfmt check and clippy with warnings denied.
+# rustfmt check and clippy with warnings denied, then Prettier and tsc for web/.
 lint:
     cargo xtask lint
 

@@ -43,11 +43,11 @@ export async function startServer() {
   // Only what the server needs from the environment: a developer's STROEM__* settings or
   // STROEM_CONFIG must not change what the tests run against.
   const env = { PATH: process.env.PATH, HOME: dataDir, RUST_LOG: "info,sqlx=warn", NO_COLOR: "1" };
-  const child = spawn(
-    binary,
-    ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--workspace", WORKSPACE],
-    { cwd: dataDir, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--workspace", WORKSPACE], {
+    cwd: dataDir,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const output = [];
   const keep = (chunk) => {
     output.push(chunk.toString());
@@ -55,7 +55,10 @@ export async function startServer() {
   };
   child.stderr.on("data", keep);
   const url = await new Promise((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stroem serve printed no address in 30 s:\n${output.join("")}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`stroem serve printed no address in 30 s:\n${output.join("")}`)),
+      30_000,
+    );
     let stdout = "";
     child.stdout.on("data", (chunk) => {
       keep(chunk);

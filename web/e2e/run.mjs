@@ -68,7 +68,10 @@ const tests = [
       const visible = performance.now() - started;
       const timing = await page.evaluate(() => {
         const [entry] = performance.getEntriesByType("navigation");
-        return { load: entry.loadEventEnd - entry.startTime, domContentLoaded: entry.domContentLoadedEventEnd - entry.startTime };
+        return {
+          load: entry.loadEventEnd - entry.startTime,
+          domContentLoaded: entry.domContentLoadedEventEnd - entry.startTime,
+        };
       });
       firstLoad = { visible, ...timing };
       const nav = page.getByRole("navigation", { name: "Main" });
@@ -90,13 +93,34 @@ const tests = [
       await page.waitForURL(/\/workspaces\/default\/tasks\/every-field$/);
       await page.getByRole("heading", { name: "every-field", level: 1 }).waitFor();
       // Every input type got a control labelled with its input name.
-      for (const label of ["target", "message", "notes", "count", "ratio", "dry_run", "day", "at", "tags", "extra", "token"]) {
+      for (const label of [
+        "target",
+        "message",
+        "notes",
+        "count",
+        "ratio",
+        "dry_run",
+        "day",
+        "at",
+        "tags",
+        "extra",
+        "token",
+      ]) {
         await page.getByLabel(label, { exact: true }).waitFor();
       }
       await page.getByRole("group", { name: /regions/ }).waitFor();
-      check((await page.getByLabel("target", { exact: true }).evaluate((el) => el.tagName)) === "SELECT", "options render as a select");
-      check((await page.getByLabel("notes", { exact: true }).evaluate((el) => el.tagName)) === "TEXTAREA", "text renders as a textarea");
-      check((await page.getByLabel("token", { exact: true }).getAttribute("type")) === "password", "the secret is masked");
+      check(
+        (await page.getByLabel("target", { exact: true }).evaluate((el) => el.tagName)) === "SELECT",
+        "options render as a select",
+      );
+      check(
+        (await page.getByLabel("notes", { exact: true }).evaluate((el) => el.tagName)) === "TEXTAREA",
+        "text renders as a textarea",
+      );
+      check(
+        (await page.getByLabel("token", { exact: true }).getAttribute("type")) === "password",
+        "the secret is masked",
+      );
       const count = page.getByLabel("count", { exact: true });
       const shown = `${await count.inputValue()} ${(await count.getAttribute("placeholder")) ?? ""}`;
       check(shown.includes("3"), `the default of count (3) is not shown: '${shown}'`);
@@ -141,7 +165,10 @@ const tests = [
       }
       // The server received typed values, not strings.
       const job = await (await page.request.get(`/api/jobs/${id}`)).json();
-      check(job.input?.count === 5 && job.input?.dry_run === true && job.input?.ratio === 0.25, `typed input: ${JSON.stringify(job.input)}`);
+      check(
+        job.input?.count === 5 && job.input?.dry_run === true && job.input?.ratio === 0.25,
+        `typed input: ${JSON.stringify(job.input)}`,
+      );
       check(Array.isArray(job.input?.tags) && job.input?.extra?.k === 1, `json input: ${JSON.stringify(job.input)}`);
       await screenshot(page, "05-job-every-field");
     },
@@ -158,7 +185,10 @@ const tests = [
       // The first line arrived while the job still runs (it prints for about four seconds).
       // The status badge is polled, so it may still say pending; it must not say completed.
       const statusNow = await page.getByTestId("job-status").locator("[data-status]").getAttribute("data-status");
-      check(statusNow === "running" || statusNow === "pending", `the first log line appeared only once the job was ${statusNow}`);
+      check(
+        statusNow === "running" || statusNow === "pending",
+        `the first log line appeared only once the job was ${statusNow}`,
+      );
       check(!(await log.getByText("line 8 of 8").isVisible()), "the last line was there as soon as the first");
       await page.locator('[data-step="stream"][data-status="running"]').first().waitFor();
       await screenshot(page, "06-job-live");
@@ -214,7 +244,10 @@ const tests = [
       // step prints while stopping are not checked: the server ends the log stream as soon as
       // the job is cancelled, before they arrive.)
       await page.locator('[data-step="wait"][data-status="cancelled"]').first().waitFor();
-      check((await page.getByRole("button", { name: "Cancel job" }).count()) === 0, "a cancelled job still offers Cancel");
+      check(
+        (await page.getByRole("button", { name: "Cancel job" }).count()) === 0,
+        "a cancelled job still offers Cancel",
+      );
       const job = await (await page.request.get(`/api/jobs/${id}`)).json();
       check(job.status === "cancelled", `the server says ${job.status}`);
       await screenshot(page, "10-job-cancelled");
@@ -243,7 +276,10 @@ const tests = [
     async () => {
       await page.setViewportSize({ width: 390, height: 844 });
       try {
-        for (const [path, name] of [["/", "15-phone-dashboard"], [`/jobs/${jobs["log-lines"]}`, "16-phone-job"]]) {
+        for (const [path, name] of [
+          ["/", "15-phone-dashboard"],
+          [`/jobs/${jobs["log-lines"]}`, "16-phone-job"],
+        ]) {
           await page.goto(path);
           await page.getByRole("heading", { level: 1 }).first().waitFor();
           if (path !== "/") await jobStatus("completed");

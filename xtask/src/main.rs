@@ -23,7 +23,8 @@ commands:
                    a real `stroem serve`
   ui               install (npm ci) and build the web UI into web/dist, check its size
   serve [ARGS…]    build the web UI when web/ changed, then `cargo run -- serve ARGS…`
-  lint             cargo fmt --check and clippy with warnings denied
+  lint             cargo fmt --check and clippy with warnings denied, then the web UI's
+                   `npm run lint` (Prettier, tsc) when web/node_modules is installed
   ci               lint, then test (what .ci/run does after installing Chromium)
   dist [--debug]   release build of `stroem` packed into dist/ (static with musl when the
                    target is installed); --debug builds the dev profile to check packaging
@@ -65,10 +66,10 @@ fn dispatch(args: &[OsString]) -> Result<()> {
         "test-ui" => no_arguments("test-ui", rest).and_then(|()| ui::test_ui()),
         "ui" => no_arguments("ui", rest).and_then(|()| ui::ui()),
         "serve" => ui::serve(rest),
-        "lint" => no_arguments("lint", rest).and_then(|()| check::lint()),
+        "lint" => no_arguments("lint", rest).and_then(|()| lint()),
         "ci" => {
             no_arguments("ci", rest)?;
-            check::lint()?;
+            lint()?;
             dispatch(&["test".into()])
         }
         "dist" => dist::dist(dist_options(rest)?),
@@ -78,6 +79,12 @@ fn dispatch(args: &[OsString]) -> Result<()> {
         }
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+/// Rust formatting and clippy, then the web UI's Prettier and TypeScript checks.
+fn lint() -> Result<()> {
+    check::lint()?;
+    ui::lint()
 }
 
 fn no_arguments(command: &str, rest: &[OsString]) -> Result<()> {

@@ -1,4 +1,5 @@
-//! `cargo xtask ui`, `serve` and `test-ui`: building the web UI in `web/` and testing it.
+//! `cargo xtask ui`, `serve` and `test-ui`, and the web half of `lint`: building the web UI in
+//! `web/`, checking it and testing it.
 //!
 //! The built bundle (`web/dist`) is never committed. `build.rs` packs whatever is there into
 //! the binary (text assets gzipped), so the order is always: build the UI, then the binary.
@@ -83,6 +84,18 @@ pub fn ui() -> Result<()> {
         GZIP_LIMIT_BYTES / 1024
     );
     check_size(&size)
+}
+
+/// `npm run lint` in `web/` (Prettier and the TypeScript checker). Skipped, with a note, when
+/// the UI's dependencies are not installed: Rust-only work does not need Node.js, and CI runs
+/// `cargo xtask ui` first.
+pub fn lint() -> Result<()> {
+    if !web_dir().join("node_modules").is_dir() {
+        eprintln!("note: web/node_modules is missing; run `cargo xtask ui` to lint the web UI too");
+        return Ok(());
+    }
+    require_npm()?;
+    run(&mut npm(["run", "lint"]))
 }
 
 /// `npm ci` from the lock file, skipped when `node_modules` already matches it (npm writes
