@@ -48,6 +48,9 @@ export async function startServer() {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // However this process ends (a failed assertion, the watchdog), the server goes with it.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
   const output = [];
   const keep = (chunk) => {
     output.push(chunk.toString());
@@ -85,6 +88,7 @@ export async function startServer() {
         await exited;
         clearTimeout(timer);
       }
+      process.off("exit", killOnExit);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

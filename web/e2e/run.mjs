@@ -21,6 +21,13 @@ import {
 
 const UUID = /\/jobs\/([0-9a-f-]{36})$/;
 
+// A hung browser or server must not hang CI: the whole run normally takes well under a minute.
+const WATCHDOG_MS = 5 * 60_000;
+setTimeout(() => {
+  console.error(`browser tests still running after ${WATCHDOG_MS / 60_000} minutes; giving up`);
+  process.exit(1);
+}, WATCHDOG_MS).unref();
+
 clearScreenshots();
 const server = await startServer();
 console.log(`stroem serve at ${server.url}`);
