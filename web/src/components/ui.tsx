@@ -169,3 +169,14 @@ export function JsonBlock({ value, label }: { value: unknown; label?: string }) 
     </pre>
   );
 }
+
+/** Sets the browser tab's title while the page is shown. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    const previous = document.title;
+    document.title = `${title} · Strøm`;
+    return () => {
+      document.title = previous;
+    };
+  }, [title]);
+}

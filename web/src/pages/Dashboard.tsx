@@ -2,7 +2,7 @@ import { Link } from "react-router";
 import { useApi } from "../api/useApi";
 import { JOB_STATUSES, type JobStatus, type JobSummary, type Stats, type Workspace } from "../api/types";
 import { JobsTable } from "../components/JobsTable";
-import { Card, Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, StatusBadge } from "../components/ui";
+import { Card, Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, StatusBadge, useTitle } from "../components/ui";
 
 const TILE_ACCENT: Record<JobStatus, string> = {
   pending: "text-slate-700",
@@ -14,6 +14,7 @@ const TILE_ACCENT: Record<JobStatus, string> = {
 };
 
 export function Dashboard() {
+  useTitle("Dashboard");
   const stats = useApi<Stats>("/api/stats", { pollMs: 5000 });
   const recent = useApi<JobSummary[]>("/api/jobs?limit=10", { pollMs: 5000 });
   const failing = useApi<JobSummary[]>("/api/jobs?status=failed&limit=5", { pollMs: 10000 });

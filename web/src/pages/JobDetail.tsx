@@ -19,6 +19,7 @@ import {
   StatusBadge,
   Time,
   useNow,
+  useTitle,
 } from "../components/ui";
 import { LogView } from "../logs/LogView";
 import { useLogStream, type StreamState } from "../logs/useLogStream";
@@ -36,6 +37,7 @@ export function JobDetailPage() {
 }
 
 function JobDetail({ id }: { id: string }) {
+  useTitle(`Job ${shortId(id)}`);
   const valid = UUID.test(id);
   const [polling, setPolling] = useState(true);
   const job = useApi<JobDetailData>(valid ? `/api/jobs/${seg(id)}` : null, { pollMs: polling ? 1500 : undefined });
@@ -110,7 +112,7 @@ function JobView({
             <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="text-slate-900">
               {job.task_name}
             </Link>
-            <span data-testid="job-status">
+            <span data-testid="job-status" aria-live="polite">
               <StatusBadge status={job.status} />
             </span>
           </span>

@@ -6,7 +6,7 @@ import { useSearchParams } from "react-router";
 import { useApi } from "../api/useApi";
 import { JOB_STATUSES, type JobStatus, type JobSummary, type Workspace } from "../api/types";
 import { JobsTable } from "../components/JobsTable";
-import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner } from "../components/ui";
+import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, useTitle } from "../components/ui";
 
 export const PAGE_SIZE = 25;
 
@@ -33,6 +33,7 @@ export function jobsQuery(params: URLSearchParams): string {
 }
 
 export function Jobs() {
+  useTitle("Jobs");
   const [params, setParams] = useSearchParams();
   const workspaces = useApi<Workspace[]>("/api/workspaces");
   const jobs = useApi<JobSummary[]>(jobsQuery(params), { pollMs: 3000, keepPrevious: true });

@@ -3,12 +3,13 @@ import { seg } from "../api/client";
 import { useApi } from "../api/useApi";
 import type { JobSummary, TaskDetail as TaskDetailData } from "../api/types";
 import { JobsTable } from "../components/JobsTable";
-import { Card, Empty, ErrorPanel, PageHeader, Spinner } from "../components/ui";
+import { Card, Empty, ErrorPanel, PageHeader, Spinner, useTitle } from "../components/ui";
 import { RunForm } from "../form/RunForm";
 import { absoluteTime } from "../lib/format";
 
 export function TaskDetail() {
   const { ws = "", task = "" } = useParams();
+  useTitle(`Task ${task}`);
   const navigate = useNavigate();
   const detail = useApi<TaskDetailData>(`/api/workspaces/${seg(ws)}/tasks/${seg(task)}`);
   const jobs = useApi<JobSummary[]>(

@@ -3,7 +3,7 @@ import { Link, useSearchParams } from "react-router";
 import { seg } from "../api/client";
 import { useApi } from "../api/useApi";
 import type { TaskSummary } from "../api/types";
-import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner } from "../components/ui";
+import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, useTitle } from "../components/ui";
 
 interface Folder {
   name: string;
@@ -47,6 +47,7 @@ export function matchesSearch(task: TaskSummary, query: string): boolean {
 }
 
 export function Tasks() {
+  useTitle("Tasks");
   const [params, setParams] = useSearchParams();
   const query = params.get("q") ?? "";
   const tasks = useApi<TaskSummary[]>("/api/tasks", { pollMs: 30000 });

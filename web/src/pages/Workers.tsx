@@ -2,10 +2,21 @@ import { Link, useParams } from "react-router";
 import { seg } from "../api/client";
 import { useApi } from "../api/useApi";
 import type { Worker, WorkerDetail } from "../api/types";
-import { Card, Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, StatusBadge, Time } from "../components/ui";
+import {
+  Card,
+  Empty,
+  ErrorPanel,
+  PageHeader,
+  Spinner,
+  StaleBanner,
+  StatusBadge,
+  Time,
+  useTitle,
+} from "../components/ui";
 import { durationBetween, formatDuration, shortId } from "../lib/format";
 
 export function Workers() {
+  useTitle("Workers");
   const workers = useApi<Worker[]>("/api/workers?limit=200", { pollMs: 5000 });
   return (
     <>
@@ -79,6 +90,7 @@ export function Workers() {
 
 export function WorkerPage() {
   const { id = "" } = useParams();
+  useTitle(`Worker ${shortId(id)}`);
   const worker = useApi<WorkerDetail>(`/api/workers/${seg(id)}`, { pollMs: 5000 });
   if (worker.loading) return <Spinner />;
   if (worker.data === undefined) {

@@ -2,13 +2,24 @@ import { Link, useParams } from "react-router";
 import { useApi } from "../api/useApi";
 import { seg } from "../api/client";
 import type { Diagnostic, TaskSummary, Workspace } from "../api/types";
-import { Card, Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, StatusBadge, Time } from "../components/ui";
+import {
+  Card,
+  Empty,
+  ErrorPanel,
+  PageHeader,
+  Spinner,
+  StaleBanner,
+  StatusBadge,
+  Time,
+  useTitle,
+} from "../components/ui";
 
 function revisionText(revision: string | null): string {
   return revision === null ? "—" : revision.slice(0, 12);
 }
 
 export function Workspaces() {
+  useTitle("Workspaces");
   const workspaces = useApi<Workspace[]>("/api/workspaces", { pollMs: 15000 });
   return (
     <>
@@ -109,6 +120,7 @@ export function DiagnosticList({ diagnostics }: { diagnostics: Diagnostic[] }) {
 
 export function WorkspacePage() {
   const { ws = "" } = useParams();
+  useTitle(`Workspace ${ws}`);
   const workspace = useApi<Workspace>(`/api/workspaces/${seg(ws)}`, { pollMs: 15000 });
   const tasks = useApi<TaskSummary[]>(`/api/workspaces/${seg(ws)}/tasks`);
   if (workspace.loading) return <Spinner />;
