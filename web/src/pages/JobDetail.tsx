@@ -191,7 +191,13 @@ function JobView({
       <div className="grid items-start gap-6 xl:grid-cols-5">
         <Card title={`Steps (${job.steps.length})`} className="min-w-0 xl:col-span-2">
           {selectedStep !== undefined && <StepDetail step={selectedStep} onClose={() => selectStep(null)} />}
-          <StepList steps={job.steps} selected={selected} onSelect={selectStep} now={now} />
+          <StepList
+            steps={job.steps}
+            selected={selected}
+            onSelect={selectStep}
+            now={now}
+            span={timeSpan(job.started_at, job.completed_at, now)}
+          />
         </Card>
         <section aria-label="Logs" className="min-w-0 xl:col-span-3">
           <LogView
@@ -321,17 +327,41 @@ const DOT: Record<Step["status"], string> = {
 
 const STEP_ROW = 36;
 
+/** The job's run time in epoch milliseconds, for the steps' timeline bars; null before it starts. */
+export function timeSpan(started: string | null, completed: string | null, now: number): [number, number] | null {
+  if (started === null) return null;
+  const start = Date.parse(started);
+  const end = completed === null ? now : Date.parse(completed);
+  return Number.isNaN(start) || Number.isNaN(end) || end <= start ? null : [start, end];
+}
+
+/** Where a step's bar sits in the job's timeline, as percentages of the job's run time. */
+export function barOf(step: Step, span: [number, number] | null, now: number): { left: number; width: number } | null {
+  if (span === null || step.started_at === null) return null;
+  const [start, end] = span;
+  const from = Date.parse(step.started_at);
+  const to = step.completed_at === null ? now : Date.parse(step.completed_at);
+  if (Number.isNaN(from) || Number.isNaN(to)) return null;
+  const total = end - start;
+  const left = Math.min(100, Math.max(0, ((from - start) / total) * 100));
+  // At least a sliver, so a step of a few milliseconds still shows where it ran.
+  const width = Math.max(0.8, Math.min(100 - left, ((to - from) / total) * 100));
+  return { left, width };
+}
+
 /** The steps, virtualised: a job of 1,000 steps renders only the rows in view. */
 function StepList({
   steps,
   selected,
   onSelect,
   now,
+  span,
 }: {
   steps: Step[];
   selected: string | null;
   onSelect: (step: string | null) => void;
   now: number;
+  span: [number, number] | null;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const height = Math.min(steps.length * STEP_ROW + 4, 520);
@@ -356,8 +386,8 @@ function StepList({
               top={item.start}
               selected={selected === step.step_name}
               onSelect={onSelect}
-              // Only a running step's duration moves; the others skip the clock's re-render.
-              now={step.status === "running" ? now : 0}
+              now={now}
+              bar={barOf(step, span, now)}
             />
           );
         })}
@@ -372,12 +402,14 @@ const StepRow = memo(function StepRow({
   selected,
   onSelect,
   now,
+  bar,
 }: {
   step: Step;
   top: number;
   selected: boolean;
   onSelect: (step: string | null) => void;
   now: number;
+  bar: { left: number; width: number } | null;
 }) {
   return (
     <li
@@ -401,9 +433,18 @@ const StepRow = memo(function StepRow({
           </span>
         )}
         <span className="w-16 shrink-0 text-right text-xs text-slate-500 tabular-nums">
-          {formatDuration(durationBetween(step.started_at, step.completed_at, now === 0 ? Date.now() : now))}
+          {formatDuration(durationBetween(step.started_at, step.completed_at, now))}
         </span>
       </button>
+      {bar !== null && (
+        // The step's place in the job's timeline: when it started and how long it ran.
+        <span aria-hidden="true" className="absolute right-2 bottom-0 left-2 h-1 rounded-full bg-slate-100">
+          <span
+            className={`absolute h-1 rounded-full ${DOT[step.status]}`}
+            style={{ left: `${bar.left}%`, width: `${bar.width}%` }}
+          />
+        </span>
+      )}
     </li>
   );
 });

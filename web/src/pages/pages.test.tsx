@@ -4,7 +4,7 @@ import { MemoryRouter, Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JobDetail, Step, TaskSummary } from "../api/types";
 import { Dashboard } from "./Dashboard";
-import { JobDetailPage } from "./JobDetail";
+import { barOf, JobDetailPage, timeSpan } from "./JobDetail";
 import { jobsQuery } from "./Jobs";
 import { buildTree, matchesSearch } from "./Tasks";
 
@@ -270,5 +270,24 @@ describe("Task tree", () => {
     expect(matchesSearch(release, "depl")).toBe(true);
     expect(matchesSearch(release, "backup")).toBe(false);
     expect(matchesSearch(release, "  ")).toBe(true);
+  });
+});
+
+describe("Step timeline", () => {
+  it("places each step's bar by its start and duration within the job's run time", () => {
+    const span = timeSpan("2026-03-01T12:00:00.000Z", "2026-03-01T12:00:10.000Z", 0);
+    expect(span).toEqual([Date.parse("2026-03-01T12:00:00.000Z"), Date.parse("2026-03-01T12:00:10.000Z")]);
+    const later = {
+      ...step("b", "completed"),
+      started_at: "2026-03-01T12:00:05.000Z",
+      completed_at: "2026-03-01T12:00:07.500Z",
+    };
+    expect(barOf(later, span, 0)).toEqual({ left: 50, width: 25 });
+    // A running step reaches to now; a step that has not started has no bar.
+    const now = Date.parse("2026-03-01T12:00:08.000Z");
+    const running = { ...step("c", "running"), started_at: "2026-03-01T12:00:06.000Z" };
+    expect(barOf(running, timeSpan("2026-03-01T12:00:00.000Z", null, now), now)).toEqual({ left: 75, width: 25 });
+    expect(barOf({ ...step("d", "pending"), started_at: null }, span, 0)).toBeNull();
+    expect(timeSpan(null, null, now)).toBeNull();
   });
 });
