@@ -146,6 +146,8 @@ function DetailedGraph({ steps, selected, onSelect, height = 320 }: JobGraphProp
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable
+        // Edges say nothing on their own; the keyboard path is the nodes and the step list.
+        edgesFocusable={false}
         onNodeClick={(_, node) => onSelect(node.id === selected ? null : node.id)}
         onPaneClick={() => onSelect(null)}
       >
