@@ -4,7 +4,7 @@
 
 import { useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { ApiError, post, seg } from "../api/client";
-import type { InputFieldDef } from "../api/types";
+import type { InputFieldDef, Json } from "../api/types";
 import {
   buildFields,
   initialValues,
@@ -19,12 +19,14 @@ export interface RunFormProps {
   workspace: string;
   task: string;
   input: Record<string, InputFieldDef> | null | undefined;
+  /** The input of an earlier job to start from ("Run again"). */
+  previous?: Record<string, Json> | null;
   onCreated: (jobId: string) => void;
 }
 
-export function RunForm({ workspace, task, input, onCreated }: RunFormProps) {
+export function RunForm({ workspace, task, input, previous, onCreated }: RunFormProps) {
   const fields = useMemo(() => buildFields(input), [input]);
-  const [values, setValues] = useState<Record<string, RawValue>>(() => initialValues(fields, input));
+  const [values, setValues] = useState<Record<string, RawValue>>(() => initialValues(fields, input, previous));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formErrors, setFormErrors] = useState<string[]>([]);
   const [submitting, setSubmitting] = useState(false);

@@ -95,6 +95,30 @@ describe("initialValues", () => {
     });
   });
 
+  it("starts from an earlier run's input, except for secrets and masked values", () => {
+    const input: Record<string, InputFieldDef> = {
+      version: { type: "string", required: true },
+      replicas: { type: "integer", default: 2 },
+      token: { type: "string", secret: true },
+      tags: { type: "array" },
+      note: { type: "string", default: "none" },
+    };
+    const values = initialValues(buildFields(input), input, {
+      version: "1.4.0",
+      replicas: 5,
+      token: MASK,
+      tags: ["a"],
+      note: null,
+    });
+    expect(values).toEqual({
+      version: "1.4.0",
+      replicas: "5",
+      token: "",
+      tags: JSON.stringify(["a"], null, 2),
+      note: "none",
+    });
+  });
+
   it("never prefills a masked secret default or a template default", () => {
     const input: Record<string, InputFieldDef> = {
       token: { type: "string", secret: true, default: MASK },

@@ -122,15 +122,26 @@ export function buildFields(input: Record<string, InputFieldDef> | null | undefi
   });
 }
 
-/** The initial raw value of every field: its default where the form can show it. */
+/**
+ * The initial raw value of every field: the value of an earlier run when one is given ("Run
+ * again"), else its default where the form can show it. Secret fields never take an earlier
+ * value: the server only ever shows it masked.
+ */
 export function initialValues(
   fields: FormField[],
   input: Record<string, InputFieldDef> | null | undefined,
+  previous?: Record<string, Json> | null,
 ): Record<string, RawValue> {
   const values: Record<string, RawValue> = {};
   for (const field of fields) {
     const def = input?.[field.key];
-    const value: Json | undefined = field.defaultHint === null ? def?.default : undefined;
+    const earlier = field.secret ? undefined : previous?.[field.key];
+    const value: Json | undefined =
+      earlier !== undefined && earlier !== null && earlier !== MASK
+        ? earlier
+        : field.defaultHint === null
+          ? def?.default
+          : undefined;
     values[field.key] = initialRaw(field, value ?? null);
   }
   return values;

@@ -7,7 +7,7 @@ import { lazy, memo, Suspense, useEffect, useMemo, useRef, useState, type ReactN
 import { Link, useParams, useSearchParams } from "react-router";
 import { ApiError, post, seg } from "../api/client";
 import { useApi } from "../api/useApi";
-import { isTerminalJob, type JobDetail as JobDetailData, type Step } from "../api/types";
+import { isTerminalJob, type JobDetail as JobDetailData, type Json, type Step } from "../api/types";
 import { ErrorBoundary } from "../components/ErrorBoundary";
 import {
   Card,
@@ -128,6 +128,7 @@ function JobView({
             {!terminal && <CancelButton jobId={job.job_id} onCancelled={reload} />}
             <Link
               to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
+              state={{ rerun: { jobId: job.job_id, input: rerunInput(job.raw_input) } }}
               className="btn-secondary hover:no-underline"
             >
               Run again
@@ -220,6 +221,11 @@ function JobView({
       </div>
     </>
   );
+}
+
+/** The submitted input of a job, as the starting point of a new run. */
+function rerunInput(raw: Json): Record<string, Json> {
+  return raw !== null && typeof raw === "object" && !Array.isArray(raw) ? raw : {};
 }
 
 /** Room for the graph: small jobs need little, large ones a screenful. */

@@ -1,7 +1,7 @@
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { seg } from "../api/client";
 import { useApi } from "../api/useApi";
-import type { JobSummary, TaskDetail as TaskDetailData } from "../api/types";
+import type { Json, JobSummary, TaskDetail as TaskDetailData } from "../api/types";
 import { JobsTable } from "../components/JobsTable";
 import { Card, Empty, ErrorPanel, PageHeader, Spinner, useTitle } from "../components/ui";
 import { RunForm } from "../form/RunForm";
@@ -11,6 +11,9 @@ export function TaskDetail() {
   const { ws = "", task = "" } = useParams();
   useTitle(`Task ${task}`);
   const navigate = useNavigate();
+  // "Run again" on a job page brings that job's input along.
+  const location = useLocation();
+  const rerun = (location.state as { rerun?: { jobId: string; input: Record<string, Json> } } | null)?.rerun;
   const detail = useApi<TaskDetailData>(`/api/workspaces/${seg(ws)}/tasks/${seg(task)}`);
   const jobs = useApi<JobSummary[]>(
     `/api/jobs?workspace=${encodeURIComponent(ws)}&task_name=${encodeURIComponent(task)}&limit=10`,
@@ -41,11 +44,21 @@ export function TaskDetail() {
       />
       <div className="grid gap-6 lg:grid-cols-5">
         <Card title="Run this task" className="lg:col-span-3">
+          {rerun !== undefined && (
+            <p className="mb-4 rounded-md bg-cyan-50 px-3 py-2 text-sm text-cyan-900 ring-1 ring-cyan-100">
+              Filled in from job{" "}
+              <Link to={`/jobs/${rerun.jobId}`} className="font-mono">
+                {rerun.jobId.slice(0, 8)}
+              </Link>
+              ; secret fields are left empty.
+            </p>
+          )}
           <RunForm
-            key={`${ws}/${task}`}
+            key={`${ws}/${task}/${rerun?.jobId ?? ""}`}
             workspace={ws}
             task={task}
             input={data.input}
+            previous={rerun?.input}
             onCreated={(jobId) => navigate(`/jobs/${jobId}`)}
           />
         </Card>
