@@ -59,7 +59,9 @@ export function useLogStream(jobId: string): LogStream {
         retryTimer = window.setTimeout(connect, delay);
       };
     };
-    connect();
+    // Connecting on the next tick lets a mount that is undone at once (React's development
+    // double mount, a quick navigation) end without opening a socket at all.
+    retryTimer = window.setTimeout(connect, 0);
     return () => {
       stopped = true;
       window.clearTimeout(retryTimer);
