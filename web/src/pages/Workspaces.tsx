@@ -146,6 +146,16 @@ export function WorkspacePage() {
         }
       />
       <StaleBanner error={workspace.error} />
+      {data.errors.length > 0 && (
+        <Card title={`Errors (${data.errors.length})`} className="mb-6">
+          {data.status === "stale" && (
+            <p className="mb-3 text-sm text-slate-700">
+              The newest revision failed validation; the last good revision keeps serving.
+            </p>
+          )}
+          <DiagnosticList diagnostics={data.errors} />
+        </Card>
+      )}
       <div className="grid gap-6 lg:grid-cols-3">
         <Card title="Revision">
           <WorkspaceFacts workspace={data} />
@@ -170,16 +180,6 @@ export function WorkspacePage() {
           )}
         </Card>
       </div>
-      {data.errors.length > 0 && (
-        <Card title={`Errors (${data.errors.length})`} className="mt-6">
-          {data.status === "stale" && (
-            <p className="mb-3 text-sm text-slate-700">
-              The newest revision failed validation; the last good revision keeps serving.
-            </p>
-          )}
-          <DiagnosticList diagnostics={data.errors} />
-        </Card>
-      )}
       {data.warnings.length > 0 && (
         <Card title={`Warnings (${data.warnings.length})`} className="mt-6">
           <DiagnosticList diagnostics={data.warnings} />
