@@ -4,7 +4,8 @@ import { MemoryRouter, Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JobDetail, Step, TaskSummary } from "../api/types";
 import { Dashboard } from "./Dashboard";
-import { barOf, JobDetailPage, timeSpan } from "./JobDetail";
+import { JobDetailPage } from "./JobDetail";
+import { barOf, timeSpan } from "./job/Steps";
 import { jobsQuery } from "./Jobs";
 import { buildTree, matchesSearch } from "./Tasks";
 
