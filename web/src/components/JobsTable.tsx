@@ -20,7 +20,9 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
             <th scope="col" className="hidden md:table-cell">
               Source
             </th>
-            <th scope="col">Created</th>
+            <th scope="col" className="hidden sm:table-cell">
+              Created
+            </th>
             <th scope="col" className="hidden sm:table-cell">
               Duration
             </th>
@@ -42,6 +44,9 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
                   {job.task_name}
                 </Link>
                 {showWorkspace && <span className="ml-1 text-xs text-slate-500">{job.workspace}</span>}
+                <span className="block text-xs text-slate-500 sm:hidden">
+                  <Time at={job.created_at} />
+                </span>
                 {job.error !== null && (
                   <p className="mt-0.5 max-w-md truncate text-xs text-red-700" title={job.error}>
                     {job.error}
@@ -55,7 +60,7 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
                 {job.source_type}
                 {job.source_id !== null && <span className="block truncate text-slate-400">{job.source_id}</span>}
               </td>
-              <td className="text-xs whitespace-nowrap text-slate-600">
+              <td className="hidden text-xs whitespace-nowrap text-slate-600 sm:table-cell">
                 <Time at={job.created_at} />
               </td>
               <td className="hidden text-xs whitespace-nowrap text-slate-600 tabular-nums sm:table-cell">
