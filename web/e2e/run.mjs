@@ -49,6 +49,11 @@ async function jobStatus(status) {
   await page.getByTestId("job-status").locator(`[data-status="${status}"]`).waitFor();
 }
 
+/** Waits until the job page's step list shows `step` with `status`. */
+async function stepStatus(step, status) {
+  await page.getByRole("list", { name: "Steps" }).locator(`li[data-step="${step}"][data-status="${status}"]`).waitFor();
+}
+
 /** The job page's log area. */
 function logView() {
   return page.getByRole("log", { name: "Job log" });
@@ -168,7 +173,7 @@ const tests = [
       const body = await page.locator("body").innerText();
       check(!body.includes("s3cret-value-42"), "the secret value appears on the job page");
       for (const step of ["show", "finish"]) {
-        await page.locator(`[data-step="${step}"][data-status="completed"]`).first().waitFor();
+        await stepStatus(step, "completed");
       }
       // The server received typed values, not strings.
       const job = await (await page.request.get(`/api/jobs/${id}`)).json();
@@ -197,7 +202,7 @@ const tests = [
         `the first log line appeared only once the job was ${statusNow}`,
       );
       check(!(await log.getByText("line 8 of 8").isVisible()), "the last line was there as soon as the first");
-      await page.locator('[data-step="stream"][data-status="running"]').first().waitFor();
+      await stepStatus("stream", "running");
       await screenshot(page, "06-job-live");
 
       await log.getByText("line 8 of 8").waitFor();
@@ -205,7 +210,12 @@ const tests = [
       await stderr.waitFor();
       await jobStatus("completed");
       for (const step of ["stream", "summary"]) {
-        await page.locator(`[data-step="${step}"][data-status="completed"]`).first().waitFor();
+        await stepStatus(step, "completed");
+        // The graph colours its node by the same status.
+        await page
+          .getByRole("region", { name: "Step graph" })
+          .locator(`[data-step="${step}"][data-status="completed"]`)
+          .waitFor({ state: "attached" });
       }
       await log.getByText("all lines printed").waitFor();
       await screenshot(page, "07-job-completed");
@@ -250,7 +260,7 @@ const tests = [
       // (the job's completed_at is set then), and the page must show that too. (The lines the
       // step prints while stopping are not checked: the server ends the log stream as soon as
       // the job is cancelled, before they arrive.)
-      await page.locator('[data-step="wait"][data-status="cancelled"]').first().waitFor();
+      await stepStatus("wait", "cancelled");
       check(
         (await page.getByRole("button", { name: "Cancel job" }).count()) === 0,
         "a cancelled job still offers Cancel",
