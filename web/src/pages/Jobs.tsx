@@ -10,6 +10,9 @@ import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, useTitle } from ".
 
 export const PAGE_SIZE = 25;
 
+/** Who created a job (API §2.4 `source_type`). */
+const SOURCE_TYPES = ["api", "user", "trigger", "webhook", "hook", "task"] as const;
+
 /** The API query of the page's URL filters. */
 export function jobsQuery(params: URLSearchParams): string {
   const query = new URLSearchParams();
@@ -17,6 +20,7 @@ export function jobsQuery(params: URLSearchParams): string {
   const task = params.get("task") ?? "";
   const status = params.get("status") ?? "";
   const search = params.get("q") ?? "";
+  const source = params.get("source") ?? "";
   const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
   if (workspace !== "") query.set("workspace", workspace);
   // `task_name` requires `workspace` (API §3.4); without one the task goes into the search.
@@ -27,6 +31,7 @@ export function jobsQuery(params: URLSearchParams): string {
     .split(",")
     .filter((item): item is JobStatus => (JOB_STATUSES as readonly string[]).includes(item));
   if (statuses.length > 0) query.set("status", statuses.join(","));
+  if ((SOURCE_TYPES as readonly string[]).includes(source)) query.set("source_type", source);
   query.set("limit", String(PAGE_SIZE));
   query.set("offset", String((page - 1) * PAGE_SIZE));
   return `/api/jobs?${query.toString()}`;
@@ -119,7 +124,25 @@ export function Jobs() {
             className="field-input"
           />
         </div>
-        <div className="sm:col-span-2">
+        <div>
+          <label htmlFor="filter-source" className="mb-1 block text-sm font-medium">
+            Started by
+          </label>
+          <select
+            id="filter-source"
+            value={params.get("source") ?? ""}
+            onChange={(event) => update({ source: event.target.value })}
+            className="field-input"
+          >
+            <option value="">Anyone</option>
+            {SOURCE_TYPES.map((type) => (
+              <option key={type} value={type}>
+                {type}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
           <label htmlFor="filter-search" className="mb-1 block text-sm font-medium">
             Search
           </label>

@@ -231,6 +231,8 @@ describe("Jobs filters", () => {
     // `task_name` needs a workspace (API §3.4); without one the task name is searched for.
     expect(jobsQuery(new URLSearchParams("task=deploy"))).toBe("/api/jobs?search=deploy&limit=25&offset=0");
     expect(jobsQuery(new URLSearchParams("q=01a2&page=0"))).toBe("/api/jobs?search=01a2&limit=25&offset=0");
+    expect(jobsQuery(new URLSearchParams("source=trigger"))).toBe("/api/jobs?source_type=trigger&limit=25&offset=0");
+    expect(jobsQuery(new URLSearchParams("source=nobody"))).toBe("/api/jobs?limit=25&offset=0");
   });
 });
 
