@@ -1,14 +1,34 @@
 // The one way the UI talks to the server: JSON over fetch, errors turned into `ApiError`
-// carrying the API §1.3 body, and a bearer token attached when one is set (auth is added to the
-// server later; `setToken` is the hook for a login page).
+// carrying the API §1.3 body, and the bearer token of a signed-in user attached (API §5). The
+// token lives in sessionStorage, so it survives a reload but not the closing of the tab.
 
 import type { ErrorBody } from "./types";
 
-let token: string | null = null;
+const TOKEN_KEY = "stroem.access_token";
+
+/** Fired on `window` when the server answers 401: the page asks the user to sign in. */
+export const UNAUTHORIZED_EVENT = "stroem:unauthorized";
+
+function storedToken(): string | null {
+  try {
+    return typeof sessionStorage === "undefined" ? null : sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    // Storage can be disabled (privacy settings); the UI then works without remembering.
+    return null;
+  }
+}
+
+let token: string | null = storedToken();
 
 /** Sets (or clears) the bearer token sent with every request and the log stream. */
 export function setToken(value: string | null): void {
   token = value;
+  try {
+    if (value === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, value);
+  } catch {
+    // See storedToken.
+  }
 }
 
 export function getToken(): string | null {
@@ -83,6 +103,12 @@ export async function request<T>(
   }
   if (!response.ok) {
     const body = isErrorBody(parsed) ? parsed : null;
+    // An expired or missing token: forget it and let the page send the user to sign in. The
+    // sign-in request itself answers 401 for wrong credentials, which its form shows instead.
+    if (response.status === 401 && !path.startsWith("/api/auth/")) {
+      setToken(null);
+      window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+    }
     const message = body?.error ?? `The server answered ${response.status} ${response.statusText}`.trim();
     throw new ApiError(response.status, body, message);
   }

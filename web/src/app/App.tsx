@@ -2,6 +2,7 @@ import { BrowserRouter, Route, Routes } from "react-router";
 import { Dashboard } from "../pages/Dashboard";
 import { JobDetailPage } from "../pages/JobDetail";
 import { Jobs } from "../pages/Jobs";
+import { Login } from "../pages/Login";
 import { NotFound } from "../pages/NotFound";
 import { TaskDetail } from "../pages/TaskDetail";
 import { Tasks } from "../pages/Tasks";
@@ -23,6 +24,7 @@ export function App() {
           <Route path="jobs/:id" element={<JobDetailPage />} />
           <Route path="workers" element={<Workers />} />
           <Route path="workers/:id" element={<WorkerPage />} />
+          <Route path="login" element={<Login />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

@@ -1,8 +1,9 @@
 // The frame of every page: a header with the main navigation (a menu button on small
 // screens), the server version from /api/config, and a skip link for keyboard users.
 
-import { useEffect, useState } from "react";
-import { Link, NavLink, Outlet, useLocation } from "react-router";
+import { useCallback, useEffect, useState } from "react";
+import { Link, NavLink, Outlet, useLocation, useNavigate } from "react-router";
+import { getToken, post, setToken, UNAUTHORIZED_EVENT } from "../api/client";
 import { useApi } from "../api/useApi";
 import type { ServerConfig } from "../api/types";
 import { ErrorBoundary } from "../components/ErrorBoundary";
@@ -30,8 +31,30 @@ export function Layout() {
   const [open, setOpen] = useState(false);
   const location = useLocation();
   const config = useApi<ServerConfig>("/api/config");
+  const navigate = useNavigate();
   // Following a link closes the phone menu.
   useEffect(() => setOpen(false), [location.pathname]);
+
+  // A server with authentication: without a token, or when the token stops working, the user
+  // signs in and comes back to the page they wanted.
+  const toLogin = useCallback(() => {
+    if (location.pathname === "/login") return;
+    const next = `${location.pathname}${location.search}`;
+    navigate(`/login?next=${encodeURIComponent(next)}`, { replace: true });
+  }, [location.pathname, location.search, navigate]);
+  useEffect(() => {
+    if (config.data?.auth_required === true && getToken() === null) toLogin();
+  }, [config.data, toLogin]);
+  const signOut = () => {
+    // The refresh cookie's family ends on the server; the access token is simply forgotten.
+    void post("/api/auth/logout").catch(() => undefined);
+    setToken(null);
+    navigate("/login", { replace: true });
+  };
+  useEffect(() => {
+    window.addEventListener(UNAUTHORIZED_EVENT, toLogin);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, toLogin);
+  }, [toLogin]);
 
   return (
     <div className="min-h-screen">
@@ -64,6 +87,11 @@ export function Layout() {
           <span className="ml-auto hidden text-xs text-slate-400 sm:inline">
             {config.data !== undefined ? `v${config.data.version}` : ""}
           </span>
+          {config.data?.auth_required === true && getToken() !== null && (
+            <button type="button" className="btn-secondary hidden px-2 py-1 text-xs sm:inline-flex" onClick={signOut}>
+              Sign out
+            </button>
+          )}
           <button
             type="button"
             className="ml-auto rounded-md p-2 text-slate-700 hover:bg-slate-100 md:hidden sm:ml-0"
