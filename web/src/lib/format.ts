@@ -60,8 +60,12 @@ export function clockTime(at: string): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
 }
 
+/**
+ * Eight hex digits that tell jobs apart in a list. Job ids are UUIDv7, whose first digits are
+ * the creation time — identical for jobs made in the same minute — so take the random tail.
+ */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  return id.replace(/-/g, "").slice(-8);
 }
 
 export function pretty(value: unknown): string {

@@ -143,7 +143,7 @@ describe("Job detail", () => {
     vi.stubGlobal("WebSocket", SilentSocket);
     renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
     const alert = await screen.findByRole("alert");
-    expect(alert).toHaveTextContent("Job 01a21bdc was not found");
+    expect(alert).toHaveTextContent("Job caf2aeac was not found");
     expect(alert).toHaveTextContent(`job ${JOB_ID} not found`);
   });
 
