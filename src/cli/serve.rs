@@ -168,6 +168,7 @@ pub async fn start(
             lease_timeout_secs: config.recovery.heartbeat_timeout_secs,
             shutdown: shutdown.clone(),
         },
+        ui: crate::server::UiBundle::embedded(),
     };
     let token = shutdown.clone();
     tasks.spawn(async move {

@@ -1,11 +1,10 @@
 //! What answers when no route matches. Under `/api`, `/hooks` and `/worker` that is always a
 //! JSON 404 (API §1.1) — a client mistyping a path must never get the web UI's HTML back — and
-//! a wrong method gets a JSON 405. Everything else belongs to the web UI; until the UI is
-//! embedded, [`ui`] says so in plain text.
+//! a wrong method gets a JSON 405. Everything else belongs to the web UI
+//! (`super::ui`).
 
 use axum::extract::OriginalUri;
-use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::Method;
 
 use super::error::ApiError;
 
@@ -23,12 +22,4 @@ pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -
         method: method.to_string(),
         path: uri.path().to_owned(),
     }
-}
-
-/// The browser surface. The integrator replaces this with the embedded UI's handler.
-pub async fn ui() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        "The Strøm web UI is not built into this binary; the API is under /api.\n",
-    )
 }

@@ -7,7 +7,7 @@
 //! [`serve`] takes an already bound listener (port 0 in tests) and a shutdown token.
 //!
 //! Surfaces (API §1.1): `/api`, `/hooks` and `/worker` answer unknown paths with JSON 404;
-//! `/healthz` is public; everything else falls through to the web UI.
+//! `/healthz` is public; everything else falls through to the embedded web UI ([`ui`]).
 
 mod error;
 mod extract;
@@ -17,6 +17,7 @@ mod pagination;
 mod request_id;
 mod routes;
 mod stream;
+mod ui;
 mod views;
 mod worker_routes;
 
@@ -35,6 +36,7 @@ pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
+pub use ui::UiBundle;
 pub use worker_routes::WorkerAccess;
 
 use crate::api::limits;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub orchestrator: Option<crate::orchestrator::Orchestrator>,
     /// The worker token and what else the `/worker` routes need.
     pub workers: WorkerAccess,
+    /// The web UI's files: [`UiBundle::embedded`] in `serve`, a fixture or nothing in tests.
+    pub ui: UiBundle,
 }
 
 impl FromRef<AppState> for Health {
@@ -74,7 +78,7 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api", machine_surface(api, limits::API_BODY))
         .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
         .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
-        .fallback(fallback::ui)
+        .fallback(ui::serve_ui)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
@@ -82,7 +86,7 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
 
 /// The `/api` routes (API §3).
 fn api_routes() -> Router<AppState> {
-    routes::api_routes()
+    routes::api_routes().route("/config", get(ui::get_config))
 }
 
 /// A machine-facing route group: JSON 404/405 for what it does not know and its body limit.

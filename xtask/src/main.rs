@@ -5,6 +5,7 @@
 mod check;
 mod dist;
 mod process;
+mod ui;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -15,10 +16,16 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [FILTER…]   run every test: doctests, then all targets (cargo-nextest when installed,
-                   else cargo test); a FILTER narrows the main run and skips doctests
-  lint             cargo fmt --check and clippy with warnings denied
-  ci               lint, then test
+  test [FILTER…]   run every test: builds the web UI when stale, doctests, then all targets
+                   (cargo-nextest when installed, else cargo test), then test-ui; a FILTER
+                   runs only the matching Rust tests
+  test-ui          the web UI's tests: Vitest, then browser tests (headless Chromium) against
+                   a real `stroem serve`
+  ui               install (npm ci) and build the web UI into web/dist, check its size
+  serve [ARGS…]    build the web UI when web/ changed, then `cargo run -- serve ARGS…`
+  lint             cargo fmt --check and clippy with warnings denied, then the web UI's
+                   `npm run lint` (Prettier, tsc) when web/node_modules is installed
+  ci               lint, then test (what .ci/run does after installing Chromium)
   dist [--debug]   release build of `stroem` packed into dist/ (static with musl when the
                    target is installed); --debug builds the dev profile to check packaging
   help             this text";
@@ -40,12 +47,30 @@ fn dispatch(args: &[OsString]) -> Result<()> {
         return Ok(());
     };
     match command.to_string_lossy().as_ref() {
-        "test" => check::test(rest),
-        "lint" => no_arguments("lint", rest).and_then(|()| check::lint()),
+        "test" => {
+            if rest.is_empty() {
+                // Build the UI first so the Rust build embeds it once, not twice.
+                ui::build_if_stale()?;
+                // Both suites run even when the first fails, so one CI run shows everything.
+                let rust = check::test(rest);
+                let web = ui::test_ui();
+                match (rust, web) {
+                    (Ok(()), Ok(())) => Ok(()),
+                    (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+                    (Err(rust), Err(web)) => bail!("{rust:#}\nand the UI tests: {web:#}"),
+                }
+            } else {
+                check::test(rest)
+            }
+        }
+        "test-ui" => no_arguments("test-ui", rest).and_then(|()| ui::test_ui()),
+        "ui" => no_arguments("ui", rest).and_then(|()| ui::ui()),
+        "serve" => ui::serve(rest),
+        "lint" => no_arguments("lint", rest).and_then(|()| lint()),
         "ci" => {
             no_arguments("ci", rest)?;
-            check::lint()?;
-            check::test(&[])
+            lint()?;
+            dispatch(&["test".into()])
         }
         "dist" => dist::dist(dist_options(rest)?),
         "help" | "-h" | "--help" => {
@@ -54,6 +79,12 @@ fn dispatch(args: &[OsString]) -> Result<()> {
         }
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+/// Rust formatting and clippy, then the web UI's Prettier and TypeScript checks.
+fn lint() -> Result<()> {
+    check::lint()?;
+    ui::lint()
 }
 
 fn no_arguments(command: &str, rest: &[OsString]) -> Result<()> {

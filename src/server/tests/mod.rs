@@ -20,6 +20,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
         health: Health::new(move || async move { db_ok }),
         orchestrator: None,
         workers: super::WorkerAccess::default(),
+        ui: super::UiBundle::default(),
     }
 }
 

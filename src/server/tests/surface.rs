@@ -38,8 +38,8 @@ async fn a_wrong_method_on_a_known_path_is_json_405() {
 #[tokio::test]
 async fn other_paths_fall_through_to_the_ui() {
     let reply = send(router(state(true)), get("/jobs/123")).await;
-    assert_eq!(reply.status.as_u16(), 404);
-    let text = reply.body.as_str().expect("plain text");
+    assert_eq!(reply.status.as_u16(), 200);
+    let text = reply.body.as_str().expect("HTML");
     assert!(text.contains("web UI is not built"), "{text}");
     assert!(reply.header("x-request-id").is_some());
 }
@@ -88,6 +88,7 @@ async fn a_hung_database_check_is_unhealthy() {
         health: crate::server::Health::with_timeout(hung, std::time::Duration::from_millis(50)),
         orchestrator: None,
         workers: crate::server::WorkerAccess::default(),
+        ui: crate::server::UiBundle::default(),
     });
     let reply = send(app, get("/healthz")).await;
     assert_eq!(reply.status.as_u16(), 503);
