@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::job::{LeaseEnding, Lock, load_job, save_job};
+use super::job::{LeaseEnding, Lock, save_job};
 use super::lease::{Lease, LeaseStatus};
 use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_json};
 use super::worker::Worker;
@@ -109,7 +109,7 @@ impl Store {
             let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags).await? else {
                 return Ok(None);
             };
-            let Some(loaded) = load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
+            let Some(loaded) = self.load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
                 continue;
             };
             // Only possible on PostgreSQL after waiting for a locked job: another claimer may
@@ -140,9 +140,10 @@ impl Store {
                         expires_at: now + ttl,
                         report_digest: None,
                     };
-                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
+                    self.cache.put(saved);
                     return Ok(Some(Claim {
                         lease,
                         job: state,
@@ -153,8 +154,9 @@ impl Store {
                     if claimable(&state, &step, now) {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
-                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
                     tx.commit().await?;
+                    self.cache.put(saved);
                 }
             }
         }

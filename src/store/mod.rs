@@ -15,6 +15,7 @@
 //! SQLite. The only JSON the store queries into (a step's tags) is cast to `jsonb` in the
 //! claim query.
 
+mod cache;
 mod claim;
 mod error;
 mod job;
@@ -50,6 +51,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Unfinished jobs by version (see [`cache`]); shared by clones of this store.
+    cache: std::sync::Arc<cache::JobCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +91,10 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
-        let store = Store { db };
+        let store = Store {
+            db,
+            cache: std::sync::Arc::default(),
+        };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
     }
