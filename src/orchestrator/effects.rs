@@ -258,6 +258,15 @@ impl Orchestrator {
     pub(super) fn wake_claimers(&self) {
         self.inner.ready.notify_waiters();
     }
+
+    /// Wakes this server's long-polling claims when another server on the same database made a
+    /// step ready (PostgreSQL `LISTEN`), until `shutdown`; returns at once on SQLite.
+    pub async fn run_wakeups(self, shutdown: tokio_util::sync::CancellationToken) {
+        let store = self.inner.store.clone();
+        store
+            .watch_ready(|| self.inner.ready.notify_waiters(), shutdown)
+            .await;
+    }
 }
 
 /// The original job of a hook job, from its `source_id` (`<job id>/<event key>`).

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::job::{LeaseEnding, Lock, save_job};
+use super::job::{LeaseEnding, Lock};
 use super::lease::{Lease, LeaseStatus};
 use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_json};
 use super::worker::Worker;
@@ -140,7 +140,9 @@ impl Store {
                         expires_at: now + ttl,
                         report_digest: None,
                     };
-                    let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = self
+                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
                     self.cache.put(saved);
@@ -154,7 +156,9 @@ impl Store {
                     if claimable(&state, &step, now) {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
-                    let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = self
+                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .await?;
                     tx.commit().await?;
                     self.cache.put(saved);
                 }

@@ -15,8 +15,8 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
-use super::sql;
 use super::tx::{Tx, on_tx, to_json};
+use super::{notify, sql};
 use crate::engine::{JobPlan, JobState, StepStatus};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
@@ -74,7 +74,7 @@ impl Store {
     /// Stores a new job with all its steps in one transaction.
     pub async fn create_job(&self, job: &JobState, routing: &JobRouting) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let loaded = insert_job(&mut tx, job, routing).await?;
+        let loaded = self.insert_job(&mut tx, job, routing).await?;
         tx.commit().await?;
         self.cache.put(Arc::new(loaded));
         Ok(())
@@ -101,7 +101,9 @@ impl Store {
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
         let value = f(&mut state)?;
-        let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        let saved = self
+            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .await?;
         tx.commit().await?;
         self.cache.put(saved);
         Ok((value, state))
@@ -126,10 +128,12 @@ impl Store {
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
         let (value, new_jobs) = f(&mut state)?;
-        let saved = save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        let saved = self
+            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .await?;
         let mut created = Vec::with_capacity(new_jobs.len());
         for (job, routing) in &new_jobs {
-            created.push(insert_job(&mut tx, job, routing).await?);
+            created.push(self.insert_job(&mut tx, job, routing).await?);
         }
         tx.commit().await?;
         self.cache.put(saved);
@@ -194,42 +198,56 @@ impl Store {
     }
 }
 
-/// Inserts a job and its steps; returns it as [`load_job`](Store::load_job) would read it back.
-async fn insert_job(tx: &mut Tx, job: &JobState, routing: &JobRouting) -> Result<LoadedJob> {
-    let row = JobRow::from_state(job, routing.priority)?;
-    let inserted = on_tx!(&mut *tx, conn => {
-        bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
-            .execute(&mut **conn)
-            .await
-            .map(|_| ())
-    });
-    match inserted {
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            return Err(StoreError::DuplicateJob(job.id));
+impl Store {
+    /// Inserts a job and its steps; returns it as [`load_job`](Store::load_job) would read it back.
+    async fn insert_job(
+        &self,
+        tx: &mut Tx,
+        job: &JobState,
+        routing: &JobRouting,
+    ) -> Result<LoadedJob> {
+        let row = JobRow::from_state(job, routing.priority)?;
+        let inserted = on_tx!(&mut *tx, conn => {
+            bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
+                .execute(&mut **conn)
+                .await
+                .map(|_| ())
+        });
+        match inserted {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Err(StoreError::DuplicateJob(job.id));
+            }
+            other => other?,
         }
-        other => other?,
+        let mut tags = HashMap::with_capacity(job.steps.len());
+        let mut steps = Vec::with_capacity(job.steps.len());
+        for (position, step) in job.steps.iter().enumerate() {
+            let step_tags = routing
+                .tags
+                .get(step.flow_name())
+                .cloned()
+                .unwrap_or_default();
+            let step_row = StepRow::from_state(job.id, position, step, &to_json(&step_tags)?)?;
+            insert_step(tx, &step_row).await?;
+            steps.push(step_row.to_state()?);
+            tags.insert(step_row.step_name, step_row.tags);
+        }
+        if job
+            .steps
+            .iter()
+            .any(|step| step.status == StepStatus::Ready)
+        {
+            notify::step_ready(tx, &self.id).await?;
+        }
+        // The state as stored: times at millisecond precision, like a load from the rows.
+        let state = row.to_state(steps)?;
+        Ok(LoadedJob {
+            row,
+            tags,
+            state,
+            version: 0,
+        })
     }
-    let mut tags = HashMap::with_capacity(job.steps.len());
-    let mut steps = Vec::with_capacity(job.steps.len());
-    for (position, step) in job.steps.iter().enumerate() {
-        let step_tags = routing
-            .tags
-            .get(step.flow_name())
-            .cloned()
-            .unwrap_or_default();
-        let step_row = StepRow::from_state(job.id, position, step, &to_json(&step_tags)?)?;
-        insert_step(tx, &step_row).await?;
-        steps.push(step_row.to_state()?);
-        tags.insert(step_row.step_name, step_row.tags);
-    }
-    // The state as stored: times at millisecond precision, like a load from the rows.
-    let state = row.to_state(steps)?;
-    Ok(LoadedJob {
-        row,
-        tags,
-        state,
-        version: 0,
-    })
 }
 
 /// A job from its rows.
@@ -277,90 +295,100 @@ async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
 /// Steps are compared as states, not rows: a row is a function of the step's state, position and
 /// tags, and tags never change, so only changed steps are encoded — a change to one step of a
 /// large job costs one row, not all of them.
-pub(crate) async fn save_job(
-    tx: &mut Tx,
-    loaded: &LoadedJob,
-    new: &JobState,
-    ending: &LeaseEnding,
-) -> Result<Arc<LoadedJob>> {
-    let job_row = JobRow::from_state(new, loaded.row.priority)?;
-    let version = loaded.version + 1;
-    if job_row != loaded.row {
-        on_tx!(&mut *tx, conn => {
-            bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
-                .execute(&mut **conn)
-                .await?;
-        });
-    }
-    on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE jobs SET version = $2 WHERE id = $1")
-            .bind(new.id)
-            .bind(version)
-            .execute(&mut **conn)
-            .await?;
-    });
-    let old = &loaded.state.steps;
-    // Steps keep their positions unless loop instances were inserted before them; the index by
-    // name is built only then.
-    let mut by_name: Option<HashMap<&str, usize>> = None;
-    let mut tags = loaded.tags.clone();
-    let mut stored = Vec::with_capacity(new.steps.len());
-    for (position, step) in new.steps.iter().enumerate() {
-        let previous = match old.get(position) {
-            Some(same) if same.step_name == step.step_name => Some(position),
-            _ => by_name
-                .get_or_insert_with(|| {
-                    old.iter()
-                        .enumerate()
-                        .map(|(index, step)| (step.step_name.as_str(), index))
-                        .collect()
-                })
-                .get(step.step_name.as_str())
-                .copied(),
-        };
-        match previous {
-            Some(index) if index == position && old[index] == *step => {
-                stored.push(old[index].clone());
-                continue;
-            }
-            _ => {}
-        }
-        // New rows are loop instances: they route like their loop step.
-        let step_tags = loaded
-            .tags
-            .get(step.step_name.as_str())
-            .or_else(|| loaded.tags.get(step.flow_name()))
-            .map_or("[]", String::as_str);
-        let row = StepRow::from_state(new.id, position, step, step_tags)?;
-        if previous.is_some() {
+impl Store {
+    pub(crate) async fn save_job(
+        &self,
+        tx: &mut Tx,
+        loaded: &LoadedJob,
+        new: &JobState,
+        ending: &LeaseEnding,
+    ) -> Result<Arc<LoadedJob>> {
+        let job_row = JobRow::from_state(new, loaded.row.priority)?;
+        let version = loaded.version + 1;
+        if job_row != loaded.row {
             on_tx!(&mut *tx, conn => {
-                bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
+                bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
                     .execute(&mut **conn)
                     .await?;
             });
-        } else {
-            insert_step(tx, &row).await?;
         }
-        stored.push(row.to_state()?);
-        tags.insert(row.step_name, row.tags);
-    }
-    let all_kept = by_name.is_none() && new.steps.len() >= old.len();
-    if !all_kept && let Some(missing) = old.iter().find(|step| new.step(&step.step_name).is_none())
-    {
-        return Err(StoreError::StepRemoved {
-            job_id: new.id,
-            step: missing.step_name.clone(),
+        on_tx!(&mut *tx, conn => {
+            sqlx::query("UPDATE jobs SET version = $2 WHERE id = $1")
+                .bind(new.id)
+                .bind(version)
+                .execute(&mut **conn)
+                .await?;
         });
+        let old = &loaded.state.steps;
+        // Steps keep their positions unless loop instances were inserted before them; the index by
+        // name is built only then.
+        let mut by_name: Option<HashMap<&str, usize>> = None;
+        let mut tags = loaded.tags.clone();
+        let mut stored = Vec::with_capacity(new.steps.len());
+        let mut made_ready = false;
+        for (position, step) in new.steps.iter().enumerate() {
+            let previous = match old.get(position) {
+                Some(same) if same.step_name == step.step_name => Some(position),
+                _ => by_name
+                    .get_or_insert_with(|| {
+                        old.iter()
+                            .enumerate()
+                            .map(|(index, step)| (step.step_name.as_str(), index))
+                            .collect()
+                    })
+                    .get(step.step_name.as_str())
+                    .copied(),
+            };
+            match previous {
+                Some(index) if index == position && old[index] == *step => {
+                    stored.push(old[index].clone());
+                    continue;
+                }
+                _ => {}
+            }
+            // New rows are loop instances: they route like their loop step.
+            let step_tags = loaded
+                .tags
+                .get(step.step_name.as_str())
+                .or_else(|| loaded.tags.get(step.flow_name()))
+                .map_or("[]", String::as_str);
+            let row = StepRow::from_state(new.id, position, step, step_tags)?;
+            made_ready |= step.status == StepStatus::Ready
+                && previous.is_none_or(|index| old[index].status != StepStatus::Ready);
+            if previous.is_some() {
+                on_tx!(&mut *tx, conn => {
+                    bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
+                        .execute(&mut **conn)
+                        .await?;
+                });
+            } else {
+                insert_step(tx, &row).await?;
+            }
+            stored.push(row.to_state()?);
+            tags.insert(row.step_name, row.tags);
+        }
+        let all_kept = by_name.is_none() && new.steps.len() >= old.len();
+        if !all_kept
+            && let Some(missing) = old.iter().find(|step| new.step(&step.step_name).is_none())
+        {
+            return Err(StoreError::StepRemoved {
+                job_id: new.id,
+                step: missing.step_name.clone(),
+            });
+        }
+        reconcile_leases(tx, new, ending).await?;
+        if made_ready {
+            notify::step_ready(tx, &self.id).await?;
+        }
+        // The state as stored: times at millisecond precision, like a load from the rows.
+        let state = job_row.to_state(stored)?;
+        Ok(Arc::new(LoadedJob {
+            row: job_row,
+            tags,
+            state,
+            version,
+        }))
     }
-    reconcile_leases(tx, new, ending).await?;
-    // The state as stored: times at millisecond precision, like a load from the rows.
-    let state = job_row.to_state(stored)?;
-    Ok(Arc::new(LoadedJob {
-        row: job_row,
-        tags,
-        state,
-        version,
-    }))
 }
 
 async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {

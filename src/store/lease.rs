@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::job::{LeaseEnding, Lock, save_job};
+use super::job::{LeaseEnding, Lock};
 use super::tx::{
     Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_u32,
 };
@@ -229,7 +229,7 @@ impl Store {
             state: Some(LeaseStatus::Ended),
             digest,
         };
-        let saved = save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
         if usage == LeaseUse::Start
             && let Some(step) = state.step(&lease.step_name)
             && step.status == StepStatus::Running
@@ -292,7 +292,7 @@ impl Store {
             state: Some(LeaseStatus::Expired),
             digest: None,
         };
-        let saved = save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
         // The attempt is lost whatever `f` did: the lease is never honoured again.
         on_tx!(&mut tx, conn => {
             sqlx::query(

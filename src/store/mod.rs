@@ -21,6 +21,7 @@ mod error;
 mod job;
 mod lease;
 mod migrate;
+mod notify;
 mod query;
 mod rows;
 mod sql;
@@ -53,6 +54,8 @@ pub struct Store {
     db: Db,
     /// Unfinished jobs by version (see [`cache`]); shared by clones of this store.
     cache: std::sync::Arc<cache::JobCache>,
+    /// Names this store (this server) in the notifications it sends (see [`notify`]).
+    id: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +97,7 @@ impl Store {
         let store = Store {
             db,
             cache: std::sync::Arc::default(),
+            id: uuid::Uuid::new_v4().to_string().into(),
         };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
