@@ -52,37 +52,51 @@ fn main() {
     if runtime.block_on(pg_available(&admin)) {
         backends.push(("postgres", Some(admin)));
     }
+    // Words after `--` narrow the run, e.g. `cargo bench --bench serve -- sqlite embedded`:
+    // a backend name, `embedded` or `remote`.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |group: &[&str], name: &str| {
+        !words.iter().any(|word| group.contains(&word.as_str())) || words.iter().any(|w| w == name)
+    };
+    backends.retain(|(name, _)| wanted(&["sqlite", "postgres"], name));
     let per_step =
         |chain: Duration, steps: usize| chain.saturating_sub(spawn * steps as u32) / steps as u32;
 
-    println!();
-    println!("Embedded worker ({SLOTS} slots):");
-    println!();
-    println!(
-        "| backend | trigger → step running p50 | 1-step p50 | 1-step p95 | 1-step jobs/s | \
-         100-step chain | per step over spawn | 1000-step chain | per step over spawn |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, admin) in &backends {
-        let figures = runtime.block_on(measure(admin.as_deref(), Workers::Embedded));
-        let chain = figures.chain.unwrap_or_default();
-        let long = figures.long_chain.unwrap_or_default();
+    if wanted(&["embedded", "remote"], "embedded") {
+        println!();
+        println!("Embedded worker ({SLOTS} slots):");
+        println!();
         println!(
-            "| {name} | {:.1} ms ({:.0}× spawn) | {:.1} ms ({:.0}× spawn) | {:.1} ms | {:.0} | \
-             {:.0} ms | {:.2} ms | {:.0} ms | {:.2} ms |",
-            ms(figures.hop_p50),
-            ms(figures.hop_p50) / ms(spawn),
-            ms(figures.p50),
-            ms(figures.p50) / ms(spawn),
-            ms(figures.p95),
-            figures.throughput,
-            ms(chain),
-            ms(per_step(chain, CHAIN_STEPS)),
-            ms(long),
-            ms(per_step(long, LONG_CHAIN_STEPS)),
+            "| backend | trigger → step running p50 | 1-step p50 | 1-step p95 | 1-step jobs/s | \
+         100-step chain | per step over spawn | 1000-step chain | per step over spawn |"
         );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for (name, admin) in &backends {
+            let figures = runtime.block_on(measure(admin.as_deref(), Workers::Embedded));
+            let chain = figures.chain.unwrap_or_default();
+            let long = figures.long_chain.unwrap_or_default();
+            println!(
+                "| {name} | {:.1} ms ({:.0}× spawn) | {:.1} ms ({:.0}× spawn) | {:.1} ms | {:.0} | \
+             {:.0} ms | {:.2} ms | {:.0} ms | {:.2} ms |",
+                ms(figures.hop_p50),
+                ms(figures.hop_p50) / ms(spawn),
+                ms(figures.p50),
+                ms(figures.p50) / ms(spawn),
+                ms(figures.p95),
+                figures.throughput,
+                ms(chain),
+                ms(per_step(chain, CHAIN_STEPS)),
+                ms(long),
+                ms(per_step(long, LONG_CHAIN_STEPS)),
+            );
+        }
     }
-
+    if !wanted(&["embedded", "remote"], "remote") {
+        return;
+    }
     println!();
     println!("Remote `stroem work` processes on loopback ({SLOTS} slots each):");
     println!();

@@ -41,8 +41,12 @@ pub struct Claim<T> {
     pub value: T,
 }
 
+/// Steps come first, through the partial index of ready worker steps: left to itself SQLite
+/// starts from the unfinished jobs and scans all their steps, which made every claim cost as
+/// much as the steps of all running jobs (issue #3).
 const CANDIDATE_SQLITE: &str = "\
-    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+    SELECT s.job_id, s.step_name FROM steps s INDEXED BY steps_claimable \
+    CROSS JOIN jobs j ON j.id = s.job_id \
     WHERE s.status = 'ready' AND s.capability IS NOT NULL \
       AND (s.retry_at IS NULL OR s.retry_at <= $1) \
       AND j.status IN ('pending', 'running') \
@@ -101,6 +105,17 @@ impl Store {
         let capabilities = to_json(&worker.capabilities)?;
         let tags = to_json(&worker.tags)?;
         loop {
+            // On SQLite every write transaction queues for the one write lock; a claimer woken
+            // with nothing left to claim (several wait for each ready step) looks first in a
+            // read transaction, which takes no lock, and queues only when there is a candidate.
+            if !self.is_postgres() {
+                let mut tx = self.begin_read().await?;
+                let found = candidate(&mut tx, now, &capabilities, &tags).await?;
+                tx.commit().await?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+            }
             let mut tx = self.begin_write().await?;
             if live_leases_of(&mut tx, worker.worker_id).await? >= i64::from(worker.max_concurrent)
             {

@@ -60,7 +60,8 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 enum Db {
-    Sqlite(SqlitePool),
+    /// The pool and the writer lock every write transaction takes first.
+    Sqlite(SqlitePool, std::sync::Arc<tokio::sync::Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -83,7 +84,7 @@ impl Store {
                     .max_connections(max_connections.max(1))
                     .connect_with(options)
                     .await?;
-                Db::Sqlite(pool)
+                Db::Sqlite(pool, std::sync::Arc::default())
             }
             "postgres" | "postgresql" => {
                 let pool = PgPoolOptions::new()
@@ -106,7 +107,7 @@ impl Store {
     /// Closes every connection; pending work finishes first.
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool, _) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -114,15 +115,19 @@ impl Store {
     /// Which backend this is, for logs and the health check.
     pub fn backend(&self) -> &'static str {
         match &self.db {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
     }
 
     /// A cheap round trip for `/healthz`.
     pub async fn ping(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
             Db::Postgres(pool) => {
@@ -135,9 +140,17 @@ impl Store {
     /// A transaction that will write. SQLite takes the write lock at `BEGIN` so that a job's
     /// read-modify-write cannot interleave with another writer (a deferred transaction would
     /// fail with `SQLITE_BUSY` when upgrading from read to write instead).
+    ///
+    /// SQLite admits one writer at a time, and a writer that finds the lock taken polls for it
+    /// with sleeps that grow to tens of milliseconds (its busy handler). This process's writers
+    /// therefore queue on an async lock first and meet SQLite's lock free: under load, a change
+    /// waits for the ones before it, not for a sleep (issue #3).
     async fn begin_write(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, writer) => {
+                let guard = std::sync::Arc::clone(writer).lock_owned().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -145,7 +158,7 @@ impl Store {
     /// A read-only transaction that sees one snapshot (a job and its steps agree).
     async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().await?, None),
             Db::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
