@@ -191,6 +191,8 @@ async fn measure(pg_admin: Option<&str>, workers: Workers) -> Figures {
             total += run_job(&running, "chain").await.0;
         }
         chain = Some(total / CHAIN_RUNS as u32);
+        let (_, job) = run_job(&running, "chain").await;
+        breakdown(&running, &job).await;
         let mut total = Duration::ZERO;
         for _ in 0..LONG_CHAIN_RUNS {
             total += run_job(&running, "long_chain").await.0;
@@ -224,6 +226,39 @@ fn first_step_hop(job: &JobState) -> Duration {
         .and_then(|step| step.started_at)
         .expect("the step started");
     (started - job.created_at).to_std().unwrap_or_default()
+}
+
+/// Where a chain's time goes, from the server's clock (milliseconds, averaged over its steps):
+/// the previous step's end → the claim, the claim → the `start` report, and the start → the
+/// end of the attempt (working copy, process, `complete` report).
+async fn breakdown(running: &Running, job: &JobState) {
+    let leases = running
+        .orchestrator
+        .store()
+        .job_leases(job.id)
+        .await
+        .expect("leases read");
+    let (mut to_claim, mut to_start, mut to_end) = (0i64, 0i64, 0i64);
+    let mut previous_end = job.created_at;
+    for (step, lease) in job.steps.iter().zip(&leases) {
+        let (Some(started), Some(ended)) = (step.started_at, step.completed_at) else {
+            continue;
+        };
+        to_claim += (lease.claimed_at - previous_end)
+            .num_microseconds()
+            .unwrap_or(0);
+        to_start += (started - lease.claimed_at).num_microseconds().unwrap_or(0);
+        to_end += (ended - started).num_microseconds().unwrap_or(0);
+        previous_end = ended;
+    }
+    let steps = job.steps.len().max(1) as f64 * 1_000.0;
+    eprintln!(
+        "chain breakdown per step: ready → claimed {:.2} ms, claimed → started {:.2} ms, \
+         started → ended {:.2} ms",
+        to_claim as f64 / steps,
+        to_start as f64 / steps,
+        to_end as f64 / steps,
+    );
 }
 
 /// One `stroem work` process; killed when dropped.
