@@ -104,10 +104,15 @@ impl Store {
         let now = from_millis(millis(now))?;
         let capabilities = to_json(&worker.capabilities)?;
         let tags = to_json(&worker.tags)?;
+        // On SQLite every write transaction queues for the one write lock, and several claimers
+        // wake for each ready step. Claims therefore take turns, and each looks for a candidate
+        // in a read transaction first: the ones that come after the winner find nothing and
+        // leave without queueing for the write lock ahead of the winner's `start` report.
+        let _turn = match &self.claims {
+            Some(claims) => Some(claims.lock().await),
+            None => None,
+        };
         loop {
-            // On SQLite every write transaction queues for the one write lock; a claimer woken
-            // with nothing left to claim (several wait for each ready step) looks first in a
-            // read transaction, which takes no lock, and queues only when there is a candidate.
             if !self.is_postgres() {
                 let mut tx = self.begin_read().await?;
                 let found = candidate(&mut tx, now, &capabilities, &tags).await?;

@@ -56,6 +56,8 @@ pub struct Store {
     cache: std::sync::Arc<cache::JobCache>,
     /// Names this store (this server) in the notifications it sends (see [`notify`]).
     id: std::sync::Arc<str>,
+    /// SQLite only: claims take turns (see [`Store::claim`]).
+    claims: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,10 +97,15 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
+        let claims = match db {
+            Db::Sqlite(..) => Some(std::sync::Arc::default()),
+            Db::Postgres(_) => None,
+        };
         let store = Store {
             db,
             cache: std::sync::Arc::default(),
             id: uuid::Uuid::new_v4().to_string().into(),
+            claims,
         };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
