@@ -181,6 +181,7 @@ pub async fn start(
         shutdown.clone(),
     ));
     tasks.spawn(Arc::clone(&workspaces).run_poller(shutdown.clone()));
+    tasks.spawn(orchestrator.clone().run_wakeups(shutdown.clone()));
     if config.embedded_worker {
         let worker = &config.worker;
         let registration = WorkerRegistration {

@@ -170,6 +170,7 @@ impl Orchestrator {
             }
         }
         self.inner.workspaces.release(&job.workspace, &job.revision);
+        self.inner.contexts.remove(job_id);
         Ok(effects)
     }
 
@@ -234,9 +235,10 @@ impl Orchestrator {
 
     /// Appends a `_server` line (stream `stderr`, attempt null) to a job's log, masked.
     pub(super) async fn server_line(&self, job_id: Uuid, line: &str) {
-        let mask = match self.inner.store.get_job(job_id).await {
-            Ok(Some(job)) => self.mask_of(&job),
-            _ => Vec::new(),
+        let mask = match self.context_by_id(job_id).await {
+            Ok(context) => context.mask.as_ref().clone(),
+            // Without its revision a job's secrets cannot be known; the line is still written.
+            Err(_) => Vec::new(),
         };
         let line = LogLine {
             ts: Utc::now(),
@@ -255,6 +257,15 @@ impl Orchestrator {
 
     pub(super) fn wake_claimers(&self) {
         self.inner.ready.notify_waiters();
+    }
+
+    /// Wakes this server's long-polling claims when another server on the same database made a
+    /// step ready (PostgreSQL `LISTEN`), until `shutdown`; returns at once on SQLite.
+    pub async fn run_wakeups(self, shutdown: tokio_util::sync::CancellationToken) {
+        let store = self.inner.store.clone();
+        store
+            .watch_ready(|| self.inner.ready.notify_waiters(), shutdown)
+            .await;
     }
 }
 

@@ -141,6 +141,7 @@ struct Inner {
     /// Woken whenever a step may have become claimable, so long-polling claims return at once.
     ready: Notify,
     plans: plans::PlanCache,
+    contexts: plans::ContextCache,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -165,6 +166,7 @@ impl Orchestrator {
                 settings,
                 ready: Notify::new(),
                 plans: plans::PlanCache::default(),
+                contexts: plans::ContextCache::default(),
             }),
         }
     }
@@ -334,13 +336,7 @@ impl Orchestrator {
         job_id: Uuid,
         event: Event,
     ) -> Result<(Vec<(Uuid, Effect)>, JobState)> {
-        let stored = self
-            .inner
-            .store
-            .get_job(job_id)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))?;
-        let (plan, revision) = self.plan_for(&stored)?;
+        let context = self.context_by_id(job_id).await?;
         let templates = &self.inner.templates;
         let (effects, job) = self
             .inner
@@ -348,10 +344,10 @@ impl Orchestrator {
             .with_job(job_id, |job| {
                 let ctx = EvalContext {
                     templates,
-                    secrets: &revision.secrets,
+                    secrets: &context.revision.secrets,
                 };
                 let mut jitter = || rand::random::<f64>();
-                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                engine::apply(job, &context.plan, event, Utc::now(), &ctx, &mut jitter)
                     .map_err(OrchestratorError::from)
             })
             .await?;
@@ -380,17 +376,47 @@ impl Orchestrator {
 
     /// The mask set of a job (WF §16.3), for masking API responses and server log lines.
     pub fn mask_of(&self, job: &JobState) -> Vec<String> {
-        match self.plan_for(job) {
-            Ok((plan, revision)) => {
-                let ctx = EvalContext {
-                    templates: &self.inner.templates,
-                    secrets: &revision.secrets,
-                };
-                engine::job_mask(job, &plan, &ctx)
-            }
+        match self.context_of(job) {
+            Ok(context) => context.mask.as_ref().clone(),
             // Without its revision a job's secrets cannot be known; mask nothing rather than
             // fail a read.
             Err(_) => Vec::new(),
         }
+    }
+
+    /// The plan, revision and mask of a job, cached while it is unfinished (see `plans`).
+    fn context_of(&self, job: &JobState) -> Result<Arc<plans::JobContext>> {
+        if let Some(context) = self.inner.contexts.get(job.id) {
+            return Ok(context);
+        }
+        let (plan, revision) = self.plan_for(job)?;
+        let ctx = EvalContext {
+            templates: &self.inner.templates,
+            secrets: &revision.secrets,
+        };
+        let mask = Arc::new(engine::job_mask(job, &plan, &ctx));
+        let context = Arc::new(plans::JobContext {
+            plan,
+            revision,
+            mask,
+        });
+        if !job.is_finished() {
+            self.inner.contexts.put(job.id, Arc::clone(&context));
+        }
+        Ok(context)
+    }
+
+    /// [`Orchestrator::context_of`] by id: reads the job only when its context is not cached.
+    async fn context_by_id(&self, job_id: Uuid) -> Result<Arc<plans::JobContext>> {
+        if let Some(context) = self.inner.contexts.get(job_id) {
+            return Ok(context);
+        }
+        let job = self
+            .inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        self.context_of(&job)
     }
 }

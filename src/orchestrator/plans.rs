@@ -1,9 +1,16 @@
 //! Plans of stored jobs: a job row names its workspace, pinned revision and task; the plan is
 //! rebuilt from the revision's definition on demand and cached, since it never changes for a
 //! revision.
+//!
+//! Each unfinished job's context — plan, pinned revision and mask set — is also cached by job id,
+//! so a worker's report finds it without reading the job. Everything in a context follows from
+//! fields a job never changes (workspace, revision, task, input), so an entry can never be stale,
+//! even when another replica changes the job; it is dropped when the job finishes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use uuid::Uuid;
 
 use crate::engine::{self, HookTarget, JobPlan, JobState, PlanError};
 use crate::workflow::model::Hook;
@@ -59,6 +66,50 @@ impl PlanCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Arc<JobPlan>>> {
         // A poisoned cache only means another thread panicked mid-insert; the map is intact.
         self.plans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What every change of one job needs and no change alters.
+#[derive(Debug)]
+pub(super) struct JobContext {
+    pub plan: Arc<JobPlan>,
+    pub revision: Arc<Revision>,
+    /// The job's mask set (WF §16.3).
+    pub mask: Arc<Vec<String>>,
+}
+
+/// At most this many contexts are kept; a miss only costs one job read.
+const CONTEXTS: usize = 4096;
+
+/// Contexts of unfinished jobs by job id.
+#[derive(Default)]
+pub(super) struct ContextCache {
+    contexts: Mutex<HashMap<Uuid, Arc<JobContext>>>,
+}
+
+impl ContextCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<JobContext>>> {
+        // Poisoning only means a panic elsewhere; every entry is whole.
+        self.contexts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn get(&self, job_id: Uuid) -> Option<Arc<JobContext>> {
+        self.lock().get(&job_id).cloned()
+    }
+
+    pub fn put(&self, job_id: Uuid, context: Arc<JobContext>) {
+        let mut contexts = self.lock();
+        if contexts.len() >= CONTEXTS {
+            let evict: Vec<Uuid> = contexts.keys().take(CONTEXTS / 8).copied().collect();
+            for id in evict {
+                contexts.remove(&id);
+            }
+        }
+        contexts.insert(job_id, context);
+    }
+
+    pub fn remove(&self, job_id: Uuid) {
+        self.lock().remove(&job_id);
     }
 }
 

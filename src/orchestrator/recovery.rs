@@ -43,9 +43,10 @@ impl Orchestrator {
             let Some(job) = self.inner.store.get_job(job_id).await? else {
                 continue;
             };
-            let Ok((plan, _)) = self.plan_for(&job) else {
+            let Ok(context) = self.context_of(&job) else {
                 continue;
             };
+            let plan = &context.plan;
             let mut events = Vec::new();
             if !job.is_halted() && engine::job_deadline(&job).is_some_and(|at| at <= now) {
                 events.push(Event::JobTimedOut);
@@ -67,7 +68,7 @@ impl Orchestrator {
                     } else {
                         continue;
                     };
-                    if engine::step_deadline(&job, &plan, &step.step_name)
+                    if engine::step_deadline(&job, plan, &step.step_name)
                         .is_some_and(|at| at + grace <= now)
                     {
                         events.push(Event::StepTimedOut {
@@ -148,10 +149,12 @@ impl Orchestrator {
         guard: impl FnOnce(&JobState) -> bool,
     ) -> Result<bool> {
         let templates = &self.inner.templates;
-        let Some(stored) = self.inner.store.get_job(job_id).await? else {
-            return Ok(false);
+        let context = match self.context_by_id(job_id).await {
+            Ok(context) => context,
+            Err(OrchestratorError::JobNotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
         };
-        let (plan, revision) = self.plan_for(&stored)?;
+        let (plan, revision) = (&context.plan, &context.revision);
         let ((applied, effects), _) = self
             .inner
             .store
@@ -164,7 +167,7 @@ impl Orchestrator {
                     secrets: &revision.secrets,
                 };
                 let mut jitter = || rand::random::<f64>();
-                let effects = engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                let effects = engine::apply(job, plan, event, Utc::now(), &ctx, &mut jitter)
                     .map_err(OrchestratorError::from)?;
                 Ok::<_, OrchestratorError>((true, effects))
             })
@@ -186,10 +189,12 @@ impl Orchestrator {
         else {
             return Ok(false);
         };
-        let Some(job) = store.get_job(lease.job_id).await? else {
-            return Ok(false);
+        let context = match self.context_by_id(lease.job_id).await {
+            Ok(context) => context,
+            Err(OrchestratorError::JobNotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
         };
-        let (plan, revision) = self.plan_for(&job)?;
+        let (plan, revision) = (&context.plan, &context.revision);
         let expired = store
             .expire_lease(lease_id, now, |job, lease| {
                 let ctx = EvalContext {
@@ -213,7 +218,7 @@ impl Orchestrator {
                     result,
                 };
                 let mut jitter = || rand::random::<f64>();
-                engine::apply(job, &plan, event, now, &ctx, &mut jitter)
+                engine::apply(job, plan, event, now, &ctx, &mut jitter)
                     .map_err(OrchestratorError::from)
             })
             .await?;

@@ -2,6 +2,7 @@
 //! and the start / log / complete reports, each fenced by its lease. The embedded worker calls
 //! these directly; the HTTP routes of `/worker` call the same functions.
 
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Utc;
@@ -102,7 +103,8 @@ impl Orchestrator {
             .inner
             .store
             .claim(&worker, now, self.inner.settings.lease_ttl, |job, step| {
-                let (plan, revision) = self.plan_for(job)?;
+                let context = self.context_of(job)?;
+                let (plan, revision) = (&context.plan, &context.revision);
                 let ctx = EvalContext {
                     templates,
                     secrets: &revision.secrets,
@@ -111,27 +113,20 @@ impl Orchestrator {
                 let claimed = Event::StepClaimed {
                     step: step.to_owned(),
                 };
-                let mut applied = engine::apply(job, &plan, claimed, now, &ctx, &mut jitter)?;
-                match engine::prepare_attempt(job, &plan, step, &ctx) {
+                let mut applied = engine::apply(job, plan, claimed, now, &ctx, &mut jitter)?;
+                match engine::prepare_attempt(job, plan, step, &ctx) {
                     Ok(spec) => {
                         let input = serde_json::Value::Object(spec.input.clone());
                         job.record_step_input(step, &input, &spec.mask);
                         effects.extend(applied.drain(..).map(|e| (job.id, e)));
-                        Ok(Some((spec, revision)))
+                        Ok(Some((spec, Arc::clone(revision))))
                     }
                     Err(error) => {
                         let rejected = Event::StepRejected {
                             step: step.to_owned(),
                             error,
                         };
-                        applied.extend(engine::apply(
-                            job,
-                            &plan,
-                            rejected,
-                            now,
-                            &ctx,
-                            &mut jitter,
-                        )?);
+                        applied.extend(engine::apply(job, plan, rejected, now, &ctx, &mut jitter)?);
                         effects.extend(applied.drain(..).map(|e| (job.id, e)));
                         Ok::<_, OrchestratorError>(None)
                     }
@@ -152,8 +147,8 @@ impl Orchestrator {
     /// The worker began running a claimed step.
     pub async fn start_step(&self, key: &LeaseKey) -> Result<StartOutcome> {
         let templates = &self.inner.templates;
-        let stored = self.job_of(key.job_id).await?;
-        let (plan, revision) = self.plan_for(&stored)?;
+        let context = self.context_by_id(key.job_id).await?;
+        let (plan, revision) = (&context.plan, &context.revision);
         let (effects, job, lease) = self
             .inner
             .store
@@ -166,7 +161,7 @@ impl Orchestrator {
                 let event = Event::StepStarted {
                     step: lease.step_name.clone(),
                 };
-                engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                engine::apply(job, plan, event, Utc::now(), &ctx, &mut jitter)
                     .map_err(OrchestratorError::from)
             })
             .await?;
@@ -197,8 +192,7 @@ impl Orchestrator {
             line.step.clone_from(&lease.step_name);
             line.attempt = Some(lease.attempt);
         }
-        let job = self.job_of(key.job_id).await?;
-        let mask = self.mask_of(&job);
+        let mask = Arc::clone(&self.context_by_id(key.job_id).await?.mask);
         let batch = BatchKey {
             step: lease.step_name.clone(),
             attempt: lease.attempt,
@@ -218,8 +212,8 @@ impl Orchestrator {
     /// retried report identical to the one that ended the lease is a [`Completion::Duplicate`].
     pub async fn complete_step(&self, key: &LeaseKey, result: AttemptResult) -> Result<Completion> {
         let templates = &self.inner.templates;
-        let stored = self.job_of(key.job_id).await?;
-        let (plan, revision) = self.plan_for(&stored)?;
+        let context = self.context_by_id(key.job_id).await?;
+        let (plan, revision) = (&context.plan, &context.revision);
         let digest = digest_of(&result);
         let applied = self
             .inner
@@ -239,7 +233,7 @@ impl Orchestrator {
                         step: lease.step_name.clone(),
                         result,
                     };
-                    engine::apply(job, &plan, event, Utc::now(), &ctx, &mut jitter)
+                    engine::apply(job, plan, event, Utc::now(), &ctx, &mut jitter)
                         .map_err(OrchestratorError::from)
                 },
             )
@@ -256,14 +250,6 @@ impl Orchestrator {
         self.carry_out(effects.into_iter().map(|e| (id, e)).collect())
             .await;
         Ok(Completion::Applied)
-    }
-
-    async fn job_of(&self, job_id: Uuid) -> Result<crate::engine::JobState> {
-        self.inner
-            .store
-            .get_job(job_id)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))
     }
 }
 

@@ -170,7 +170,7 @@ impl LocalRunner {
                 source,
             })?;
         let io = tempfile::Builder::new().prefix("stroem-io-").tempdir()?;
-        let argv = program(&spec.program, &root, io.path())?;
+        let mut argv = program(&spec.program, &root, io.path())?;
         let cwd = match &spec.workdir {
             Some(rel) => confine::workdir(&root, rel)?,
             None => root.clone(),
@@ -187,6 +187,11 @@ impl LocalRunner {
             output_file: &output_file,
         };
         let env = environment::build(&self.base_env, spec, &paths);
+        if let Some(first) = argv.first_mut()
+            && let Some(found) = search_path(first, env.vars.get("PATH"))
+        {
+            *first = found.into_os_string();
+        }
         Ok(Prepared {
             io,
             argv,
@@ -233,6 +238,27 @@ fn program(program: &Program, root: &Path, io_dir: &Path) -> Result<Vec<OsString
     argv.push(file.into_os_string());
     argv.extend(args.iter().map(OsString::from));
     Ok(argv)
+}
+
+/// The absolute path of a bare program name (`sh`) on the step's `PATH`, as `execvp` would find
+/// it; `None` for a name with a slash or one not found (the spawn then reports it).
+///
+/// Resolving it here is what lets the standard library start the step with `posix_spawn`
+/// (a `vfork`) instead of `fork`: it falls back to `fork` when the child's `PATH` differs from
+/// ours and the program is not a path. A `fork` copies the page tables of the whole server, so
+/// its cost grew with the server's memory (issue #3).
+pub(super) fn search_path(program: &std::ffi::OsStr, path: Option<&String>) -> Option<PathBuf> {
+    if program.is_empty() || program.as_encoded_bytes().contains(&b'/') {
+        return None;
+    }
+    path?
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
 }
 
 fn has_shebang(file: &Path) -> io::Result<bool> {

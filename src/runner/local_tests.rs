@@ -449,3 +449,37 @@ fn the_attempt_future_can_be_spawned() {
     );
     assert_send(&attempt);
 }
+
+#[test]
+fn bare_program_names_resolve_on_the_step_path_like_execvp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let tool = bin.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+    let not_executable = bin.join("data");
+    std::fs::write(&not_executable, "").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("/nonexistent:{}", bin.display());
+    let found = super::local::search_path(std::ffi::OsStr::new("tool"), Some(&path));
+    assert_eq!(found, Some(tool));
+    assert_eq!(
+        super::local::search_path(std::ffi::OsStr::new("data"), Some(&path)),
+        None
+    );
+    assert_eq!(
+        super::local::search_path(std::ffi::OsStr::new("missing"), Some(&path)),
+        None
+    );
+    assert_eq!(
+        super::local::search_path(std::ffi::OsStr::new("./tool"), Some(&path)),
+        None
+    );
+    assert_eq!(
+        super::local::search_path(std::ffi::OsStr::new("tool"), None),
+        None
+    );
+}

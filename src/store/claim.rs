@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::job::{LeaseEnding, Lock, load_job, save_job};
+use super::job::{LeaseEnding, Lock};
 use super::lease::{Lease, LeaseStatus};
 use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_json};
 use super::worker::Worker;
@@ -41,8 +41,12 @@ pub struct Claim<T> {
     pub value: T,
 }
 
+/// Steps come first, through the partial index of ready worker steps: left to itself SQLite
+/// starts from the unfinished jobs and scans all their steps, which made every claim cost as
+/// much as the steps of all running jobs (issue #3).
 const CANDIDATE_SQLITE: &str = "\
-    SELECT s.job_id, s.step_name FROM steps s JOIN jobs j ON j.id = s.job_id \
+    SELECT s.job_id, s.step_name FROM steps s INDEXED BY steps_claimable \
+    CROSS JOIN jobs j ON j.id = s.job_id \
     WHERE s.status = 'ready' AND s.capability IS NOT NULL \
       AND (s.retry_at IS NULL OR s.retry_at <= $1) \
       AND j.status IN ('pending', 'running') \
@@ -100,7 +104,23 @@ impl Store {
         let now = from_millis(millis(now))?;
         let capabilities = to_json(&worker.capabilities)?;
         let tags = to_json(&worker.tags)?;
+        // On SQLite every write transaction queues for the one write lock, and several claimers
+        // wake for each ready step. Claims therefore take turns, and each looks for a candidate
+        // in a read transaction first: the ones that come after the winner find nothing and
+        // leave without queueing for the write lock ahead of the winner's `start` report.
+        let _turn = match &self.claims {
+            Some(claims) => Some(claims.lock().await),
+            None => None,
+        };
         loop {
+            if !self.is_postgres() {
+                let mut tx = self.begin_read().await?;
+                let found = candidate(&mut tx, now, &capabilities, &tags).await?;
+                tx.commit().await?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+            }
             let mut tx = self.begin_write().await?;
             if live_leases_of(&mut tx, worker.worker_id).await? >= i64::from(worker.max_concurrent)
             {
@@ -109,7 +129,7 @@ impl Store {
             let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags).await? else {
                 return Ok(None);
             };
-            let Some(loaded) = load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
+            let Some(loaded) = self.load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
                 continue;
             };
             // Only possible on PostgreSQL after waiting for a locked job: another claimer may
@@ -140,9 +160,12 @@ impl Store {
                         expires_at: now + ttl,
                         report_digest: None,
                     };
-                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = self
+                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
+                    self.cache.put(saved);
                     return Ok(Some(Claim {
                         lease,
                         job: state,
@@ -153,8 +176,11 @@ impl Store {
                     if claimable(&state, &step, now) {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
-                    save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+                    let saved = self
+                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .await?;
                     tx.commit().await?;
+                    self.cache.put(saved);
                 }
             }
         }

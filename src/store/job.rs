@@ -7,6 +7,7 @@
 //! step that moved on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -14,8 +15,8 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
-use super::sql;
 use super::tx::{Tx, on_tx, to_json};
+use super::{notify, sql};
 use crate::engine::{JobPlan, JobState, StepStatus};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
@@ -41,11 +42,15 @@ impl JobRouting {
     }
 }
 
-/// A job as loaded inside a transaction: its rows, to diff against, and its state.
+/// A job as loaded inside a transaction: its row and step tags, to diff against, its state, and
+/// the `version` of its row.
+#[derive(Debug)]
 pub(crate) struct LoadedJob {
     pub row: JobRow,
-    pub steps: Vec<StepRow>,
+    /// The `tags` column of each step row, by step name (not part of [`JobState`]).
+    pub tags: HashMap<String, String>,
     pub state: JobState,
+    pub version: i64,
 }
 
 /// How the leases of steps that stopped running end in this transaction. The lease whose
@@ -69,8 +74,10 @@ impl Store {
     /// Stores a new job with all its steps in one transaction.
     pub async fn create_job(&self, job: &JobState, routing: &JobRouting) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        insert_job(&mut tx, job, routing).await?;
-        tx.commit().await
+        let loaded = self.insert_job(&mut tx, job, routing).await?;
+        tx.commit().await?;
+        self.cache.put(Arc::new(loaded));
+        Ok(())
     }
 
     /// The serialised read-modify-write of one job (STYLE 6): in one transaction, lock the job,
@@ -88,13 +95,17 @@ impl Store {
         E: From<StoreError>,
     {
         let mut tx = self.begin_write().await?;
-        let loaded = load_job(&mut tx, job_id, Lock::ForUpdate)
+        let loaded = self
+            .load_job(&mut tx, job_id, Lock::ForUpdate)
             .await?
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
         let value = f(&mut state)?;
-        save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        let saved = self
+            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .await?;
         tx.commit().await?;
+        self.cache.put(saved);
         Ok((value, state))
     }
 
@@ -111,66 +122,143 @@ impl Store {
         E: From<StoreError>,
     {
         let mut tx = self.begin_write().await?;
-        let loaded = load_job(&mut tx, job_id, Lock::ForUpdate)
+        let loaded = self
+            .load_job(&mut tx, job_id, Lock::ForUpdate)
             .await?
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
         let (value, new_jobs) = f(&mut state)?;
-        save_job(&mut tx, &loaded, &state, &LeaseEnding::default()).await?;
+        let saved = self
+            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .await?;
+        let mut created = Vec::with_capacity(new_jobs.len());
         for (job, routing) in &new_jobs {
-            insert_job(&mut tx, job, routing).await?;
+            created.push(self.insert_job(&mut tx, job, routing).await?);
         }
         tx.commit().await?;
+        self.cache.put(saved);
+        for loaded in created {
+            self.cache.put(Arc::new(loaded));
+        }
         Ok((value, state))
     }
 
     /// One job with its steps, as last committed.
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobState>> {
         let mut tx = self.begin_read().await?;
-        let loaded = load_job(&mut tx, job_id, Lock::None).await?;
+        let loaded = self.load_job(&mut tx, job_id, Lock::None).await?;
         tx.commit().await?;
-        Ok(loaded.map(|loaded| loaded.state))
+        Ok(loaded.map(|loaded| loaded.state.clone()))
     }
-}
 
-async fn insert_job(tx: &mut Tx, job: &JobState, routing: &JobRouting) -> Result<()> {
-    let row = JobRow::from_state(job, routing.priority)?;
-    let inserted = on_tx!(&mut *tx, conn => {
-        bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
-            .execute(&mut **conn)
-            .await
-            .map(|_| ())
-    });
-    match inserted {
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            return Err(StoreError::DuplicateJob(job.id));
+    /// Whether one job has finished (its `completed_at` is set), without reading its steps: a
+    /// cheap poll. `None` when there is no such job.
+    pub async fn job_finished(&self, job_id: Uuid) -> Result<Option<bool>> {
+        let mut tx = self.begin_read().await?;
+        let finished: Option<bool> = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar("SELECT completed_at IS NOT NULL FROM jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_optional(&mut **conn)
+                .await?
+        });
+        tx.commit().await?;
+        Ok(finished)
+    }
+
+    /// A job inside `tx`, locked if asked: from the cache when its version is the row's, else
+    /// from its rows (and then cached).
+    pub(crate) async fn load_job(
+        &self,
+        tx: &mut Tx,
+        job_id: Uuid,
+        lock: Lock,
+    ) -> Result<Option<Arc<LoadedJob>>> {
+        let version_sql = match (lock, tx.is_postgres()) {
+            (Lock::ForUpdate, true) => "SELECT version FROM jobs WHERE id = $1 FOR UPDATE",
+            _ => "SELECT version FROM jobs WHERE id = $1",
+        };
+        let version: Option<i64> = on_tx!(&mut *tx, conn => {
+            sqlx::query_scalar(version_sql)
+                .bind(job_id)
+                .fetch_optional(&mut **conn)
+                .await?
+        });
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        if let Some(cached) = self.cache.get(job_id, version) {
+            return Ok(Some(cached));
         }
-        other => other?,
+        let Some(loaded) = load_rows(tx, job_id).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(loaded);
+        self.cache.put(Arc::clone(&loaded));
+        Ok(Some(loaded))
     }
-    for (position, step) in job.steps.iter().enumerate() {
-        let tags = routing
-            .tags
-            .get(step.flow_name())
-            .cloned()
-            .unwrap_or_default();
-        let step_row = StepRow::from_state(job.id, position, step, &to_json(&tags)?)?;
-        insert_step(tx, &step_row).await?;
-    }
-    Ok(())
 }
 
-pub(crate) async fn load_job(tx: &mut Tx, job_id: Uuid, lock: Lock) -> Result<Option<LoadedJob>> {
-    let job_sql = match (lock, tx.is_postgres()) {
-        (Lock::ForUpdate, true) => sql::SELECT_JOB_FOR_UPDATE.as_str(),
-        _ => sql::SELECT_JOB.as_str(),
-    };
+impl Store {
+    /// Inserts a job and its steps; returns it as [`load_job`](Store::load_job) would read it back.
+    async fn insert_job(
+        &self,
+        tx: &mut Tx,
+        job: &JobState,
+        routing: &JobRouting,
+    ) -> Result<LoadedJob> {
+        let row = JobRow::from_state(job, routing.priority)?;
+        let inserted = on_tx!(&mut *tx, conn => {
+            bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
+                .execute(&mut **conn)
+                .await
+                .map(|_| ())
+        });
+        match inserted {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Err(StoreError::DuplicateJob(job.id));
+            }
+            other => other?,
+        }
+        let mut tags = HashMap::with_capacity(job.steps.len());
+        let mut steps = Vec::with_capacity(job.steps.len());
+        for (position, step) in job.steps.iter().enumerate() {
+            let step_tags = routing
+                .tags
+                .get(step.flow_name())
+                .cloned()
+                .unwrap_or_default();
+            let step_row = StepRow::from_state(job.id, position, step, &to_json(&step_tags)?)?;
+            insert_step(tx, &step_row).await?;
+            steps.push(step_row.to_state()?);
+            tags.insert(step_row.step_name, step_row.tags);
+        }
+        if job
+            .steps
+            .iter()
+            .any(|step| step.status == StepStatus::Ready)
+        {
+            notify::step_ready(tx, &self.id).await?;
+        }
+        // The state as stored: times at millisecond precision, like a load from the rows.
+        let state = row.to_state(steps)?;
+        Ok(LoadedJob {
+            row,
+            tags,
+            state,
+            version: 0,
+        })
+    }
+}
+
+/// A job from its rows.
+async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
     let row = on_tx!(&mut *tx, conn => {
-        match sqlx::query(job_sql).bind(job_id).fetch_optional(&mut **conn).await? {
-            Some(row) => Some(read_job!(&row)),
+        match sqlx::query(sql::SELECT_JOB.as_str()).bind(job_id).fetch_optional(&mut **conn).await? {
+            Some(row) => Some((read_job!(&row), sqlx::Row::try_get::<i64, _>(&row, "version")?)),
             None => None,
         }
     });
-    let Some(row) = row else {
+    let Some((row, version)) = row else {
         return Ok(None);
     };
     let steps: Vec<StepRow> = on_tx!(&mut *tx, conn => {
@@ -189,59 +277,118 @@ pub(crate) async fn load_job(tx: &mut Tx, job_id: Uuid, lock: Lock) -> Result<Op
         .map(StepRow::to_state)
         .collect::<Result<Vec<_>>>()?;
     let state = row.to_state(states)?;
-    Ok(Some(LoadedJob { row, steps, state }))
+    let tags = steps
+        .into_iter()
+        .map(|step| (step.step_name, step.tags))
+        .collect();
+    Ok(Some(LoadedJob {
+        row,
+        tags,
+        state,
+        version,
+    }))
 }
 
-/// Writes the rows of `new` that differ from `loaded`, then brings the job's leases in line.
-pub(crate) async fn save_job(
-    tx: &mut Tx,
-    loaded: &LoadedJob,
-    new: &JobState,
-    ending: &LeaseEnding,
-) -> Result<()> {
-    let job_row = JobRow::from_state(new, loaded.row.priority)?;
-    if job_row != loaded.row {
+/// Writes the rows of `new` that differ from `loaded` and increments the job's version, then
+/// brings the job's leases in line. Returns the job as now stored, to cache once committed.
+///
+/// Steps are compared as states, not rows: a row is a function of the step's state, position and
+/// tags, and tags never change, so only changed steps are encoded — a change to one step of a
+/// large job costs one row, not all of them.
+impl Store {
+    pub(crate) async fn save_job(
+        &self,
+        tx: &mut Tx,
+        loaded: &LoadedJob,
+        new: &JobState,
+        ending: &LeaseEnding,
+    ) -> Result<Arc<LoadedJob>> {
+        let job_row = JobRow::from_state(new, loaded.row.priority)?;
+        let version = loaded.version + 1;
+        if job_row != loaded.row {
+            on_tx!(&mut *tx, conn => {
+                bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
+                    .execute(&mut **conn)
+                    .await?;
+            });
+        }
         on_tx!(&mut *tx, conn => {
-            bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
+            sqlx::query("UPDATE jobs SET version = $2 WHERE id = $1")
+                .bind(new.id)
+                .bind(version)
                 .execute(&mut **conn)
                 .await?;
         });
-    }
-    let old: HashMap<&str, &StepRow> = loaded
-        .steps
-        .iter()
-        .map(|row| (row.step_name.as_str(), row))
-        .collect();
-    for (position, step) in new.steps.iter().enumerate() {
-        // New rows are loop instances: they route like their loop step.
-        let tags = old
-            .get(step.step_name.as_str())
-            .or_else(|| old.get(step.flow_name()))
-            .map_or("[]", |row| row.tags.as_str());
-        let row = StepRow::from_state(new.id, position, step, tags)?;
-        match old.get(step.step_name.as_str()) {
-            Some(previous) if **previous == row => {}
-            Some(_) => {
+        let old = &loaded.state.steps;
+        // Steps keep their positions unless loop instances were inserted before them; the index by
+        // name is built only then.
+        let mut by_name: Option<HashMap<&str, usize>> = None;
+        let mut tags = loaded.tags.clone();
+        let mut stored = Vec::with_capacity(new.steps.len());
+        let mut made_ready = false;
+        for (position, step) in new.steps.iter().enumerate() {
+            let previous = match old.get(position) {
+                Some(same) if same.step_name == step.step_name => Some(position),
+                _ => by_name
+                    .get_or_insert_with(|| {
+                        old.iter()
+                            .enumerate()
+                            .map(|(index, step)| (step.step_name.as_str(), index))
+                            .collect()
+                    })
+                    .get(step.step_name.as_str())
+                    .copied(),
+            };
+            match previous {
+                Some(index) if index == position && old[index] == *step => {
+                    stored.push(old[index].clone());
+                    continue;
+                }
+                _ => {}
+            }
+            // New rows are loop instances: they route like their loop step.
+            let step_tags = loaded
+                .tags
+                .get(step.step_name.as_str())
+                .or_else(|| loaded.tags.get(step.flow_name()))
+                .map_or("[]", String::as_str);
+            let row = StepRow::from_state(new.id, position, step, step_tags)?;
+            made_ready |= step.status == StepStatus::Ready
+                && previous.is_none_or(|index| old[index].status != StepStatus::Ready);
+            if previous.is_some() {
                 on_tx!(&mut *tx, conn => {
                     bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
                         .execute(&mut **conn)
                         .await?;
                 });
+            } else {
+                insert_step(tx, &row).await?;
             }
-            None => insert_step(tx, &row).await?,
+            stored.push(row.to_state()?);
+            tags.insert(row.step_name, row.tags);
         }
+        let all_kept = by_name.is_none() && new.steps.len() >= old.len();
+        if !all_kept
+            && let Some(missing) = old.iter().find(|step| new.step(&step.step_name).is_none())
+        {
+            return Err(StoreError::StepRemoved {
+                job_id: new.id,
+                step: missing.step_name.clone(),
+            });
+        }
+        reconcile_leases(tx, new, ending).await?;
+        if made_ready {
+            notify::step_ready(tx, &self.id).await?;
+        }
+        // The state as stored: times at millisecond precision, like a load from the rows.
+        let state = job_row.to_state(stored)?;
+        Ok(Arc::new(LoadedJob {
+            row: job_row,
+            tags,
+            state,
+            version,
+        }))
     }
-    if let Some(missing) = loaded
-        .steps
-        .iter()
-        .find(|row| new.step(&row.step_name).is_none())
-    {
-        return Err(StoreError::StepRemoved {
-            job_id: new.id,
-            step: missing.step_name.clone(),
-        });
-    }
-    reconcile_leases(tx, new, ending).await
 }
 
 async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {

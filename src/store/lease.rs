@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::{Result, StoreError};
-use super::job::{LeaseEnding, Lock, load_job, save_job};
+use super::job::{LeaseEnding, Lock};
 use super::tx::{
     Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_u32,
 };
@@ -202,7 +202,7 @@ impl Store {
         E: From<StoreError>,
     {
         let mut tx = self.begin_write().await?;
-        let Some(loaded) = load_job(&mut tx, key.job_id, Lock::ForUpdate).await? else {
+        let Some(loaded) = self.load_job(&mut tx, key.job_id, Lock::ForUpdate).await? else {
             // No job, so no lease of it can be current.
             return Err(StoreError::StaleLease {
                 lease_id: key.lease_id,
@@ -229,7 +229,7 @@ impl Store {
             state: Some(LeaseStatus::Ended),
             digest,
         };
-        save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
         if usage == LeaseUse::Start
             && let Some(step) = state.step(&lease.step_name)
             && step.status == StepStatus::Running
@@ -246,6 +246,7 @@ impl Store {
             });
         }
         tx.commit().await?;
+        self.cache.put(saved);
         Ok((value, state, lease))
     }
 
@@ -270,7 +271,10 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Some(loaded) = load_job(&mut tx, found.job_id, Lock::ForUpdate).await? else {
+        let Some(loaded) = self
+            .load_job(&mut tx, found.job_id, Lock::ForUpdate)
+            .await?
+        else {
             return Ok(None);
         };
         // Re-read under the job's lock: the lease may have been renewed or ended meanwhile.
@@ -288,7 +292,7 @@ impl Store {
             state: Some(LeaseStatus::Expired),
             digest: None,
         };
-        save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
         // The attempt is lost whatever `f` did: the lease is never honoured again.
         on_tx!(&mut tx, conn => {
             sqlx::query(
@@ -301,6 +305,7 @@ impl Store {
             .map_err(StoreError::from)?;
         });
         tx.commit().await?;
+        self.cache.put(saved);
         Ok(Some((value, state)))
     }
 

@@ -15,11 +15,13 @@
 //! SQLite. The only JSON the store queries into (a step's tags) is cast to `jsonb` in the
 //! claim query.
 
+mod cache;
 mod claim;
 mod error;
 mod job;
 mod lease;
 mod migrate;
+mod notify;
 mod query;
 mod rows;
 mod sql;
@@ -50,11 +52,18 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Unfinished jobs by version (see [`cache`]); shared by clones of this store.
+    cache: std::sync::Arc<cache::JobCache>,
+    /// Names this store (this server) in the notifications it sends (see [`notify`]).
+    id: std::sync::Arc<str>,
+    /// SQLite only: claims take turns (see [`Store::claim`]).
+    claims: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Debug, Clone)]
 enum Db {
-    Sqlite(SqlitePool),
+    /// The pool and the writer lock every write transaction takes first.
+    Sqlite(SqlitePool, std::sync::Arc<tokio::sync::Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -77,7 +86,7 @@ impl Store {
                     .max_connections(max_connections.max(1))
                     .connect_with(options)
                     .await?;
-                Db::Sqlite(pool)
+                Db::Sqlite(pool, std::sync::Arc::default())
             }
             "postgres" | "postgresql" => {
                 let pool = PgPoolOptions::new()
@@ -88,7 +97,16 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
-        let store = Store { db };
+        let claims = match db {
+            Db::Sqlite(..) => Some(std::sync::Arc::default()),
+            Db::Postgres(_) => None,
+        };
+        let store = Store {
+            db,
+            cache: std::sync::Arc::default(),
+            id: uuid::Uuid::new_v4().to_string().into(),
+            claims,
+        };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
     }
@@ -96,7 +114,7 @@ impl Store {
     /// Closes every connection; pending work finishes first.
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool, _) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -104,15 +122,19 @@ impl Store {
     /// Which backend this is, for logs and the health check.
     pub fn backend(&self) -> &'static str {
         match &self.db {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
     }
 
     /// A cheap round trip for `/healthz`.
     pub async fn ping(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
             Db::Postgres(pool) => {
@@ -125,9 +147,17 @@ impl Store {
     /// A transaction that will write. SQLite takes the write lock at `BEGIN` so that a job's
     /// read-modify-write cannot interleave with another writer (a deferred transaction would
     /// fail with `SQLITE_BUSY` when upgrading from read to write instead).
+    ///
+    /// SQLite admits one writer at a time, and a writer that finds the lock taken polls for it
+    /// with sleeps that grow to tens of milliseconds (its busy handler). This process's writers
+    /// therefore queue on an async lock first and meet SQLite's lock free: under load, a change
+    /// waits for the ones before it, not for a sleep (issue #3).
     async fn begin_write(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, writer) => {
+                let guard = std::sync::Arc::clone(writer).lock_owned().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -135,7 +165,7 @@ impl Store {
     /// A read-only transaction that sees one snapshot (a job and its steps agree).
     async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().await?, None),
             Db::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,

@@ -50,12 +50,9 @@ pub(crate) static INSERT_STEP: LazyLock<String> = LazyLock::new(|| insert("steps
 pub(crate) static UPDATE_STEP: LazyLock<String> =
     LazyLock::new(|| update("steps", STEP_COLUMNS, 2));
 
+/// A job row with its `version` (see `store::cache`).
 pub(crate) static SELECT_JOB: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"));
-/// PostgreSQL's row lock that serialises every change of one job (SQLite serialises all writers
-/// with `BEGIN IMMEDIATE` instead).
-pub(crate) static SELECT_JOB_FOR_UPDATE: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"));
+    LazyLock::new(|| format!("SELECT {JOB_COLUMNS}, version FROM jobs WHERE id = $1"));
 pub(crate) static SELECT_STEPS: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {STEP_COLUMNS} FROM steps WHERE job_id = $1 ORDER BY position")
 });

@@ -11,16 +11,21 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::error::{Result, StoreError};
 
-/// An open transaction on either backend.
+/// An open transaction on either backend. A SQLite write transaction holds the store's writer
+/// lock until it ends (see [`Store::begin_write`](super::Store)); the guard is declared after the
+/// transaction so it is released only once the transaction is over.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, _writer) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -37,13 +42,13 @@ impl Tx {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::store::tx::Tx::Sqlite($conn) => $body,
+            $crate::store::tx::Tx::Sqlite($conn, _) => $body,
             $crate::store::tx::Tx::Postgres($conn) => $body,
         }
     };
     ($tx:expr, $conn:ident, $sql:ident = ($lite:expr, $pg:expr) => $body:expr) => {
         match $tx {
-            $crate::store::tx::Tx::Sqlite($conn) => {
+            $crate::store::tx::Tx::Sqlite($conn, _) => {
                 let $sql = $lite;
                 $body
             }

@@ -1,6 +1,8 @@
 //! Remote workers end to end (API §7): a real server in-process on port 0 without its embedded
 //! worker, and real `stroem work` processes talking to it over HTTP.
 
+mod replicas;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -57,6 +59,19 @@ tasks:
   quick:
     flow:
       only: { type: script, script: "echo hi" }
+  restart:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      slow:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo run >> "$INPUT_DIR"/runs.txt
+          echo $$ > "$INPUT_DIR"/slow.pid
+          sleep 2
+          echo finished
+          touch "$INPUT_DIR"/done
 "#;
 
 /// Which database the server uses.
@@ -68,6 +83,7 @@ enum Backend {
 /// A server on a fresh database and workspace, and the workers started against it.
 struct Harness {
     dir: tempfile::TempDir,
+    db_url: String,
     server: Option<Running>,
     workers: Vec<Worker>,
     pg_database: Option<String>,
@@ -106,11 +122,25 @@ impl Harness {
                 (format!("{PG_URL}/{name}"), Some(name))
             }
         };
-        let config_file = dir.path().join("stroem.yaml");
+        let mut harness = Harness {
+            dir,
+            db_url,
+            server: None,
+            workers: Vec::new(),
+            pg_database,
+        };
+        harness.server = Some(harness.boot("server", "127.0.0.1:0").await);
+        harness
+    }
+
+    /// Starts a server on the harness's database and workspace, with its own data directory
+    /// `data` (logs, revision snapshots), listening on `address`.
+    async fn boot(&self, data: &str, address: &str) -> Running {
+        let config_file = self.dir.path().join(format!("{data}.yaml"));
         let config_text = json!({
-            "data_dir": dir.path().join("server"),
-            "db": {"url": db_url},
-            "workspaces": {"default": {"type": "folder", "path": workspace}},
+            "data_dir": self.dir.path().join(data),
+            "db": {"url": self.db_url},
+            "workspaces": {"default": {"type": "folder", "path": self.dir.path().join("workspace")}},
             "embedded_worker": false,
             "worker_token": TOKEN,
             "recovery": {"heartbeat_timeout_secs": 10, "sweep_interval_secs": 1},
@@ -119,21 +149,15 @@ impl Harness {
         let config = Config::load(ConfigSource {
             config: Some(config_file),
             env: BTreeMap::new(),
-            cwd: dir.path().to_owned(),
+            cwd: self.dir.path().to_owned(),
         })
         .expect("config loads");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(address)
             .await
-            .expect("binds port 0");
-        let server = start(config, BTreeMap::new(), listener)
+            .expect("binds the server address");
+        start(config, BTreeMap::new(), listener)
             .await
-            .expect("server starts");
-        Harness {
-            dir,
-            server: Some(server),
-            workers: Vec::new(),
-            pg_database,
-        }
+            .expect("server starts")
     }
 
     fn server(&self) -> &Running {
@@ -146,11 +170,17 @@ impl Harness {
 
     /// Starts `stroem work` with its own data directory (and so its own revision cache).
     fn worker(&mut self, name: &str, slots: u32) -> usize {
+        let url = self.url();
+        self.worker_of(&url, name, slots)
+    }
+
+    /// Starts `stroem work` against the server at `url`.
+    fn worker_of(&mut self, url: &str, name: &str, slots: u32) -> usize {
         let home = self.dir.path().join(name);
         std::fs::create_dir_all(&home).expect("mkdir");
         let log = home.join("worker.log");
         let child = Command::new(env!("CARGO_BIN_EXE_stroem"))
-            .args(["work", "-s", &self.url(), "--name", name])
+            .args(["work", "-s", url, "--name", name])
             .args(["--max-concurrent", &slots.to_string()])
             .current_dir(&home)
             .env("STROEM__WORKER_TOKEN", TOKEN)

@@ -216,3 +216,38 @@ backend_test! {
         assert_eq!((total, children[0].job_id), (1, child.id));
     }
 }
+
+backend_test! {
+    async fn a_job_changed_through_another_store_is_never_served_stale(db) {
+        // Two stores on one database are two servers: each caches the jobs it touched, and a
+        // change made through one must be what the other reads and changes next.
+        let fx = Fixture::new();
+        let other = db.reopen().await;
+        let (job, routing) = fx.job("pipeline", at(0), 0);
+        db.store.create_job(&job, &routing).await.expect("create");
+        let cached = db.store.get_job(job.id).await.expect("get").expect("exists");
+        assert_eq!(other.get_job(job.id).await.expect("get"), Some(cached));
+
+        let (_, changed) = other
+            .with_job(job.id, |job| {
+                Ok::<_, TestError>(fx.apply(job, Event::StepClaimed { step: "build".into() }, at(1))?)
+            })
+            .await
+            .expect("change through the other store");
+        let seen = db.store.get_job(job.id).await.expect("get").expect("exists");
+        assert_eq!(seen, changed);
+        assert_eq!(seen.step("build").map(|s| s.status), Some(StepStatus::Running));
+
+        // A change through the first store starts from the other's state, and the other then
+        // sees it in turn.
+        let (_, again) = db
+            .store
+            .with_job(job.id, |job| {
+                Ok::<_, TestError>(fx.apply(job, Event::StepStarted { step: "build".into() }, at(2))?)
+            })
+            .await
+            .expect("change through the first store");
+        assert_eq!(other.get_job(job.id).await.expect("get"), Some(again));
+        other.close().await;
+    }
+}

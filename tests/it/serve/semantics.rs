@@ -4,10 +4,11 @@
 //! hooks firing as jobs of their own (WF §14).
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::server_harness::{Home, serve_test, step};
+use crate::server_harness::{Home, eventually, serve_test, step};
 
 /// Shared with `run::loops_retries_timeouts_and_child_jobs_behave_as_specified`, so the server
 /// and `stroem run` are held to one workspace.
@@ -164,6 +165,11 @@ serve_test! {
         // The task's own hook fires for the parent; the failed child (not top-level) fires no
         // workspace hook; so exactly one hook job exists.
         let source = format!("{id}/on_error");
+        // Hook jobs are created by the job's end, right after it commits: wait for the one.
+        eventually("the hook job", Duration::from_secs(10), || async {
+            server.get("/api/jobs?source_type=hook").await.json()[0]["job_id"].is_string()
+        })
+        .await;
         let hooks = server.get("/api/jobs?source_type=hook").await;
         let hooks_total = hooks.headers.get("x-total-count").cloned();
         let hooks = hooks.json();
