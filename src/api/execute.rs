@@ -34,6 +34,16 @@ pub struct JobStatusReply {
     pub status: JobStatus,
 }
 
+/// `{"job_id", "trigger", "task", "workspace"}`: a webhook call's 202 in `mode: async`
+/// (API §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookReply {
+    pub job_id: Uuid,
+    pub trigger: String,
+    pub task: String,
+    pub workspace: String,
+}
+
 /// `{"status": "ok"}`, with `duplicate: true` when a retried worker `complete` was already
 /// applied (API §7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

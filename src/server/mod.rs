@@ -18,6 +18,7 @@ mod request_id;
 mod routes;
 mod stream;
 mod views;
+mod webhooks;
 mod worker_routes;
 
 use std::net::SocketAddr;
@@ -72,7 +73,10 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api", machine_surface(api, limits::API_BODY))
-        .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
+        .nest(
+            "/hooks",
+            machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
+        )
         .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
         .fallback(fallback::ui)
         .layer(CatchPanicLayer::custom(error::panic_response))

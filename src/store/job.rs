@@ -133,7 +133,7 @@ impl Store {
     }
 }
 
-async fn insert_job(tx: &mut Tx, job: &JobState, routing: &JobRouting) -> Result<()> {
+pub(super) async fn insert_job(tx: &mut Tx, job: &JobState, routing: &JobRouting) -> Result<()> {
     let row = JobRow::from_state(job, routing.priority)?;
     let inserted = on_tx!(&mut *tx, conn => {
         bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)

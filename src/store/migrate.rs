@@ -14,12 +14,20 @@ struct Migration {
 }
 
 /// Every migration in order. A migration is never edited once released; changes add one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "triggers",
+        sqlite: include_str!("../../migrations/sqlite/0002_triggers.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_triggers.sql"),
+    },
+];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x5374_726f_6d00_0001;

@@ -23,6 +23,7 @@ mod migrate;
 mod query;
 mod rows;
 mod sql;
+mod triggers;
 mod tx;
 mod worker;
 
@@ -38,6 +39,7 @@ pub use error::{Result, StoreError};
 pub use job::JobRouting;
 pub use lease::{HeartbeatReply, Lease, LeaseKey, LeaseStatus, LeaseUse};
 pub use query::{JobCounts, JobFilter, JobSummary};
+pub use triggers::TriggerTick;
 pub use worker::{Worker, WorkerRegistration, WorkerStatus, WorkerStep};
 
 use tx::Tx;
