@@ -276,14 +276,21 @@ impl Scheduler {
                 () = tokio::time::sleep(sleep) => {}
             }
         }
-        if let Err(error) = self
-            .orchestrator
-            .store()
-            .release_scheduler_lease(&self.holder)
-            .await
-        {
+        if let Err(error) = self.release().await {
             tracing::warn!(%error, "cannot release the scheduler lease");
         }
+    }
+
+    /// Gives up the lease (a graceful stop), so another replica leads at its next round
+    /// instead of after [`LEASE_TTL`].
+    pub async fn release(&self) -> Result<(), StoreError> {
+        self.orchestrator
+            .store()
+            .release_scheduler_lease(&self.holder)
+            .await?;
+        let mut state = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
+        *state = LeaseState::default();
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ mod load;
 mod quickstart;
 mod recovery;
 mod rejections;
+mod schedule;
 mod semantics;
 mod shutdown;
 mod transitions;
