@@ -4,6 +4,7 @@
 //! ([`serve_test!`](crate::server_harness::serve_test)).
 
 mod cancel;
+mod examples;
 mod leases;
 mod load;
 mod quickstart;
@@ -13,3 +14,4 @@ mod schedule;
 mod semantics;
 mod shutdown;
 mod transitions;
+mod webhooks;

@@ -399,3 +399,33 @@ serve_test! {
         b.stop().await;
     }
 }
+
+serve_test! {
+    async fn the_serve_loop_fires_a_schedule_and_lists_its_last_run(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(&format!(
+            "{TASK}triggers:\n  every-second: {{ type: scheduler, cron: \"* * * * * *\", task: work, concurrency: skip }}\n"
+        ));
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let started = std::time::Instant::now();
+        let job = loop {
+            let jobs = server.get("/api/jobs?source_type=trigger&status=completed").await.json();
+            if let Some(job) = jobs.as_array().and_then(|jobs| jobs.first().cloned()) {
+                break job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no trigger job completed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(job["source_id"], "default/every-second");
+        let triggers = server.get("/api/workspaces/default/triggers").await.json();
+        let trigger = &triggers[0];
+        assert_eq!(trigger["name"], "every-second");
+        assert!(trigger["last_run_at"].is_string(), "{trigger:#}");
+        assert_eq!(trigger["next_runs"].as_array().map(Vec::len), Some(5), "{trigger:#}");
+        server.stop().await;
+    }
+}
