@@ -113,6 +113,17 @@ serve_test! {
         assert_refused(&broken, 400, "bad_request");
         assert_eq!(broken.json()["field"], "body", "{}", broken.body);
         assert_eq!(webhook_jobs(&server).await, 0);
+        let seen = json!({
+            "wrong secret": wrong.json(),
+            "modified body": modified.json(),
+            "missing": missing.json(),
+            "query secret": query.json(),
+            "oversized": oversized.json(),
+            "unknown": unknown.json(),
+            "disabled": disabled.json(),
+            "invalid json": broken.json(),
+        });
+        insta::assert_json_snapshot!("webhook_refusals", seen);
 
         // The right secret, three ways.
         let by_bearer = server
