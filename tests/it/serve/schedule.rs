@@ -429,3 +429,62 @@ serve_test! {
         server.stop().await;
     }
 }
+
+/// A default template that only fails when rendered: the secret is not JSON.
+const REJECTED: &str = r#"
+secrets:
+  SETTINGS: "plain text, not JSON"
+actions:
+  note: { type: script, script: echo "$INPUT_TEXT", input: { text: { type: string } } }
+tasks:
+  strict:
+    input:
+      settings: { type: object, default: "{{ secret.SETTINGS | fromjson }}" }
+    flow:
+      run: { type: script, script: echo never }
+    on_error:
+      - action: note
+        input: { text: "{{ hook.task_name }} {{ hook.status }}" }
+triggers:
+  strict-nightly: { type: scheduler, cron: "0 3 * * *", task: strict }
+"#;
+
+serve_test! {
+    async fn a_tick_whose_input_is_rejected_records_a_failed_job_and_fires_on_error(backend) {
+        let home = Home::new(backend).await;
+        home.workspace(REJECTED);
+        home.configure("");
+        let engine = engine(&home, "a", at("2030-03-01T02:59:00Z")).await;
+        assert_eq!(engine.tick("2030-03-01T02:59:00Z").await, Vec::<String>::new());
+        let report = engine.scheduler.tick(at("2030-03-01T03:00:01Z")).await.expect("round");
+        assert_eq!(lines(&report), ["strict-nightly@2030-03-01T03:00:00Z rejected"]);
+        let Some(TickAction::Fired(Fired::Rejected { job_id, error })) =
+            report.ticks.first().map(|tick| &tick.action)
+        else {
+            panic!("{report:?}");
+        };
+        assert!(error.starts_with("input.settings:"), "{error}");
+        let job = engine
+            .orchestrator
+            .store()
+            .get_job(*job_id)
+            .await
+            .expect("read")
+            .expect("the failed record");
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.as_deref(), Some(error.as_str()));
+        assert!(job.steps.is_empty() && job.completed_at.is_some(), "{job:?}");
+        let (hooks, _) = engine
+            .orchestrator
+            .store()
+            .list_jobs(&JobFilter {
+                source_type: Some("hook".to_owned()),
+                ..JobFilter::default()
+            })
+            .await
+            .expect("jobs");
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert_eq!(hooks[0].source_id, Some(format!("{job_id}/on_error")));
+        engine.stop().await;
+    }
+}
