@@ -34,14 +34,18 @@ pub struct JobStatusReply {
     pub status: JobStatus,
 }
 
-/// `{"job_id", "trigger", "task", "workspace"}`: a webhook call's 202 in `mode: async`
-/// (API §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `{"job_id", "trigger", "task", "workspace"}`: a webhook call's answer (API §6). In
+/// `mode: sync` it adds `status`, and `output` once the job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookReply {
     pub job_id: Uuid,
     pub trigger: String,
     pub task: String,
     pub workspace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
 }
 
 /// `{"status": "ok"}`, with `duplicate: true` when a retried worker `complete` was already

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
 use crate::engine::{Effect, JobMeta, JobState, JobStatus};
 use crate::store::JobRouting;
-use crate::workflow::model::{ScheduleConcurrency, Trigger, TriggerKind};
+use crate::workflow::model::{ScheduleConcurrency, Trigger, TriggerKind, Webhook, WebhookMode};
 use crate::workspace::manager::Revision;
 
 /// What firing one scheduler tick did.
@@ -44,6 +44,9 @@ pub struct WebhookRequest {
     pub secret: Option<String>,
     /// The trigger's own `input`, merged under the request keys.
     pub input: Map<String, Value>,
+    /// `sync` [P2] waits up to `timeout_secs` for the job to end before answering.
+    pub mode: WebhookMode,
+    pub timeout_secs: u64,
 }
 
 /// The keys a webhook job's input always has (WF §15.2).
@@ -267,7 +270,7 @@ impl Orchestrator {
                 ),
                 None => None,
             };
-            return Ok(Some(webhook_request(&ws, key, trigger, secret)));
+            return Ok(Some(webhook_request(&ws, key, trigger, hook, secret)));
         }
         Ok(None)
     }
@@ -298,6 +301,7 @@ fn webhook_request(
     ws: &str,
     key: &str,
     trigger: &Trigger,
+    hook: &Webhook,
     secret: Option<String>,
 ) -> WebhookRequest {
     WebhookRequest {
@@ -311,6 +315,8 @@ fn webhook_request(
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect(),
+        mode: hook.mode,
+        timeout_secs: hook.timeout_secs,
     }
 }
 

@@ -131,11 +131,7 @@ fn webhook(cx: &mut Ctx, f: &mut Fields, key: &str) -> Webhook {
         ),
     }
     let mode = match choice(cx, f, "mode", &["async", "sync"]) {
-        Some("sync") => {
-            let mark = f.value_mark("mode");
-            cx.unsupported("webhook mode: sync", mark, &f.path_of("mode"));
-            WebhookMode::Sync
-        }
+        Some("sync") => WebhookMode::Sync,
         _ => WebhookMode::Async,
     };
     let mut timeout_secs = 30;

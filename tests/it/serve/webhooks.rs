@@ -23,7 +23,19 @@ tasks:
           ref: "{{ input.body.ref | default('none') }}"
           method: "{{ input.method }}"
           team: "{{ input.team }}"
+  quick:
+    flow:
+      answer:
+        type: script
+        script: "echo 'OUTPUT: {\"answer\": 42}'"
+  slow:
+    flow:
+      wait:
+        type: script
+        script: sleep 3
 triggers:
+  sync-quick: { type: webhook, task: quick, mode: sync }
+  sync-slow: { type: webhook, task: slow, mode: sync, timeout_secs: 1 }
   push:
     type: webhook
     task: on-push
@@ -173,6 +185,19 @@ serve_test! {
         assert_eq!(job["input"]["method"], "GET");
         assert_eq!(job["input"]["query"], json!({"ref": "v2", "x": "1"}));
         assert_eq!(job["input"]["team"], "anyone");
+
+        // `mode: sync` waits for the job: 200 with its output when it ends in time, else 202
+        // with its status.
+        let quick = server.send("POST", "/hooks/sync-quick", &[], Vec::new()).await;
+        assert_eq!(quick.status, 200, "{}", quick.body);
+        let quick = quick.json();
+        assert_eq!(quick["status"], "completed", "{quick:#}");
+        assert_eq!(quick["output"], json!({"answer": {"answer": 42}}), "{quick:#}");
+        let slow = server.send("POST", "/hooks/sync-slow", &[], Vec::new()).await;
+        assert_eq!(slow.status, 202, "{}", slow.body);
+        let slow = slow.json();
+        assert!(slow["status"] == "pending" || slow["status"] == "running", "{slow:#}");
+        assert_eq!(slow.get("output"), None, "{slow:#}");
 
         // The trigger list shows webhooks with their path, never their secret.
         let triggers = server.get("/api/workspaces/default/triggers").await.json();
