@@ -18,7 +18,9 @@ pub mod time;
 pub mod worker;
 
 pub use error::{ErrorBody, ErrorDetail, ParamError};
-pub use execute::{ExecuteRequest, JobStatusReply, OkReply, OkStatus, WebhookReply};
+pub use execute::{
+    ExecuteRequest, JobStatusReply, OkReply, OkStatus, WebhookJobReply, WebhookReply,
+};
 pub use health::{DbStatus, HealthReply, HealthStatus};
 pub use job::{JobDetail, JobMode, JobSummary, JobView, RetryView, StepView};
 pub use logs::LogsReply;

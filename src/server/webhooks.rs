@@ -14,12 +14,14 @@ use axum::routing::get;
 
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use super::extract::body_error;
 use super::stream::Shutdown;
 use super::{ApiError, ApiPath, AppState, BodyLimit};
-use crate::api::WebhookReply;
+use crate::api::{Params, WebhookJobReply, WebhookReply};
 use crate::engine::{JobState, mask_value};
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::{Orchestrator, WebhookRequest};
 use crate::webhook::{self, Call};
 use crate::workflow::model::WebhookMode;
 
@@ -28,23 +30,42 @@ const SYNC_POLL: Duration = Duration::from_millis(100);
 
 /// The `/hooks` routes.
 pub(super) fn webhook_routes() -> Router<AppState> {
-    Router::new().route("/{name}", get(call_webhook).post(call_webhook))
+    Router::new()
+        .route("/{name}", get(call_webhook).post(call_webhook))
+        .route("/{name}/jobs/{job_id}", get(webhook_job))
 }
 
-async fn call_webhook(
-    State(state): State<AppState>,
-    ApiPath(name): ApiPath<String>,
-    request: Request,
-) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
-    let orchestrator = state.jobs()?;
+/// A webhook request that passed authentication, with the parts job input is made of.
+struct Received {
+    hook: WebhookRequest,
+    method: String,
+    headers: Vec<(String, Vec<u8>)>,
+    query: Vec<(String, String)>,
+    body: Bytes,
+    shutdown: Option<Shutdown>,
+}
+
+impl Received {
+    fn call(&self) -> Call<'_> {
+        Call {
+            method: &self.method,
+            headers: &self.headers,
+            query: &self.query,
+            body: &self.body,
+        }
+    }
+}
+
+/// Finds the enabled hook `name`, reads the request (body limit) and checks the caller.
+async fn receive(state: &AppState, name: &str, request: Request) -> Result<Received, ApiError> {
     // A disabled hook answers exactly like an unknown one (WF §15: "its webhook answers 404").
-    let hook = orchestrator
-        .webhook(&name)?
+    let hook = state
+        .jobs()?
+        .webhook(name)?
         .filter(|hook| hook.enabled)
         .ok_or_else(|| ApiError::not_found(format!("webhook '{name}'")))?;
-
     let method = request.method().as_str().to_owned();
-    let headers: Vec<(String, Vec<u8>)> = request
+    let headers = request
         .headers()
         .iter()
         .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
@@ -55,20 +76,33 @@ async fn call_webhook(
         })?;
     let limit = request.extensions().get::<BodyLimit>().map(|limit| limit.0);
     let shutdown = request.extensions().get::<Shutdown>().cloned();
-    let body = Bytes::from_request(request, &state)
+    let body = Bytes::from_request(request, state)
         .await
         .map_err(|rejection| body_error(&rejection, limit))?;
-
-    let call = Call {
-        method: &method,
-        headers: &headers,
-        query: &query,
-        body: &body,
+    let received = Received {
+        hook,
+        method,
+        headers,
+        query,
+        body,
+        shutdown,
     };
-    webhook::authenticate(hook.secret.as_deref(), &call)
+    webhook::authenticate(received.hook.secret.as_deref(), &received.call())
         .map_err(|error| ApiError::unauthorized(error.to_string()))?;
+    Ok(received)
+}
+
+async fn call_webhook(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
+    let orchestrator = state.jobs()?;
+    let received = receive(&state, &name, request).await?;
+    let call = received.call();
+    let hook = &received.hook;
     let input = webhook::input(&call).map_err(|error| ApiError::bad_field("body", error))?;
-    let job = orchestrator.fire_webhook(&hook, input).await?;
+    let job = orchestrator.fire_webhook(hook, input).await?;
     tracing::info!(job_id = %job.id, webhook = %name, workspace = %hook.workspace, "webhook fired");
     let mut reply = WebhookReply {
         job_id: job.id,
@@ -82,7 +116,7 @@ async fn call_webhook(
         return Ok((StatusCode::ACCEPTED, Json(reply)));
     }
     let wait = Duration::from_secs(hook.timeout_secs);
-    let job = wait_for_end(orchestrator, job, wait, shutdown).await?;
+    let job = wait_for_end(orchestrator, job, wait, received.shutdown.clone()).await?;
     reply.status = Some(job.status);
     if job.is_finished() {
         reply.output = Some(mask_value(&job.output, &orchestrator.mask_of(&job)));
@@ -123,4 +157,59 @@ async fn wait_for_end(
             .ok_or_else(|| ApiError::not_found(format!("job {}", job.id)))?;
     }
     Ok(job)
+}
+
+/// `GET /hooks/{name}/jobs/{job_id}?wait=true&timeout=30` [P2]: a job this webhook created, with
+/// the webhook's own authentication (a signature covers the empty body). Other jobs are 404.
+async fn webhook_job(
+    State(state): State<AppState>,
+    ApiPath((name, job_id)): ApiPath<(String, Uuid)>,
+    request: Request,
+) -> Result<(StatusCode, Json<WebhookJobReply>), ApiError> {
+    let orchestrator = state.jobs()?;
+    let received = receive(&state, &name, request).await?;
+    let params = Params::new(received.query.clone());
+    let wait = match params.get("wait") {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "wait",
+                format!("must be true or false, found '{other}'"),
+            ));
+        }
+    };
+    let timeout: u64 = params.number("timeout", 30, 1, 300)?;
+    let hook = &received.hook;
+    let source = format!("{}/{}", hook.workspace, hook.trigger);
+    let job = orchestrator
+        .store()
+        .get_job(job_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|job| job.source_type == "webhook" && job.source_id.as_deref() == Some(&source))
+        .ok_or_else(|| ApiError::not_found(format!("job {job_id} of webhook '{name}'")))?;
+    let job = if wait {
+        let wait = Duration::from_secs(timeout);
+        wait_for_end(orchestrator, job, wait, received.shutdown.clone()).await?
+    } else {
+        job
+    };
+    let status = if wait && !job.is_finished() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(WebhookJobReply {
+            job_id: job.id,
+            trigger: hook.trigger.clone(),
+            task: hook.task.clone(),
+            status: job.status,
+            output: mask_value(&job.output, &orchestrator.mask_of(&job)),
+            created_at: job.created_at,
+            completed_at: job.completed_at,
+        }),
+    ))
 }

@@ -32,7 +32,7 @@ tasks:
     flow:
       wait:
         type: script
-        script: sleep 3
+        script: sleep 5
 triggers:
   sync-quick: { type: webhook, task: quick, mode: sync }
   sync-slow: { type: webhook, task: slow, mode: sync, timeout_secs: 1 }
@@ -157,8 +157,8 @@ serve_test! {
 
         // The job: input {body, headers, method, query} plus the trigger's input, credentials
         // left out of the headers, run to completion.
-        let id = reply["job_id"].as_str().expect("job_id").parse().expect("uuid");
-        let job = server.wait_finished(id).await;
+        let push_id = reply["job_id"].as_str().expect("job_id").parse().expect("uuid");
+        let job = server.wait_finished(push_id).await;
         assert_eq!(job["status"], "completed", "{job:#}");
         assert_eq!(job["source_type"], "webhook");
         assert_eq!(job["source_id"], "default/push");
@@ -170,7 +170,7 @@ serve_test! {
         assert_eq!(input["headers"]["x-delivery"], "d-1");
         assert_eq!(input["headers"]["content-type"], "application/json");
         assert_eq!(input["headers"].get("authorization"), None, "{input:#}");
-        let logs = server.get(&format!("/api/jobs/{id}/logs")).await.json();
+        let logs = server.get(&format!("/api/jobs/{push_id}/logs")).await.json();
         let logs = logs["logs"].as_str().expect("logs");
         assert!(logs.contains("ref=refs/heads/main method=POST team=ops"), "{logs}");
 
@@ -198,6 +198,29 @@ serve_test! {
         let slow = slow.json();
         assert!(slow["status"] == "pending" || slow["status"] == "running", "{slow:#}");
         assert_eq!(slow.get("output"), None, "{slow:#}");
+
+        // A webhook's jobs can be looked up under it, with its own authentication.
+        let path = format!("/hooks/push/jobs/{push_id}");
+        let looked_up = server.send("GET", &path, &[("Authorization", &bearer)], Vec::new()).await;
+        assert_eq!(looked_up.status, 200, "{}", looked_up.body);
+        assert_eq!(looked_up.json()["status"], "completed");
+        assert_eq!(looked_up.json()["trigger"], "push");
+        let empty_signature = format!("sha256={}", sign(SECRET.as_bytes(), b""));
+        let signed = server
+            .send("GET", &path, &[("X-Stroem-Signature", &empty_signature)], Vec::new())
+            .await;
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        assert_refused(&server.send("GET", &path, &[], Vec::new()).await, 401, "unauthorized");
+        let open_id = open.json()["job_id"].as_str().expect("job_id").to_owned();
+        let foreign = server
+            .send("GET", &format!("/hooks/push/jobs/{open_id}"), &[("Authorization", &bearer)], Vec::new())
+            .await;
+        assert_refused(&foreign, 404, "not_found");
+        let slow_id = slow["job_id"].as_str().expect("job_id");
+        let waited = server
+            .send("GET", &format!("/hooks/sync-slow/jobs/{slow_id}?wait=true&timeout=1"), &[], Vec::new())
+            .await;
+        assert_eq!(waited.status, 202, "{}", waited.body);
 
         // The trigger list shows webhooks with their path, never their secret.
         let triggers = server.get("/api/workspaces/default/triggers").await.json();
