@@ -164,9 +164,17 @@ serve_test! {
         // The task's own hook fires for the parent; the failed child (not top-level) fires no
         // workspace hook; so exactly one hook job exists.
         let source = format!("{id}/on_error");
-        let hooks = server.get("/api/jobs?source_type=hook").await;
-        let hooks_total = hooks.headers.get("x-total-count").cloned();
-        let hooks = hooks.json();
+        // Hook jobs are created right after the job's last change commits: wait for them.
+        let started = std::time::Instant::now();
+        let (hooks_total, hooks) = loop {
+            let hooks = server.get("/api/jobs?source_type=hook").await;
+            let total = hooks.headers.get("x-total-count").cloned();
+            if total.as_deref() != Some("0") {
+                break (total, hooks.json());
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "no hook job");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         let hook_id = hooks[0]["job_id"].as_str().expect("a hook job").parse().expect("uuid");
         let hook = server.wait_finished(hook_id).await;
         assert_eq!(hooks_total.as_deref(), Some("1"), "{hooks:#}");
