@@ -1,6 +1,7 @@
 //! Creating and cancelling jobs (API §3.3, §3.4): the execute request and the small
 //! `{job_id, status}` reply both routes answer with.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -32,6 +33,34 @@ impl ExecuteRequest {
 pub struct JobStatusReply {
     pub job_id: Uuid,
     pub status: JobStatus,
+}
+
+/// `{"job_id", "trigger", "task", "workspace"}`: a webhook call's answer (API §6). In
+/// `mode: sync` it adds `status`, and `output` once the job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookReply {
+    pub job_id: Uuid,
+    pub trigger: String,
+    pub task: String,
+    pub workspace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+}
+
+/// `GET /hooks/{name}/jobs/{job_id}` [P2] (API §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookJobReply {
+    pub job_id: Uuid,
+    pub trigger: String,
+    pub task: String,
+    pub status: JobStatus,
+    pub output: Value,
+    #[serde(with = "super::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "super::time::option")]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 /// `{"status": "ok"}`, with `duplicate: true` when a retried worker `complete` was already

@@ -18,7 +18,9 @@ pub mod time;
 pub mod worker;
 
 pub use error::{ErrorBody, ErrorDetail, ParamError};
-pub use execute::{ExecuteRequest, JobStatusReply, OkReply, OkStatus};
+pub use execute::{
+    ExecuteRequest, JobStatusReply, OkReply, OkStatus, WebhookJobReply, WebhookReply,
+};
 pub use health::{DbStatus, HealthReply, HealthStatus};
 pub use job::{JobDetail, JobMode, JobSummary, JobView, RetryView, StepView};
 pub use logs::LogsReply;
@@ -33,8 +35,10 @@ pub use worker::{WorkerDetail, WorkerStatus, WorkerStep, WorkerView};
 
 /// Body limits (API §1.4), in bytes.
 pub mod limits {
-    /// `/api` request bodies, job input, webhook bodies.
+    /// `/api` request bodies, job input.
     pub const API_BODY: usize = 1024 * 1024;
+    /// A webhook call's body (API §6).
+    pub const WEBHOOK_BODY: usize = 1024 * 1024;
     /// A worker log batch.
     pub const LOG_BATCH: usize = 4 * 1024 * 1024;
     /// A worker `complete` body.

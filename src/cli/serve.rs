@@ -1,5 +1,6 @@
-//! `stroem serve`: the HTTP API, the job engine, the recovery loop, the workspace poller and
-//! (unless `--no-worker`) an embedded worker, in one process (API §9.2, §10.3).
+//! `stroem serve`: the HTTP API and webhooks, the job engine, the recovery loop, the workspace
+//! poller, the cron scheduler and (unless `--no-worker`) an embedded worker, in one process
+//! (API §9.2, §10.3).
 //!
 //! Shutdown (SIGTERM or Ctrl-C): stop accepting requests and claims, stop running attempts
 //! (reported as retryable `worker shutting down` failures, or recovered by lease expiry on the
@@ -20,6 +21,7 @@ use crate::config::{Config, ConfigSource, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
+use crate::scheduler::Scheduler;
 use crate::server::{AppState, Health, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
@@ -182,6 +184,7 @@ pub async fn start(
     ));
     tasks.spawn(Arc::clone(&workspaces).run_poller(shutdown.clone()));
     tasks.spawn(orchestrator.clone().run_wakeups(shutdown.clone()));
+    tasks.spawn(Scheduler::new(orchestrator.clone()).run(shutdown.clone()));
     if config.embedded_worker {
         let worker = &config.worker;
         let registration = WorkerRegistration {

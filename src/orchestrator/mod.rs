@@ -11,6 +11,7 @@
 mod effects;
 mod plans;
 mod recovery;
+mod triggers;
 mod workers;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::workspace::manager::{Revision, Workspaces};
 
 pub use plans::PlanLookupError;
 pub use recovery::Sweep;
+pub use triggers::{Fired, WebhookRequest};
 pub use workers::{ClaimedStep, Completion, LogAck, StartOutcome};
 
 /// Server settings the orchestrator needs (API §10.2).
@@ -85,6 +87,12 @@ pub enum OrchestratorError {
     UnknownTask { workspace: String, task: String },
     #[error("job {0} not found")]
     JobNotFound(Uuid),
+    #[error("trigger '{trigger}' not found in workspace '{workspace}'")]
+    UnknownTrigger { workspace: String, trigger: String },
+    /// A webhook's `secret` template failed to render: a server-side problem, never the
+    /// caller's.
+    #[error("the secret of webhook trigger {trigger} cannot be rendered: {message}")]
+    WebhookSecret { trigger: String, message: String },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidInput(Vec<FieldError>),
     #[error("job {0} has already finished")]
@@ -125,6 +133,13 @@ impl From<StoreError> for OrchestratorError {
 }
 
 pub type Result<T, E = OrchestratorError> = std::result::Result<T, E>;
+
+/// A job built and validated but not yet stored, with the effects its creation causes.
+struct PreparedJob {
+    job: JobState,
+    routing: JobRouting,
+    effects: Vec<Effect>,
+}
 
 /// Cheap to clone; every clone shares the same store, logs and wake-up signal.
 #[derive(Clone)]
@@ -255,6 +270,18 @@ impl Orchestrator {
         meta: JobMeta,
         raw_input: &Value,
     ) -> Result<(JobState, Vec<(Uuid, Effect)>)> {
+        let prepared = self.prepare_job(revision, task, meta, raw_input)?;
+        self.store_prepared(prepared).await
+    }
+
+    /// Validates the input (WF §3.2) and builds a new job, without storing it.
+    fn prepare_job(
+        &self,
+        revision: &Revision,
+        task: &str,
+        meta: JobMeta,
+        raw_input: &Value,
+    ) -> Result<PreparedJob> {
         let plan = self.inner.plans.task(revision, task)?;
         let default_scope = json!({
             "secret": revision.secrets,
@@ -277,13 +304,12 @@ impl Orchestrator {
             &render_default,
         )
         .map_err(OrchestratorError::InvalidInput)?;
-        self.store_new_job(
+        Ok(self.new_job(
             revision,
             &plan,
             meta,
             Value::Object(validated.into_iter().collect()),
-        )
-        .await
+        ))
     }
 
     async fn store_new_job(
@@ -293,6 +319,18 @@ impl Orchestrator {
         meta: JobMeta,
         input: Value,
     ) -> Result<(JobState, Vec<(Uuid, Effect)>)> {
+        self.store_prepared(self.new_job(revision, plan, meta, input))
+            .await
+    }
+
+    /// A new job of `plan` with validated `input`, as the engine creates it.
+    fn new_job(
+        &self,
+        revision: &Revision,
+        plan: &engine::JobPlan,
+        meta: JobMeta,
+        input: Value,
+    ) -> PreparedJob {
         let ctx = EvalContext {
             templates: &self.inner.templates,
             secrets: &revision.secrets,
@@ -301,7 +339,22 @@ impl Orchestrator {
         if job.timeout_secs.is_none() {
             job.timeout_secs = self.inner.settings.default_job_timeout.map(Duration::secs);
         }
-        let routing = JobRouting::from_plan(plan, 0);
+        PreparedJob {
+            routing: JobRouting::from_plan(plan, 0),
+            job,
+            effects,
+        }
+    }
+
+    async fn store_prepared(
+        &self,
+        prepared: PreparedJob,
+    ) -> Result<(JobState, Vec<(Uuid, Effect)>)> {
+        let PreparedJob {
+            job,
+            routing,
+            effects,
+        } = prepared;
         self.inner.store.create_job(&job, &routing).await?;
         let id = job.id;
         Ok((

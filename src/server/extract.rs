@@ -106,7 +106,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-fn body_error(rejection: &BytesRejection, limit: Option<usize>) -> ApiError {
+pub(super) fn body_error(rejection: &BytesRejection, limit: Option<usize>) -> ApiError {
     // axum marks a body over `DefaultBodyLimit` with 413; any other failure is a broken upload.
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }

@@ -19,6 +19,7 @@ mod routes;
 mod stream;
 mod ui;
 mod views;
+mod webhooks;
 mod worker_routes;
 
 use std::net::SocketAddr;
@@ -76,7 +77,10 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api", machine_surface(api, limits::API_BODY))
-        .nest("/hooks", machine_surface(Router::new(), limits::API_BODY))
+        .nest(
+            "/hooks",
+            machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
+        )
         .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
         .fallback(ui::serve_ui)
         .layer(CatchPanicLayer::custom(error::panic_response))

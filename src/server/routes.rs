@@ -143,24 +143,49 @@ async fn get_task(
     State(state): State<AppState>,
     ApiPath((ws, name)): ApiPath<(String, String)>,
 ) -> Result<Json<TaskDetail>, ApiError> {
-    state
-        .jobs()?
+    let orchestrator = state.jobs()?;
+    let mut task = orchestrator
         .workspaces()
         .task(&ws, &name, chrono::Utc::now())
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("task '{name}' in workspace '{ws}'")))
+        .ok_or_else(|| ApiError::not_found(format!("task '{name}' in workspace '{ws}'")))?;
+    fill_last_runs(orchestrator, &ws, &mut task.triggers).await?;
+    Ok(Json(task))
 }
 
 async fn list_triggers(
     State(state): State<AppState>,
     ApiPath(ws): ApiPath<String>,
 ) -> Result<Json<Vec<TriggerView>>, ApiError> {
-    state
-        .jobs()?
+    let orchestrator = state.jobs()?;
+    let mut triggers = orchestrator
         .workspaces()
         .triggers(&ws, chrono::Utc::now())
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))?;
+    fill_last_runs(orchestrator, &ws, &mut triggers).await?;
+    Ok(Json(triggers))
+}
+
+/// `last_run_at` of scheduler triggers comes from the scheduler's checkpoints (API §2.3).
+async fn fill_last_runs(
+    orchestrator: &Orchestrator,
+    ws: &str,
+    triggers: &mut [TriggerView],
+) -> Result<(), ApiError> {
+    if !triggers.iter().any(|trigger| trigger.kind == "scheduler") {
+        return Ok(());
+    }
+    let ticks = orchestrator
+        .store()
+        .trigger_ticks(Some(ws))
+        .await
+        .map_err(ApiError::internal)?;
+    for trigger in triggers.iter_mut().filter(|t| t.kind == "scheduler") {
+        trigger.last_run_at = ticks
+            .iter()
+            .find(|tick| tick.trigger == trigger.name)
+            .and_then(|tick| tick.last_run_at);
+    }
+    Ok(())
 }
 
 async fn execute_task(

@@ -200,7 +200,7 @@ impl Store {
 
 impl Store {
     /// Inserts a job and its steps; returns it as [`load_job`](Store::load_job) would read it back.
-    async fn insert_job(
+    pub(super) async fn insert_job(
         &self,
         tx: &mut Tx,
         job: &JobState,

@@ -22,6 +22,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
     },
     Migration {
+        version: 2,
+        name: "triggers",
+        sqlite: include_str!("../../migrations/sqlite/0002_triggers.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_triggers.sql"),
+    },
+    Migration {
         version: 3,
         name: "job_version",
         sqlite: include_str!("../../migrations/sqlite/0003_job_version.sql"),

@@ -25,6 +25,7 @@ mod notify;
 mod query;
 mod rows;
 mod sql;
+mod triggers;
 mod tx;
 mod worker;
 
@@ -40,6 +41,7 @@ pub use error::{Result, StoreError};
 pub use job::JobRouting;
 pub use lease::{HeartbeatReply, Lease, LeaseKey, LeaseStatus, LeaseUse};
 pub use query::{JobCounts, JobFilter, JobSummary};
+pub use triggers::TriggerTick;
 pub use worker::{Worker, WorkerRegistration, WorkerStatus, WorkerStep};
 
 use tx::Tx;

@@ -44,7 +44,7 @@ use fingerprint::Fingerprint;
 use load::{Attempt, Rejection};
 
 pub use poller::log_outcome;
-pub use schedule::next_fire_times;
+pub use schedule::{DueTicks, due_ticks, next_fire_times, previous_fire_time};
 pub use tarball::{Encoding, TarballError};
 pub use views::{
     SourceView, StepView, TaskDetail, TaskSummary, TriggerView, WebhookView, WorkspaceStatus,

@@ -4,11 +4,14 @@
 //! ([`serve_test!`](crate::server_harness::serve_test)).
 
 mod cancel;
+mod examples;
 mod leases;
 mod load;
 mod quickstart;
 mod recovery;
 mod rejections;
+mod schedule;
 mod semantics;
 mod shutdown;
 mod transitions;
+mod webhooks;

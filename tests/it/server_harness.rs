@@ -279,6 +279,59 @@ impl Server {
         .expect("the request thread")
     }
 
+    /// A request with any headers, for webhook senders: `GET` sends no body.
+    pub async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let agent = self.agent.clone();
+        let url = format!("{}{path}", self.base);
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let response = if method == "GET" {
+                let mut request = agent.get(&url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                request.call()
+            } else {
+                let mut request = agent.post(&url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                request.send(&body[..])
+            };
+            let mut response = response.unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        value.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let body = response
+                .body_mut()
+                .read_to_string()
+                .expect("a readable body");
+            Reply {
+                status: response.status().as_u16(),
+                headers,
+                body,
+            }
+        })
+        .await
+        .expect("the request thread")
+    }
+
     /// Creates a job and returns its id, asserting the documented 200 `{job_id, status}`.
     /// Tests whose first steps run on a worker check for `pending` themselves.
     pub async fn execute(&self, workspace: &str, task: &str, body: &str) -> Uuid {

@@ -12,7 +12,12 @@ use crate::server::router;
 #[tokio::test]
 async fn unknown_machine_paths_are_json_404() {
     let mut all = Map::new();
-    for uri in ["/api/nope", "/api", "/hooks/site-push", "/worker/nope"] {
+    for uri in [
+        "/api/nope",
+        "/api",
+        "/hooks/site-push/deliveries",
+        "/worker/nope",
+    ] {
         let reply = send(router(state(true)), get(uri)).await;
         assert_eq!(reply.status.as_u16(), 404, "{uri}");
         assert_eq!(

@@ -89,11 +89,7 @@ fn schedule(cx: &mut Ctx, f: &mut Fields, path: &str) -> Schedule {
         _ => ScheduleConcurrency::Allow,
     };
     let catch_up = match choice(cx, f, "catch_up", &["none", "latest"]) {
-        Some("latest") => {
-            let mark = f.value_mark("catch_up");
-            cx.unsupported("catch_up: latest", mark, &f.path_of("catch_up"));
-            CatchUp::Latest
-        }
+        Some("latest") => CatchUp::Latest,
         _ => CatchUp::None,
     };
     Schedule {
@@ -135,11 +131,7 @@ fn webhook(cx: &mut Ctx, f: &mut Fields, key: &str) -> Webhook {
         ),
     }
     let mode = match choice(cx, f, "mode", &["async", "sync"]) {
-        Some("sync") => {
-            let mark = f.value_mark("mode");
-            cx.unsupported("webhook mode: sync", mark, &f.path_of("mode"));
-            WebhookMode::Sync
-        }
+        Some("sync") => WebhookMode::Sync,
         _ => WebhookMode::Async,
     };
     let mut timeout_secs = 30;
