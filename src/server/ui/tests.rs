@@ -297,7 +297,7 @@ async fn unknown_assets_are_404_not_index_html() {
 
 #[tokio::test]
 async fn machine_surfaces_never_fall_back_to_the_ui() {
-    for path in ["/api/nope", "/worker/nope", "/hooks/nope"] {
+    for path in ["/api/nope", "/worker/nope", "/hooks/nope/deliveries"] {
         let reply = send(built(), get(path)).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.header("content-type"), Some("application/json"));
