@@ -183,6 +183,13 @@ pub struct ClaimReply {
     pub spec: StepSpec,
 }
 
+/// `POST /worker/deregister` [P2]: a worker shutting down says goodbye (API §7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeregisterRequest {
+    pub worker_id: Uuid,
+}
+
 /// `POST /worker/jobs/{id}/steps/{step}/start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -177,7 +177,14 @@ pub(crate) fn run_role(role: impl Future<Output = anyhow::Result<()>>) -> ExitCo
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(role) {
+    let result = runtime.block_on(role);
+    // Dropping the runtime would wait for every blocking thread, and a worker's long-poll
+    // claim (ureq on the blocking pool) may be waiting up to its `wait_secs` for an answer
+    // nobody needs any more: the role has finished its own orderly shutdown (a worker has
+    // deregistered, so whatever that claim is granted is re-queued), so give stragglers a
+    // moment and exit.
+    runtime.shutdown_timeout(BLOCKING_SHUTDOWN);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -185,6 +192,9 @@ pub(crate) fn run_role(role: impl Future<Output = anyhow::Result<()>>) -> ExitCo
         }
     }
 }
+
+/// How long a finished role waits for blocking threads still running (see [`run_role`]).
+const BLOCKING_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// In a container the verb may come from `STROEM_ROLE` (API §9): when no verb is given (no
 /// argument, or only options), the role is inserted as the verb.

@@ -3,8 +3,11 @@
 //! streams their logs and reports their results — the same loop as the embedded worker, over
 //! the HTTP transport.
 //!
-//! Shutdown (SIGTERM or Ctrl-C): stop claiming and stop running attempts; their steps end
-//! `cancelled` through the complete report, or are recovered by lease expiry on the server.
+//! Shutdown (SIGTERM or Ctrl-C): stop claiming, let running attempts finish for up to
+//! `shutdown_grace_secs`, stop the rest and report them as retryable failures (`worker shutting
+//! down`), then deregister (API §7.2) so the server re-queues at once anything still leased to
+//! this worker — such as a claim granted as it stopped listening — and exit without waiting
+//! for the abandoned long poll's blocking thread ([`super::run_role`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

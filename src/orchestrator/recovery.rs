@@ -11,6 +11,11 @@ use crate::engine::{self, EvalContext, Event, JobState, StepStatus};
 use crate::runner::spec::{AttemptResult, Outcome};
 use crate::store::{LeaseStatus, WorkerStatus};
 
+/// The error of an attempt whose lease expired (API §8.5 item 2).
+const LOST_LEASE: &str = "worker lost (lease expired)";
+/// The error of an attempt whose worker deregistered while holding its lease (API §7.2).
+const DEREGISTERED: &str = "worker lost (deregistered)";
+
 /// What one sweep did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sweep {
@@ -35,7 +40,7 @@ impl Orchestrator {
             ..Sweep::default()
         };
         for lease in self.inner.store.expired_leases(now).await? {
-            if self.expire(lease.lease_id, now).await? {
+            if self.expire(lease.lease_id, now, LOST_LEASE).await? {
                 sweep.expired_leases += 1;
             }
         }
@@ -177,8 +182,27 @@ impl Orchestrator {
         Ok(applied)
     }
 
-    /// Fails (or, for a cancelling lease, cancels) the attempt of an expired lease.
-    async fn expire(&self, lease_id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool> {
+    /// A worker shutting down deregisters (API §7.2): it becomes `inactive` — so it is never
+    /// granted a lease again, even by a long-poll claim still pending — and every lease it
+    /// still holds is lost at once, exactly as an expired one (§8.5 item 2): retried while
+    /// attempts remain, otherwise failed; a cancelling one cancelled. Returns how many leases
+    /// were ended.
+    pub async fn deregister_worker(&self, worker_id: uuid::Uuid) -> Result<usize> {
+        let now = Utc::now();
+        let leases = self.inner.store.deregister_worker(worker_id, now).await?;
+        let mut ended = 0;
+        for lease_id in leases {
+            if self.expire(lease_id, now, DEREGISTERED).await? {
+                ended += 1;
+            }
+        }
+        tracing::info!(%worker_id, lost_leases = ended, "worker deregistered");
+        Ok(ended)
+    }
+
+    /// Fails (or, for a cancelling lease, cancels) the attempt of an expired lease, with
+    /// `reason` as its error.
+    async fn expire(&self, lease_id: uuid::Uuid, now: DateTime<Utc>, reason: &str) -> Result<bool> {
         let templates = &self.inner.templates;
         let store = &self.inner.store;
         let Some(lease) = store
@@ -209,7 +233,7 @@ impl Orchestrator {
                         Outcome::Failed
                     },
                     output: serde_json::Value::Null,
-                    error_message: Some("worker lost (lease expired)".to_owned()),
+                    error_message: Some(reason.to_owned()),
                     started_at: now,
                     finished_at: now,
                 };

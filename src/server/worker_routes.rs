@@ -26,8 +26,8 @@ use crate::api::execute::OkReply;
 use crate::api::job::JobMode;
 use crate::api::limits;
 use crate::api::protocol::{
-    Capability, ClaimReply, ClaimRequest, CompleteRequest, HeartbeatReply, HeartbeatRequest,
-    LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
+    Capability, ClaimReply, ClaimRequest, CompleteRequest, DeregisterRequest, HeartbeatReply,
+    HeartbeatRequest, LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
 };
 use crate::api::query::{FromParams, Params};
 use crate::api::{OkStatus, ParamError};
@@ -76,6 +76,7 @@ pub(super) fn worker_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/register", post(register))
         .route("/heartbeat", post(heartbeat))
+        .route("/deregister", post(deregister))
         .route("/jobs/claim", post(claim))
         .route("/jobs/{id}/steps/{step}/start", post(start))
         .route("/jobs/{id}/logs", post(logs))
@@ -187,6 +188,20 @@ async fn heartbeat(
         unknown: reply.unknown,
         release_jobs: Vec::new(),
     }))
+}
+
+/// A worker shutting down (API §7.2): it becomes `inactive`, its leases are lost at once, and
+/// a claim of it still pending never gets a step.
+async fn deregister(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<DeregisterRequest>,
+) -> Result<Json<OkReply>, ApiError> {
+    state
+        .jobs()?
+        .deregister_worker(request.worker_id)
+        .await
+        .map_err(worker_error)?;
+    Ok(Json(OkReply::OK))
 }
 
 /// Long poll (API §7.3): answers as soon as a step is claimable, after `wait_secs` with 204,

@@ -122,6 +122,9 @@ impl Store {
                 }
             }
             let mut tx = self.begin_write().await?;
+            if !super::worker::worker_is_active(&mut tx, worker.worker_id).await? {
+                return Ok(None);
+            }
             if live_leases_of(&mut tx, worker.worker_id).await? >= i64::from(worker.max_concurrent)
             {
                 return Ok(None);

@@ -187,6 +187,43 @@ impl Store {
         Ok(ids)
     }
 
+    /// Deregisters a worker (API §7.2): it becomes `inactive` and every live lease it holds
+    /// is made due at `now`, so [`Store::expire_lease`] takes it at once — and the recovery
+    /// sweep does if the caller stops before that. Returns those leases' ids.
+    /// [`StoreError::WorkerNotFound`] for an unknown worker.
+    pub async fn deregister_worker(
+        &self,
+        worker_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let (updated, leases): (u64, Vec<Uuid>) = on_tx!(&mut tx, conn => {
+            // The worker row first, as a heartbeat does: a claim holding it (see
+            // `worker_is_active`) commits before this goes on, so its lease is seen below.
+            let updated = sqlx::query("UPDATE workers SET status = 'inactive' WHERE worker_id = $1")
+                .bind(worker_id)
+                .execute(&mut **conn)
+                .await?
+                .rows_affected();
+            let leases = sqlx::query_scalar(
+                "UPDATE leases SET expires_at = $2 \
+                 WHERE worker_id = $1 AND state IN ('active', 'cancelling') RETURNING lease_id",
+            )
+            .bind(worker_id)
+            .bind(millis(now))
+            .fetch_all(&mut **conn)
+            .await?;
+            (updated, leases)
+        });
+        if updated == 0 {
+            return Err(StoreError::WorkerNotFound(worker_id));
+        }
+        tx.commit().await?;
+        let mut leases = leases;
+        leases.sort_unstable();
+        Ok(leases)
+    }
+
     /// The `limit` steps a worker most recently claimed, newest first (API §3.5).
     pub async fn worker_steps(&self, worker_id: Uuid, limit: u32) -> Result<Vec<WorkerStep>> {
         type Tuple = (
@@ -246,4 +283,20 @@ impl Store {
             )
             .collect()
     }
+}
+
+/// Whether the worker may be granted a lease now: it exists and is `active` (an inactive or
+/// deregistered worker never is, API §7.2). On PostgreSQL the row is share-locked until the
+/// claim commits, so a concurrent deregistration waits and then sees the new lease.
+pub(super) async fn worker_is_active(tx: &mut super::tx::Tx, worker_id: Uuid) -> Result<bool> {
+    let status: Option<String> = on_tx!(tx, conn, sql = (
+        "SELECT status FROM workers WHERE worker_id = $1",
+        "SELECT status FROM workers WHERE worker_id = $1 FOR SHARE"
+    ) => {
+        sqlx::query_scalar(sql)
+            .bind(worker_id)
+            .fetch_optional(&mut **conn)
+            .await?
+    });
+    Ok(status.as_deref() == Some("active"))
 }

@@ -25,8 +25,8 @@ use super::revisions::{RevisionCache, RevisionError};
 use super::{ClaimedStep, MAX_RETRY_PAUSE, Transport};
 use crate::api::ErrorBody;
 use crate::api::protocol::{
-    BatchLine, ClaimReply, ClaimRequest, CompleteRequest, HeartbeatReply, HeartbeatRequest,
-    LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
+    BatchLine, ClaimReply, ClaimRequest, CompleteRequest, DeregisterRequest, HeartbeatReply,
+    HeartbeatRequest, LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
 };
 use crate::runner::spec::{AttemptResult, LogLine};
 use crate::store::{Lease, LeaseKey, LeaseStatus};
@@ -483,6 +483,23 @@ impl Transport for HttpTransport {
                 tracing::warn!(step = %key.step_name, "the server rejected the report of a lease it no longer honours; dropping it");
                 Ok(())
             }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One try, no retries: the worker is exiting, and if the server does not hear it, its
+    /// leases expire on their own (API §8.5).
+    async fn deregister(&self, worker_id: Uuid) -> anyhow::Result<()> {
+        let request = DeregisterRequest {
+            worker_id: self.current_id(worker_id),
+        };
+        let sent: Result<Option<serde_json::Value>, _> = self
+            .post("/worker/deregister".to_owned(), &request, REQUEST_TIMEOUT)
+            .await;
+        match sent {
+            // An unknown worker has nothing to give up.
+            Ok(_) => Ok(()),
+            Err(error) if error.status() == Some(404) => Ok(()),
             Err(error) => Err(error.into()),
         }
     }

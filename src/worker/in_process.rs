@@ -79,4 +79,9 @@ impl Transport for InProcess {
         self.orchestrator.complete_step(key, result).await?;
         Ok(())
     }
+
+    async fn deregister(&self, worker_id: Uuid) -> anyhow::Result<()> {
+        self.orchestrator.deregister_worker(worker_id).await?;
+        Ok(())
+    }
 }

@@ -61,7 +61,14 @@ pub trait Transport: Send + Sync + 'static {
         key: &LeaseKey,
         result: AttemptResult,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Says goodbye (API §7.2): the worker becomes `inactive`, any lease it still holds is lost
+    /// at once, and a claim of it still pending is never granted.
+    fn deregister(&self, worker_id: Uuid) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
+
+/// How long the final deregistration may take; a server that does not answer by then lets the
+/// worker's leases expire instead.
+const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Worker settings (API §10.2).
 #[derive(Debug, Clone)]
@@ -161,6 +168,8 @@ impl Running {
 /// shutdown no new step is claimed and running attempts get `shutdown_grace` to finish (with
 /// heartbeats going on); attempts still running then are stopped and reported as retryable
 /// failures (`worker shutting down`, API §7.2), or recovered by lease expiry — never left running.
+/// Last, the worker deregisters, so a claim abandoned in flight (a lease the server granted
+/// as the worker stopped listening) is re-queued at once instead of after lease expiry.
 pub async fn run<T: Transport>(
     transport: Arc<T>,
     runner: LocalRunner,
@@ -225,6 +234,13 @@ pub async fn run<T: Transport>(
     }
     heartbeats_stop.cancel();
     let _ = heartbeat_task.await;
+    match tokio::time::timeout(DEREGISTER_TIMEOUT, transport.deregister(worker_id)).await {
+        Ok(Ok(())) => tracing::info!(%worker_id, "worker deregistered"),
+        Ok(Err(error)) => {
+            tracing::warn!("deregistration failed; the server expires the leases: {error:#}");
+        }
+        Err(_) => tracing::warn!("deregistration timed out; the server expires the leases"),
+    }
     Ok(())
 }
 

@@ -59,6 +59,12 @@ tasks:
   quick:
     flow:
       only: { type: script, script: "echo hi" }
+  requeue:
+    flow:
+      again:
+        type: script
+        retry: { max_attempts: 2, delay: 0 }
+        script: "echo attempt $STROEM_ATTEMPT"
   restart:
     input:
       dir: { type: string, required: true }
@@ -462,6 +468,199 @@ async fn a_worker_stopped_by_sigterm_fails_its_step_as_retryable_and_exits() {
     };
     assert!(status.success(), "{status:?}");
     harness.stop().await;
+}
+
+/// The workers `GET /api/workers` lists, by name: their status.
+async fn worker_statuses(harness: &Harness) -> BTreeMap<String, String> {
+    let (status, _, body) = call(format!("{}/api/workers", harness.url()), None, None, None).await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .expect("a list of workers")
+        .iter()
+        .map(|worker| {
+            (
+                worker["name"].as_str().unwrap_or_default().to_owned(),
+                worker["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An idle `stroem work` (its claim long-polling) stopped by SIGTERM exits within a few seconds
+/// — not when the 25 s long poll would have answered — and has deregistered: `inactive`.
+async fn an_idle_worker_exits_promptly_on_sigterm_and_deregisters(backend: Backend) {
+    use nix::sys::signal::{Signal, kill};
+    let mut harness = Harness::start(backend).await;
+    let index = harness.worker("idle", 2);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while worker_statuses(&harness)
+        .await
+        .get("idle")
+        .map(String::as_str)
+        != Some("active")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its claims are now waiting on the server.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let worker_pid = i32::try_from(harness.workers[index].child.id()).expect("pid fits");
+    let signalled = std::time::Instant::now();
+    kill(nix::unistd::Pid::from_raw(worker_pid), Signal::SIGTERM).expect("SIGTERM");
+    let status = loop {
+        if let Some(status) = harness.workers[index].child.try_wait().expect("wait") {
+            break status;
+        }
+        // Generous: a behaviour check (no waiting out the long poll), not a benchmark.
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "worker still running {:?} after SIGTERM; it said:\n{}",
+            signalled.elapsed(),
+            harness.worker_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        worker_statuses(&harness)
+            .await
+            .get("idle")
+            .map(String::as_str),
+        Some("inactive"),
+        "the worker deregistered; it said:\n{}",
+        harness.worker_logs()
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_exits_promptly_on_sigterm_and_deregisters_on_sqlite() {
+    an_idle_worker_exits_promptly_on_sigterm_and_deregisters(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_exits_promptly_on_sigterm_and_deregisters_on_postgres() {
+    an_idle_worker_exits_promptly_on_sigterm_and_deregisters(Backend::Postgres).await;
+}
+
+/// `POST /worker/deregister` (API §7.2): a pending claim of the worker is never granted, a
+/// lease it still holds is lost at once (re-queued while attempts remain, not after lease
+/// expiry), and the worker is `inactive`.
+async fn a_deregistered_worker_s_lease_is_requeued_at_once(backend: Backend) {
+    let mut harness = Harness::start(backend).await;
+    let url = harness.url();
+    let register = |name: &str| {
+        call(
+            format!("{url}/worker/register"),
+            Some(TOKEN),
+            Some(
+                json!({"name": name, "version": "0", "capabilities": ["script"],
+                        "max_concurrent": 1}),
+            ),
+            None,
+        )
+    };
+    let claim = |worker_id: String, wait_secs: u32| {
+        call(
+            format!("{url}/worker/jobs/claim"),
+            Some(TOKEN),
+            Some(json!({"worker_id": worker_id, "wait_secs": wait_secs})),
+            None,
+        )
+    };
+    let deregister = |worker_id: String| {
+        call(
+            format!("{url}/worker/deregister"),
+            Some(TOKEN),
+            Some(json!({"worker_id": worker_id})),
+            None,
+        )
+    };
+
+    // A claim pending when its worker deregisters does not get the step that becomes ready.
+    let (status, _, body) = register("leaving").await;
+    assert_eq!(status, 200, "{body}");
+    let leaving = body["worker_id"].as_str().expect("worker id").to_owned();
+    let pending = tokio::spawn(claim(leaving.clone(), 3));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, body) = deregister(leaving.clone()).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let id = harness.create("requeue", json!({})).await;
+    let (status, _, body) = pending.await.expect("claim task");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(claim(leaving.clone(), 0).await.0, 204);
+    let step = harness.job(id).await.step("again").expect("step").clone();
+    assert_eq!((step.status, step.attempt), (StepStatus::Ready, 0));
+
+    // A lease granted to a worker that then deregisters is lost at once.
+    let (status, _, body) = register("granted").await;
+    assert_eq!(status, 200, "{body}");
+    let granted = body["worker_id"].as_str().expect("worker id").to_owned();
+    let (status, _, body) = claim(granted.clone(), 5).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        harness.job(id).await.step("again").expect("step").status,
+        StepStatus::Running
+    );
+    let (status, _, _) = deregister(granted.clone()).await;
+    assert_eq!(status, 200);
+    // No waiting: the 10 s lease timeout has not passed.
+    let job = harness.job(id).await;
+    let step = job.step("again").expect("step");
+    assert_eq!(
+        (step.status, step.attempt),
+        (StepStatus::Ready, 1),
+        "{step:?}"
+    );
+    let leases = harness
+        .server()
+        .orchestrator
+        .store()
+        .job_leases(id)
+        .await
+        .expect("leases read");
+    assert_eq!(leases.len(), 1);
+    assert!(!leases[0].state.is_live(), "{:?}", leases[0].state);
+    let statuses = worker_statuses(&harness).await;
+    assert_eq!(
+        statuses.get("leaving").map(String::as_str),
+        Some("inactive")
+    );
+    assert_eq!(
+        statuses.get("granted").map(String::as_str),
+        Some("inactive")
+    );
+    // Unknown workers: 404; a malformed body: 400.
+    let (status, _, body) = deregister(Uuid::new_v4().to_string()).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, _, _) = call(
+        format!("{url}/worker/deregister"),
+        Some(TOKEN),
+        Some(json!({"id": granted})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // A live worker runs the retry.
+    harness.worker("w1", 1);
+    let job = harness.finished(id, WAIT).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!(job.step("again").expect("step").attempt, 2);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deregistered_worker_s_lease_is_requeued_at_once_on_sqlite() {
+    a_deregistered_worker_s_lease_is_requeued_at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deregistered_worker_s_lease_is_requeued_at_once_on_postgres() {
+    a_deregistered_worker_s_lease_is_requeued_at_once(Backend::Postgres).await;
 }
 
 /// One HTTP exchange with the server, off the async runtime.
