@@ -119,7 +119,7 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     })
 }
 
-/// Polls the job until it is terminal.
+/// Polls the job until it has finished.
 fn wait(
     client: &Client,
     job_id: Uuid,
@@ -128,7 +128,7 @@ fn wait(
     let mut pause = FIRST_POLL;
     loop {
         let job: JobDetail = status::fetch(client, job_id)?.parse()?;
-        if is_terminal(job.summary.status) {
+        if has_finished(&job) {
             return Ok(());
         }
         let mut sleep = pause;
@@ -144,7 +144,7 @@ fn wait(
     }
 }
 
-/// The job once terminal. The end frame comes after the job's status is stored, so one read
+/// The job once finished. The end frame comes after the job's status is stored, so one read
 /// normally suffices; a few more cover a server that answers from a lagging replica.
 fn final_state(client: &Client, job_id: Uuid) -> Result<(Reply, JobDetail), ClientError> {
     let mut attempts = 0;
@@ -152,11 +152,17 @@ fn final_state(client: &Client, job_id: Uuid) -> Result<(Reply, JobDetail), Clie
         let reply = status::fetch(client, job_id)?;
         let job: JobDetail = reply.parse()?;
         attempts += 1;
-        if is_terminal(job.summary.status) || attempts >= 20 {
+        if has_finished(&job) || attempts >= 20 {
             return Ok((reply, job));
         }
         thread::sleep(FIRST_POLL);
     }
+}
+
+/// Whether the job has finished: terminal *and* every step ended (`completed_at` set). A
+/// cancelled job is `cancelled` at once while its steps are still stopping (API §8.4).
+fn has_finished(job: &JobDetail) -> bool {
+    is_terminal(job.summary.status) && job.summary.completed_at.is_some()
 }
 
 /// `job <id> completed in 1.2s`, or `failed`/`cancelled` with the job's error.

@@ -2,9 +2,10 @@
 //!
 //! Backfill and live lines come from one [`crate::logs::Follower`], which reads every batch from
 //! the job's log file after the last seq it delivered: lines arrive exactly once, in seq order,
-//! without a gap, and a slow subscriber only delays itself — the writer never waits for it. When
-//! the log is finished the job is terminal; the stream sends `{"event":"end","status":…}` and
-//! closes with 1000.
+//! without a gap, and a slow subscriber only delays itself — the writer never waits for it. The
+//! log is finished when the job has *finished* (all steps terminal, `completed_at` set), not
+//! merely when its status is terminal: a cancelled job's steps go on printing while they stop.
+//! Then the stream sends `{"event":"end","status":…}` and closes with 1000.
 //!
 //! Failures are answered before the upgrade with the JSON error body (400 bad parameter or not
 //! a WebSocket request, 404 unknown job). A subscriber whose socket does not take a frame within
@@ -30,7 +31,7 @@ use crate::orchestrator::Orchestrator;
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// A frame the subscriber's socket has not taken by then means it fell too far behind.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the job's status is checked besides the log's own end: a job whose log could not
+/// How often the job is checked besides the log's own end: a finished job whose log could not
 /// be archived still ends its streams.
 const STATUS_CHECK: Duration = Duration::from_secs(2);
 /// Frames stay well under WebSocket message limits however long the lines are.
@@ -134,6 +135,8 @@ impl Stream {
         ping.reset();
         let mut status_check = tokio::time::interval(STATUS_CHECK);
         status_check.reset();
+        // Whether an earlier status check found the job finished.
+        let mut finished_seen = false;
         let result = loop {
             // `next_batch` is cancel-safe: it moves its position only when it returns lines.
             let wake = tokio::select! {
@@ -155,12 +158,21 @@ impl Stream {
                 Wake::Incoming(Some(Ok(_))) => {}
                 Wake::Ping => send(&mut sink, Message::Ping(Vec::new().into())).await?,
                 Wake::CheckStatus => {
-                    if self.status().await?.is_some() {
-                        // The job ended but its log was not finished (archiving failed): send
-                        // what is left straight from the file, then end.
-                        let rest = drain(&logs, self.job_id, follower.last_seq(), &query).await?;
-                        send_lines(&mut sink, &rest).await?;
-                        break Ok(());
+                    // A terminal *status* is not the end: a cancelled job is `cancelled` at
+                    // once while its steps are still stopping and printing (API §8.4). The job
+                    // has finished when `completed_at` is set (every step terminal), and its
+                    // log ends when `job_finished` archives it, which ends the follower above.
+                    // Only if the log is still not finished a full check later (archiving
+                    // failed, or the server stopped in between) is the rest sent straight from
+                    // the file.
+                    if self.finished().await? {
+                        if finished_seen {
+                            let rest =
+                                drain(&logs, self.job_id, follower.last_seq(), &query).await?;
+                            send_lines(&mut sink, &rest).await?;
+                            break Ok(());
+                        }
+                        finished_seen = true;
                     }
                 }
                 Wake::Shutdown => break Err(StreamError::Shutdown),
@@ -184,6 +196,16 @@ impl Stream {
                 Err(error)
             }
         }
+    }
+
+    /// Whether the job has finished: every step terminal and `completed_at` set.
+    async fn finished(&self) -> Result<bool, StreamError> {
+        Ok(self
+            .orchestrator
+            .store()
+            .job_finished(self.job_id)
+            .await?
+            .unwrap_or(true))
     }
 
     /// The job's status when it is terminal.

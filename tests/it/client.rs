@@ -30,6 +30,12 @@ actions:
   nap:
     type: shell
     cmd: "sleep 30"
+  stubborn:
+    type: shell
+    cmd: |
+      trap 'echo stopping; sleep 3; echo stopped; exit 143' TERM
+      echo started
+      while true; do sleep 0.1; done
 
 tasks:
   hello:
@@ -53,6 +59,10 @@ tasks:
     flow:
       wait:
         action: nap
+  trapped:
+    flow:
+      hold:
+        action: stubborn
 "#;
 
 /// A running server with its own data dir and workspace.

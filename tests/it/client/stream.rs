@@ -241,3 +241,92 @@ fn server_shutdown_closes_open_streams() {
     assert!(matches!(close, Some(1000 | 1001)), "{close:?}");
     assert!(stopped.elapsed() < Duration::from_secs(15));
 }
+
+/// The lines a cancelled step prints while it stops reach every follower before the end frame:
+/// the job is `cancelled` at once (API §8.4), but the stream ends only when the job has finished
+/// and its log is drained (§4.3).
+#[test]
+fn followers_of_a_cancelled_job_get_the_lines_its_steps_print_while_stopping() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let server = Server::start();
+    // `stroem trigger --follow` creates the job and follows it from the start.
+    let mut trigger = server
+        .stroem()
+        .args(["trigger", "trapped", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn trigger");
+    let mut trigger_out = BufReader::new(trigger.stdout.take().expect("stdout")).lines();
+    let id = trigger_out.next().expect("id line").expect("read");
+    let trigger_rest =
+        std::thread::spawn(move || trigger_out.map_while(Result::ok).collect::<Vec<_>>());
+    server.wait_for_job(&id, "the step to print", |_| {
+        let logs: Value =
+            serde_json::from_str(&server.get(&format!("/api/jobs/{id}/logs"))).expect("logs");
+        logs["logs"]
+            .as_str()
+            .is_some_and(|text| text.contains("started"))
+    });
+    let ws = format!(
+        "{}/api/jobs/{id}/logs/stream",
+        server.url.replacen("http", "ws", 1)
+    );
+    let subscriber = std::thread::spawn(move || subscribe(&ws));
+    let follower = server
+        .stroem()
+        .args(["logs", &id, "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn logs --follow");
+    // Let both attach before the cancellation.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(code(&server.run(&["cancel", &id])), 0);
+
+    let (lines, end, close) = subscriber.join().expect("subscriber");
+    let texts: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["line"].as_str())
+        .collect();
+    for expected in ["started", "stopping", "stopped"] {
+        assert!(
+            texts.contains(&expected),
+            "{expected} missing from {texts:?}"
+        );
+    }
+    assert_eq!(
+        end,
+        serde_json::json!({"event": "end", "status": "cancelled"})
+    );
+    assert_eq!(close, Some(1000));
+    let job = server.job(&id);
+    assert_eq!(job["status"], "cancelled");
+    assert!(
+        !job["completed_at"].is_null(),
+        "the job has finished: {job}"
+    );
+
+    let output = follower.wait_with_output().expect("logs --follow ends");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let printed = stdout(&output);
+    for expected in ["| started", "| stopping", "| stopped"] {
+        assert!(
+            printed.contains(expected),
+            "{expected} missing from {printed}"
+        );
+    }
+
+    assert_eq!(trigger.wait().expect("trigger ends").code(), Some(1));
+    let rest = trigger_rest.join().expect("reader");
+    for expected in ["| stopping", "| stopped"] {
+        assert!(
+            rest.iter().any(|line| line.contains(expected)),
+            "{expected} missing from {rest:?}"
+        );
+    }
+    assert!(
+        rest.iter()
+            .any(|line| line.starts_with(&format!("job {id} cancelled in "))),
+        "{rest:?}"
+    );
+}
