@@ -257,10 +257,10 @@ const tests = [
       await dialog.getByRole("button", { name: "Confirm" }).click();
       await jobStatus("cancelled");
       // The job is cancelled at once; its running step follows when the worker has stopped it
-      // (the job's completed_at is set then), and the page must show that too. (The lines the
-      // step prints while stopping are not checked: the server ends the log stream as soon as
-      // the job is cancelled, before they arrive.)
+      // (the job's completed_at is set then), and the page must show that too, with the lines
+      // the step printed while stopping: the log stream ends only when the job has finished.
       await stepStatus("wait", "cancelled");
+      await logView().getByText("cleaning up").waitFor();
       check(
         (await page.getByRole("button", { name: "Cancel job" }).count()) === 0,
         "a cancelled job still offers Cancel",
