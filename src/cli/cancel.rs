@@ -18,15 +18,15 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let path = format!("/api/jobs/{}/cancel", args.job_id);
     let reply = global.client()?.post::<()>(&path, None)?;
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
         return Ok(exit::OK);
     }
     let answer: JobStatusReply = reply.parse()?;
     let style = Style::detect();
-    println!(
+    super::out::line(format_args!(
         "job {} {}",
         answer.job_id,
         style.status(answer.status.as_str())
-    );
+    ));
     Ok(exit::OK)
 }

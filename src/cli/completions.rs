@@ -27,6 +27,10 @@ pub fn run(args: Args) -> ExitCode {
         CompletionShell::Fish => Shell::Fish,
     };
     let mut command = super::Cli::command();
-    clap_complete::generate(shell, &mut command, "stroem", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics when writing to a closed pipe
+    // (`stroem completions bash | head`); `out::print` ends quietly instead.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "stroem", &mut script);
+    super::out::print(String::from_utf8_lossy(&script));
     ExitCode::SUCCESS
 }

@@ -48,23 +48,23 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     }
     let reply = global.client()?.get("/api/jobs", &query)?;
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
         return Ok(exit::OK);
     }
     let jobs: Vec<JobSummary> = reply.parse()?;
     let style = Style::detect();
-    print!("{}", render(&jobs, style, Utc::now()));
+    super::out::print(render(&jobs, style, Utc::now()));
     if let Some(total) = reply.total {
         let shown = jobs.len() as u64;
         if total > shown {
             let first = args.offset + u64::from(shown > 0);
             let last = args.offset + shown;
-            println!(
+            super::out::line(format_args!(
                 "{}",
                 style.dim(&format!(
                     "{first}–{last} of {total} jobs (--offset {last} for more)"
                 ))
-            );
+            ));
         }
     }
     Ok(exit::OK)

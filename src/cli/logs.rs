@@ -47,7 +47,7 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
         let reply = read_page(&client, args.job_id, after, args.step.as_deref())?;
         if global.json() {
             // One document: the API's answer for the first page (`--after` pages on).
-            println!("{}", reply.body);
+            super::out::line(&reply.body);
             return Ok(exit::OK);
         }
         let page: LogsReply = reply.parse()?;
@@ -147,7 +147,7 @@ pub fn stream(
             Event::End(status) => {
                 if to == To::Jsonl {
                     let end = serde_json::json!({"event": "end", "status": status});
-                    println!("{end}");
+                    super::out::line(&end);
                 }
                 return Ok(status);
             }

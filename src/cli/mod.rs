@@ -10,6 +10,7 @@ pub mod follow;
 pub mod job_input;
 pub mod jobs;
 pub mod logs;
+mod out;
 pub mod render;
 pub mod run;
 pub mod serve;
@@ -197,22 +198,71 @@ pub(crate) fn run_role(role: impl Future<Output = anyhow::Result<()>>) -> ExitCo
 const BLOCKING_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// In a container the verb may come from `STROEM_ROLE` (API §9): when no verb is given (no
-/// argument, or only options), the role is inserted as the verb.
+/// argument, or only options), the role is inserted as the verb. The verb is the first
+/// argument that is not an option, after skipping the global options (with their values, which
+/// are not verbs: `-o json validate`); any other option before it belongs to the role's verb
+/// (`--listen 0:1`), so there is none. A request for help or the version gets clap's own.
 fn with_role(mut args: Vec<std::ffi::OsString>, role: Option<&str>) -> Vec<std::ffi::OsString> {
     let Some(role) = role.filter(|role| !role.is_empty()) else {
         return args;
     };
-    let has_verb = args
-        .get(1)
-        .is_some_and(|first| !first.to_string_lossy().starts_with('-'));
-    let asks_for_help = args
-        .iter()
-        .skip(1)
-        .any(|arg| matches!(arg.to_str(), Some("-h" | "--help" | "-V" | "--version")));
-    if !has_verb && !asks_for_help {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut index = 1;
+    let mut has_verb = false;
+    while let Some(arg) = args.get(index) {
+        let text = arg.to_string_lossy();
+        if matches!(&*text, "-h" | "--help" | "-V" | "--version") {
+            return args;
+        }
+        if !text.starts_with('-') {
+            has_verb = true;
+            break;
+        }
+        match global_option(&command, &text) {
+            Some(GlobalValue::Next) => index += 2,
+            Some(GlobalValue::Within) => index += 1,
+            // `--`, `-` or an option of a verb.
+            None => break,
+        }
+    }
+    if !has_verb {
         args.insert(1.min(args.len()), role.into());
     }
     args
+}
+
+/// Where a global option's value is.
+enum GlobalValue {
+    /// In the next argument (`-o json`, `--output json`).
+    Next,
+    /// In this one (`-ojson`, `--output=json`), or the option takes none.
+    Within,
+}
+
+/// Whether `text` spells one of `command`'s top-level (global) options, and where its value is.
+fn global_option(command: &clap::Command, text: &str) -> Option<GlobalValue> {
+    let (option, attached) = if let Some(long) = text.strip_prefix("--") {
+        let (name, value) = match long.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (long, false),
+        };
+        let option = command
+            .get_arguments()
+            .find(|arg| !name.is_empty() && arg.get_long() == Some(name))?;
+        (option, value)
+    } else {
+        let mut chars = text.chars().skip(1);
+        let short = chars.next()?;
+        let option = command
+            .get_arguments()
+            .find(|arg| arg.get_short() == Some(short))?;
+        (option, chars.next().is_some())
+    };
+    if option.get_action().takes_values() && !attached {
+        Some(GlobalValue::Next)
+    } else {
+        Some(GlobalValue::Within)
+    }
 }
 
 #[cfg(test)]
@@ -241,5 +291,44 @@ mod tests {
             args(&["stroem", "validate"])
         );
         assert_eq!(with_role(args(&["stroem"]), None), args(&["stroem"]));
+    }
+
+    #[test]
+    fn stroem_role_sees_the_verb_after_global_options() {
+        let args = |list: &[&str]| list.iter().map(Into::into).collect::<Vec<_>>();
+        for given in [
+            &["stroem", "-o", "json", "validate"][..],
+            &["stroem", "--output", "json", "validate"],
+            &["stroem", "--output=json", "validate"],
+            &["stroem", "-ojson", "validate"],
+            &["stroem", "-s", "http://h:1", "--token", "t", "jobs"],
+            &["stroem", "--help"],
+            &["stroem", "-o", "json", "--version"],
+        ] {
+            assert_eq!(
+                with_role(args(given), Some("serve")),
+                args(given),
+                "{given:?}"
+            );
+        }
+        assert_eq!(
+            with_role(args(&["stroem", "-o", "json"]), Some("work")),
+            args(&["stroem", "work", "-o", "json"])
+        );
+        assert_eq!(
+            with_role(
+                args(&["stroem", "-s", "http://h:1", "--listen", "0:1"]),
+                Some("serve")
+            ),
+            args(&["stroem", "serve", "-s", "http://h:1", "--listen", "0:1"])
+        );
+        // The rewritten line parses: the role no longer lands between an option and its value.
+        let parsed = Cli::try_parse_from(with_role(
+            args(&["stroem", "-o", "json", "validate", "."]),
+            Some("serve"),
+        ))
+        .expect("parses");
+        assert!(matches!(parsed.command, Command::Validate(_)), "{parsed:?}");
+        assert!(parsed.global.json());
     }
 }

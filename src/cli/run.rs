@@ -196,11 +196,11 @@ fn report(outcome: &RunOutcome, format: OutputFormat, printer: &Printer) {
             }
             let masked = mask_value(&detail, &outcome.mask);
             match serde_json::to_string_pretty(&masked) {
-                Ok(text) => println!("{text}"),
+                Ok(text) => super::out::line(text),
                 Err(error) => eprintln!("error: cannot encode the job: {error}"),
             }
         }
-        OutputFormat::Text => print!("{}", summary(outcome, printer)),
+        OutputFormat::Text => super::out::print(summary(outcome, printer)),
     }
 }
 

@@ -101,12 +101,28 @@ impl Running {
     }
 }
 
+/// Authentication is not built yet (API §5 comes in a later version): the `auth` section is
+/// parsed and checked, but nothing would ask for a token. Starting anyway would leave someone
+/// who configured it believing the API is protected, so `serve` refuses instead.
+fn refuse_unenforced_auth(config: &Config) -> anyhow::Result<()> {
+    if config.auth.is_some() {
+        anyhow::bail!(
+            "the 'auth' section is configured, but this version of Strøm does not enforce \
+             authentication: the API would answer every request without a token. Remove 'auth' \
+             (and protect the server another way, e.g. an authenticating reverse proxy); \
+             authentication comes in a later version"
+        );
+    }
+    Ok(())
+}
+
 /// Starts the server described by `config` on `listener`.
 pub async fn start(
     config: Config,
     environment: BTreeMap<String, String>,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
+    refuse_unenforced_auth(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
     let store = Store::connect(config.db.url.expose(), config.db.max_connections)
@@ -145,6 +161,7 @@ pub async fn start(
             lease_ttl: heartbeat_timeout,
             heartbeat_timeout,
             default_job_timeout: config.default_job_timeout,
+            default_step_timeout: config.default_step_timeout,
             unmatched_step_timeout: TimeDelta::seconds(i64::try_from(
                 config.recovery.unmatched_step_timeout_secs,
             )?),
@@ -227,7 +244,9 @@ async fn serve(config: Config, environment: BTreeMap<String, String>) -> anyhow:
         SocketAddr::V4(v4) if v4.ip().is_unspecified() => format!("localhost:{}", v4.port()),
         other => other.to_string(),
     };
-    println!("Strøm is serving on http://{shown} (API under /api, UI at /)");
+    super::out::line(format_args!(
+        "Strøm is serving on http://{shown} (API under /api, UI at /)"
+    ));
     wait_for_signal().await;
     tracing::info!("shutting down");
     running.stop().await;

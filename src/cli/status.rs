@@ -18,11 +18,11 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let reply = fetch(&global.client()?, args.job_id)?;
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
         return Ok(exit::OK);
     }
     let job: JobDetail = reply.parse()?;
-    print!("{}", render(&job, Style::detect(), Utc::now()));
+    super::out::print(render(&job, Style::detect(), Utc::now()));
     Ok(exit::OK)
 }
 

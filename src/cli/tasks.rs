@@ -24,11 +24,11 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
         None => client.get("/api/tasks", &[])?,
     };
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
         return Ok(exit::OK);
     }
     let tasks: Vec<Value> = reply.parse()?;
-    print!("{}", render(&tasks, Style::detect()));
+    super::out::print(render(&tasks, Style::detect()));
     Ok(exit::OK)
 }
 

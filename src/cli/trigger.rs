@@ -72,14 +72,14 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let style = Style::detect();
     if !args.wait && !args.follow {
         if global.json() {
-            println!("{}", reply.body);
+            super::out::line(&reply.body);
         } else {
-            println!("{}", created.job_id);
+            super::out::line(created.job_id);
         }
         return Ok(exit::OK);
     }
     if !global.json() {
-        println!("{}", created.job_id);
+        super::out::line(created.job_id);
     }
     let deadline = args.timeout.map(|limit| (Instant::now() + limit, limit));
     let waited = if args.follow {
@@ -108,9 +108,9 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     waited?;
     let (reply, job) = final_state(&client, created.job_id)?;
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
     } else {
-        print!("{}", outcome(&job, style));
+        super::out::print(outcome(&job, style));
     }
     Ok(if job.summary.status == JobStatus::Completed {
         exit::OK

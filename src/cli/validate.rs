@@ -59,7 +59,7 @@ pub fn run(args: Args) -> ExitCode {
     let report = Report::new(&loaded, args.strict);
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => super::out::line(json),
             Err(error) => {
                 eprintln!("error: cannot encode the report: {error}");
                 return ExitCode::from(2);
@@ -67,10 +67,10 @@ pub fn run(args: Args) -> ExitCode {
         },
         OutputFormat::Text => {
             let style = Style::detect();
-            print!(
+            super::out::print(format_args!(
                 "{}",
                 render_text(&report, &files, &target.display_root, style)
-            );
+            ));
         }
     }
     if report.ok {

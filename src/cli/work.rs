@@ -80,18 +80,8 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         )
     })?;
     // Only the local runner exists in this version; advertising docker or kubernetes would
-    // make the server hand out steps this worker cannot run.
-    let unsupported: Vec<_> = worker
-        .capabilities
-        .iter()
-        .filter(|capability| **capability != Capability::Script)
-        .map(|capability| capability.as_str())
-        .collect();
-    if !unsupported.is_empty() {
-        tracing::warn!(
-            "capabilities {unsupported:?} are not supported by this build; registering with [script]"
-        );
-    }
+    // make the server hand out steps this worker cannot run. The configuration warns about
+    // other capabilities and has moved capability words out of `tags`.
     let registration = RegisterRequest {
         name: worker.worker_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -12,11 +12,11 @@ pub struct Args {}
 pub fn run(_args: Args, global: &Global) -> Result<u8, ClientError> {
     let reply = global.client()?.get("/api/workspaces", &[])?;
     if global.json() {
-        println!("{}", reply.body);
+        super::out::line(&reply.body);
         return Ok(exit::OK);
     }
     let workspaces: Vec<Value> = reply.parse()?;
-    print!("{}", render(&workspaces, Style::detect()));
+    super::out::print(render(&workspaces, Style::detect()));
     Ok(exit::OK)
 }
 

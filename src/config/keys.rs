@@ -174,14 +174,16 @@ pub const ROOT: &[Key] = &[
     leaf("poll_interval_secs"),
     leaf("heartbeat_interval_secs"),
     leaf("kill_grace_secs"),
-    later("P2", leaf("shutdown_grace_secs")),
+    // Tagged [P2] in API §10.2 but used by this build's workers (docs/deviations.md).
+    leaf("shutdown_grace_secs"),
     Key {
         alias: Some("workspace_dir"),
         ..leaf("workspace_cache_dir")
     },
     leaf("capabilities"),
     leaf("tags"),
-    leaf("runner_image"),
+    // Only `runner: docker | pod` use it, and those runners come in a later phase.
+    later("P2", leaf("runner_image")),
     later(
         "P2",
         section("docker", &[leaf("host"), leaf("pull_policy")]),

@@ -37,7 +37,8 @@ pub fn worker(cx: &mut Cx, root: &Section, host_name: &dyn Fn() -> String) -> Wo
     let kubernetes = cx
         .section(root, "kubernetes")
         .and_then(|section| kubernetes(cx, &section));
-    let capabilities = capabilities(cx, root, docker.is_some(), kubernetes.is_some());
+    let mut capabilities = capabilities(cx, root, docker.is_some(), kubernetes.is_some());
+    let tags = tags(cx, root, &mut capabilities);
     WorkerConfig {
         server_url,
         worker_name: cx.string(root, "worker_name").unwrap_or_else(host_name),
@@ -50,7 +51,7 @@ pub fn worker(cx: &mut Cx, root: &Section, host_name: &dyn Fn() -> String) -> Wo
         shutdown_grace_secs: cx.uint(root, "shutdown_grace_secs", 0).unwrap_or(60),
         workspace_cache_dir,
         capabilities,
-        tags: cx.strings(root, "tags").unwrap_or_default(),
+        tags,
         runner_image: cx
             .string(root, "runner_image")
             .unwrap_or_else(|| DEFAULT_RUNNER_IMAGE.to_owned()),
@@ -98,6 +99,46 @@ fn capabilities(cx: &mut Cx, root: &Section, docker: bool, kubernetes: bool) -> 
         }
     }
     capabilities
+}
+
+/// The routing tags. A capability word among them counts as a capability (API §10.2), so it
+/// moves to `capabilities` here: the worker then registers it as what it is, and the start-up
+/// warning below covers it, instead of the server reading it as a capability the worker's
+/// runners cannot honour. Every capability but `script` warns: this build has only the local
+/// runner, and both workers register with `[script]`.
+fn tags(cx: &mut Cx, root: &Section, capabilities: &mut Vec<Capability>) -> Vec<String> {
+    let words = cx.strings(root, "tags").unwrap_or_default();
+    let mut tags = Vec::new();
+    for word in words {
+        match CAPABILITY_WORDS.iter().find(|(name, _)| *name == word) {
+            Some((_, capability)) if !capabilities.contains(capability) => {
+                capabilities.push(*capability);
+            }
+            Some(_) => {}
+            None if !tags.contains(&word) => tags.push(word),
+            None => {}
+        }
+    }
+    let unsupported: Vec<&str> = capabilities
+        .iter()
+        .filter(|capability| **capability != Capability::Script)
+        .map(|capability| capability.as_str())
+        .collect();
+    if !unsupported.is_empty() {
+        let origin = ["capabilities", "tags", "docker", "kubernetes"]
+            .iter()
+            .find_map(|key| root.entry(key))
+            .map_or_else(|| root.origin.clone(), |entry| entry.key_origin.clone());
+        cx.warn(
+            &origin,
+            format!(
+                "capabilities [{}] are not supported in this version and have no effect; \
+                 workers register with [script] only",
+                unsupported.join(", ")
+            ),
+        );
+    }
+    tags
 }
 
 fn docker(cx: &mut Cx, section: &Section) -> DockerConfig {

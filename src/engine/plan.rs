@@ -159,6 +159,15 @@ impl JobPlan {
         Ok(plan)
     }
 
+    /// Gives every step without a step or action `timeout` the server's
+    /// `default_step_timeout` (WF §13.2); `None` leaves the plan as it is.
+    pub fn default_step_timeout(&mut self, default: Option<Duration>) {
+        let Some(default) = default else { return };
+        for step in &mut self.steps {
+            step.timeout.get_or_insert(default);
+        }
+    }
+
     pub fn step(&self, name: &str) -> Option<&PlannedStep> {
         self.index.get(name).map(|&position| &self.steps[position])
     }

@@ -100,12 +100,12 @@ impl Orchestrator {
                     .retain(&child.workspace, &child.revision);
                 effects.extend(child_effects);
                 Event::ChildJobCreated {
-                    step,
+                    step: step.clone(),
                     child_job_id: child.id,
                 }
             }
             Err(OrchestratorError::InvalidInput(errors)) => Event::ChildJobRejected {
-                step,
+                step: step.clone(),
                 error: errors
                     .iter()
                     .map(ToString::to_string)
@@ -113,15 +113,42 @@ impl Orchestrator {
                     .join("; "),
             },
             Err(OrchestratorError::Plan(error)) => Event::ChildJobRejected {
-                step,
+                step: step.clone(),
                 error: error.to_string(),
             },
             Err(other) => return Err(other),
+        };
+        let created = match &event {
+            Event::ChildJobCreated { child_job_id, .. } => Some(*child_job_id),
+            _ => None,
         };
         let (parent_effects, _) = self.apply_only(parent, event).await?;
         // The parent's step must be `running` with its child before the child's own steps
         // report back.
         let mut ordered = parent_effects;
+        // The child's steps are claimable from the moment it is stored, so a worker can finish
+        // the whole child before the parent records it just above (seen under load: a loop
+        // instance left `running` for good). The child's report to the parent was then refused
+        // as stale. Whichever of the two comes second delivers the result: a child already
+        // finished is delivered here; one that finishes later reports to a parent that knows it.
+        if let Some(child_job_id) = created
+            && let Some(child) = self.inner.store.get_job(child_job_id).await?
+            && child.is_finished()
+        {
+            let event = Event::ChildJobFinished {
+                step,
+                child_job_id,
+                status: child.status,
+                output: child.output.clone(),
+                error: child.error.clone(),
+            };
+            match self.apply_only(parent, event).await {
+                Ok((more, _)) => ordered.extend(more),
+                // The report got through after all, or the parent moved on.
+                Err(OrchestratorError::Event(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
         ordered.extend(effects);
         Ok(ordered)
     }

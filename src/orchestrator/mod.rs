@@ -42,6 +42,8 @@ pub struct Settings {
     /// A worker without heartbeat for this long becomes inactive.
     pub heartbeat_timeout: TimeDelta,
     pub default_job_timeout: Option<Duration>,
+    /// The timeout of a step whose step and action set none (WF §13.2).
+    pub default_step_timeout: Option<Duration>,
     /// A ready step no active worker can run fails after this long (API §8.5 item 6).
     pub unmatched_step_timeout: TimeDelta,
     /// How long past a worker step's timeout the server waits for the worker to stop it before
@@ -55,6 +57,7 @@ impl Default for Settings {
             lease_ttl: TimeDelta::seconds(60),
             heartbeat_timeout: TimeDelta::seconds(60),
             default_job_timeout: None,
+            default_step_timeout: None,
             unmatched_step_timeout: TimeDelta::seconds(120),
             step_timeout_grace: TimeDelta::seconds(40),
         }
@@ -172,6 +175,7 @@ impl Orchestrator {
         workspaces: Arc<Workspaces>,
         settings: Settings,
     ) -> Self {
+        let plans = plans::PlanCache::new(settings.default_step_timeout);
         Orchestrator {
             inner: Arc::new(Inner {
                 store,
@@ -180,7 +184,7 @@ impl Orchestrator {
                 templates: Templates::new(),
                 settings,
                 ready: Notify::new(),
-                plans: plans::PlanCache::default(),
+                plans,
                 contexts: plans::ContextCache::default(),
             }),
         }

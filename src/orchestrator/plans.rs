@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use uuid::Uuid;
 
 use crate::engine::{self, HookTarget, JobPlan, JobState, PlanError};
-use crate::workflow::model::Hook;
+use crate::workflow::model::{Duration, Hook};
 use crate::workspace::manager::Revision;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +27,20 @@ pub enum PlanLookupError {
 }
 
 /// Plans by (workspace, revision, task); hook jobs also by their input keys.
-#[derive(Default)]
 pub(super) struct PlanCache {
     plans: Mutex<HashMap<(String, String, String), Arc<JobPlan>>>,
+    /// `default_step_timeout`, filled into every plan's steps that set no timeout.
+    default_step_timeout: Option<Duration>,
 }
 
 impl PlanCache {
+    pub fn new(default_step_timeout: Option<Duration>) -> Self {
+        PlanCache {
+            plans: Mutex::default(),
+            default_step_timeout,
+        }
+    }
+
     /// The plan of `task` at `revision`.
     pub fn task(&self, revision: &Revision, task: &str) -> Result<Arc<JobPlan>, PlanLookupError> {
         let key = (
@@ -43,7 +51,9 @@ impl PlanCache {
         if let Some(plan) = self.lock().get(&key) {
             return Ok(Arc::clone(plan));
         }
-        let plan = Arc::new(JobPlan::new(&revision.def, task)?);
+        let mut plan = JobPlan::new(&revision.def, task)?;
+        plan.default_step_timeout(self.default_step_timeout);
+        let plan = Arc::new(plan);
         self.lock().insert(key, Arc::clone(&plan));
         Ok(plan)
     }
@@ -60,7 +70,9 @@ impl PlanCache {
         }
         let hook = find_hook(revision, &job.task)
             .ok_or_else(|| PlanLookupError::UnknownHook(job.task.clone()))?;
-        Ok(Arc::new(hook_plan(revision, hook, &job.input)?))
+        let mut plan = hook_plan(revision, hook, &job.input)?;
+        plan.default_step_timeout(self.default_step_timeout);
+        Ok(Arc::new(plan))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Arc<JobPlan>>> {

@@ -424,3 +424,43 @@ fn trigger_follow_prints_lines_while_the_job_runs() {
         redact(&all.join("\n"), server.dir.path())
     );
 }
+
+/// Runs `args` with stdout a pipe whose reader is already gone, as in `stroem jobs | head -1`
+/// once `head` has exited.
+fn with_closed_stdout(server: &Server, args: &[&str]) -> Output {
+    let mut child = server
+        .stroem()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stroem starts");
+    // Closed before the child can have written anything: its first write meets EPIPE.
+    drop(child.stdout.take());
+    child.wait_with_output().expect("stroem ends")
+}
+
+#[test]
+fn printing_verbs_end_quietly_when_stdout_is_closed() {
+    let server = Server::start();
+    let output = server.run(&["trigger", "hello", "--set", "name=World", "--wait"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let id = stdout(&output).lines().next().expect("job id").to_owned();
+
+    for args in [
+        &["completions", "bash"][..],
+        &["jobs"],
+        &["-o", "json", "jobs"],
+        &["status", &id],
+        &["logs", &id],
+        &["workspaces"],
+        &["tasks"],
+        &["trigger", "hello", "--set", "name=Pipe", "--wait"],
+    ] {
+        let output = with_closed_stdout(&server, args);
+        let errors = stderr(&output);
+        assert_eq!(code(&output), 0, "{args:?}: {errors}");
+        assert!(!errors.contains("panicked"), "{args:?}: {errors}");
+        assert!(!errors.contains("Broken pipe"), "{args:?}: {errors}");
+    }
+}

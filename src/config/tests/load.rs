@@ -319,6 +319,27 @@ fn docker_and_kubernetes_sections_add_default_capabilities() {
 }
 
 #[test]
+fn capability_words_in_tags_are_capabilities_not_tags() {
+    // API §10.2: capability words in `tags` count as capabilities. Kept as tags they would
+    // reach the server, which reads them as capabilities the worker cannot honour.
+    let yaml = "tags: [deploy, docker, shell, deploy]\n";
+    let config = Setup::new(Some(yaml)).ok();
+    assert_eq!(
+        config.worker.capabilities,
+        vec![Capability::Script, Capability::Docker]
+    );
+    assert_eq!(config.worker.tags, vec!["deploy".to_owned()]);
+    assert_eq!(
+        config.warnings,
+        vec![
+            "stroem.yaml:1:1: capabilities [docker] are not supported in this version and have \
+             no effect; workers register with [script] only"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
 fn serve_flags_override_keys_and_move_derived_paths() {
     let yaml = "log_storage: {local_dir: /var/log/stroem}\nworkspaces:\n  a: {type: folder, path: /a}\n  b: {type: folder, path: /b}\n";
     let mut config = Setup::new(Some(yaml)).ok();

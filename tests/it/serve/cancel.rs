@@ -137,3 +137,42 @@ serve_test! {
         server.stop().await;
     }
 }
+
+const DEFAULTED: &str = r#"
+tasks:
+  unbounded:
+    flow:
+      wait:
+        type: script
+        script: exec sleep 30
+  patient:
+    flow:
+      wait:
+        type: script
+        timeout: 20s
+        script: sleep 3 && echo done
+"#;
+
+serve_test! {
+    async fn a_step_without_a_timeout_gets_the_default_step_timeout(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(DEFAULTED);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n\
+             default_step_timeout: 1s",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let unbounded = server.execute("default", "unbounded", "{}").await;
+        let patient = server.execute("default", "patient", "{}").await;
+
+        // The worker stops the step after the default 1 s (kill grace 2 s), far before 30 s.
+        let job = server.wait_finished(unbounded).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(step(&job, "wait")["error_message"], "timed out after 1s");
+        // A step's own timeout wins over the default: 3 s of work under `timeout: 20s`.
+        let job = server.wait_finished(patient).await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        server.stop().await;
+    }
+}
