@@ -47,8 +47,9 @@ impl JobRouting {
 #[derive(Debug)]
 pub(crate) struct LoadedJob {
     pub row: JobRow,
-    /// The `tags` column of each step row, by step name (not part of [`JobState`]).
-    pub tags: HashMap<String, String>,
+    /// The `tags` column of each step row, by step name (not part of [`JobState`]). Shared
+    /// between versions: tags never change, so only inserting loop instances copies it.
+    pub tags: Arc<HashMap<String, String>>,
     pub state: JobState,
     pub version: i64,
 }
@@ -243,7 +244,7 @@ impl Store {
         let state = row.to_state(steps)?;
         Ok(LoadedJob {
             row,
-            tags,
+            tags: Arc::new(tags),
             state,
             version: 0,
         })
@@ -277,10 +278,12 @@ async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
         .map(StepRow::to_state)
         .collect::<Result<Vec<_>>>()?;
     let state = row.to_state(states)?;
-    let tags = steps
-        .into_iter()
-        .map(|step| (step.step_name, step.tags))
-        .collect();
+    let tags = Arc::new(
+        steps
+            .into_iter()
+            .map(|step| (step.step_name, step.tags))
+            .collect(),
+    );
     Ok(Some(LoadedJob {
         row,
         tags,
@@ -323,7 +326,7 @@ impl Store {
         // Steps keep their positions unless loop instances were inserted before them; the index by
         // name is built only then.
         let mut by_name: Option<HashMap<&str, usize>> = None;
-        let mut tags = loaded.tags.clone();
+        let mut tags = Arc::clone(&loaded.tags);
         let mut stored = Vec::with_capacity(new.steps.len());
         let mut made_ready = false;
         for (position, step) in new.steps.iter().enumerate() {
@@ -365,7 +368,9 @@ impl Store {
                 insert_step(tx, &row).await?;
             }
             stored.push(row.to_state()?);
-            tags.insert(row.step_name, row.tags);
+            if previous.is_none() {
+                Arc::make_mut(&mut tags).insert(row.step_name, row.tags);
+            }
         }
         let all_kept = by_name.is_none() && new.steps.len() >= old.len();
         if !all_kept
@@ -403,11 +408,18 @@ async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {
 /// Live leases must belong to steps still running their attempt; a halted job's are
 /// `cancelling` (API §7.8).
 async fn reconcile_leases(tx: &mut Tx, job: &JobState, ending: &LeaseEnding) -> Result<()> {
+    // Through the partial index of live leases: SQLite's planner otherwise takes `leases_job`
+    // and reads every lease the job ever had, one per finished step (issue #3: O(steps) per
+    // event). PostgreSQL picks the partial index from its statistics.
+    let sql = if tx.is_postgres() {
+        "SELECT lease_id, step_name, attempt, state FROM leases \
+         WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id"
+    } else {
+        "SELECT lease_id, step_name, attempt, state FROM leases INDEXED BY leases_live_step \
+         WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id"
+    };
     let live: Vec<(Uuid, String, i64, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
-            "SELECT lease_id, step_name, attempt, state FROM leases \
-             WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id",
-        )
+        sqlx::query_as(sql)
         .bind(job.id)
         .fetch_all(&mut **conn)
         .await?
