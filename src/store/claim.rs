@@ -136,6 +136,8 @@ impl Store {
             // Only possible on PostgreSQL after waiting for a locked job: another claimer may
             // have taken the step. Look again.
             if !claimable(&loaded.state, &step, now) {
+                // Read under the lock, so current: back into the cache it was taken from.
+                self.cache.put(loaded);
                 continue;
             }
             let mut state = loaded.state.clone();
@@ -162,7 +164,7 @@ impl Store {
                         report_digest: None,
                     };
                     let saved = self
-                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
                         .await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
@@ -178,7 +180,7 @@ impl Store {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
                     let saved = self
-                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
                         .await?;
                     tx.commit().await?;
                     self.cache.put(saved);
