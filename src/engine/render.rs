@@ -4,6 +4,8 @@
 //! One function, [`context`], builds every context the engine renders with, so `when`,
 //! `for_each`, step input and action fields can never disagree about what a variable means.
 
+use std::collections::HashSet;
+
 use serde_json::{Map as JsonMap, Value, json};
 
 use super::plan::{JobPlan, PlannedStep};
@@ -11,7 +13,7 @@ use super::state::{JobState, StepState, StepStatus};
 use crate::runner::spec::{Program, ScriptBody, StepSpec};
 use crate::workflow::input::{EnforceOptions, enforce};
 use crate::workflow::model::{ActionKind, InputSchema, ScriptCode};
-use crate::workflow::template::Templates;
+use crate::workflow::template::{Templates, is_template};
 use crate::workspace::secrets::mask_values;
 
 /// What rendering needs besides the job: the template environment and the workspace's
@@ -31,11 +33,71 @@ pub fn context(
     input: &Value,
     step: Option<&StepState>,
 ) -> Value {
+    build_context(job, ctx, input, step, None)
+}
+
+/// [`context`] for rendering `templates` only: it holds just the steps they name, so rendering
+/// one step of a large job does not copy every step's output (issue #3: O(steps) per claim).
+/// Renders the same as the full context — a template can only read the roots it names, and a
+/// name that is no step is left out of both, so its error is the same.
+pub(crate) fn context_for<'t>(
+    job: &JobState,
+    ctx: &EvalContext<'_>,
+    input: &Value,
+    step: Option<&StepState>,
+    templates: impl IntoIterator<Item = &'t str>,
+) -> Value {
+    let roots = referenced_roots(ctx.templates, templates);
+    build_context(job, ctx, input, step, roots.as_ref())
+}
+
+/// The root variables `templates` read, or `None` (meaning all) when one cannot be analysed:
+/// it then fails to render with the full context too, and with the same error.
+fn referenced_roots<'t>(
+    templates: &Templates,
+    texts: impl IntoIterator<Item = &'t str>,
+) -> Option<HashSet<String>> {
+    let mut roots = HashSet::new();
+    for text in texts.into_iter().filter(|text| is_template(text)) {
+        let analysis = templates.analyze(text).ok()?;
+        roots.extend(
+            analysis
+                .references
+                .into_iter()
+                .map(|reference| reference.root),
+        );
+    }
+    Some(roots)
+}
+
+/// Every template string at any depth of a step's `input:` tree.
+fn tree_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(text) => out.push(text),
+        Value::Array(items) => items.iter().for_each(|item| tree_strings(item, out)),
+        Value::Object(map) => map.values().for_each(|item| tree_strings(item, out)),
+        _ => {}
+    }
+}
+
+fn build_context(
+    job: &JobState,
+    ctx: &EvalContext<'_>,
+    input: &Value,
+    step: Option<&StepState>,
+    roots: Option<&HashSet<String>>,
+) -> Value {
     let mut root = JsonMap::new();
     root.insert("input".to_owned(), input.clone());
     root.insert("secret".to_owned(), ctx.secrets.clone());
     root.insert("job".to_owned(), job_variable(job));
     for state in job.steps.iter().filter(|state| !state.is_instance()) {
+        let name = state.step_name.replace('-', "_");
+        // A step named like a global function (`range`) shadows it even where the template
+        // calls it, which the analysis does not list as a variable: always keep such steps.
+        if roots.is_some_and(|roots| !roots.contains(&name) && !ctx.templates.is_global(&name)) {
+            continue;
+        }
         let output = match state.status {
             StepStatus::Completed => state.output.clone(),
             _ => Value::Null,
@@ -45,7 +107,7 @@ pub fn context(
             _ => Value::Null,
         };
         root.insert(
-            state.step_name.replace('-', "_"),
+            name,
             json!({"status": state.status.as_str(), "output": output, "error": error}),
         );
     }
@@ -110,8 +172,10 @@ pub fn render_step_input(
     ctx: &EvalContext<'_>,
 ) -> Result<Value, String> {
     let planned = planned_step(plan, state)?;
-    let scope = context(job, ctx, &job_input(job, plan), Some(state));
     let written = Value::Object(planned.step.input.clone().into_iter().collect());
+    let mut templates = Vec::new();
+    tree_strings(&written, &mut templates);
+    let scope = context_for(job, ctx, &job_input(job, plan), Some(state), templates);
     ctx.templates
         .render_tree(&written, &scope)
         .map_err(|error| format!("input: {error}"))
@@ -161,7 +225,16 @@ pub fn prepare_attempt(
         with_declared_nulls(&Value::Object(input.clone()), planned.action.input.as_ref());
 
     // Action fields see the step's validated input as `input`.
-    let scope = context(job, ctx, &input_value, Some(state));
+    let code_template = match &script.code {
+        ScriptCode::Inline(code) => code.as_str(),
+        ScriptCode::Source(path) => path.as_str(),
+    };
+    let templates = [code_template]
+        .into_iter()
+        .chain(script.args.iter().map(String::as_str))
+        .chain(planned.action.env.values().map(String::as_str))
+        .chain(planned.action.workdir.as_deref());
+    let scope = context_for(job, ctx, &input_value, Some(state), templates);
     let text = |field: &str, template: &str| {
         ctx.templates
             .render_string(template, &scope)

@@ -9,7 +9,7 @@ use serde_json::{Map as JsonMap, Value};
 
 use super::event::Effect;
 use super::plan::{JobPlan, PlannedStep};
-use super::render::{EvalContext, context, job_input, job_mask, render_step_input};
+use super::render::{EvalContext, context_for, job_input, job_mask, render_step_input};
 use super::state::{JobState, JobStatus, StepState, StepStatus, mask_value};
 use crate::workflow::model::{ForEach, When};
 
@@ -143,7 +143,8 @@ impl Settle<'_> {
                 return true;
             }
             Some(When::Template(template)) => {
-                let scope = context(job, self.ctx, &job_input(job, self.plan), None);
+                let input = job_input(job, self.plan);
+                let scope = context_for(job, self.ctx, &input, None, [template.as_str()]);
                 match self.ctx.templates.condition(template, &scope) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -230,7 +231,8 @@ impl Settle<'_> {
         let items = match &planned.step.for_each {
             Some(ForEach::Items(items)) => items.clone(),
             Some(ForEach::Template(template)) => {
-                let scope = context(job, self.ctx, &job_input(job, self.plan), None);
+                let input = job_input(job, self.plan);
+                let scope = context_for(job, self.ctx, &input, None, [template.as_str()]);
                 match self.ctx.templates.render(template, &scope) {
                     Ok(value) => match as_array(value) {
                         Ok(items) => items,

@@ -38,6 +38,17 @@ impl JobCache {
             .cloned()
     }
 
+    /// The cached job if it is at `version`, taken out of the cache: a change owns it until it
+    /// commits (and puts the new version back), so it can move the unchanged steps into the new
+    /// version instead of copying them. A change that rolls back only costs the next one a load.
+    pub fn take(&self, job_id: Uuid, version: i64) -> Option<Arc<LoadedJob>> {
+        let mut jobs = self.lock();
+        if jobs.get(&job_id)?.version != version {
+            return None;
+        }
+        jobs.remove(&job_id)
+    }
+
     /// Remembers a job as committed at `loaded.version`, unless a newer version is cached
     /// already (two changes of one job may finish their commits in either order). A finished
     /// job is forgotten instead.

@@ -8,7 +8,8 @@
 //! locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers spread over different jobs
 //! instead of queueing; when every candidate's job is locked, the claim waits for the first one
 //! and checks again, so a busy job never makes a claim come back empty while it has work. On
-//! SQLite the claim runs inside one `BEGIN IMMEDIATE` transaction and writers take turns.
+//! SQLite the claim runs inside one `BEGIN IMMEDIATE` transaction and writers take turns. On
+//! both, the claims of one process take turns and look in a read transaction first.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -104,18 +105,17 @@ impl Store {
         let now = from_millis(millis(now))?;
         let capabilities = to_json(&worker.capabilities)?;
         let tags = to_json(&worker.tags)?;
-        // On SQLite every write transaction queues for the one write lock, and several claimers
-        // wake for each ready step. Claims therefore take turns, and each looks for a candidate
-        // in a read transaction first: the ones that come after the winner find nothing and
-        // leave without queueing for the write lock ahead of the winner's `start` report.
-        let _turn = match &self.claims {
-            Some(claims) => Some(claims.lock().await),
-            None => None,
-        };
+        // Several claimers wake for each ready step. On SQLite every write transaction queues
+        // for the one write lock; on PostgreSQL the claimers that found the winner's job locked
+        // waited for its row lock — either way ahead of the winner's `start` report (issue #3).
+        // Claims of one process therefore take turns, and each looks for a candidate in a read
+        // transaction first: the ones that come after the winner find nothing and leave without
+        // queueing. Claimers of other replicas still meet at the job lock, as before.
+        let _turn = self.claims.lock().await;
         loop {
-            if !self.is_postgres() {
+            {
                 let mut tx = self.begin_read().await?;
-                let found = candidate(&mut tx, now, &capabilities, &tags).await?;
+                let found = candidate(&mut tx, now, &capabilities, &tags, false).await?;
                 tx.commit().await?;
                 if found.is_none() {
                     return Ok(None);
@@ -129,7 +129,8 @@ impl Store {
             {
                 return Ok(None);
             }
-            let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags).await? else {
+            let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags, true).await?
+            else {
                 return Ok(None);
             };
             let Some(loaded) = self.load_job(&mut tx, job_id, Lock::ForUpdate).await? else {
@@ -138,6 +139,8 @@ impl Store {
             // Only possible on PostgreSQL after waiting for a locked job: another claimer may
             // have taken the step. Look again.
             if !claimable(&loaded.state, &step, now) {
+                // Read under the lock, so current: back into the cache it was taken from.
+                self.cache.put(loaded);
                 continue;
             }
             let mut state = loaded.state.clone();
@@ -164,7 +167,7 @@ impl Store {
                         report_digest: None,
                     };
                     let saved = self
-                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
                         .await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
@@ -180,7 +183,7 @@ impl Store {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
                     let saved = self
-                        .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+                        .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
                         .await?;
                     tx.commit().await?;
                     self.cache.put(saved);
@@ -235,11 +238,17 @@ fn claimable(job: &JobState, step: &str, now: DateTime<Utc>) -> bool {
 }
 
 async fn live_leases_of(tx: &mut Tx, worker_id: Uuid) -> Result<i64> {
+    // Through the partial index of live leases (a few per worker slot): SQLite's planner
+    // otherwise takes `leases_worker` and counts over every lease the worker ever held, so
+    // each claim got slower as the server aged (issue #3).
+    let sql = if tx.is_postgres() {
+        "SELECT COUNT(*) FROM leases WHERE worker_id = $1 AND state IN ('active', 'cancelling')"
+    } else {
+        "SELECT COUNT(*) FROM leases INDEXED BY leases_live_expiry \
+         WHERE worker_id = $1 AND state IN ('active', 'cancelling')"
+    };
     Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM leases \
-             WHERE worker_id = $1 AND state IN ('active', 'cancelling')",
-        )
+        sqlx::query_scalar(sql)
         .bind(worker_id)
         .fetch_one(&mut **conn)
         .await?
@@ -251,10 +260,14 @@ async fn candidate(
     now: DateTime<Utc>,
     capabilities: &str,
     tags: &str,
+    lock: bool,
 ) -> Result<Option<(Uuid, String)>> {
     let now = millis(now);
-    let attempts: &[&'static str] = if tx.is_postgres() {
+    let attempts: &[&'static str] = if tx.is_postgres() && lock {
         &[CANDIDATE_POSTGRES_SKIP_LOCKED, CANDIDATE_POSTGRES]
+    } else if tx.is_postgres() {
+        // A read-only transaction cannot lock rows.
+        &[CANDIDATE_POSTGRES]
     } else {
         &[CANDIDATE_SQLITE]
     };

@@ -17,7 +17,7 @@ use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
 use super::tx::{Tx, on_tx, to_json};
 use super::{notify, sql};
-use crate::engine::{JobPlan, JobState, StepStatus};
+use crate::engine::{JobPlan, JobState, StepState, StepStatus};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
 /// when the job is created.
@@ -44,11 +44,12 @@ impl JobRouting {
 
 /// A job as loaded inside a transaction: its row and step tags, to diff against, its state, and
 /// the `version` of its row.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct LoadedJob {
     pub row: JobRow,
-    /// The `tags` column of each step row, by step name (not part of [`JobState`]).
-    pub tags: HashMap<String, String>,
+    /// The `tags` column of each step row, by step name (not part of [`JobState`]). Shared
+    /// between versions: tags never change, so only inserting loop instances copies it.
+    pub tags: Arc<HashMap<String, String>>,
     pub state: JobState,
     pub version: i64,
 }
@@ -100,9 +101,16 @@ impl Store {
             .await?
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
-        let value = f(&mut state)?;
+        let value = match f(&mut state) {
+            Ok(value) => value,
+            Err(error) => {
+                // Read under the lock and left unchanged: back into the cache it was taken from.
+                self.cache.put(loaded);
+                return Err(error);
+            }
+        };
         let saved = self
-            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
             .await?;
         tx.commit().await?;
         self.cache.put(saved);
@@ -127,9 +135,15 @@ impl Store {
             .await?
             .ok_or(StoreError::JobNotFound(job_id))?;
         let mut state = loaded.state.clone();
-        let (value, new_jobs) = f(&mut state)?;
+        let (value, new_jobs) = match f(&mut state) {
+            Ok(changed) => changed,
+            Err(error) => {
+                self.cache.put(loaded);
+                return Err(error);
+            }
+        };
         let saved = self
-            .save_job(&mut tx, &loaded, &state, &LeaseEnding::default())
+            .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
             .await?;
         let mut created = Vec::with_capacity(new_jobs.len());
         for (job, routing) in &new_jobs {
@@ -186,14 +200,21 @@ impl Store {
         let Some(version) = version else {
             return Ok(None);
         };
-        if let Some(cached) = self.cache.get(job_id, version) {
+        // A locked load is a change, which puts the job back when it commits.
+        let cached = match lock {
+            Lock::ForUpdate => self.cache.take(job_id, version),
+            Lock::None => self.cache.get(job_id, version),
+        };
+        if let Some(cached) = cached {
             return Ok(Some(cached));
         }
         let Some(loaded) = load_rows(tx, job_id).await? else {
             return Ok(None);
         };
         let loaded = Arc::new(loaded);
-        self.cache.put(Arc::clone(&loaded));
+        if lock == Lock::None {
+            self.cache.put(Arc::clone(&loaded));
+        }
         Ok(Some(loaded))
     }
 }
@@ -243,7 +264,7 @@ impl Store {
         let state = row.to_state(steps)?;
         Ok(LoadedJob {
             row,
-            tags,
+            tags: Arc::new(tags),
             state,
             version: 0,
         })
@@ -277,10 +298,12 @@ async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
         .map(StepRow::to_state)
         .collect::<Result<Vec<_>>>()?;
     let state = row.to_state(states)?;
-    let tags = steps
-        .into_iter()
-        .map(|step| (step.step_name, step.tags))
-        .collect();
+    let tags = Arc::new(
+        steps
+            .into_iter()
+            .map(|step| (step.step_name, step.tags))
+            .collect(),
+    );
     Ok(Some(LoadedJob {
         row,
         tags,
@@ -299,13 +322,20 @@ impl Store {
     pub(crate) async fn save_job(
         &self,
         tx: &mut Tx,
-        loaded: &LoadedJob,
+        loaded: Arc<LoadedJob>,
         new: &JobState,
         ending: &LeaseEnding,
     ) -> Result<Arc<LoadedJob>> {
-        let job_row = JobRow::from_state(new, loaded.row.priority)?;
-        let version = loaded.version + 1;
-        if job_row != loaded.row {
+        // Owned unless a reader holds it too: unchanged steps then move into the new version.
+        let LoadedJob {
+            row: old_row,
+            mut tags,
+            state: old_state,
+            version: old_version,
+        } = Arc::try_unwrap(loaded).unwrap_or_else(|shared| LoadedJob::clone(&shared));
+        let job_row = JobRow::from_state(new, old_row.priority)?;
+        let version = old_version + 1;
+        if job_row != old_row {
             on_tx!(&mut *tx, conn => {
                 bind_job!(sqlx::query(sql::UPDATE_JOB.as_str()), &job_row)
                     .execute(&mut **conn)
@@ -319,42 +349,46 @@ impl Store {
                 .execute(&mut **conn)
                 .await?;
         });
-        let old = &loaded.state.steps;
+        // Each old step is taken out once a new step matched it; any left over was removed.
+        let mut old: Vec<Option<StepState>> = old_state.steps.into_iter().map(Some).collect();
         // Steps keep their positions unless loop instances were inserted before them; the index by
         // name is built only then.
-        let mut by_name: Option<HashMap<&str, usize>> = None;
-        let mut tags = loaded.tags.clone();
+        let mut by_name: Option<HashMap<String, usize>> = None;
         let mut stored = Vec::with_capacity(new.steps.len());
         let mut made_ready = false;
         for (position, step) in new.steps.iter().enumerate() {
             let previous = match old.get(position) {
-                Some(same) if same.step_name == step.step_name => Some(position),
+                Some(Some(same)) if same.step_name == step.step_name => Some(position),
                 _ => by_name
                     .get_or_insert_with(|| {
                         old.iter()
                             .enumerate()
-                            .map(|(index, step)| (step.step_name.as_str(), index))
+                            .filter_map(|(index, step)| {
+                                step.as_ref().map(|step| (step.step_name.clone(), index))
+                            })
                             .collect()
                     })
                     .get(step.step_name.as_str())
                     .copied(),
             };
-            match previous {
-                Some(index) if index == position && old[index] == *step => {
-                    stored.push(old[index].clone());
+            let before = previous.and_then(|index| old[index].take());
+            match before {
+                Some(same) if previous == Some(position) && same == *step => {
+                    stored.push(same);
                     continue;
                 }
                 _ => {}
             }
             // New rows are loop instances: they route like their loop step.
-            let step_tags = loaded
-                .tags
+            let step_tags = tags
                 .get(step.step_name.as_str())
-                .or_else(|| loaded.tags.get(step.flow_name()))
+                .or_else(|| tags.get(step.flow_name()))
                 .map_or("[]", String::as_str);
             let row = StepRow::from_state(new.id, position, step, step_tags)?;
             made_ready |= step.status == StepStatus::Ready
-                && previous.is_none_or(|index| old[index].status != StepStatus::Ready);
+                && before
+                    .as_ref()
+                    .is_none_or(|before| before.status != StepStatus::Ready);
             if previous.is_some() {
                 on_tx!(&mut *tx, conn => {
                     bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
@@ -365,12 +399,11 @@ impl Store {
                 insert_step(tx, &row).await?;
             }
             stored.push(row.to_state()?);
-            tags.insert(row.step_name, row.tags);
+            if previous.is_none() {
+                Arc::make_mut(&mut tags).insert(row.step_name, row.tags);
+            }
         }
-        let all_kept = by_name.is_none() && new.steps.len() >= old.len();
-        if !all_kept
-            && let Some(missing) = old.iter().find(|step| new.step(&step.step_name).is_none())
-        {
+        if let Some(missing) = old.iter().flatten().next() {
             return Err(StoreError::StepRemoved {
                 job_id: new.id,
                 step: missing.step_name.clone(),
@@ -403,11 +436,18 @@ async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {
 /// Live leases must belong to steps still running their attempt; a halted job's are
 /// `cancelling` (API §7.8).
 async fn reconcile_leases(tx: &mut Tx, job: &JobState, ending: &LeaseEnding) -> Result<()> {
+    // Through the partial index of live leases: SQLite's planner otherwise takes `leases_job`
+    // and reads every lease the job ever had, one per finished step (issue #3: O(steps) per
+    // event). PostgreSQL picks the partial index from its statistics.
+    let sql = if tx.is_postgres() {
+        "SELECT lease_id, step_name, attempt, state FROM leases \
+         WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id"
+    } else {
+        "SELECT lease_id, step_name, attempt, state FROM leases INDEXED BY leases_live_step \
+         WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id"
+    };
     let live: Vec<(Uuid, String, i64, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
-            "SELECT lease_id, step_name, attempt, state FROM leases \
-             WHERE job_id = $1 AND state IN ('active', 'cancelling') ORDER BY lease_id",
-        )
+        sqlx::query_as(sql)
         .bind(job.id)
         .fetch_all(&mut **conn)
         .await?

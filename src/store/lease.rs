@@ -229,7 +229,7 @@ impl Store {
             state: Some(LeaseStatus::Ended),
             digest,
         };
-        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, loaded, &state, &ending).await?;
         if usage == LeaseUse::Start
             && let Some(step) = state.step(&lease.step_name)
             && step.status == StepStatus::Running
@@ -292,7 +292,7 @@ impl Store {
             state: Some(LeaseStatus::Expired),
             digest: None,
         };
-        let saved = self.save_job(&mut tx, &loaded, &state, &ending).await?;
+        let saved = self.save_job(&mut tx, loaded, &state, &ending).await?;
         // The attempt is lost whatever `f` did: the lease is never honoured again.
         on_tx!(&mut tx, conn => {
             sqlx::query(

@@ -58,8 +58,8 @@ pub struct Store {
     cache: std::sync::Arc<cache::JobCache>,
     /// Names this store (this server) in the notifications it sends (see [`notify`]).
     id: std::sync::Arc<str>,
-    /// SQLite only: claims take turns (see [`Store::claim`]).
-    claims: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Claims of this process take turns (see [`Store::claim`]).
+    claims: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,15 +99,11 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
-        let claims = match db {
-            Db::Sqlite(..) => Some(std::sync::Arc::default()),
-            Db::Postgres(_) => None,
-        };
         let store = Store {
             db,
             cache: std::sync::Arc::default(),
             id: uuid::Uuid::new_v4().to_string().into(),
-            claims,
+            claims: std::sync::Arc::default(),
         };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
@@ -127,10 +123,6 @@ impl Store {
             Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
-    }
-
-    fn is_postgres(&self) -> bool {
-        matches!(self.db, Db::Postgres(_))
     }
 
     /// A cheap round trip for `/healthz`.

@@ -8,6 +8,7 @@ use super::Harness;
 use super::fixtures::{
     after, field, for_each_items, inline, retry, script, single, task, uses, workspace,
 };
+use crate::engine::render::context_for;
 use crate::engine::{EvalContext, JobPlan, context};
 use crate::workflow::model::{Backoff, Duration, Step};
 
@@ -118,6 +119,60 @@ fn instance_context_has_job_steps_step_and_each() {
     let instance = h.job.step("say-hello[1]").expect("instance exists");
     let value = context(&h.job, &ctx, &h.job.input, Some(instance));
     insta::assert_json_snapshot!(value);
+}
+
+/// The lean context holds only the steps a template names, yet every template renders to the
+/// same value or the same error as with the full context (issue #3).
+#[test]
+fn a_context_for_some_templates_renders_like_the_full_context() {
+    let def = single(vec![
+        ("build", inline("build")),
+        ("broken", inline("broken")),
+        (
+            "say-hello",
+            after(
+                for_each_items(inline("x"), vec![json!({"host": "a"})], false),
+                &["build"],
+            ),
+        ),
+    ]);
+    let mut h = Harness::new(&def, "main", json!({"version": "1.0"}));
+    h.run(1.0, "build")
+        .succeed(2.0, "build", json!({"artifact": "app.tar"}))
+        .run(2.0, "broken")
+        .fail(3.0, "broken", "exit code 1")
+        .run(4.0, "say-hello[0]");
+    let ctx = EvalContext {
+        templates: &h.templates,
+        secrets: &h.secrets,
+    };
+    let instance = h.job.step("say-hello[0]").expect("instance exists");
+    let full = context(&h.job, &ctx, &h.job.input, Some(instance));
+    let templates = [
+        "{{ build.output.artifact }}",
+        "{{ broken.error }} / {{ say_hello.status }}",
+        "{{ input.version }}-{{ build.status }}",
+        "{% for x in range(2) %}{{ x }}{% endfor %}",
+        "{% set b = build %}{{ b.output }}",
+        "{{ step.name }} {{ each.item.host }} {{ job.task }}",
+        "{{ nope.output }}",
+        "{{ build.output.missing }}",
+        "{{ build.output[broken.status] | default('none') }}",
+        "{{ build.status",
+        "plain text",
+    ];
+    for template in templates {
+        let lean = context_for(&h.job, &ctx, &h.job.input, Some(instance), [template]);
+        let render = |scope| {
+            h.templates
+                .render(template, scope)
+                .map_err(|error| error.to_string())
+        };
+        assert_eq!(render(&lean), render(&full), "{template}");
+    }
+    let lean = context_for(&h.job, &ctx, &h.job.input, None, ["{{ build.status }}"]);
+    assert!(lean.get("build").is_some());
+    assert!(lean.get("broken").is_none() && lean.get("say_hello").is_none());
 }
 
 /// A named action with a schema, env, args and workdir, as `prepare_attempt` sees it.

@@ -169,6 +169,12 @@ impl Templates {
         ))
     }
 
+    /// Whether `name` is a function minijinja defines globally (`range`, `dict`, …): a context
+    /// variable of that name shadows it.
+    pub fn is_global(&self, name: &str) -> bool {
+        self.functions.contains(name)
+    }
+
     /// Parses `template` without rendering it and reports what it references.
     pub fn analyze(&self, template: &str) -> Result<Analysis, TemplateError> {
         self.analyze_with(template, &[])
