@@ -95,26 +95,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut tx = self.begin_write().await?;
-        let loaded = self
-            .load_job(&mut tx, job_id, Lock::ForUpdate)
-            .await?
-            .ok_or(StoreError::JobNotFound(job_id))?;
-        let mut state = loaded.state.clone();
-        let value = match f(&mut state) {
-            Ok(value) => value,
-            Err(error) => {
-                // Read under the lock and left unchanged: back into the cache it was taken from.
-                self.cache.put(loaded);
-                return Err(error);
-            }
-        };
-        let saved = self
-            .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
-            .await?;
-        tx.commit().await?;
-        self.cache.put(saved);
-        Ok((value, state))
+        self.with_job_creating(job_id, |job| f(job).map(|value| (value, Vec::new())))
+            .await
     }
 
     /// [`Store::with_job`] for a change that also creates jobs: `f` returns, besides its value,

@@ -8,35 +8,17 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
+use crate::pack;
 use crate::process::{cargo, probe, repo_root, run};
 
 /// The most the UI may add to the binary, gzip-compressed (issue #6).
 pub const GZIP_LIMIT_BYTES: u64 = 1_500_000;
-
-/// Extensions `build.rs` stores gzipped (keep in sync with `src/server/ui/pack.rs`).
-const COMPRESSIBLE: &[&str] = &[
-    "html",
-    "js",
-    "mjs",
-    "css",
-    "svg",
-    "json",
-    "txt",
-    "map",
-    "xml",
-    "webmanifest",
-    "ico",
-    "wasm",
-];
 
 /// Entries of `web/` that are not inputs of the UI build.
 const NOT_INPUTS: &[&str] = &["node_modules", "dist", "e2e", "test-results"];
@@ -199,7 +181,7 @@ pub fn bundle_size(dist: &Path) -> Result<BundleSize> {
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             size.files += 1;
             size.raw_bytes += bytes.len() as u64;
-            let stored = if compressible(&name) {
+            let stored = if pack::compressible(&name) {
                 gzip_len(&bytes)?.min(bytes.len() as u64)
             } else {
                 bytes.len() as u64
@@ -222,15 +204,8 @@ fn check_size(size: &BundleSize) -> Result<()> {
     Ok(())
 }
 
-fn compressible(name: &str) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(_, ext)| COMPRESSIBLE.contains(&ext.to_ascii_lowercase().as_str()))
-}
-
 fn gzip_len(bytes: &[u8]) -> Result<u64> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
-    encoder.write_all(bytes)?;
-    Ok(encoder.finish()?.len() as u64)
+    Ok(pack::gzip(bytes)?.len() as u64)
 }
 
 /// `cargo xtask serve [ARGS…]`: the UI (when stale), then `stroem serve ARGS…` via cargo.
