@@ -71,6 +71,14 @@ impl Home {
         root
     }
 
+    /// [`Home::configure`] serving the folder `workspace` as workspace `default`.
+    pub fn configure_workspace(&self, workspace: &Path) {
+        self.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+    }
+
     /// Writes `stroem.yaml`: the data dir, the database and fast test timings, plus `extra`
     /// (more top-level keys). Without `workspaces` in `extra`, the built-in example serves as
     /// workspace `default`, as on a zero-configuration start.
@@ -181,6 +189,29 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status, headers and body of a ureq response, read to the end.
+    fn read(mut response: ureq::http::Response<ureq::Body>) -> Self {
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .expect("a readable body");
+        Self {
+            status: response.status().as_u16(),
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
@@ -254,26 +285,7 @@ impl Server {
                     .send(&bytes[..]),
                 (_, None) => agent.post(&url).send_empty(),
             };
-            let mut response = response?;
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        value.to_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            let body = response
-                .body_mut()
-                .read_to_string()
-                .expect("a readable body");
-            Ok(Reply {
-                status: response.status().as_u16(),
-                headers,
-                body,
-            })
+            Ok(Reply::read(response?))
         })
         .await
         .expect("the request thread")
@@ -307,26 +319,7 @@ impl Server {
                 }
                 request.send(&body[..])
             };
-            let mut response = response.unwrap_or_else(|error| panic!("{method} {url}: {error}"));
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        value.to_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            let body = response
-                .body_mut()
-                .read_to_string()
-                .expect("a readable body");
-            Reply {
-                status: response.status().as_u16(),
-                headers,
-                body,
-            }
+            Reply::read(response.unwrap_or_else(|error| panic!("{method} {url}: {error}")))
         })
         .await
         .expect("the request thread")
@@ -396,6 +389,18 @@ pub fn step<'j>(job: &'j Value, name: &str) -> &'j Value {
         .as_array()
         .and_then(|steps| steps.iter().find(|step| step["step_name"] == name))
         .unwrap_or_else(|| panic!("no step {name} in {job:#}"))
+}
+
+/// The pid a step wrote to `pid_file` (a whole line, so never half-written), once it has.
+pub async fn step_pid(pid_file: &Path) -> String {
+    eventually("the step's process", Duration::from_secs(20), || async {
+        std::fs::read_to_string(pid_file).is_ok_and(|pid| pid.ends_with('\n'))
+    })
+    .await;
+    std::fs::read_to_string(pid_file)
+        .expect("pid")
+        .trim()
+        .to_owned()
 }
 
 /// Waits for an async condition, polling every 50 ms.

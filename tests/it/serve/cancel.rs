@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::server_harness::{Home, eventually, serve_test, step};
+use crate::server_harness::{Home, eventually, serve_test, step, step_pid};
 
 const WORKSPACE: &str = r#"
 tasks:
@@ -49,22 +49,13 @@ serve_test! {
     async fn cancelling_a_running_job_stops_its_process(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let scratch = home.scratch();
         let server = home.start().await;
         let body = json!({"input": {"dir": scratch}}).to_string();
         let id = server.execute("default", "hang", &body).await;
 
-        let pid_file = scratch.join("pid");
-        let pid_file = &pid_file;
-        eventually("the step's process", Duration::from_secs(20), move || async move {
-            std::fs::read_to_string(pid_file).is_ok_and(|pid| pid.ends_with('\n'))
-        })
-        .await;
-        let pid = std::fs::read_to_string(pid_file).expect("pid").trim().to_owned();
+        let pid = step_pid(&scratch.join("pid")).await;
         assert!(alive(&pid));
         let running = server.job(id).await;
         assert_eq!(running["status"], "running", "{running:#}");
@@ -110,10 +101,7 @@ serve_test! {
     async fn a_job_past_its_timeout_fails_and_its_process_is_stopped(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let scratch = home.scratch();
         let server = home.start().await;
         let body = json!({"input": {"dir": scratch}}).to_string();

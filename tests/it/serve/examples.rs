@@ -21,10 +21,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn serve_example(home: &Home, name: &str) {
-    home.configure(&format!(
-        "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-        example(name).display()
-    ));
+    home.configure_workspace(&example(name));
 }
 
 serve_test! {

@@ -36,10 +36,7 @@ serve_test! {
     async fn concurrent_jobs_all_complete_with_every_step_run_once(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let server = home.start().await;
         let client = &server;
         let ids = futures_join((1..=12).map(|n| async move {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stroem::orchestrator::JobSource;
 
 use super::leases::{claim, key_of, register, succeeded};
-use crate::server_harness::{Home, Server, eventually, serve_test, step};
+use crate::server_harness::{Home, Server, eventually, serve_test, step, step_pid};
 
 const WORKSPACE: &str = r#"
 actions:
@@ -144,21 +144,12 @@ serve_test! {
     async fn a_worker_kills_the_process_of_a_lease_the_server_expired(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(SLEEPER);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let scratch = home.scratch();
         let server = home.start().await;
         let body = json!({"input": {"dir": scratch}}).to_string();
         let id = server.execute("default", "sleeper", &body).await;
-        let pid_file = scratch.join("pid");
-        let pid_file = &pid_file;
-        eventually("the step's process", Duration::from_secs(20), move || async move {
-            std::fs::read_to_string(pid_file).is_ok_and(|pid| pid.ends_with('\n'))
-        })
-        .await;
-        let pid = std::fs::read_to_string(pid_file).expect("pid").trim().to_owned();
+        let pid = step_pid(&scratch.join("pid")).await;
 
         // As if the worker had been silent for two minutes.
         let sweep = server

@@ -406,10 +406,7 @@ serve_test! {
         let workspace = home.workspace(&format!(
             "{TASK}triggers:\n  every-second: {{ type: scheduler, cron: \"* * * * * *\", task: work, concurrency: skip }}\n"
         ));
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let server = home.start().await;
         let started = std::time::Instant::now();
         let job = loop {

@@ -67,10 +67,7 @@ serve_test! {
     async fn retries_loops_timeouts_and_child_jobs_match_stroem_run(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let local_dir = tempfile::tempdir().expect("dir");
         let local = tokio::task::spawn_blocking({
             let workspace = workspace.clone();
@@ -153,10 +150,7 @@ serve_test! {
     async fn hooks_fire_as_jobs_of_their_own(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(HOOKS);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let server = home.start().await;
         let id = server.execute("default", "parent", "{}").await;
         let job = server.wait_finished(id).await;
@@ -209,10 +203,7 @@ serve_test! {
         const VALUE: &str = "s3cr3t-serve-value";
         let home = Home::new(backend).await;
         let workspace = home.workspace(SECRETS);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let server = home.start_with_env(&[("SERVE_TEST_TOKEN", VALUE)]).await;
         let id = server.execute("default", "leak", "{}").await;
         let job = server.wait_finished(id).await;

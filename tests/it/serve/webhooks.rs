@@ -74,10 +74,7 @@ serve_test! {
     async fn webhooks_authenticate_and_refuse_without_creating_jobs(backend) {
         let home = Home::new(backend).await;
         let workspace = home.workspace(WORKSPACE);
-        home.configure(&format!(
-            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
-            workspace.display()
-        ));
+        home.configure_workspace(&workspace);
         let server = home.start_with_env(&[("TEST_HOOK_SECRET", SECRET)]).await;
         let body = br#"{"ref": "refs/heads/main", "commits": 2}"#.to_vec();
         let json_type = ("Content-Type", "application/json");
