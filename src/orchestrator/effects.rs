@@ -92,64 +92,65 @@ impl Orchestrator {
             depth,
             raw_input: input.clone(),
         };
-        let mut effects = Vec::new();
-        let event = match self.insert_job(&revision, task, meta, &input).await {
-            Ok((child, child_effects)) => {
-                self.inner
-                    .workspaces
-                    .retain(&child.workspace, &child.revision);
-                effects.extend(child_effects);
+        // The child is stored in the transaction that records it on the parent: its steps are
+        // claimable from then on, so a child stored first could finish before its parent knew
+        // it, and its result would be refused as stale (a loop instance left `running`).
+        let (event, child) = match self.prepare_job(&revision, task, meta, &input) {
+            Ok(prepared) => (
                 Event::ChildJobCreated {
-                    step: step.clone(),
-                    child_job_id: child.id,
-                }
-            }
-            Err(OrchestratorError::InvalidInput(errors)) => Event::ChildJobRejected {
-                step: step.clone(),
-                error: errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            },
-            Err(OrchestratorError::Plan(error)) => Event::ChildJobRejected {
-                step: step.clone(),
-                error: error.to_string(),
-            },
+                    step,
+                    child_job_id: prepared.job.id,
+                },
+                Some(prepared),
+            ),
+            Err(OrchestratorError::InvalidInput(errors)) => (
+                Event::ChildJobRejected {
+                    step,
+                    error: errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                },
+                None,
+            ),
+            Err(OrchestratorError::Plan(error)) => (
+                Event::ChildJobRejected {
+                    step,
+                    error: error.to_string(),
+                },
+                None,
+            ),
             Err(other) => return Err(other),
         };
-        let created = match &event {
-            Event::ChildJobCreated { child_job_id, .. } => Some(*child_job_id),
-            _ => None,
+        let (new_jobs, child_effects) = match child {
+            Some(prepared) => {
+                self.inner
+                    .workspaces
+                    .retain(&prepared.job.workspace, &prepared.job.revision);
+                let id = prepared.job.id;
+                let effects: Vec<_> = prepared.effects.into_iter().map(|e| (id, e)).collect();
+                (vec![(prepared.job, prepared.routing)], effects)
+            }
+            None => (Vec::new(), Vec::new()),
         };
-        let (parent_effects, _) = self.apply_only(parent, event).await?;
+        let child_revision = new_jobs
+            .first()
+            .map(|(job, _)| (job.workspace.clone(), job.revision.clone()));
+        let parent_effects = match self.apply_creating(parent, event, new_jobs).await {
+            Ok((effects, _)) => effects,
+            Err(error) => {
+                // Nothing was stored: the child's revision is not in use after all.
+                if let Some((workspace, revision)) = child_revision {
+                    self.inner.workspaces.release(&workspace, &revision);
+                }
+                return Err(error);
+            }
+        };
         // The parent's step must be `running` with its child before the child's own steps
         // report back.
         let mut ordered = parent_effects;
-        // The child's steps are claimable from the moment it is stored, so a worker can finish
-        // the whole child before the parent records it just above (seen under load: a loop
-        // instance left `running` for good). The child's report to the parent was then refused
-        // as stale. Whichever of the two comes second delivers the result: a child already
-        // finished is delivered here; one that finishes later reports to a parent that knows it.
-        if let Some(child_job_id) = created
-            && let Some(child) = self.inner.store.get_job(child_job_id).await?
-            && child.is_finished()
-        {
-            let event = Event::ChildJobFinished {
-                step,
-                child_job_id,
-                status: child.status,
-                output: child.output.clone(),
-                error: child.error.clone(),
-            };
-            match self.apply_only(parent, event).await {
-                Ok((more, _)) => ordered.extend(more),
-                // The report got through after all, or the parent moved on.
-                Err(OrchestratorError::Event(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        ordered.extend(effects);
+        ordered.extend(child_effects);
         Ok(ordered)
     }
 

@@ -393,18 +393,30 @@ impl Orchestrator {
         job_id: Uuid,
         event: Event,
     ) -> Result<(Vec<(Uuid, Effect)>, JobState)> {
+        self.apply_creating(job_id, event, Vec::new()).await
+    }
+
+    /// [`Orchestrator::apply_only`] that also inserts `new_jobs` in the same transaction, so
+    /// they exist exactly when the event is recorded.
+    async fn apply_creating(
+        &self,
+        job_id: Uuid,
+        event: Event,
+        new_jobs: Vec<(JobState, JobRouting)>,
+    ) -> Result<(Vec<(Uuid, Effect)>, JobState)> {
         let context = self.context_by_id(job_id).await?;
         let templates = &self.inner.templates;
         let (effects, job) = self
             .inner
             .store
-            .with_job(job_id, |job| {
+            .with_job_creating(job_id, |job| {
                 let ctx = EvalContext {
                     templates,
                     secrets: &context.revision.secrets,
                 };
                 let mut jitter = || rand::random::<f64>();
                 engine::apply(job, &context.plan, event, Utc::now(), &ctx, &mut jitter)
+                    .map(|effects| (effects, new_jobs))
                     .map_err(OrchestratorError::from)
             })
             .await?;
