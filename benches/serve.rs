@@ -192,12 +192,14 @@ async fn measure(pg_admin: Option<&str>, workers: Workers) -> Figures {
         }
         chain = Some(total / CHAIN_RUNS as u32);
         let (_, job) = run_job(&running, "chain").await;
-        breakdown(&running, &job).await;
+        breakdown(&running, "100-step chain", &job).await;
         let mut total = Duration::ZERO;
         for _ in 0..LONG_CHAIN_RUNS {
             total += run_job(&running, "long_chain").await.0;
         }
         long_chain = Some(total / LONG_CHAIN_RUNS as u32);
+        let (_, job) = run_job(&running, "long_chain").await;
+        breakdown(&running, "1000-step chain", &job).await;
     }
     drop(remote);
     running.stop().await;
@@ -231,7 +233,7 @@ fn first_step_hop(job: &JobState) -> Duration {
 /// Where a chain's time goes, from the server's clock (milliseconds, averaged over its steps):
 /// the previous step's end → the claim, the claim → the `start` report, and the start → the
 /// end of the attempt (working copy, process, `complete` report).
-async fn breakdown(running: &Running, job: &JobState) {
+async fn breakdown(running: &Running, label: &str, job: &JobState) {
     let leases = running
         .orchestrator
         .store()
@@ -253,7 +255,7 @@ async fn breakdown(running: &Running, job: &JobState) {
     }
     let steps = job.steps.len().max(1) as f64 * 1_000.0;
     eprintln!(
-        "chain breakdown per step: ready → claimed {:.2} ms, claimed → started {:.2} ms, \
+        "{label} per step: ready → claimed {:.2} ms, claimed → started {:.2} ms, \
          started → ended {:.2} ms",
         to_claim as f64 / steps,
         to_start as f64 / steps,

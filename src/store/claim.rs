@@ -238,13 +238,13 @@ fn claimable(job: &JobState, step: &str, now: DateTime<Utc>) -> bool {
 }
 
 async fn live_leases_of(tx: &mut Tx, worker_id: Uuid) -> Result<i64> {
-    // Through the partial index of live leases (a few per worker slot): SQLite's planner
+    // Through the partial index of the worker's live leases (a few per slot): SQLite's planner
     // otherwise takes `leases_worker` and counts over every lease the worker ever held, so
     // each claim got slower as the server aged (issue #3).
     let sql = if tx.is_postgres() {
         "SELECT COUNT(*) FROM leases WHERE worker_id = $1 AND state IN ('active', 'cancelling')"
     } else {
-        "SELECT COUNT(*) FROM leases INDEXED BY leases_live_expiry \
+        "SELECT COUNT(*) FROM leases INDEXED BY leases_live_worker \
          WHERE worker_id = $1 AND state IN ('active', 'cancelling')"
     };
     Ok(on_tx!(tx, conn => {

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_job_version.sql"),
         postgres: include_str!("../../migrations/postgres/0003_job_version.sql"),
     },
+    Migration {
+        version: 4,
+        name: "live_lease_worker",
+        sqlite: include_str!("../../migrations/sqlite/0004_live_lease_worker.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_live_lease_worker.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.
