@@ -39,7 +39,7 @@ pub use render::{
 };
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
-    JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
+    JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, Steps, mask_text, mask_value,
 };
 pub use timing::{Jitter, job_deadline, retry_delay, step_deadline};
 

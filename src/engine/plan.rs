@@ -168,6 +168,11 @@ impl JobPlan {
         }
     }
 
+    /// The position of flow step `name` in [`JobPlan::steps`].
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     pub fn step(&self, name: &str) -> Option<&PlannedStep> {
         self.index.get(name).map(|&position| &self.steps[position])
     }

@@ -2,8 +2,6 @@
 //! topological order until nothing changes, loops are expanded and settled, due task-step
 //! retries are dispatched, and the job outcome is decided once every step is terminal.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map as JsonMap, Value};
 
@@ -27,17 +25,38 @@ pub(crate) struct Settle<'a> {
     pub effects: &'a mut Vec<Effect>,
 }
 
-/// Position of every flow step in `job.steps`, so a sweep costs O(steps + dependencies), not
-/// O(steps²): the orchestration overhead must stay linear up to 1 000 steps (DESIGN §9).
-type Index = HashMap<String, usize>;
+/// Position in `job.steps` of every flow step, by the step's position in the plan, so a sweep
+/// costs O(steps + dependencies), not O(steps²), and building it copies no name: it is rebuilt
+/// on every event, and the orchestration overhead must stay linear up to 1 000 steps (DESIGN
+/// §9).
+struct Index(Vec<Option<usize>>);
 
-fn index_of(job: &JobState) -> Index {
-    job.steps
-        .iter()
-        .enumerate()
-        .filter(|(_, state)| !state.is_instance())
-        .map(|(position, state)| (state.step_name.clone(), position))
-        .collect()
+impl Index {
+    fn of(job: &JobState, plan: &JobPlan) -> Index {
+        let mut positions = vec![None; plan.steps.len()];
+        let mut expected = 0;
+        for (position, state) in job.steps.iter().enumerate() {
+            if state.is_instance() {
+                continue;
+            }
+            // Flow steps are stored in the plan's order (the `JobState` invariant), so the name
+            // is looked up only when that does not hold.
+            let at = match plan.steps.get(expected) {
+                Some(planned) if planned.name == state.step_name => Some(expected),
+                _ => plan.position(&state.step_name),
+            };
+            if let Some(at) = at {
+                positions[at] = Some(position);
+                expected = at + 1;
+            }
+        }
+        Index(positions)
+    }
+
+    /// The position of flow step `name` in `job.steps`.
+    fn get(&self, plan: &JobPlan, name: &str) -> Option<usize> {
+        plan.position(name).and_then(|at| self.0[at])
+    }
 }
 
 impl Settle<'_> {
@@ -46,7 +65,7 @@ impl Settle<'_> {
         if job.is_finished() {
             return;
         }
-        let mut index = index_of(job);
+        let mut index = Index::of(job, self.plan);
         loop {
             let mut changed = false;
             // Loop expansion inserts instances right after their loop step, so the length is
@@ -56,7 +75,7 @@ impl Settle<'_> {
                 let before = job.steps.len();
                 changed |= self.visit(job, &index, position);
                 if job.steps.len() != before {
-                    index = index_of(job);
+                    index = Index::of(job, self.plan);
                 }
                 position += 1;
             }
@@ -69,6 +88,10 @@ impl Settle<'_> {
 
     fn visit(&mut self, job: &mut JobState, index: &Index, position: usize) -> bool {
         let state = &job.steps[position];
+        // Most steps of a large job are finished or waiting: no rule applies to a finished one.
+        if state.status.is_terminal() {
+            return false;
+        }
         let Some(planned) = self.plan.step(state.flow_name()) else {
             return false;
         };
@@ -105,8 +128,8 @@ impl Settle<'_> {
     ) -> bool {
         let mut statuses = Vec::with_capacity(planned.depends_on.len());
         for dependency in &planned.depends_on {
-            match index.get(dependency) {
-                Some(&at) => statuses.push((dependency, job.steps[at].status)),
+            match index.get(self.plan, dependency) {
+                Some(at) => statuses.push((dependency, job.steps[at].status)),
                 None => return false,
             }
         }
@@ -274,7 +297,7 @@ impl Settle<'_> {
                 instance
             })
             .collect();
-        job.steps.splice(position + 1..position + 1, instances);
+        job.steps.insert_all(position + 1, instances);
         mark_running(job, self.now);
     }
 
@@ -285,8 +308,8 @@ impl Settle<'_> {
             return false;
         };
         let loop_running = index
-            .get(flow_name)
-            .is_some_and(|&at| job.steps[at].status == StepStatus::Running);
+            .get(self.plan, flow_name)
+            .is_some_and(|at| job.steps[at].status == StepStatus::Running);
         if !loop_running {
             return false;
         }
@@ -315,8 +338,10 @@ impl Settle<'_> {
 
     /// A running loop step ends when all its instances are terminal (WF §10.3).
     fn settle_loop(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) -> bool {
-        let instances: Vec<&StepState> = job.steps[position + 1..]
+        let instances: Vec<&StepState> = job
+            .steps
             .iter()
+            .skip(position + 1)
             .take_while(|state| state.loop_source.as_deref() == Some(planned.name.as_str()))
             .collect();
         if instances.iter().any(|state| !state.status.is_terminal()) {

@@ -4,8 +4,11 @@
 //! *Invariant*: `steps` is in the plan's topological order, and the instances of a loop step sit
 //! right after it (`deploy`, `deploy[0]`, `deploy[1]`, …, then the next flow step).
 
+use std::ops::{Index, IndexMut};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -116,7 +119,7 @@ pub struct JobState {
     pub revision: String,
     pub depth: u32,
     pub timeout_secs: Option<u64>,
-    pub steps: Vec<StepState>,
+    pub steps: Steps,
 }
 
 impl JobState {
@@ -137,7 +140,8 @@ impl JobState {
     }
 
     pub fn step_mut(&mut self, name: &str) -> Option<&mut StepState> {
-        self.steps.iter_mut().find(|step| step.step_name == name)
+        let position = self.position(name)?;
+        Some(&mut self.steps[position])
     }
 
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
@@ -239,4 +243,157 @@ pub fn mask_text(text: &str, mask: &[String]) -> String {
         }
     }
     masked
+}
+
+/// The steps of a job, shared copy-on-write: cloning a job copies one pointer per step, and a
+/// step is copied only when it is changed through [`IndexMut`] or [`Steps::get_mut`]. Every
+/// change of a job starts from a copy of the version it loaded, so without sharing each change
+/// cost a copy of every step — O(steps) per event, O(n²) per chain (issue #3).
+#[derive(Clone, Default)]
+pub struct Steps(Vec<Arc<StepState>>);
+
+impl Steps {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &StepState> + ExactSizeIterator {
+        self.0.iter().map(|step| &**step)
+    }
+
+    pub fn get(&self, position: usize) -> Option<&StepState> {
+        self.0.get(position).map(|step| &**step)
+    }
+
+    /// The step at `position`, copied first if another version of the job shares it.
+    pub fn get_mut(&mut self, position: usize) -> Option<&mut StepState> {
+        self.0.get_mut(position).map(Arc::make_mut)
+    }
+
+    /// Every step for changing, each copied first if shared: for changes to all steps.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StepState> {
+        self.0.iter_mut().map(Arc::make_mut)
+    }
+
+    pub fn first(&self) -> Option<&StepState> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<&StepState> {
+        self.0.last().map(|step| &**step)
+    }
+
+    pub fn push(&mut self, step: StepState) {
+        self.0.push(Arc::new(step));
+    }
+
+    /// Inserts `steps` before `position` (loop instances after their loop step).
+    pub fn insert_all(&mut self, position: usize, steps: impl IntoIterator<Item = StepState>) {
+        self.0
+            .splice(position..position, steps.into_iter().map(Arc::new));
+    }
+
+    /// Whether the step at `position` is the very same value as `other`'s at `other_position`:
+    /// unchanged since one was copied from the other. A cheap test before comparing.
+    pub fn shares(&self, position: usize, other: &Steps, other_position: usize) -> bool {
+        match (self.0.get(position), other.0.get(other_position)) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        }
+    }
+
+    /// The step at `position` as a shared value, for putting an unchanged step into another
+    /// version of the job without copying it.
+    pub(crate) fn share(&self, position: usize) -> Option<Arc<StepState>> {
+        self.0.get(position).cloned()
+    }
+
+    pub(crate) fn push_shared(&mut self, step: Arc<StepState>) {
+        self.0.push(step);
+    }
+
+    pub fn with_capacity(capacity: usize) -> Steps {
+        Steps(Vec::with_capacity(capacity))
+    }
+}
+
+impl Index<usize> for Steps {
+    type Output = StepState;
+
+    fn index(&self, position: usize) -> &StepState {
+        &self.0[position]
+    }
+}
+
+impl IndexMut<usize> for Steps {
+    fn index_mut(&mut self, position: usize) -> &mut StepState {
+        Arc::make_mut(&mut self.0[position])
+    }
+}
+
+impl PartialEq for Steps {
+    fn eq(&self, other: &Steps) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(mine, theirs)| Arc::ptr_eq(mine, theirs) || mine == theirs)
+    }
+}
+
+impl std::fmt::Debug for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<StepState>> for Steps {
+    fn from(steps: Vec<StepState>) -> Steps {
+        steps.into_iter().collect()
+    }
+}
+
+impl FromIterator<StepState> for Steps {
+    fn from_iter<I: IntoIterator<Item = StepState>>(steps: I) -> Steps {
+        Steps(steps.into_iter().map(Arc::new).collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Steps {
+    type Item = &'a StepState;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, Arc<StepState>>,
+        fn(&'a Arc<StepState>) -> &'a StepState,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|step| &**step)
+    }
+}
+
+impl IntoIterator for Steps {
+    type Item = StepState;
+    type IntoIter =
+        std::iter::Map<std::vec::IntoIter<Arc<StepState>>, fn(Arc<StepState>) -> StepState>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().map(Arc::unwrap_or_clone)
+    }
+}
+
+impl Serialize for Steps {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Steps {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Steps, D::Error> {
+        Vec::<StepState>::deserialize(deserializer).map(Steps::from)
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
-use crate::engine::{Effect, JobMeta, JobState, JobStatus};
+use crate::engine::{Effect, JobMeta, JobState, JobStatus, Steps};
 use crate::store::JobRouting;
 use crate::workflow::model::{ScheduleConcurrency, Trigger, TriggerKind, Webhook, WebhookMode};
 use crate::workspace::manager::Revision;
@@ -358,6 +358,6 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         revision: meta.revision,
         depth: 0,
         timeout_secs: None,
-        steps: Vec::new(),
+        steps: Steps::default(),
     }
 }

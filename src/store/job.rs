@@ -17,7 +17,7 @@ use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
 use super::tx::{Tx, on_tx, to_json};
 use super::{notify, sql};
-use crate::engine::{JobPlan, JobState, StepState, StepStatus};
+use crate::engine::{JobPlan, JobState, StepStatus, Steps};
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
 /// when the job is created.
@@ -331,35 +331,40 @@ impl Store {
                 .execute(&mut **conn)
                 .await?;
         });
-        // Each old step is taken out once a new step matched it; any left over was removed.
-        let mut old: Vec<Option<StepState>> = old_state.steps.into_iter().map(Some).collect();
         // Steps keep their positions unless loop instances were inserted before them; the index by
-        // name is built only then.
-        let mut by_name: Option<HashMap<String, usize>> = None;
-        let mut stored = Vec::with_capacity(new.steps.len());
+        // name is built only then. Every old step must be matched by a new one.
+        let old = old_state.steps;
+        let mut matched = vec![false; old.len()];
+        let mut by_name: Option<HashMap<&str, usize>> = None;
+        let mut stored = Steps::with_capacity(new.steps.len());
         let mut made_ready = false;
         for (position, step) in new.steps.iter().enumerate() {
+            // A step the change did not touch is still the loaded version's value: one pointer
+            // comparison, no copy (see `Steps`).
+            if new.steps.shares(position, &old, position) {
+                matched[position] = true;
+                stored.push_shared(old.share(position).expect("a shared step exists"));
+                continue;
+            }
             let previous = match old.get(position) {
-                Some(Some(same)) if same.step_name == step.step_name => Some(position),
+                Some(same) if same.step_name == step.step_name => Some(position),
                 _ => by_name
                     .get_or_insert_with(|| {
                         old.iter()
                             .enumerate()
-                            .filter_map(|(index, step)| {
-                                step.as_ref().map(|step| (step.step_name.clone(), index))
-                            })
+                            .map(|(index, step)| (step.step_name.as_str(), index))
                             .collect()
                     })
                     .get(step.step_name.as_str())
                     .copied(),
             };
-            let before = previous.and_then(|index| old[index].take());
-            match before {
-                Some(same) if previous == Some(position) && same == *step => {
-                    stored.push(same);
-                    continue;
-                }
-                _ => {}
+            let before = previous.map(|index| {
+                matched[index] = true;
+                &old[index]
+            });
+            if previous == Some(position) && before == Some(step) {
+                stored.push_shared(old.share(position).expect("the step was found"));
+                continue;
             }
             // New rows are loop instances: they route like their loop step.
             let step_tags = tags
@@ -368,9 +373,7 @@ impl Store {
                 .map_or("[]", String::as_str);
             let row = StepRow::from_state(new.id, position, step, step_tags)?;
             made_ready |= step.status == StepStatus::Ready
-                && before
-                    .as_ref()
-                    .is_none_or(|before| before.status != StepStatus::Ready);
+                && before.is_none_or(|before| before.status != StepStatus::Ready);
             if previous.is_some() {
                 on_tx!(&mut *tx, conn => {
                     bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
@@ -385,7 +388,7 @@ impl Store {
                 Arc::make_mut(&mut tags).insert(row.step_name, row.tags);
             }
         }
-        if let Some(missing) = old.iter().flatten().next() {
+        if let Some((missing, _)) = old.iter().zip(&matched).find(|(_, matched)| !**matched) {
             return Err(StoreError::StepRemoved {
                 job_id: new.id,
                 step: missing.step_name.clone(),

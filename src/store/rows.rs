@@ -11,7 +11,7 @@ use super::tx::{
     from_json, from_millis, millis, opt_from_millis, opt_millis, parse_status, to_i64, to_json,
     to_u32,
 };
-use crate::engine::{JobState, StepState};
+use crate::engine::{JobState, StepState, Steps};
 
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
@@ -106,7 +106,7 @@ impl JobRow {
         })
     }
 
-    pub fn to_state(&self, steps: Vec<StepState>) -> Result<JobState> {
+    pub fn to_state(&self, steps: impl Into<Steps>) -> Result<JobState> {
         Ok(JobState {
             id: self.id,
             workspace: self.workspace.clone(),
@@ -129,7 +129,7 @@ impl JobRow {
                 .timeout_secs
                 .map(|secs| u64::try_from(secs).map_err(super::StoreError::invalid))
                 .transpose()?,
-            steps,
+            steps: steps.into(),
         })
     }
 }

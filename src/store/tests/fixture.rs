@@ -147,7 +147,7 @@ impl Fixture {
         // This version refuses `runner: docker` in workflows, but the store must already route
         // such steps to docker workers: `boxed` stands for one.
         if task == "boxed" {
-            for step in &mut state.steps {
+            for step in state.steps.iter_mut() {
                 step.runner = "docker".to_owned();
             }
         }
