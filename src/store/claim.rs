@@ -114,7 +114,7 @@ impl Store {
         let _turn = self.claims.lock().await;
         loop {
             {
-                let mut tx = self.begin_read().await?;
+                let mut tx = self.read_one().await?;
                 let found = candidate(&mut tx, now, &capabilities, &tags, false).await?;
                 tx.commit().await?;
                 if found.is_none() {

@@ -150,7 +150,7 @@ impl Store {
     /// Whether one job has finished (its `completed_at` is set), without reading its steps: a
     /// cheap poll. `None` when there is no such job.
     pub async fn job_finished(&self, job_id: Uuid) -> Result<Option<bool>> {
-        let mut tx = self.begin_read().await?;
+        let mut tx = self.read_one().await?;
         let finished: Option<bool> = on_tx!(&mut tx, conn => {
             sqlx::query_scalar("SELECT completed_at IS NOT NULL FROM jobs WHERE id = $1")
                 .bind(job_id)
@@ -169,9 +169,15 @@ impl Store {
         job_id: Uuid,
         lock: Lock,
     ) -> Result<Option<Arc<LoadedJob>>> {
-        let version_sql = match (lock, tx.is_postgres()) {
-            (Lock::ForUpdate, true) => "SELECT version FROM jobs WHERE id = $1 FOR UPDATE",
-            _ => "SELECT version FROM jobs WHERE id = $1",
+        // A locked load is the start of a change, and every committed change increments the
+        // version: the increment takes the row lock and returns the version loaded, one round
+        // trip for both. A change that rolls back takes its increment with it.
+        let version_sql = match lock {
+            Lock::ForUpdate => {
+                "UPDATE jobs SET version = version + 1 WHERE id = $1 \
+                               RETURNING version - 1"
+            }
+            Lock::None => "SELECT version FROM jobs WHERE id = $1",
         };
         let version: Option<i64> = on_tx!(&mut *tx, conn => {
             sqlx::query_scalar(version_sql)
@@ -190,9 +196,12 @@ impl Store {
         if let Some(cached) = cached {
             return Ok(Some(cached));
         }
-        let Some(loaded) = load_rows(tx, job_id).await? else {
+        let Some(mut loaded) = load_rows(tx, job_id).await? else {
             return Ok(None);
         };
+        // A locked load has incremented the row's version in this transaction, and the row
+        // read back shows it; the steps read are those of the version before.
+        loaded.version = version;
         let loaded = Arc::new(loaded);
         if lock == Lock::None {
             self.cache.put(Arc::clone(&loaded));
@@ -294,8 +303,8 @@ async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
     }))
 }
 
-/// Writes the rows of `new` that differ from `loaded` and increments the job's version, then
-/// brings the job's leases in line. Returns the job as now stored, to cache once committed.
+/// Writes the rows of `new` that differ from `loaded` (a locked load, which incremented the
+/// job's version), then brings the job's leases in line. Returns the job as now stored, to cache once committed.
 ///
 /// Steps are compared as states, not rows: a row is a function of the step's state, position and
 /// tags, and tags never change, so only changed steps are encoded — a change to one step of a
@@ -324,13 +333,7 @@ impl Store {
                     .await?;
             });
         }
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE jobs SET version = $2 WHERE id = $1")
-                .bind(new.id)
-                .bind(version)
-                .execute(&mut **conn)
-                .await?;
-        });
+        // The row is at `version` already: the locked load incremented it.
         // Steps keep their positions unless loop instances were inserted before them; the index by
         // name is built only then. Every old step must be matched by a new one.
         let old = old_state.steps;
@@ -338,6 +341,7 @@ impl Store {
         let mut by_name: Option<HashMap<&str, usize>> = None;
         let mut stored = Steps::with_capacity(new.steps.len());
         let mut made_ready = false;
+        let mut stopped_running = false;
         for (position, step) in new.steps.iter().enumerate() {
             // A step the change did not touch is still the loaded version's value: one pointer
             // comparison, no copy (see `Steps`).
@@ -374,6 +378,10 @@ impl Store {
             let row = StepRow::from_state(new.id, position, step, step_tags)?;
             made_ready |= step.status == StepStatus::Ready
                 && before.is_none_or(|before| before.status != StepStatus::Ready);
+            stopped_running |= before.is_some_and(|before| {
+                before.status == StepStatus::Running
+                    && (step.status != StepStatus::Running || step.attempt != before.attempt)
+            });
             if previous.is_some() {
                 on_tx!(&mut *tx, conn => {
                     bind_step!(sqlx::query(sql::UPDATE_STEP.as_str()), &row)
@@ -394,7 +402,11 @@ impl Store {
                 step: missing.step_name.clone(),
             });
         }
-        reconcile_leases(tx, new, ending).await?;
+        // Leases change only when a step stops running its attempt or the job's status changes
+        // (a halt makes them `cancelling`); a claim or a `start` spares the lookup.
+        if stopped_running || job_row.status != old_row.status {
+            reconcile_leases(tx, new, ending).await?;
+        }
         if made_ready {
             notify::step_ready(tx, &self.id).await?;
         }

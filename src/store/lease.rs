@@ -180,7 +180,7 @@ impl Store {
     /// The lease of a report that changes no job state (a log batch): current and matching, or
     /// [`StoreError::StaleLease`]. `state` tells a log response whether to answer `cancel`.
     pub async fn check_lease(&self, key: &LeaseKey) -> Result<Lease> {
-        let mut tx = self.begin_read().await?;
+        let mut tx = self.read_one().await?;
         let lease = select_leases(&mut tx, "lease_id = $1", Lock::None, By::Id(key.lease_id))
             .await?
             .pop();

@@ -20,6 +20,9 @@ pub(crate) enum Tx {
         Option<tokio::sync::OwnedMutexGuard<()>>,
     ),
     Postgres(Transaction<'static, Postgres>),
+    /// A PostgreSQL connection outside any transaction, for one read statement: `BEGIN` and
+    /// `COMMIT` would add two round trips to the one (see [`Store::read_one`](super::Store)).
+    PostgresStatement(sqlx::pool::PoolConnection<Postgres>),
 }
 
 impl Tx {
@@ -27,12 +30,13 @@ impl Tx {
         match self {
             Tx::Sqlite(tx, _writer) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
+            Tx::PostgresStatement(_) => {}
         }
         Ok(())
     }
 
     pub(crate) fn is_postgres(&self) -> bool {
-        matches!(self, Tx::Postgres(_))
+        matches!(self, Tx::Postgres(_) | Tx::PostgresStatement(_))
     }
 }
 
@@ -44,6 +48,7 @@ macro_rules! on_tx {
         match $tx {
             $crate::store::tx::Tx::Sqlite($conn, _) => $body,
             $crate::store::tx::Tx::Postgres($conn) => $body,
+            $crate::store::tx::Tx::PostgresStatement($conn) => $body,
         }
     };
     ($tx:expr, $conn:ident, $sql:ident = ($lite:expr, $pg:expr) => $body:expr) => {
@@ -53,6 +58,10 @@ macro_rules! on_tx {
                 $body
             }
             $crate::store::tx::Tx::Postgres($conn) => {
+                let $sql = $pg;
+                $body
+            }
+            $crate::store::tx::Tx::PostgresStatement($conn) => {
                 let $sql = $pg;
                 $body
             }

@@ -146,7 +146,7 @@ impl Store {
     }
 
     pub async fn get_worker(&self, worker_id: Uuid) -> Result<Option<Worker>> {
-        let mut tx = self.begin_read().await?;
+        let mut tx = self.read_one().await?;
         let sql = format!("{} WHERE w.worker_id = $1", worker_select(&tx));
         let tuple: Option<WorkerTuple> = on_tx!(&mut tx, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -251,3 +251,30 @@ backend_test! {
         other.close().await;
     }
 }
+
+backend_test! {
+    async fn a_job_first_read_from_its_rows_by_a_change_is_cached_at_its_committed_version(db) {
+        // A change that misses the cache reads the rows after its lock has incremented the
+        // row's version: caching it under that version would make a later change, made through
+        // another store, look like this store's copy (issue #3).
+        let fx = Fixture::new();
+        let other = db.reopen().await;
+        let (job, routing) = fx.job("pipeline", at(0), 0);
+        db.store.create_job(&job, &routing).await.expect("create");
+        let claimed = Event::StepClaimed { step: "build".into() };
+        other
+            .with_job(job.id, |job| Ok::<_, TestError>(fx.apply(job, claimed, at(1))?))
+            .await
+            .expect("first change, read from the rows");
+        let (_, started) = db
+            .store
+            .with_job(job.id, |job| {
+                Ok::<_, TestError>(fx.apply(job, Event::StepStarted { step: "build".into() }, at(2))?)
+            })
+            .await
+            .expect("second change, through the creating store");
+        assert_eq!(other.get_job(job.id).await.expect("get"), Some(started.clone()));
+        assert_eq!(db.store.get_job(job.id).await.expect("get"), Some(started));
+        other.close().await;
+    }
+}
