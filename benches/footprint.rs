@@ -6,9 +6,13 @@
 //! `STROEM_BENCH_PG` names the PostgreSQL server (default: the machine's local one); a
 //! throwaway database is created and dropped.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{free_port, status_field};
 
 const STARTS: usize = 5;
 const RUNS: usize = 20;
@@ -185,20 +189,6 @@ impl Drop for Server {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000.0
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    listener.local_addr().expect("address").port()
-}
-
-fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// User plus system CPU time of the process, in clock ticks (`/proc/<pid>/stat` fields 14, 15).
