@@ -12,10 +12,38 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
-use crate::engine::{self, Effect, EvalContext, Event, HookTarget, JobMeta, JobStatus};
+use crate::engine::{
+    self, Effect, EvalContext, Event, HookTarget, JobMeta, JobState, JobStatus, StepStatus,
+};
 use crate::runner::spec::{LogLine, Stream};
 
 impl Orchestrator {
+    /// A task step waiting out a retry delay is dispatched by a `Tick` once the delay is over
+    /// (engine step 4): one is applied then, instead of at the next recovery sweep, which could
+    /// be `recovery.sweep_interval_secs` late. The sweep still covers a restart in between.
+    pub(super) fn tick_when_a_task_retry_is_due(&self, job: &JobState) {
+        let due = job
+            .steps
+            .iter()
+            // Task steps run on no worker; a worker step's retry is claimed, not dispatched.
+            .filter(|step| step.status == StepStatus::Ready && step.runner == "none")
+            .filter_map(|step| step.retry_at)
+            .min();
+        let Some(due) = due else {
+            return;
+        };
+        let orchestrator = self.clone();
+        let job_id = job.id;
+        tokio::spawn(async move {
+            tokio::time::sleep((due - Utc::now()).to_std().unwrap_or_default()).await;
+            match orchestrator.apply(job_id, Event::Tick).await {
+                // Finished or moved on meanwhile: nothing to dispatch.
+                Ok(_) | Err(OrchestratorError::Event(_) | OrchestratorError::JobNotFound(_)) => {}
+                Err(error) => tracing::warn!(%job_id, %error, "retry tick failed"),
+            }
+        });
+    }
+
     /// Carries out effects (and the effects they cause) in order. Failures are logged on the
     /// job concerned and in the server log; they never undo the change that caused them.
     pub(super) async fn carry_out(&self, effects: Vec<(Uuid, Effect)>) {

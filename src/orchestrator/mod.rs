@@ -420,6 +420,7 @@ impl Orchestrator {
                     .map_err(OrchestratorError::from)
             })
             .await?;
+        self.tick_when_a_task_retry_is_due(&job);
         Ok((effects.into_iter().map(|e| (job_id, e)).collect(), job))
     }
 

@@ -78,10 +78,21 @@ impl Orchestrator {
             tokio::pin!(notified);
             // Register interest before looking, so a step made ready meanwhile wakes us.
             notified.as_mut().enable();
+            let looked_at = Utc::now();
             if let Some(claimed) = self.try_claim(worker_id).await? {
                 return Ok(Some(claimed));
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            // Nothing wakes claimers when a retry delay ends: look again when the earliest one
+            // does, or a retry would wait for the next claim. Delays that ended since the look
+            // above count too, so none is missed in between.
+            let wake_at = match self.inner.store.next_retry_at(looked_at).await? {
+                Some(at) => {
+                    let delay = (at - Utc::now()).to_std().unwrap_or_default();
+                    deadline.min(tokio::time::Instant::now() + delay)
+                }
+                None => deadline,
+            };
+            if tokio::time::timeout_at(wake_at, notified).await.is_err() && wake_at >= deadline {
                 return Ok(None);
             }
         }

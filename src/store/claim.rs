@@ -194,6 +194,28 @@ impl Store {
 }
 
 impl Store {
+    /// The earliest `retry_at` after `now` among ready worker steps of jobs not halted: when a
+    /// claim that found nothing must look again, since the end of a retry delay wakes no one.
+    pub async fn next_retry_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let mut tx = self.read_one().await?;
+        let at: Option<i64> = on_tx!(&mut tx, conn, sql = (
+            "SELECT MIN(s.retry_at) FROM steps s INDEXED BY steps_claimable \
+             JOIN jobs j ON j.id = s.job_id \
+             WHERE s.status = 'ready' AND s.capability IS NOT NULL AND s.retry_at > $1 \
+               AND j.status IN ('pending', 'running')",
+            "SELECT MIN(s.retry_at) FROM steps s JOIN jobs j ON j.id = s.job_id \
+             WHERE s.status = 'ready' AND s.capability IS NOT NULL AND s.retry_at > $1 \
+               AND j.status IN ('pending', 'running')"
+        ) => {
+            sqlx::query_scalar(sql)
+                .bind(millis(now))
+                .fetch_one(&mut **conn)
+                .await?
+        });
+        tx.commit().await?;
+        opt_from_millis(at)
+    }
+
     /// Ready worker steps of running or pending jobs that became ready at or before
     /// `ready_before`, oldest first.
     pub async fn waiting_steps(&self, ready_before: DateTime<Utc>) -> Result<Vec<WaitingStep>> {

@@ -23,6 +23,10 @@ actions:
     type: script
     script: exit 1
     retry: { max_attempts: 2, delay: 0 }
+  patient:
+    type: script
+    script: exit 1
+    retry: { max_attempts: 2, delay: 1s }
 tasks:
   single:
     flow:
@@ -30,6 +34,9 @@ tasks:
   retrying:
     flow:
       try: { action: flaky }
+  delayed:
+    flow:
+      try: { action: patient }
   diamond:
     flow:
       a: { action: ok }
@@ -195,6 +202,32 @@ serve_test! {
         let workers = server.get("/api/workers").await.json();
         assert_eq!(workers[0]["status"], "inactive", "{workers:#}");
 
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn a_waiting_claim_gets_a_step_whose_retry_delay_ends_during_the_wait(backend) {
+        // The end of a retry delay wakes nobody: a long-polling claim must look again then by
+        // itself, or the retry waits for the worker's next claim (up to its whole wait).
+        let home = Home::new(backend).await;
+        let server = server_without_worker(&home).await;
+        let orchestrator = server.orchestrator();
+        let id = create(&server, "delayed").await;
+        let worker = register(orchestrator, "patient").await;
+        let first = claim(orchestrator, worker).await;
+        let failed = AttemptResult {
+            outcome: Outcome::Failed,
+            error_message: Some("exit code 1".to_owned()),
+            ..succeeded(Value::Null)
+        };
+        orchestrator.complete_step(&key_of(&first), failed).await.expect("complete");
+        let retried = orchestrator
+            .claim(worker, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("the retry is claimed once its delay ends, within the wait");
+        assert_eq!((retried.lease.job_id, retried.lease.attempt), (id, 2));
         server.stop().await;
     }
 }

@@ -216,3 +216,49 @@ serve_test! {
         server.stop().await;
     }
 }
+
+/// A task step whose child fails once, retried after a second.
+const TASK_RETRY: &str = r#"
+tasks:
+  flaky:
+    input:
+      marker: { type: string, required: true }
+    flow:
+      once:
+        type: script
+        input: { marker: "{{ input.marker }}" }
+        script: 'test -f "{{ input.marker }}" || { touch "{{ input.marker }}"; exit 1; }'
+  parent:
+    input:
+      marker: { type: string, required: true }
+    flow:
+      call:
+        type: task
+        task: flaky
+        input: { marker: "{{ input.marker }}" }
+        retry: { max_attempts: 2, delay: 1s }
+"#;
+
+serve_test! {
+    async fn a_task_step_is_retried_when_its_delay_ends_not_at_the_next_recovery_sweep(backend) {
+        // The sweep that also dispatches due task-step retries runs hourly here: the retry
+        // must not wait for it.
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(TASK_RETRY);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n\
+             recovery:\n  heartbeat_timeout_secs: 10\n  sweep_interval_secs: 3600\n",
+            workspace.display()
+        ));
+        let marker = home.scratch().join("marker");
+        let server = home.start().await;
+        let body = json!({"input": {"marker": marker}}).to_string();
+        let id = server.execute("default", "parent", &body).await;
+        let job = server
+            .wait_job(id, Duration::from_secs(30), |job| job["completed_at"].is_string())
+            .await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        assert_eq!(step(&job, "call")["attempt"], 2, "{job:#}");
+        server.stop().await;
+    }
+}
