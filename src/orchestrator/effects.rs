@@ -312,6 +312,15 @@ impl Orchestrator {
     }
 
     pub(super) fn wake_claimers(&self) {
+        {
+            let mut hint = self
+                .inner
+                .retry_hint
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            hint.generation += 1;
+            hint.next = None;
+        }
         self.inner.ready.notify_waiters();
     }
 
@@ -319,9 +328,7 @@ impl Orchestrator {
     /// step ready (PostgreSQL `LISTEN`), until `shutdown`; returns at once on SQLite.
     pub async fn run_wakeups(self, shutdown: tokio_util::sync::CancellationToken) {
         let store = self.inner.store.clone();
-        store
-            .watch_ready(|| self.inner.ready.notify_waiters(), shutdown)
-            .await;
+        store.watch_ready(|| self.wake_claimers(), shutdown).await;
     }
 }
 

@@ -144,6 +144,18 @@ struct PreparedJob {
     effects: Vec<Effect>,
 }
 
+/// The earliest end of a retry delay among ready worker steps, as the claims last learnt it, so
+/// a claim that comes back empty asks the database only when something may have changed: every
+/// wake-up (a step made ready here or, on PostgreSQL, on another server) starts a new
+/// `generation` and forgets the answer, and an answer is kept only if no wake-up came while it
+/// was asked.
+#[derive(Debug, Clone, Copy, Default)]
+struct RetryHint {
+    generation: u64,
+    /// `None`: unknown; `Some(None)`: no retry is waiting; `Some(Some(at))`: the earliest ends at.
+    next: Option<Option<chrono::DateTime<Utc>>>,
+}
+
 /// Cheap to clone; every clone shares the same store, logs and wake-up signal.
 #[derive(Clone)]
 pub struct Orchestrator {
@@ -158,6 +170,8 @@ struct Inner {
     settings: Settings,
     /// Woken whenever a step may have become claimable, so long-polling claims return at once.
     ready: Notify,
+    /// What claims know of the earliest retry delay to end; see [`RetryHint`].
+    retry_hint: std::sync::Mutex<RetryHint>,
     plans: plans::PlanCache,
     contexts: plans::ContextCache,
 }
@@ -184,6 +198,7 @@ impl Orchestrator {
                 templates: Templates::new(),
                 settings,
                 ready: Notify::new(),
+                retry_hint: std::sync::Mutex::new(RetryHint::default()),
                 plans,
                 contexts: plans::ContextCache::default(),
             }),
@@ -211,7 +226,7 @@ impl Orchestrator {
             }
         }
         self.inner.workspaces.prune();
-        self.inner.ready.notify_waiters();
+        self.wake_claimers();
         Ok(())
     }
 

@@ -85,7 +85,7 @@ impl Orchestrator {
             // Nothing wakes claimers when a retry delay ends: look again when the earliest one
             // does, or a retry would wait for the next claim. Delays that ended since the look
             // above count too, so none is missed in between.
-            let wake_at = match self.inner.store.next_retry_at(looked_at).await? {
+            let wake_at = match self.next_retry_at(looked_at).await? {
                 Some(at) => {
                     let delay = (at - Utc::now()).to_std().unwrap_or_default();
                     deadline.min(tokio::time::Instant::now() + delay)
@@ -96,6 +96,32 @@ impl Orchestrator {
                 return Ok(None);
             }
         }
+    }
+
+    /// The earliest end of a retry delay after `after`, from what the claims already learnt
+    /// when nothing woke them since, else from the database.
+    async fn next_retry_at(
+        &self,
+        after: chrono::DateTime<Utc>,
+    ) -> Result<Option<chrono::DateTime<Utc>>> {
+        let lock = || {
+            self.inner
+                .retry_hint
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let hint = *lock();
+        match hint.next {
+            Some(None) => return Ok(None),
+            Some(Some(at)) if at > after => return Ok(Some(at)),
+            _ => {}
+        }
+        let next = self.inner.store.next_retry_at(after).await?;
+        let mut current = lock();
+        if current.generation == hint.generation {
+            current.next = Some(next);
+        }
+        Ok(next)
     }
 
     async fn try_claim(&self, worker_id: Uuid) -> Result<Option<ClaimedStep>> {
