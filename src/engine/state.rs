@@ -246,7 +246,7 @@ pub fn mask_text(text: &str, mask: &[String]) -> String {
 }
 
 /// The steps of a job, shared copy-on-write: cloning a job copies one pointer per step, and a
-/// step is copied only when it is changed through [`IndexMut`] or [`Steps::get_mut`]. Every
+/// step is copied only when it is changed through [`IndexMut`] or [`Steps::iter_mut`]. Every
 /// change of a job starts from a copy of the version it loaded, so without sharing each change
 /// cost a copy of every step — O(steps) per event, O(n²) per chain (issue #3).
 #[derive(Clone, Default)]
@@ -269,11 +269,6 @@ impl Steps {
         self.0.get(position).map(|step| &**step)
     }
 
-    /// The step at `position`, copied first if another version of the job shares it.
-    pub fn get_mut(&mut self, position: usize) -> Option<&mut StepState> {
-        self.0.get_mut(position).map(Arc::make_mut)
-    }
-
     /// Every step for changing, each copied first if shared: for changes to all steps.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StepState> {
         self.0.iter_mut().map(Arc::make_mut)
@@ -281,10 +276,6 @@ impl Steps {
 
     pub fn first(&self) -> Option<&StepState> {
         self.get(0)
-    }
-
-    pub fn last(&self) -> Option<&StepState> {
-        self.0.last().map(|step| &**step)
     }
 
     pub fn push(&mut self, step: StepState) {
