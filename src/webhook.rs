@@ -6,6 +6,12 @@
 //! carrying `sha256=<hex>`, the HMAC-SHA256 of the raw body keyed with the secret (GitHub's
 //! scheme). A secret in the query string is refused outright: URLs end up in proxy and access
 //! logs, so accepting one would leak the secret.
+//!
+//! A signature vouches for the body and nothing else, so a signed call may carry no data the
+//! signature does not cover: it needs a body (the signature of an empty body is the same for
+//! every call, a key anyone who saw one call could reuse) and no query string (which would
+//! reach the job unsigned). Calls without a body (`GET`) authenticate with the Bearer token.
+//! Signature headers, like `Authorization` and cookies, never reach the job's input.
 
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
@@ -15,8 +21,16 @@ use subtle::ConstantTimeEq;
 /// The headers that carry a body signature, in the order they are tried.
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-stroem-signature", "x-hub-signature-256"];
 
-/// Headers never passed into a job's input: they carry credentials.
-const HIDDEN_HEADERS: [&str; 2] = ["authorization", "cookie"];
+/// Headers never passed into a job's input: they carry credentials, or signatures made with
+/// one (`x-hub-signature` is GitHub's older SHA-1 signature).
+const HIDDEN_HEADERS: [&str; 6] = [
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "x-stroem-signature",
+    "x-hub-signature-256",
+    "x-hub-signature",
+];
 
 /// One webhook call, as the server received it.
 #[derive(Debug, Clone)]
@@ -52,6 +66,16 @@ pub enum AuthError {
     Missing,
     #[error("the webhook secret or signature is not valid")]
     Invalid,
+    #[error(
+        "a signature covers the request body, and this request has none, so it proves nothing: \
+         send 'Authorization: Bearer <secret>' instead"
+    )]
+    SignedEmptyBody,
+    #[error(
+        "a signature covers only the body, not the query string: send the data in the signed \
+         body (or as the trigger's input), or authenticate with 'Authorization: Bearer <secret>'"
+    )]
+    SignedQuery,
 }
 
 /// Checks a call against the trigger's rendered `secret`; an open hook (`None`) admits all.
@@ -84,7 +108,14 @@ pub fn authenticate(secret: Option<&str>, call: &Call<'_>) -> Result<(), AuthErr
         };
         presented = true;
         if verify_signature(secret.as_bytes(), call.body, value) {
-            return Ok(());
+            // Valid, but only for what it signs: the call may carry nothing else.
+            return if call.body.is_empty() {
+                Err(AuthError::SignedEmptyBody)
+            } else if !call.query.is_empty() {
+                Err(AuthError::SignedQuery)
+            } else {
+                Ok(())
+            };
         }
     }
     Err(if presented {
@@ -313,11 +344,66 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_admits_only_what_it_signs() {
+        let signed = |body: &[u8]| {
+            vec![header(
+                "x-hub-signature-256",
+                &format!("sha256={}", sign(b"s3cr3t", body)),
+            )]
+        };
+        let query = [("ref".to_owned(), "evil".to_owned())];
+        // The signature of an empty body is the same for every call.
+        for call in [
+            Call {
+                method: "GET",
+                ..call(&signed(b""), &query, b"")
+            },
+            Call {
+                method: "GET",
+                ..call(&signed(b""), &[], b"")
+            },
+            call(&signed(b""), &[], b""),
+        ] {
+            assert_eq!(
+                authenticate(Some("s3cr3t"), &call),
+                Err(AuthError::SignedEmptyBody),
+                "{call:?}"
+            );
+        }
+        let body = br#"{"ref":"main"}"#;
+        assert_eq!(
+            authenticate(Some("s3cr3t"), &call(&signed(body), &query, body)),
+            Err(AuthError::SignedQuery)
+        );
+        assert_eq!(
+            authenticate(Some("s3cr3t"), &call(&signed(body), &[], body)),
+            Ok(())
+        );
+        // The Bearer token is the key itself: it admits any call.
+        let bearer = [header("authorization", "Bearer s3cr3t")];
+        let get = Call {
+            method: "GET",
+            ..call(&bearer, &query, b"")
+        };
+        assert_eq!(authenticate(Some("s3cr3t"), &get), Ok(()));
+        // A wrong signature stays `Invalid`, whatever the call carries.
+        let wrong = [header("x-stroem-signature", "sha256=00")];
+        assert_eq!(
+            authenticate(Some("s3cr3t"), &call(&wrong, &query, b"")),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
     fn input_has_body_headers_method_and_query() {
         let headers = [
             header("content-type", "application/json; charset=utf-8"),
             header("authorization", "Bearer s3cr3t"),
             header("cookie", "session=1"),
+            header("proxy-authorization", "Basic x"),
+            header("x-stroem-signature", "sha256=00"),
+            header("x-hub-signature-256", "sha256=00"),
+            header("x-hub-signature", "sha1=00"),
             header("x-tag", "a"),
             header("x-tag", "b"),
         ];

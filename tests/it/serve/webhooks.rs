@@ -202,11 +202,6 @@ serve_test! {
         assert_eq!(looked_up.status, 200, "{}", looked_up.body);
         assert_eq!(looked_up.json()["status"], "completed");
         assert_eq!(looked_up.json()["trigger"], "push");
-        let empty_signature = format!("sha256={}", sign(SECRET.as_bytes(), b""));
-        let signed = server
-            .send("GET", &path, &[("X-Stroem-Signature", &empty_signature)], Vec::new())
-            .await;
-        assert_eq!(signed.status, 200, "{}", signed.body);
         assert_refused(&server.send("GET", &path, &[], Vec::new()).await, 401, "unauthorized");
         let open_id = open.json()["job_id"].as_str().expect("job_id").to_owned();
         let foreign = server
@@ -230,6 +225,68 @@ serve_test! {
             json!({"path": "/hooks/push", "mode": "async", "timeout_secs": 30, "has_secret": true})
         );
         assert!(!triggers.to_string().contains(SECRET));
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn signatures_cover_what_the_job_gets_and_never_reach_it(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure_workspace(&workspace);
+        let server = home.start_with_env(&[("TEST_HOOK_SECRET", SECRET)]).await;
+        let json_type = ("Content-Type", "application/json");
+        let body = br#"{"ref": "refs/heads/main"}"#.to_vec();
+        let signature = format!("sha256={}", sign(SECRET.as_bytes(), &body));
+        let empty_signature = format!("sha256={}", sign(SECRET.as_bytes(), b""));
+
+        // A signature over an empty body is the same for every call: it must not fire a GET
+        // with whatever query, nor an empty POST, and a signed POST's query is not signed.
+        for (method, path, headers, sent) in [
+            ("GET", "/hooks/push?ref=evil", vec![("X-Hub-Signature-256", empty_signature.as_str())], Vec::new()),
+            ("GET", "/hooks/push", vec![("X-Stroem-Signature", empty_signature.as_str())], Vec::new()),
+            ("POST", "/hooks/push?ref=evil", vec![json_type, ("X-Stroem-Signature", empty_signature.as_str())], Vec::new()),
+            ("POST", "/hooks/push?ref=evil", vec![json_type, ("X-Hub-Signature-256", signature.as_str())], body.clone()),
+        ] {
+            let reply = server.send(method, path, &headers, sent).await;
+            assert_refused(&reply, 401, "unauthorized");
+            let message = reply.json()["error"].as_str().unwrap_or_default().to_owned();
+            assert!(message.contains("Bearer"), "{method} {path}: {message}");
+        }
+        assert_eq!(webhook_jobs(&server).await, 0);
+
+        // A signed body fires; the signature headers are credentials and stay out of the input.
+        let signed = server
+            .send("POST", "/hooks/push", &[json_type, ("X-Hub-Signature-256", &signature), ("X-Stroem-Signature", &signature)], body.clone())
+            .await;
+        assert_eq!(signed.status, 202, "{}", signed.body);
+        let id = signed.json()["job_id"].as_str().expect("job_id").parse().expect("uuid");
+        let job = server.wait_finished(id).await;
+        let headers = &job["input"]["headers"];
+        for name in ["x-hub-signature-256", "x-stroem-signature", "authorization"] {
+            assert_eq!(headers.get(name), None, "{name}: {headers:#}");
+        }
+        assert_eq!(headers["content-type"], "application/json", "{headers:#}");
+        assert!(!job.to_string().contains(&signature), "{job:#}");
+
+        // A Bearer token is the key itself: GET with a query is fine with it.
+        let bearer = format!("Bearer {SECRET}");
+        let by_bearer = server
+            .send("GET", "/hooks/push?ref=v1", &[("Authorization", &bearer)], Vec::new())
+            .await;
+        assert_eq!(by_bearer.status, 202, "{}", by_bearer.body);
+        let id = by_bearer.json()["job_id"].as_str().expect("job_id").parse().expect("uuid");
+        let job = server.wait_finished(id).await;
+        assert_eq!(job["input"]["query"], json!({"ref": "v1"}), "{job:#}");
+
+        // The job lookup has no body either: a signature cannot authorise it.
+        let lookup = format!("/hooks/push/jobs/{id}");
+        let refused = server
+            .send("GET", &lookup, &[("X-Stroem-Signature", &empty_signature)], Vec::new())
+            .await;
+        assert_refused(&refused, 401, "unauthorized");
+        let allowed = server.send("GET", &lookup, &[("Authorization", &bearer)], Vec::new()).await;
+        assert_eq!(allowed.status, 200, "{}", allowed.body);
         server.stop().await;
     }
 }
