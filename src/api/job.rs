@@ -3,17 +3,15 @@
 //! The engine's state already has the API's fields; the conversion renames them (`id` →
 //! `job_id`, `task` → `task_name`), formats times (see [`super::time`]), omits fields that do not
 //! apply to a step's kind (`worker_id` only on worker steps, `child_job_id` only on task steps,
-//! loop fields only on loops), and masks every secret value (WF §16.3): inputs,
-//! outputs and error messages can all contain one.
+//! loop fields only on loops), and masks every secret value (WF §16.3) with the job's
+//! [`ViewMask`]: inputs, outputs and error messages can all contain one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::engine::{
-    JobPlan, JobState, JobStatus, RetryRecord, StepState, StepStatus, mask_text, mask_value,
-};
+use crate::engine::{JobPlan, JobState, JobStatus, RetryRecord, StepState, StepStatus, ViewMask};
 use crate::workflow::model::{ActionKind, TaskMode};
 
 /// A task's `mode` (WF §8).
@@ -34,12 +32,12 @@ impl From<TaskMode> for JobMode {
     }
 }
 
-/// What the conversion needs besides the job state: the job's mask values and the fields the
+/// What the conversion needs besides the job state: how the job is masked and the fields the
 /// engine does not track.
 #[derive(Debug, Clone, Copy)]
 pub struct JobView<'a> {
-    /// Every mask value of the job (`engine::job_mask`); replaced by `••••••`.
-    pub mask: &'a [String],
+    /// How the job's values are masked (the orchestrator's `view_mask`).
+    pub mask: &'a ViewMask,
     pub mode: JobMode,
     /// [P2] job priority; 0 until then.
     pub priority: i64,
@@ -53,7 +51,7 @@ pub struct JobView<'a> {
 
 impl<'a> JobView<'a> {
     /// A distributed first-attempt job of priority 0, without a plan.
-    pub fn new(mask: &'a [String]) -> Self {
+    pub fn new(mask: &'a ViewMask) -> Self {
         JobView {
             mask,
             mode: JobMode::Distributed,
@@ -72,7 +70,7 @@ impl<'a> JobView<'a> {
     }
 
     fn text(&self, text: &Option<String>) -> Option<String> {
-        text.as_deref().map(|text| mask_text(text, self.mask))
+        self.mask.text(text.as_deref())
     }
 }
 
@@ -143,9 +141,9 @@ impl JobDetail {
     pub fn from_state(job: &JobState, view: &JobView<'_>) -> Self {
         JobDetail {
             summary: JobSummary::from_state(job, view),
-            input: mask_value(&job.input, view.mask),
-            raw_input: mask_value(&job.raw_input, view.mask),
-            output: mask_value(&job.output, view.mask),
+            input: view.mask.input(&job.input),
+            raw_input: view.mask.input(&job.raw_input),
+            output: view.mask.value(&job.output),
             parent_step_name: job.parent_step_name.clone(),
             timeout_secs: job.timeout_secs,
             steps: job
@@ -231,7 +229,7 @@ impl StepView {
             .and_then(|when| serde_json::to_value(when).ok())
             .unwrap_or(Value::Null);
         let for_each = match &step.for_each {
-            Some(items) => mask_value(items, view.mask),
+            Some(items) => view.mask.value(items),
             None => planned
                 .filter(|_| !step.is_instance())
                 .and_then(|planned| planned.step.for_each.as_ref())
@@ -246,11 +244,8 @@ impl StepView {
             runner: step.runner.clone(),
             status: step.status,
             depends_on: step.depends_on.clone(),
-            input: step
-                .input
-                .as_ref()
-                .map(|input| mask_value(input, view.mask)),
-            output: mask_value(&step.output, view.mask),
+            input: step.input.as_ref().map(|input| view.mask.value(input)),
+            output: view.mask.value(&step.output),
             error_message: view.text(&step.error_message),
             worker_id: (step.runner != "none").then_some(None),
             attempt: step.attempt,

@@ -10,12 +10,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cli::{OutputFormat, job_input};
-use crate::engine::{JobStatus, StepState, mask_value};
+use crate::config::Credentials;
+use crate::engine::{JobStatus, StepState};
 use crate::local::executor::{Executor, LocalWorkspace, Options, RunOutcome};
 use crate::local::print::Printer;
 use crate::runner::LocalRunner;
 use crate::workflow::diagnostic::suggest;
 use crate::workflow::{self, Loaded};
+use crate::workspace::manager::revision_mask;
 use crate::workspace::{folder, secrets};
 
 #[derive(Debug, clap::Args)]
@@ -47,8 +49,11 @@ pub struct Args {
 const SECRET_FILE_DIRS: [&str; 2] = ["/run/secrets", "/var/run/secrets"];
 
 pub fn run(args: Args) -> ExitCode {
-    // The environment is read once, here: it feeds secrets' `env` and the steps' environment.
-    let environment = super::environment();
+    // The environment is read once, here: it feeds secrets' `env` and the steps' environment,
+    // which never see the CLI's own credential.
+    let captured = super::environment();
+    let credentials = Credentials::of_client(&captured);
+    let environment = credentials.scrub(&captured);
     let no_color = environment.contains_key("NO_COLOR");
     let printer = Printer::new(args.output == OutputFormat::Json, no_color);
 
@@ -72,7 +77,8 @@ pub fn run(args: Args) -> ExitCode {
     );
     let options = Options {
         max_concurrent,
-        runner: LocalRunner::new(Duration::from_secs(args.kill_grace), environment),
+        runner: LocalRunner::new(Duration::from_secs(args.kill_grace), environment)
+            .masking(credentials.masker()),
     };
     let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
         Ok(executor) => executor,
@@ -142,6 +148,7 @@ fn prepare(args: &Args, environment: &BTreeMap<String, String>) -> Result<LocalW
     let revision = folder::revision(&root, &files).map_err(|error| error.to_string())?;
     Ok(LocalWorkspace {
         root,
+        mask: revision_mask(&loaded.def, &secrets),
         def: loaded.def,
         revision,
         secrets,
@@ -193,8 +200,10 @@ fn report(outcome: &RunOutcome, format: OutputFormat, printer: &Printer) {
             if let Value::Object(object) = &mut detail {
                 object.insert("job_id".to_owned(), serde_json::json!(job.id));
                 object.insert("task_name".to_owned(), serde_json::json!(job.task));
+                object.insert("input".to_owned(), outcome.view.input(&job.input));
+                object.insert("raw_input".to_owned(), outcome.view.input(&job.raw_input));
             }
-            let masked = mask_value(&detail, &outcome.mask);
+            let masked = outcome.view.value(&detail);
             match serde_json::to_string_pretty(&masked) {
                 Ok(text) => super::out::line(text),
                 Err(error) => eprintln!("error: cannot encode the job: {error}"),
@@ -274,7 +283,7 @@ fn summary(outcome: &RunOutcome, printer: &Printer) -> String {
         text.push_str(&format!("{} {error}\n", printer.bold("error:")));
     }
     if !job.output.is_null() {
-        let output = mask_value(&job.output, &outcome.mask);
+        let output = outcome.view.value(&job.output);
         text.push_str(&format!("{} {output}\n", printer.bold("output:")));
     }
     text

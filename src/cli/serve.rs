@@ -123,7 +123,10 @@ pub async fn start(
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
     refuse_unenforced_auth(&config)?;
-    std::fs::create_dir_all(&config.data_dir)
+    // Steps and the secrets' `env` context never see the server's own credentials.
+    let environment = config.credentials.scrub(&environment);
+    // The data directory holds the database, logs and snapshots: the server's user's alone.
+    crate::private::create_dir(&config.data_dir)
         .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
     let store = Store::connect(config.db.url.expose(), config.db.max_connections)
         .await
@@ -168,6 +171,7 @@ pub async fn start(
             step_timeout_grace: TimeDelta::seconds(
                 i64::try_from(config.worker.kill_grace_secs)?.saturating_add(30),
             ),
+            credentials: config.credentials.masker(),
         },
     );
     orchestrator.resume().await?;
@@ -212,7 +216,9 @@ pub async fn start(
             max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
         };
         let transport = Arc::new(InProcess::new(orchestrator.clone(), registration));
-        let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment);
+        let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment)
+            .masking(config.credentials.masker())
+            .in_scratch(super::work::scratch(&config.data_dir)?);
         let settings = WorkerSettings {
             max_concurrent: worker.max_concurrent,
             heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),

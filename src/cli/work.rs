@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::protocol::{MAX_CLAIM_WAIT_SECS, RegisterRequest};
 use crate::config::{Capability, Config, ConfigSource};
-use crate::runner::LocalRunner;
+use crate::runner::{LocalRunner, Scratch};
 use crate::worker::{HttpSettings, HttpTransport, WorkerSettings};
 
 /// How long one claim waits for work on the server (API §7.3 allows up to 30 s).
@@ -73,6 +73,8 @@ pub fn run(args: Args) -> ExitCode {
 async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::Result<()> {
     let worker = &config.worker;
     let token = config.require_worker_token()?.clone();
+    crate::private::create_dir(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
     std::fs::create_dir_all(&worker.workspace_cache_dir).with_context(|| {
         format!(
             "cannot create workspace_cache_dir '{}'",
@@ -97,7 +99,11 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         cache_dir: worker.workspace_cache_dir.clone(),
         retry_pause,
     }));
-    let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment);
+    // Steps never see the worker's own credentials, and their lines never show one.
+    let environment = config.credentials.scrub(&environment);
+    let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment)
+        .masking(config.credentials.masker())
+        .in_scratch(scratch(&config.data_dir)?);
     let settings = WorkerSettings {
         max_concurrent: worker.max_concurrent,
         heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),
@@ -114,4 +120,19 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         signal.cancel();
     });
     crate::worker::run(transport, runner, settings, shutdown).await
+}
+
+/// The worker's attempt directory under `<data_dir>/attempts`, after removing what attempts of
+/// dead workers left there (see [`Scratch`]).
+pub(super) fn scratch(data_dir: &std::path::Path) -> anyhow::Result<Arc<Scratch>> {
+    let root = data_dir.join("attempts");
+    let (scratch, removed) = Scratch::open(&root)
+        .with_context(|| format!("cannot prepare the attempt directory '{}'", root.display()))?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed files that attempts of an earlier worker left behind"
+        );
+    }
+    Ok(Arc::new(scratch))
 }

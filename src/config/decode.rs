@@ -85,6 +85,7 @@ pub fn decode(cx: &mut Cx, root: &Section, cwd: &Path, host_name: &dyn Fn() -> S
         worker: worker(cx, root, host_name),
         warnings: Vec::new(),
         secret_files: Vec::new(),
+        credentials: super::Credentials::default(),
         derived: Derived {
             db_url: !db_url_set,
             log_dir: local_dir.is_none(),

@@ -15,6 +15,7 @@
 //! captured environment has no `HOSTNAME`, reading `/etc/hostname`.
 
 mod auth;
+mod credentials;
 mod decode;
 mod env;
 mod error;
@@ -29,6 +30,7 @@ mod workspaces;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use credentials::{CLI_TOKEN_VAR, Credentials};
 pub use decode::{DEFAULT_DATA_DIR, MIN_WORKER_TOKEN_CHARS};
 pub use error::{ConfigError, Origin, Problem};
 pub use types::*;
@@ -75,6 +77,7 @@ impl Config {
             problems,
             warnings,
             secret_files: Vec::new(),
+            credentials: Credentials::default(),
             cwd: &source.cwd,
         };
         let section = Section::of(&root, String::new())
@@ -93,6 +96,7 @@ impl Config {
             .map(|(origin, message)| format!("{origin}: {message}"))
             .collect();
         config.secret_files = cx.secret_files;
+        config.credentials = cx.credentials;
         Ok(config)
     }
 }

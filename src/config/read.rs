@@ -75,6 +75,8 @@ pub struct Cx<'a> {
     pub warnings: Vec<(Origin, String)>,
     /// Files read through `*_file` keys, canonicalised.
     pub secret_files: Vec<PathBuf>,
+    /// Every 🔒 value read, with the variable it came from.
+    pub credentials: super::Credentials,
     /// Base of relative `*_file` paths.
     pub cwd: &'a Path,
 }
@@ -307,6 +309,11 @@ impl Cx<'_> {
             self.error(&item.origin, path.clone(), format!("'{path}' is empty"));
             return None;
         }
+        let variable = match &item.origin {
+            Origin::Env(name) => Some(name.as_str()),
+            _ => None,
+        };
+        self.credentials.add(&value, variable);
         Some(Secret::new(value))
     }
 

@@ -73,6 +73,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Canonical paths of the files read through `*_file` keys (WF §16.1 refuses them).
     pub(super) secret_files: Vec<PathBuf>,
+    /// Strøm's own credentials as loaded: kept from steps and masked in job text.
+    pub credentials: super::Credentials,
     /// Which `data_dir`-relative values took their default, so `--data-dir` can move them.
     pub(super) derived: Derived,
 }

@@ -16,7 +16,8 @@ use crate::workflow::model::Duration;
 
 /// Creates a job of `plan` with its validated `input` (WF §3.2 already passed) and applies the
 /// rules once, so steps without dependencies are ready (or the job already finished, when every
-/// step is skipped).
+/// step is skipped). `ctx.mask` is the job's full mask set: [`super::job_masker`] of the
+/// revision's and [`super::mask_record`] of this plan, input and `meta.inherited_mask`.
 pub fn create(
     plan: &JobPlan,
     meta: JobMeta,
@@ -25,6 +26,7 @@ pub fn create(
     ctx: &EvalContext<'_>,
 ) -> (JobState, Vec<Effect>) {
     let steps = plan.steps.iter().map(initial_step).collect();
+    let mask = super::masking::mask_record(plan, &input, &meta.inherited_mask);
     let mut job = JobState {
         id: meta.id,
         workspace: meta.workspace,
@@ -45,6 +47,7 @@ pub fn create(
         depth: meta.depth,
         timeout_secs: plan.timeout.map(Duration::secs),
         steps,
+        mask: Some(mask),
     };
     let mut effects = Vec::new();
     Settle {
@@ -54,6 +57,7 @@ pub fn create(
         effects: &mut effects,
     }
     .run(&mut job);
+    super::masking::protect(&mut job, plan, ctx.mask);
     (job, effects)
 }
 
@@ -83,7 +87,8 @@ fn initial_step(planned: &PlannedStep) -> StepState {
     }
 }
 
-/// Applies one event to `job`, then re-evaluates it. On error nothing was changed.
+/// Applies one event to `job`, then re-evaluates it and protects what it stores
+/// ([`super::protect`]). On error nothing was changed.
 pub fn apply(
     job: &mut JobState,
     plan: &JobPlan,
@@ -110,6 +115,7 @@ pub fn apply(
         effects: &mut effects,
     }
     .run(job);
+    super::masking::protect(job, plan, ctx.mask);
     Ok(effects)
 }
 

@@ -20,6 +20,7 @@
 mod event;
 mod hooks;
 mod job;
+mod masking;
 mod plan;
 mod render;
 mod rules;
@@ -32,14 +33,18 @@ pub use hooks::{
     hooks_to_fire, prepare_hooks,
 };
 pub use job::{apply, create};
+pub use masking::{
+    ViewMask, job_masker, mask_record, protect, record_of, secret_field_names, secret_field_values,
+    show_input,
+};
 pub use plan::{JobPlan, PlanError, PlannedStep};
 pub use render::{
-    EvalContext, context, job_mask, job_variable, prepare_attempt, render_step_input,
+    EvalContext, context, job_variable, prepare_attempt, record_attempt_input, render_step_input,
     with_declared_nulls,
 };
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
-    JobMeta, JobState, JobStatus, RetryRecord, StepState, StepStatus, Steps, mask_text, mask_value,
+    JobMeta, JobState, JobStatus, MaskRecord, RetryRecord, StepState, StepStatus, Steps,
 };
 pub use timing::{Jitter, job_deadline, retry_delay, step_deadline};
 

@@ -8,20 +8,23 @@ use std::collections::HashSet;
 
 use serde_json::{Map as JsonMap, Value, json};
 
+use super::masking::{secret_field_names, secret_field_values, show_input};
 use super::plan::{JobPlan, PlannedStep};
 use super::state::{JobState, StepState, StepStatus};
+use crate::mask::Masker;
 use crate::runner::spec::{Program, ScriptBody, StepSpec};
 use crate::workflow::input::{EnforceOptions, enforce};
 use crate::workflow::model::{ActionKind, InputSchema, ScriptCode};
 use crate::workflow::template::{Templates, is_template};
-use crate::workspace::secrets::mask_values;
 
-/// What rendering needs besides the job: the template environment and the workspace's
-/// resolved secrets (a JSON object, the `secret` variable).
+/// What rendering needs besides the job: the template environment, the workspace's resolved
+/// secrets (a JSON object, the `secret` variable) and the job's full mask set
+/// ([`super::job_masker`]).
 #[derive(Debug, Clone, Copy)]
 pub struct EvalContext<'a> {
     pub templates: &'a Templates,
     pub secrets: &'a Value,
+    pub mask: &'a Masker,
 }
 
 /// Builds a §12.2 context: `input` (as given), `secret`, `job` and every flow step by its
@@ -294,77 +297,48 @@ pub fn prepare_attempt(
         mask: Vec::new(),
         output_schema: planned.action.output.clone(),
     };
-    spec.mask = step_mask(job, plan, ctx, planned.action.input.as_ref(), &spec);
+    spec.mask = step_mask(ctx.mask, planned.action.input.as_ref(), &spec);
     Ok(spec)
 }
 
-/// The job's mask set (WF §16.3): every resolved secret and every value of a `secret: true`
-/// field of the job input, with the same length and multi-line rules as log masking.
-pub fn job_mask(job: &JobState, plan: &JobPlan, ctx: &EvalContext<'_>) -> Vec<String> {
-    let mut values = Vec::new();
-    collect_strings(ctx.secrets, &mut values);
-    secret_fields(plan.task_input.as_ref(), &job.input, &mut values);
-    mask_values(&Value::Array(
-        values.into_iter().map(Value::String).collect(),
-    ))
-}
-
-/// The mask values that occur in this attempt's rendered spec (API §7.3): the job's set plus
-/// the step's own `secret: true` input fields, so no other secret travels to the worker.
+/// The mask values that occur in this attempt's rendered spec (API §7.3): pieces of the job's
+/// full set plus the step's own `secret: true` input values, so no other secret travels to the
+/// worker.
 fn step_mask(
-    job: &JobState,
-    plan: &JobPlan,
-    ctx: &EvalContext<'_>,
+    job_mask: &Masker,
     action_input: Option<&InputSchema>,
     spec: &StepSpec,
 ) -> Vec<String> {
-    let mut values: Vec<Value> = job_mask(job, plan, ctx)
-        .into_iter()
-        .map(Value::String)
-        .collect();
-    let mut step_values = Vec::new();
-    secret_fields(
-        action_input,
-        &Value::Object(spec.input.clone()),
-        &mut step_values,
-    );
-    values.extend(step_values.into_iter().map(Value::String));
-    let mut rendered = Vec::new();
-    collect_strings(
-        &serde_json::to_value((&spec.program, &spec.env, &spec.input, &spec.workdir))
-            .unwrap_or(Value::Null),
-        &mut rendered,
-    );
-    let mut mask = mask_values(&Value::Array(values));
-    mask.retain(|value| rendered.iter().any(|text| text.contains(value.as_str())));
-    mask
+    let own = secret_field_values(action_input, &Value::Object(spec.input.clone()));
+    let combined;
+    let mask = if own.is_empty() {
+        job_mask
+    } else {
+        combined = job_mask.union(&Masker::new(&own));
+        &combined
+    };
+    let rendered = serde_json::to_value((&spec.program, &spec.env, &spec.input, &spec.workdir))
+        .unwrap_or(Value::Null);
+    let mut found = std::collections::BTreeSet::new();
+    mask.collect_found_in_value(&rendered, &mut found);
+    found.into_iter().collect()
 }
 
-/// Values of `secret: true` fields of `input` under `schema`, as text.
-fn secret_fields(schema: Option<&InputSchema>, input: &Value, out: &mut Vec<String>) {
-    let Some(schema) = schema else {
+/// Records the rendered input of an attempt for display (WF §16.2): the action's secret fields
+/// read `••••••` and every value of the attempt's mask set is masked.
+pub fn record_attempt_input(job: &mut JobState, plan: &JobPlan, spec: &StepSpec) {
+    let Some(state) = job.step(&spec.step) else {
         return;
     };
-    for (name, field) in schema {
-        if !field.secret {
-            continue;
-        }
-        match input.get(name) {
-            Some(Value::Null) | None => {}
-            Some(Value::String(text)) => out.push(text.clone()),
-            Some(other) => out.push(other.to_string()),
-        }
-    }
-}
-
-/// Every string leaf of a value (secrets may be nested maps).
-fn collect_strings(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(text) => out.push(text.clone()),
-        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
-        Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
-        _ => {}
-    }
+    let fields = planned_step(plan, state)
+        .map(|planned| secret_field_names(planned.action.input.as_ref()))
+        .unwrap_or_default();
+    let shown = show_input(
+        &Value::Object(spec.input.clone()),
+        &fields,
+        &Masker::new(&spec.mask),
+    );
+    job.record_step_input(&spec.step, shown);
 }
 
 /// The server's textual check of a rendered `source` or `workdir` (WF §6.6); the worker checks

@@ -7,8 +7,8 @@ use serde_json::{Map as JsonMap, Value};
 
 use super::event::Effect;
 use super::plan::{JobPlan, PlannedStep};
-use super::render::{EvalContext, context_for, job_input, job_mask, render_step_input};
-use super::state::{JobState, JobStatus, StepState, StepStatus, mask_value};
+use super::render::{EvalContext, context_for, job_input, render_step_input};
+use super::state::{JobState, JobStatus, StepState, StepStatus};
 use crate::workflow::model::{ForEach, When};
 
 /// The most instances one loop step may expand to (WF §10.3).
@@ -233,9 +233,8 @@ impl Settle<'_> {
                 return;
             }
         };
-        let mask = job_mask(job, self.plan, self.ctx);
         state.status = StepStatus::Running;
-        state.input = Some(mask_value(&input, &mask));
+        state.input = Some(self.ctx.mask.mask_value(&input));
         state.retry_at = None;
         state.started_at = Some(self.now);
         state.child_job_id = None;

@@ -12,8 +12,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::workflow::input::MASK;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -93,6 +91,41 @@ pub struct JobMeta {
     pub depth: u32,
     /// The input as submitted.
     pub raw_input: Value,
+    /// Mask values the job that led to this one hands on (WF §16.3): a child job gets its
+    /// parent's, a hook job its original job's.
+    pub inherited_mask: Vec<String>,
+}
+
+/// What must stay masked in a job's views that its workspace revision cannot tell (WF §16.3),
+/// stored with the job, so that its views stay masked after the revision is gone, a reload or a
+/// restart re-resolved the workspace secrets differently (issue #16).
+///
+/// While the job runs, its full mask set is its revision's (workspace secrets and the literal
+/// values of `secret: true` fields) plus `values`. When it finishes it is *sealed*: `values`
+/// becomes every piece of the full set that occurs in the job's stored data, so its views need
+/// nothing else ever again. Every value kept here also occurs in some job's stored input or in
+/// this job's data, so keeping it adds no secret to the database.
+///
+/// `Debug` prints how many values there are, never the values.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MaskRecord {
+    /// Top-level input fields marked `secret: true`: shown as `••••••` whatever their value.
+    pub fields: Vec<String>,
+    /// The values of those fields and those handed on by the parent or hooked job; once
+    /// sealed, every mask value the job's data contains.
+    pub values: Vec<String>,
+    /// Set in the change that finished the job.
+    pub sealed: bool,
+}
+
+impl std::fmt::Debug for MaskRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskRecord")
+            .field("fields", &self.fields)
+            .field("values", &self.values.len())
+            .field("sealed", &self.sealed)
+            .finish()
+    }
 }
 
 /// One job (API §2.4 detail shape, plus `depth`).
@@ -120,6 +153,11 @@ pub struct JobState {
     pub depth: u32,
     pub timeout_secs: Option<u64>,
     pub steps: Steps,
+    /// `None` only for jobs stored before masks were kept with jobs: their views mask with the
+    /// revision while it is at hand and show nothing secret-bearing otherwise (fail closed).
+    /// Never serialised with the job: it holds mask values, and only the store keeps it.
+    #[serde(skip)]
+    pub mask: Option<MaskRecord>,
 }
 
 impl JobState {
@@ -148,11 +186,11 @@ impl JobState {
         self.steps.iter().position(|step| step.step_name == name)
     }
 
-    /// Records the rendered input of the latest attempt for display, with every mask value
-    /// replaced (WF §16.2): retries render again from the templates, never from this copy.
-    pub fn record_step_input(&mut self, step: &str, input: &Value, mask: &[String]) {
+    /// Records the rendered input of the latest attempt for display, already masked (WF
+    /// §16.2): retries render again from the templates, never from this copy.
+    pub fn record_step_input(&mut self, step: &str, masked: Value) {
         if let Some(state) = self.step_mut(step) {
-            state.input = Some(mask_value(input, mask));
+            state.input = Some(masked);
         }
     }
 
@@ -215,34 +253,6 @@ impl StepState {
     pub fn is_instance(&self) -> bool {
         self.loop_source.is_some()
     }
-}
-
-/// Replaces every mask value in every string of `value` with `••••••` (WF §16.3).
-pub fn mask_value(value: &Value, mask: &[String]) -> Value {
-    match value {
-        Value::String(text) => Value::String(mask_text(text, mask)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| mask_value(v, mask)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, v)| (key.clone(), mask_value(v, mask)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// Masks occurrences of each value, longest first so a secret that contains another is hidden
-/// whole.
-pub fn mask_text(text: &str, mask: &[String]) -> String {
-    let mut values: Vec<&String> = mask.iter().filter(|value| !value.is_empty()).collect();
-    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
-    let mut masked = text.to_owned();
-    for value in values {
-        if masked.contains(value.as_str()) {
-            masked = masked.replace(value.as_str(), MASK);
-        }
-    }
-    masked
 }
 
 /// The steps of a job, shared copy-on-write: cloning a job copies one pointer per step, and a

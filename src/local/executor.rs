@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use super::print::Printer;
 use crate::engine::{
-    self, Effect, EvalContext, Event, JobMeta, JobPlan, JobState, JobStatus, StepStatus,
+    self, Effect, EvalContext, Event, JobMeta, JobPlan, JobState, JobStatus, StepStatus, ViewMask,
 };
+use crate::mask::Masker;
 use crate::runner::spec::{AttemptResult, LogLine, Stream};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::workflow::input::{self, EnforceOptions};
@@ -36,6 +37,8 @@ pub struct LocalWorkspace {
     pub revision: String,
     /// The resolved `secret` variable (a JSON object).
     pub secrets: Value,
+    /// The revision's mask set: the secrets and the literal values of `secret: true` fields.
+    pub mask: Masker,
 }
 
 #[derive(Debug, Clone)]
@@ -51,8 +54,8 @@ pub struct RunOutcome {
     pub job: JobState,
     /// Every child job, in creation order.
     pub children: Vec<JobState>,
-    /// The job's mask set, for printing its input and output.
-    pub mask: Vec<String>,
+    /// How the job is shown when it is printed.
+    pub view: ViewMask,
     /// Ctrl-C or SIGTERM cancelled the job.
     pub interrupted: bool,
 }
@@ -60,8 +63,8 @@ pub struct RunOutcome {
 pub(super) struct LocalJob {
     pub(super) state: JobState,
     pub(super) plan: JobPlan,
-    /// The job's own mask set plus its ancestors' (WF §16.3).
-    pub(super) mask: Vec<String>,
+    /// The job's full mask set: the revision's, its own and its ancestors' (WF §16.3).
+    pub(super) mask: Arc<Masker>,
     /// Prefix for log lines of child and hook jobs: `parent-step/`, `on_error/`.
     pub(super) prefix: String,
     /// For hook jobs: the job whose end fired them.
@@ -70,7 +73,7 @@ pub(super) struct LocalJob {
 
 /// Where a new job comes from, as far as the executor cares.
 pub(super) struct Origin {
-    /// The mask set of the job that led to this one (parent or hooked job).
+    /// The mask values the job that led to this one hands on (parent or hooked job).
     pub(super) mask: Vec<String>,
     pub(super) prefix: String,
     pub(super) hook_of: Option<Uuid>,
@@ -141,6 +144,7 @@ impl Executor {
             parent_step_name: None,
             depth: 0,
             raw_input: raw_input.clone(),
+            inherited_mask: Vec::new(),
         };
         let mut queue = VecDeque::new();
         let plan = JobPlan::new(&executor.workspace.def, task)?;
@@ -187,17 +191,21 @@ impl Executor {
         let mut jobs = self.jobs;
         let job = jobs.shift_remove(&top).expect("the top-level job exists");
         RunOutcome {
-            mask: job.mask,
+            view: ViewMask::Known {
+                mask: job.mask,
+                fields: engine::record_of(&job.state, &job.plan).fields,
+            },
             job: job.state,
             children: jobs.into_values().map(|job| job.state).collect(),
             interrupted: self.interrupted,
         }
     }
 
-    fn eval(&self) -> EvalContext<'_> {
+    fn eval<'a>(&'a self, mask: &'a Masker) -> EvalContext<'a> {
         EvalContext {
             templates: &self.templates,
             secrets: &self.workspace.secrets,
+            mask,
         }
     }
 
@@ -226,19 +234,24 @@ impl Executor {
             raw_input,
             EnforceOptions::default(),
             &render_default,
-        )?;
+        )
+        .map_err(|errors| {
+            // A message may quote a value: a rendered default, or a value handed on.
+            let record = engine::mask_record(&plan, raw_input, &origin.mask);
+            let mask = engine::job_masker(&self.workspace.mask, &record);
+            errors
+                .into_iter()
+                .map(|error| input::FieldError {
+                    message: mask.mask(&error.message).into_owned(),
+                    ..error
+                })
+                .collect::<Vec<_>>()
+        })?;
         let id = meta.id;
-        let (state, effects) = engine::create(
-            &plan,
-            meta,
-            Value::Object(validated.into_iter().collect()),
-            Utc::now(),
-            &self.eval(),
-        );
-        let mut mask = engine::job_mask(&state, &plan, &self.eval());
-        mask.extend(origin.mask);
-        mask.sort();
-        mask.dedup();
+        let input = Value::Object(validated.into_iter().collect());
+        let record = engine::mask_record(&plan, &input, &meta.inherited_mask);
+        let mask = Arc::new(engine::job_masker(&self.workspace.mask, &record));
+        let (state, effects) = engine::create(&plan, meta, input, Utc::now(), &self.eval(&mask));
         self.jobs.insert(
             id,
             LocalJob {
@@ -267,6 +280,7 @@ impl Executor {
         let ctx = EvalContext {
             templates: &self.templates,
             secrets: &self.workspace.secrets,
+            mask: &job.mask,
         };
         let mut jitter = || rand::random::<f64>();
         match engine::apply(
@@ -323,6 +337,7 @@ impl Executor {
         queue: &mut VecDeque<(Uuid, Effect)>,
     ) {
         let parent_job = &self.jobs[&parent];
+        let inherited_mask = engine::record_of(&parent_job.state, &parent_job.plan).values;
         let meta = JobMeta {
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
@@ -333,9 +348,10 @@ impl Executor {
             parent_step_name: Some(step.clone()),
             depth,
             raw_input: input.clone(),
+            inherited_mask: inherited_mask.clone(),
         };
         let origin = Origin {
-            mask: parent_job.mask.clone(),
+            mask: inherited_mask,
             prefix: format!("{}{step}/", parent_job.prefix),
             hook_of: None,
         };
@@ -393,7 +409,7 @@ impl Executor {
             stream: Stream::Stderr,
             step: format!("{}_server", job.prefix),
             attempt: None,
-            line: engine::mask_text(line, &job.mask),
+            line: job.mask.mask(line).into_owned(),
         });
     }
 
@@ -432,7 +448,7 @@ impl Executor {
     fn claim(&mut self, job_id: Uuid, step: String) {
         self.apply(job_id, Event::StepClaimed { step: step.clone() });
         let job = &self.jobs[&job_id];
-        let prepared = engine::prepare_attempt(&job.state, &job.plan, &step, &self.eval());
+        let prepared = engine::prepare_attempt(&job.state, &job.plan, &step, &self.eval(&job.mask));
         let mut spec = match prepared {
             Ok(spec) => spec,
             Err(error) => {
@@ -440,13 +456,14 @@ impl Executor {
                 return;
             }
         };
-        spec.mask.extend(job.mask.iter().cloned());
+        // Here the step inherits the environment the secrets came from: its lines are masked
+        // with the job's whole set, not only the values its spec holds.
+        spec.mask.extend(job.mask.pieces().iter().cloned());
         spec.mask.sort();
         spec.mask.dedup();
         let prefix = job.prefix.clone();
         if let Some(job) = self.jobs.get_mut(&job_id) {
-            job.state
-                .record_step_input(&step, &Value::Object(spec.input.clone()), &spec.mask);
+            engine::record_attempt_input(&mut job.state, &job.plan, &spec);
         }
         self.apply(job_id, Event::StepStarted { step: step.clone() });
         // A cancellation that arrived between claim and start leaves nothing to run.

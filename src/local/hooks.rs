@@ -21,6 +21,7 @@ impl Executor {
             let ctx = EvalContext {
                 templates: &self.templates,
                 secrets: &self.workspace.secrets,
+                mask: &job.mask,
             };
             engine::prepare_hooks(&self.workspace.def, &job.state, &job.plan, &ctx)
         };
@@ -51,6 +52,7 @@ impl Executor {
             HookTarget::SingleStep(plan) => *plan,
         };
         let job = &self.jobs[&original];
+        let inherited_mask = engine::record_of(&job.state, &job.plan).values;
         let meta = JobMeta {
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
@@ -61,9 +63,10 @@ impl Executor {
             parent_step_name: None,
             depth: job.state.depth,
             raw_input: hook.input.clone(),
+            inherited_mask: inherited_mask.clone(),
         };
         let origin = Origin {
-            mask: job.mask.clone(),
+            mask: inherited_mask,
             prefix: format!("{}{}/", job.prefix, hook.event_key),
             hook_of: Some(original),
         };

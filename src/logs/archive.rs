@@ -32,7 +32,7 @@ const FOOTER: u64 = 16;
 /// complete one. The caller removes the plain file afterwards.
 pub fn write(paths: &JobPaths) -> Result<(), LogError> {
     let tmp = &paths.archive_tmp;
-    let file = File::create(tmp).map_err(|source| LogError::io(tmp, source))?;
+    let file = crate::private::create(tmp).map_err(|source| LogError::io(tmp, source))?;
     let mut out = BufWriter::new(file);
     let mut frames: Vec<Entry> = Vec::new();
     let mut written = 0u64;

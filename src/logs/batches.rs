@@ -12,7 +12,7 @@
 //! created before the first batch is written, so "no sidecar" means "no batch ever".
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::PathBuf;
 
@@ -94,7 +94,7 @@ impl Batches {
     /// Creates the sidecar before the first batch's lines are written.
     pub fn ensure_file(&mut self) -> Result<(), LogError> {
         if self.file.is_none() {
-            let file = OpenOptions::new()
+            let file = crate::private::options()
                 .create(true)
                 .append(true)
                 .open(&self.path)

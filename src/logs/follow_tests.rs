@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::tests::{line, small_chunks};
 use super::*;
+use crate::mask::Masker;
 
 /// Long enough for a loaded CI machine, short enough to fail a hung follower quickly.
 const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +71,11 @@ async fn followers_get_every_line_once_in_order_then_the_end() {
                     }
                     let step = format!("w{writer}");
                     store
-                        .append(job, &[line(&step, Some(1), &i.to_string())], &[])
+                        .append(
+                            job,
+                            &[line(&step, Some(1), &i.to_string())],
+                            &Masker::default(),
+                        )
                         .expect("append");
                     tokio::task::yield_now().await;
                 }
@@ -120,7 +125,11 @@ async fn a_follower_far_behind_the_notices_still_gets_every_line() {
     // Many more notices than the channel buffers, before the follower reads anything.
     for i in 0..500 {
         store
-            .append(job, &[line("loud", Some(1), &i.to_string())], &[])
+            .append(
+                job,
+                &[line("loud", Some(1), &i.to_string())],
+                &Masker::default(),
+            )
             .expect("append");
     }
     store.finish(job).expect("finish");
@@ -135,7 +144,11 @@ async fn a_follower_waits_for_a_job_that_has_not_logged_yet() {
     let job = Uuid::new_v4();
     let follower = tokio::spawn(drain(store.follow(job, 0, None)));
     store
-        .append(job, &[line(SERVER_STEP, None, "job started")], &[])
+        .append(
+            job,
+            &[line(SERVER_STEP, None, "job started")],
+            &Masker::default(),
+        )
         .expect("append");
     store.finish(job).expect("finish");
     let lines = follower.await.expect("follower");
@@ -148,7 +161,7 @@ async fn following_a_deleted_log_ends() {
     let store = LogStore::open(dir.path().to_owned()).expect("open");
     let job = Uuid::new_v4();
     store
-        .append(job, &[line("s", Some(1), "one")], &[])
+        .append(job, &[line("s", Some(1), "one")], &Masker::default())
         .expect("append");
     let mut follower = store.follow(job, 0, None);
     let first = follower.next_batch().await.expect("read").expect("a line");
@@ -168,7 +181,7 @@ async fn a_subscription_reports_appends_and_the_end() {
         .append(
             job,
             &[line("s", Some(1), "a"), line("s", Some(1), "b")],
-            &[],
+            &Masker::default(),
         )
         .expect("append");
     store.finish(job).expect("finish");

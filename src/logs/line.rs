@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::runner::mask::Masker;
+use crate::mask::Masker;
 use crate::runner::spec::{LogLine, Stream};
 
 /// Longest line text kept, in bytes; longer lines are cut with a `…[truncated N bytes]` marker,

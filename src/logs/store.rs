@@ -15,7 +15,7 @@ use super::writer::JobWriter;
 use super::{
     AppendResult, BatchKey, JobPaths, LogConfig, LogError, StoredLine, archive, remove_file,
 };
-use crate::runner::mask::Masker;
+use crate::mask::Masker;
 use crate::runner::spec::LogLine;
 
 /// The job log store. Cheap to clone; clones share the open writers and subscriptions. One
@@ -76,7 +76,9 @@ impl LogStore {
     /// Opens the store and finishes what a crash interrupted: a half-written archive is removed,
     /// and a plain log whose archive is complete is removed with its sidecars.
     pub fn open_with(dir: PathBuf, config: LogConfig) -> Result<LogStore, LogError> {
-        fs::create_dir_all(&dir).map_err(|source| LogError::io(&dir, source))?;
+        // Log lines are masked, but a log still tells what ran and what it printed: the
+        // directory and its files are the server's user's alone.
+        crate::private::create_dir(&dir).map_err(|source| LogError::io(&dir, source))?;
         let entries = fs::read_dir(&dir).map_err(|source| LogError::io(&dir, source))?;
         for entry in entries {
             let path = entry.map_err(|source| LogError::io(&dir, source))?.path();
@@ -125,10 +127,9 @@ impl LogStore {
         &self,
         job_id: Uuid,
         lines: &[LogLine],
-        mask: &[String],
+        masker: &Masker,
     ) -> Result<AppendResult, LogError> {
-        let masker = Masker::new(mask);
-        self.write(job_id, |writer| writer.append(lines, &masker))
+        self.write(job_id, |writer| writer.append(lines, masker))
     }
 
     /// Appends one worker batch (API §7.6): lines of the lease the log already holds (a retried
@@ -138,10 +139,9 @@ impl LogStore {
         job_id: Uuid,
         key: &BatchKey,
         lines: &[LogLine],
-        mask: &[String],
+        masker: &Masker,
     ) -> Result<AppendResult, LogError> {
-        let masker = Masker::new(mask);
-        self.write(job_id, |writer| writer.append_batch(key, lines, &masker))
+        self.write(job_id, |writer| writer.append_batch(key, lines, masker))
     }
 
     fn write(

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 use super::*;
+use crate::mask::Masker;
 use crate::runner::spec::{LogLine, Stream};
 
 pub(super) fn ts(millis: i64) -> DateTime<Utc> {
@@ -67,9 +68,15 @@ fn lines_are_stored_in_the_api_format_with_seqs_from_one() {
     server.stream = Stream::Stderr;
     server.ts = ts(1_250);
     let first = store
-        .append(job, &[line("deploy[1]", Some(2), "pushing \"image\"")], &[])
+        .append(
+            job,
+            &[line("deploy[1]", Some(2), "pushing \"image\"")],
+            &Masker::default(),
+        )
         .expect("append");
-    let second = store.append(job, &[server], &[]).expect("append");
+    let second = store
+        .append(job, &[server], &Masker::default())
+        .expect("append");
     assert_eq!((first.first_seq, first.last_seq), (1, 1));
     assert_eq!((second.first_seq, second.last_seq), (2, 2));
     let text = fs::read_to_string(dir.path().join(format!("{job}.jsonl"))).expect("log file");
@@ -82,12 +89,14 @@ fn seq_continues_after_a_restart_and_a_torn_last_line_is_cut() {
     let job = Uuid::new_v4();
     {
         let store = small_chunks(dir.path());
-        store.append(job, &numbered(39), &[]).expect("append");
+        store
+            .append(job, &numbered(39), &Masker::default())
+            .expect("append");
         // A last line longer than the block the tail is read backwards in (escaped quotes
         // double its JSON size), so finding its start takes several blocks.
         let long = "\"".repeat(LINE_LIMIT);
         store
-            .append(job, &[line("build", Some(1), &long)], &[])
+            .append(job, &[line("build", Some(1), &long)], &Masker::default())
             .expect("append");
     }
     // A crash in the middle of a write leaves half a line at the end of the file.
@@ -100,7 +109,11 @@ fn seq_continues_after_a_restart_and_a_torn_last_line_is_cut() {
     let store = small_chunks(dir.path());
     assert_eq!(all(&store, job).len(), 40, "the torn line is not read");
     let result = store
-        .append(job, &[line("build", Some(1), "after restart")], &[])
+        .append(
+            job,
+            &[line("build", Some(1), "after restart")],
+            &Masker::default(),
+        )
         .expect("append");
     assert_eq!((result.first_seq, result.last_seq), (41, 41));
     let lines = all(&store, job);
@@ -124,13 +137,19 @@ fn a_retried_worker_batch_is_stored_once_also_across_a_restart() {
     {
         let store = LogStore::open(dir.path().to_owned()).expect("open");
         let (key, lines) = batch(0, &["a", "b", "c"]);
-        let first = store.append_batch(job, &key, &lines, &[]).expect("batch");
+        let first = store
+            .append_batch(job, &key, &lines, &Masker::default())
+            .expect("batch");
         assert_eq!((first.first_seq, first.last_seq), (1, 3));
-        let retry = store.append_batch(job, &key, &lines, &[]).expect("retry");
+        let retry = store
+            .append_batch(job, &key, &lines, &Masker::default())
+            .expect("retry");
         assert_eq!((retry.stored(), retry.duplicates), (0, 3));
         // The next batch overlaps the first by one line, as after a lost response.
         let (key, lines) = batch(2, &["c", "d", "e"]);
-        let overlap = store.append_batch(job, &key, &lines, &[]).expect("batch");
+        let overlap = store
+            .append_batch(job, &key, &lines, &Masker::default())
+            .expect("batch");
         assert_eq!(
             (overlap.first_seq, overlap.last_seq, overlap.duplicates),
             (4, 5, 1)
@@ -142,17 +161,21 @@ fn a_retried_worker_batch_is_stored_once_also_across_a_restart() {
             offset: 0,
         };
         let lines = [line("deploy", Some(2), "retry attempt")];
-        let result = store.append_batch(job, &other, &lines, &[]).expect("batch");
+        let result = store
+            .append_batch(job, &other, &lines, &Masker::default())
+            .expect("batch");
         assert_eq!(result.first_seq, 6);
     }
     let store = LogStore::open(dir.path().to_owned()).expect("reopen");
     let (key, lines) = batch(2, &["c", "d", "e"]);
-    let retry = store.append_batch(job, &key, &lines, &[]).expect("retry");
+    let retry = store
+        .append_batch(job, &key, &lines, &Masker::default())
+        .expect("retry");
     assert_eq!((retry.stored(), retry.duplicates), (0, 3));
     let (key, lines) = batch(5, &["f"]);
     assert_eq!(
         store
-            .append_batch(job, &key, &lines, &[])
+            .append_batch(job, &key, &lines, &Masker::default())
             .expect("batch")
             .first_seq,
         7
@@ -177,13 +200,17 @@ fn a_batch_whose_record_a_crash_lost_is_counted_from_the_log() {
     let batches = dir.path().join(format!("{job}.batches"));
     {
         let store = LogStore::open(dir.path().to_owned()).expect("open");
-        store.append_batch(job, &key, &first, &[]).expect("batch");
+        store
+            .append_batch(job, &key, &first, &Masker::default())
+            .expect("batch");
         let recorded = fs::metadata(&batches).expect("sidecar").len();
         let next = BatchKey {
             offset: 2,
             ..key.clone()
         };
-        store.append_batch(job, &next, &second, &[]).expect("batch");
+        store
+            .append_batch(job, &next, &second, &Masker::default())
+            .expect("batch");
         // Simulate a crash after the lines were written but before their record was.
         OpenOptions::new()
             .write(true)
@@ -193,7 +220,9 @@ fn a_batch_whose_record_a_crash_lost_is_counted_from_the_log() {
     }
     let store = LogStore::open(dir.path().to_owned()).expect("reopen");
     let next = BatchKey { offset: 2, ..key };
-    let retry = store.append_batch(job, &next, &second, &[]).expect("retry");
+    let retry = store
+        .append_batch(job, &next, &second, &Masker::default())
+        .expect("retry");
     assert_eq!((retry.stored(), retry.duplicates), (0, 1));
     assert_eq!(texts(&all(&store, job)), ["one", "two", "three"]);
 }
@@ -203,7 +232,7 @@ fn lines_are_masked_again_before_they_are_stored() {
     let dir = TempDir::new().expect("tempdir");
     let store = LogStore::open(dir.path().to_owned()).expect("open");
     let job = Uuid::new_v4();
-    let mask = vec!["hunter22".to_owned(), "abc".to_owned()];
+    let mask = Masker::new(["hunter22", "abc"]);
     let key = BatchKey {
         step: "login".to_owned(),
         attempt: 1,
@@ -231,7 +260,7 @@ fn long_lines_are_cut_after_masking() {
     let secret = "s3cr3t-value".to_owned();
     let text = format!("{}{secret}{}", "x".repeat(LINE_LIMIT - 4), "y".repeat(100));
     store
-        .append(job, &[line("big", Some(1), &text)], &[secret])
+        .append(job, &[line("big", Some(1), &text)], &Masker::new([secret]))
         .expect("append");
     let stored = all(&store, job).remove(0).line;
     // Masked: LINE_LIMIT - 4 + 18 + 100 bytes; cut on the boundary after the mask's first `•`.
@@ -252,13 +281,19 @@ fn a_log_over_its_cap_drops_lines_with_one_notice_also_after_restart() {
     };
     {
         let store = LogStore::open_with(dir.path().to_owned(), config.clone()).expect("open");
-        let result = store.append(job, &numbered(30), &[]).expect("append");
+        let result = store
+            .append(job, &numbered(30), &Masker::default())
+            .expect("append");
         assert!(result.dropped > 0);
-        let again = store.append(job, &numbered(5), &[]).expect("append");
+        let again = store
+            .append(job, &numbered(5), &Masker::default())
+            .expect("append");
         assert_eq!((again.stored(), again.dropped), (0, 5));
     }
     let store = LogStore::open_with(dir.path().to_owned(), config).expect("reopen");
-    let after_restart = store.append(job, &numbered(5), &[]).expect("append");
+    let after_restart = store
+        .append(job, &numbered(5), &Masker::default())
+        .expect("append");
     assert_eq!((after_restart.stored(), after_restart.dropped), (0, 5));
     let lines = all(&store, job);
     let notices: Vec<_> = lines.iter().filter(|l| l.step == SERVER_STEP).collect();
@@ -284,7 +319,9 @@ fn reads_by_seq_and_step_seek_through_the_index() {
     let job = Uuid::new_v4();
     let written = numbered(200);
     for chunk in written.chunks(7) {
-        store.append(job, chunk, &[]).expect("append");
+        store
+            .append(job, chunk, &Masker::default())
+            .expect("append");
     }
     let index = fs::metadata(dir.path().join(format!("{job}.idx"))).expect("index");
     assert!(index.len() / 16 > 20, "many index records: {}", index.len());
@@ -321,7 +358,9 @@ fn an_index_pointing_past_the_log_is_ignored_by_reads_and_repaired_by_the_writer
     let dir = TempDir::new().expect("tempdir");
     let job = Uuid::new_v4();
     let store = small_chunks(dir.path());
-    store.append(job, &numbered(50), &[]).expect("append");
+    store
+        .append(job, &numbered(50), &Masker::default())
+        .expect("append");
     let index_path = dir.path().join(format!("{job}.idx"));
     let records = fs::metadata(&index_path).expect("index").len();
     let mut index = OpenOptions::new()
@@ -342,7 +381,9 @@ fn an_index_pointing_past_the_log_is_ignored_by_reads_and_repaired_by_the_writer
 
     drop(store);
     let store = small_chunks(dir.path());
-    store.append(job, &numbered(1), &[]).expect("append");
+    store
+        .append(job, &numbered(1), &Masker::default())
+        .expect("append");
     assert_eq!(fs::metadata(&index_path).expect("index").len(), records);
     assert_eq!(seqs(&store.read(job, 49, 5, None).expect("read")), [50, 51]);
 }
@@ -362,7 +403,9 @@ fn a_finished_log_is_one_zstd_archive_read_frame_by_frame() {
             )
         })
         .collect();
-    store.append(job, &lines, &[]).expect("append");
+    store
+        .append(job, &lines, &Masker::default())
+        .expect("append");
     let plain_text = fs::read(dir.path().join(format!("{job}.jsonl"))).expect("plain");
     let live: Vec<_> = [0, 1, 777, 1_500, 2_999, 3_000]
         .iter()
@@ -391,13 +434,13 @@ fn a_finished_log_is_one_zstd_archive_read_frame_by_frame() {
     assert_eq!(all(&store, job).len(), 3_000);
     assert!(store.is_finished(job));
 
-    let late = store.append(job, &numbered(1), &[]);
+    let late = store.append(job, &numbered(1), &Masker::default());
     assert!(matches!(late, Err(LogError::Finished)), "{late:?}");
     store.finish(job).expect("finishing twice is harmless");
     // Also from another store on the same directory, as after a restart.
     let reopened = small_chunks(dir.path());
     assert!(matches!(
-        reopened.append(job, &numbered(1), &[]),
+        reopened.append(job, &numbered(1), &Masker::default()),
         Err(LogError::Finished)
     ));
     assert_eq!(
@@ -426,8 +469,12 @@ fn opening_the_store_completes_an_interrupted_finish() {
     let (done, torn) = (Uuid::new_v4(), Uuid::new_v4());
     {
         let store = LogStore::open(dir.path().to_owned()).expect("open");
-        store.append(done, &numbered(3), &[]).expect("append");
-        store.append(torn, &numbered(3), &[]).expect("append");
+        store
+            .append(done, &numbered(3), &Masker::default())
+            .expect("append");
+        store
+            .append(torn, &numbered(3), &Masker::default())
+            .expect("append");
         store.finish(done).expect("finish");
     }
     // `done` crashed after the rename, `torn` while writing its archive.
@@ -458,7 +505,7 @@ fn concurrent_appends_get_contiguous_seqs_in_each_writers_order() {
                     let step = format!("w{writer}");
                     let text = format!("{i}");
                     store
-                        .append(job, &[line(&step, Some(1), &text)], &[])
+                        .append(job, &[line(&step, Some(1), &text)], &Masker::default())
                         .expect("append");
                 }
             });
@@ -487,9 +534,11 @@ fn delete_removes_every_file_of_the_job() {
         offset: 0,
     };
     store
-        .append_batch(live, &key, &[line("s", Some(1), "x")], &[])
+        .append_batch(live, &key, &[line("s", Some(1), "x")], &Masker::default())
         .expect("batch");
-    store.append(finished, &numbered(2), &[]).expect("append");
+    store
+        .append(finished, &numbered(2), &Masker::default())
+        .expect("append");
     store.finish(finished).expect("finish");
     store.delete(live).expect("delete");
     store.delete(finished).expect("delete");

@@ -2,7 +2,7 @@
 //! size cap, keeps the sparse index sidecar, and recovers all of that after a restart from the
 //! file's tail instead of reading the whole log.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
@@ -13,7 +13,7 @@ use super::index::{Entry, RECORD};
 use super::line::{self, SERVER_STEP, StoredLine};
 use super::reader;
 use super::{AppendResult, JobPaths, LogConfig, LogError};
-use crate::runner::mask::Masker;
+use crate::mask::Masker;
 use crate::runner::spec::{LogLine, Stream};
 
 /// The text that starts the one `_server` line written when a log reaches its size cap.
@@ -46,7 +46,7 @@ impl JobWriter {
             return Err(LogError::Finished);
         }
         let io_plain = |source| LogError::io(&paths.plain, source);
-        let log = OpenOptions::new()
+        let log = crate::private::options()
             .create(true)
             .read(true)
             .append(true)
@@ -233,7 +233,7 @@ fn last_line(log: &File, len: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
 /// torn last record), and returns where the current chunk starts.
 fn repair_index(paths: &JobPaths, log_len: u64) -> Result<(File, u64), LogError> {
     let io_index = |source| LogError::io(&paths.index, source);
-    let index = OpenOptions::new()
+    let index = crate::private::options()
         .create(true)
         .read(true)
         .append(true)

@@ -7,14 +7,13 @@
 //! reports, so a crash between two of them is repaired by the recovery sweep, not corrupted.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
-use crate::engine::{
-    self, Effect, EvalContext, Event, HookTarget, JobMeta, JobState, JobStatus, StepStatus,
-};
+use crate::engine::{self, Effect, Event, HookTarget, JobMeta, JobState, JobStatus, StepStatus};
 use crate::runner::spec::{LogLine, Stream};
 
 impl Orchestrator {
@@ -108,7 +107,9 @@ impl Orchestrator {
             .get_job(parent)
             .await?
             .ok_or(OrchestratorError::JobNotFound(parent))?;
-        let (_, revision) = self.plan_for(&parent_job)?;
+        let (parent_plan, revision) = self.plan_for(&parent_job)?;
+        // The child masks what its parent does: values of the parent's input may reach it.
+        let inherited_mask = engine::record_of(&parent_job, &parent_plan).values;
         let meta = JobMeta {
             id: Uuid::now_v7(),
             workspace: parent_job.workspace.clone(),
@@ -119,6 +120,7 @@ impl Orchestrator {
             parent_step_name: Some(step.clone()),
             depth,
             raw_input: input.clone(),
+            inherited_mask,
         };
         // The child is stored in the transaction that records it on the parent: its steps are
         // claimable from then on, so a child stored first could finish before its parent knew
@@ -232,16 +234,18 @@ impl Orchestrator {
 
     /// Creates the hook jobs of a finished job (WF §14); refused hooks leave a `_server` line.
     async fn fire_hooks(&self, job: &engine::JobState) -> Vec<(Uuid, Effect)> {
-        let Ok((plan, revision)) = self.plan_for(job) else {
+        let Ok(context) = self.context_of(job) else {
             return Vec::new();
         };
-        let prepared = {
-            let ctx = EvalContext {
-                templates: &self.inner.templates,
-                secrets: &revision.secrets,
-            };
-            engine::prepare_hooks(&revision.def, job, &plan, &ctx)
-        };
+        let (plan, revision) = (&context.plan, &context.revision);
+        let prepared = engine::prepare_hooks(
+            &revision.def,
+            job,
+            plan,
+            &context.eval(&self.inner.templates),
+        );
+        // A hook job masks what the job it reports on does (`hook.input`, `hook.output`).
+        let inherited_mask = engine::record_of(job, plan).values;
         let mut effects = Vec::new();
         for hook in prepared {
             let hook = match hook {
@@ -263,13 +267,12 @@ impl Orchestrator {
                 parent_step_name: None,
                 depth: job.depth,
                 raw_input: hook.input.clone(),
+                inherited_mask: inherited_mask.clone(),
             };
             let created = match hook.target {
-                HookTarget::Task(task) => {
-                    self.insert_job(&revision, &task, meta, &hook.input).await
-                }
+                HookTarget::Task(task) => self.insert_job(revision, &task, meta, &hook.input).await,
                 HookTarget::SingleStep(plan) => {
-                    self.store_new_job(&revision, &plan, meta, hook.input.clone())
+                    self.store_new_job(revision, &plan, meta, hook.input.clone())
                         .await
                 }
             };
@@ -289,19 +292,21 @@ impl Orchestrator {
         effects
     }
 
-    /// Appends a `_server` line (stream `stderr`, attempt null) to a job's log, masked.
+    /// Appends a `_server` line (stream `stderr`, attempt null) to a job's log, masked with the
+    /// job's full mask set.
     pub(super) async fn server_line(&self, job_id: Uuid, line: &str) {
-        let mask = match self.context_by_id(job_id).await {
-            Ok(context) => context.mask.as_ref().clone(),
-            // Without its revision a job's secrets cannot be known; the line is still written.
-            Err(_) => Vec::new(),
+        let (mask, text) = match self.context_by_id(job_id).await {
+            Ok(context) => (Arc::clone(&context.mask), line.to_owned()),
+            // Without its revision a job's secrets cannot be known: the line says that there
+            // was something to say, and nothing more (fail closed).
+            Err(_) => (Arc::default(), crate::mask::MASK.to_owned()),
         };
         let line = LogLine {
             ts: Utc::now(),
             stream: Stream::Stderr,
             step: crate::logs::SERVER_STEP.to_owned(),
             attempt: None,
-            line: line.to_owned(),
+            line: text,
         };
         let logs = self.inner.logs.clone();
         let written =

@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::engine::{self, Effect, EvalContext, Event, EventError, JobMeta, JobState};
+use crate::engine::{self, Effect, EvalContext, Event, EventError, JobMeta, JobState, ViewMask};
 use crate::logs::LogStore;
+use crate::mask::Masker;
 use crate::store::{JobRouting, Store, StoreError};
 use crate::workflow::input::{self, EnforceOptions, FieldError};
 use crate::workflow::model::Duration;
@@ -49,6 +50,9 @@ pub struct Settings {
     /// How long past a worker step's timeout the server waits for the worker to stop it before
     /// failing the attempt itself (API §8.5 item 3: `kill_grace_secs` + 30 s).
     pub step_timeout_grace: TimeDelta,
+    /// The server's own credentials (`config::Credentials`), masked like secrets in every
+    /// job's logs, errors and views, should a step ever get hold of one.
+    pub credentials: Masker,
 }
 
 impl Default for Settings {
@@ -60,6 +64,7 @@ impl Default for Settings {
             default_step_timeout: None,
             unmatched_step_timeout: TimeDelta::seconds(120),
             step_timeout_grace: TimeDelta::seconds(40),
+            credentials: Masker::default(),
         }
     }
 }
@@ -267,6 +272,7 @@ impl Orchestrator {
             parent_step_name: None,
             depth: 0,
             raw_input: raw_input.clone(),
+            inherited_mask: Vec::new(),
         };
         let created = self.insert_job(&revision, task, meta, &raw_input).await;
         match created {
@@ -322,7 +328,20 @@ impl Orchestrator {
             },
             &render_default,
         )
-        .map_err(OrchestratorError::InvalidInput)?;
+        .map_err(|errors| {
+            // A message may quote a value: a rendered default, or a value handed on.
+            let record = engine::mask_record(&plan, raw_input, &meta.inherited_mask);
+            let mask = self.job_masker(revision, &record);
+            OrchestratorError::InvalidInput(
+                errors
+                    .into_iter()
+                    .map(|error| FieldError {
+                        message: mask.mask(&error.message).into_owned(),
+                        ..error
+                    })
+                    .collect(),
+            )
+        })?;
         Ok(self.new_job(
             revision,
             &plan,
@@ -350,9 +369,12 @@ impl Orchestrator {
         meta: JobMeta,
         input: Value,
     ) -> PreparedJob {
+        let record = engine::mask_record(plan, &input, &meta.inherited_mask);
+        let mask = self.job_masker(revision, &record);
         let ctx = EvalContext {
             templates: &self.inner.templates,
             secrets: &revision.secrets,
+            mask: &mask,
         };
         let (mut job, effects) = engine::create(plan, meta, input, Utc::now(), &ctx);
         if job.timeout_secs.is_none() {
@@ -425,10 +447,7 @@ impl Orchestrator {
             .inner
             .store
             .with_job_creating(job_id, |job| {
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &context.revision.secrets,
-                };
+                let ctx = context.eval(templates);
                 let mut jitter = || rand::random::<f64>();
                 engine::apply(job, &context.plan, event, Utc::now(), &ctx, &mut jitter)
                     .map(|effects| (effects, new_jobs))
@@ -459,13 +478,29 @@ impl Orchestrator {
         self.plan_for(job).ok().map(|(plan, _)| plan)
     }
 
-    /// The mask set of a job (WF §16.3), for masking API responses and server log lines.
-    pub fn mask_of(&self, job: &JobState) -> Vec<String> {
+    /// A job's full mask set: its revision's, its record's and the server's credentials.
+    fn job_masker(&self, revision: &Revision, record: &engine::MaskRecord) -> Masker {
+        let mask = engine::job_masker(&revision.mask, record);
+        if self.inner.settings.credentials.is_empty() {
+            mask
+        } else {
+            mask.union(&self.inner.settings.credentials)
+        }
+    }
+
+    /// How a job's API views are masked (WF §16.3): a sealed job by what it keeps itself;
+    /// any other by its full mask set while its revision is at hand; and when that is gone too
+    /// (only a job stored before masks were kept with jobs), with nothing shown at all.
+    pub fn view_mask(&self, job: &JobState) -> ViewMask {
+        if let Some(record) = job.mask.as_ref().filter(|record| record.sealed) {
+            return ViewMask::sealed(record);
+        }
         match self.context_of(job) {
-            Ok(context) => context.mask.as_ref().clone(),
-            // Without its revision a job's secrets cannot be known; mask nothing rather than
-            // fail a read.
-            Err(_) => Vec::new(),
+            Ok(context) => ViewMask::Known {
+                mask: Arc::clone(&context.mask),
+                fields: engine::record_of(job, &context.plan).fields,
+            },
+            Err(_) => ViewMask::Unknown,
         }
     }
 
@@ -475,11 +510,8 @@ impl Orchestrator {
             return Ok(context);
         }
         let (plan, revision) = self.plan_for(job)?;
-        let ctx = EvalContext {
-            templates: &self.inner.templates,
-            secrets: &revision.secrets,
-        };
-        let mask = Arc::new(engine::job_mask(job, &plan, &ctx));
+        let record = engine::record_of(job, &plan);
+        let mask = Arc::new(self.job_masker(&revision, &record));
         let context = Arc::new(plans::JobContext {
             plan,
             revision,

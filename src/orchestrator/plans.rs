@@ -4,7 +4,8 @@
 //!
 //! Each unfinished job's context — plan, pinned revision and mask set — is also cached by job id,
 //! so a worker's report finds it without reading the job. Everything in a context follows from
-//! fields a job never changes (workspace, revision, task, input), so an entry can never be stale,
+//! fields a job never changes (workspace, revision, task, input, mask record until it is sealed
+//! at the end), so an entry can never be stale,
 //! even when another replica changes the job; it is dropped when the job finishes.
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use uuid::Uuid;
 
-use crate::engine::{self, HookTarget, JobPlan, JobState, PlanError};
+use crate::engine::{self, EvalContext, HookTarget, JobPlan, JobState, PlanError};
 use crate::workflow::model::{Duration, Hook};
 use crate::workspace::manager::Revision;
 
@@ -86,8 +87,22 @@ impl PlanCache {
 pub(super) struct JobContext {
     pub plan: Arc<JobPlan>,
     pub revision: Arc<Revision>,
-    /// The job's mask set (WF §16.3).
-    pub mask: Arc<Vec<String>>,
+    /// The job's full mask set (WF §16.3).
+    pub mask: Arc<crate::mask::Masker>,
+}
+
+impl JobContext {
+    /// What the engine needs to change the job.
+    pub fn eval<'a>(
+        &'a self,
+        templates: &'a crate::workflow::template::Templates,
+    ) -> EvalContext<'a> {
+        EvalContext {
+            templates,
+            secrets: &self.revision.secrets,
+            mask: &self.mask,
+        }
+    }
 }
 
 /// At most this many contexts are kept; a miss only costs one job read.

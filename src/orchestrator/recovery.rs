@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Orchestrator, OrchestratorError, Result};
-use crate::engine::{self, EvalContext, Event, JobState, StepStatus};
+use crate::engine::{self, Event, JobState, StepStatus};
 use crate::runner::spec::{AttemptResult, Outcome};
 use crate::store::{LeaseStatus, WorkerStatus};
 
@@ -159,7 +159,7 @@ impl Orchestrator {
             Err(OrchestratorError::JobNotFound(_)) => return Ok(false),
             Err(error) => return Err(error),
         };
-        let (plan, revision) = (&context.plan, &context.revision);
+        let plan = &context.plan;
         let ((applied, effects), _) = self
             .inner
             .store
@@ -167,10 +167,7 @@ impl Orchestrator {
                 if !guard(job) {
                     return Ok((false, Vec::new()));
                 }
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &revision.secrets,
-                };
+                let ctx = context.eval(templates);
                 let mut jitter = || rand::random::<f64>();
                 let effects = engine::apply(job, plan, event, Utc::now(), &ctx, &mut jitter)
                     .map_err(OrchestratorError::from)?;
@@ -218,13 +215,10 @@ impl Orchestrator {
             Err(OrchestratorError::JobNotFound(_)) => return Ok(false),
             Err(error) => return Err(error),
         };
-        let (plan, revision) = (&context.plan, &context.revision);
+        let plan = &context.plan;
         let expired = store
             .expire_lease(lease_id, now, |job, lease| {
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &revision.secrets,
-                };
+                let ctx = context.eval(templates);
                 let cancelling = lease.state == LeaseStatus::Cancelling;
                 let result = AttemptResult {
                     outcome: if cancelling {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
-use crate::engine::{Effect, JobMeta, JobState, JobStatus, Steps};
+use crate::engine::{self, Effect, JobMeta, JobState, JobStatus, Steps};
 use crate::store::JobRouting;
 use crate::workflow::model::{ScheduleConcurrency, Trigger, TriggerKind, Webhook, WebhookMode};
 use crate::workspace::manager::Revision;
@@ -112,7 +112,10 @@ impl Orchestrator {
         let meta = top_level_meta(revision, source, raw_input.clone());
 
         if schedule.concurrency == ScheduleConcurrency::Skip && !previous.is_empty() {
-            let record = record(meta, &trigger.task, JobStatus::Skipped, None);
+            let record = self.sealed(
+                revision,
+                record(meta, &trigger.task, JobStatus::Skipped, None),
+            );
             let job_id = record.id;
             return Ok(
                 if self
@@ -134,7 +137,10 @@ impl Orchestrator {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                let record = record(meta, &trigger.task, JobStatus::Failed, Some(error.clone()));
+                let record = self.sealed(
+                    revision,
+                    record(meta, &trigger.task, JobStatus::Failed, Some(error.clone())),
+                );
                 let job_id = record.id;
                 if !self
                     .store_tick(revision, trigger_name, tick, fired_at, &record)
@@ -195,6 +201,17 @@ impl Orchestrator {
             }
         }
         Ok(Fired::Created { job_id, cancelled })
+    }
+
+    /// A record (API §8.2) as every finished job is stored: its errors masked, its mask record
+    /// sealed (WF §16.3). Its input is the trigger's as written, so its secret fields are the
+    /// task's. Without a plan the record keeps no mask record and its views show nothing.
+    fn sealed(&self, revision: &Revision, mut record: JobState) -> JobState {
+        if let Ok(plan) = self.inner.plans.task(revision, &record.task) {
+            let mask = self.job_masker(revision, &engine::mask_record(&plan, &record.input, &[]));
+            engine::protect(&mut record, &plan, &mask);
+        }
+        record
     }
 
     async fn store_tick(
@@ -331,6 +348,7 @@ fn top_level_meta(revision: &Revision, source: JobSource, raw_input: Value) -> J
         parent_step_name: None,
         depth: 0,
         raw_input,
+        inherited_mask: Vec::new(),
     }
 }
 
@@ -359,5 +377,6 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         depth: 0,
         timeout_secs: None,
         steps: Steps::default(),
+        mask: None,
     }
 }

@@ -9,7 +9,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Orchestrator, OrchestratorError, Result};
-use crate::engine::{self, EvalContext, Event, StepStatus};
+use crate::engine::{self, Event, StepStatus};
 use crate::logs::BatchKey;
 use crate::runner::spec::{AttemptResult, LogLine, StepSpec};
 use crate::store::{Lease, LeaseKey, LeaseStatus, LeaseUse, Worker, WorkerRegistration};
@@ -142,10 +142,7 @@ impl Orchestrator {
             .claim(&worker, now, self.inner.settings.lease_ttl, |job, step| {
                 let context = self.context_of(job)?;
                 let (plan, revision) = (&context.plan, &context.revision);
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &revision.secrets,
-                };
+                let ctx = context.eval(templates);
                 let mut jitter = || rand::random::<f64>();
                 let claimed = Event::StepClaimed {
                     step: step.to_owned(),
@@ -153,8 +150,7 @@ impl Orchestrator {
                 let mut applied = engine::apply(job, plan, claimed, now, &ctx, &mut jitter)?;
                 match engine::prepare_attempt(job, plan, step, &ctx) {
                     Ok(spec) => {
-                        let input = serde_json::Value::Object(spec.input.clone());
-                        job.record_step_input(step, &input, &spec.mask);
+                        engine::record_attempt_input(job, plan, &spec);
                         effects.extend(applied.drain(..).map(|e| (job.id, e)));
                         Ok(Some((spec, Arc::clone(revision))))
                     }
@@ -185,15 +181,12 @@ impl Orchestrator {
     pub async fn start_step(&self, key: &LeaseKey) -> Result<StartOutcome> {
         let templates = &self.inner.templates;
         let context = self.context_by_id(key.job_id).await?;
-        let (plan, revision) = (&context.plan, &context.revision);
+        let plan = &context.plan;
         let (effects, job, lease) = self
             .inner
             .store
             .with_lease(key, LeaseUse::Start, |job, lease| {
-                let ctx = EvalContext {
-                    templates,
-                    secrets: &revision.secrets,
-                };
+                let ctx = context.eval(templates);
                 let mut jitter = || rand::random::<f64>();
                 let event = Event::StepStarted {
                     step: lease.step_name.clone(),
@@ -250,7 +243,7 @@ impl Orchestrator {
     pub async fn complete_step(&self, key: &LeaseKey, result: AttemptResult) -> Result<Completion> {
         let templates = &self.inner.templates;
         let context = self.context_by_id(key.job_id).await?;
-        let (plan, revision) = (&context.plan, &context.revision);
+        let plan = &context.plan;
         let digest = digest_of(&result);
         let applied = self
             .inner
@@ -261,10 +254,7 @@ impl Orchestrator {
                     digest: Some(digest.clone()),
                 },
                 |job, lease| {
-                    let ctx = EvalContext {
-                        templates,
-                        secrets: &revision.secrets,
-                    };
+                    let ctx = context.eval(templates);
                     let mut jitter = || rand::random::<f64>();
                     let event = Event::StepFinished {
                         step: lease.step_name.clone(),

@@ -1,9 +1,11 @@
 //! The local runner: one attempt of a script step as a process on this host (WF §6.1, §6.6,
 //! §11), in a working copy the caller provides.
 //!
-//! Every attempt gets a private I/O directory outside the working copy for the inline script,
-//! the `$STROEM_INPUT` file and the `$STROEM_OUTPUT` file; it is deleted when the attempt ends,
-//! so the copy only ever holds what the step itself writes.
+//! Every attempt gets a private I/O directory (`0700`, its files `0600`: the input may hold
+//! secrets) outside the working copy for the inline script, the `$STROEM_INPUT` file and the
+//! `$STROEM_OUTPUT` file; it is deleted when the attempt ends, so the copy only ever holds what
+//! the step itself writes. A worker keeps it in its [`Scratch`] directory, so what a crashed
+//! attempt left behind is removed when the worker starts again.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -11,6 +13,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,10 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::confine::{self, ConfineError};
 use super::environment::{self, StepPaths};
-use super::mask::Masker;
 use super::process::{self, Ended, Launch};
+use super::scratch::Scratch;
 use super::sink::{LogSink, Sink};
 use super::spec::{AttemptResult, Outcome, Program, ScriptBody, StepSpec};
+use crate::mask::Masker;
+use crate::private;
 use crate::workflow::input::check_output;
 
 /// Runs script steps as processes on the worker host.
@@ -32,6 +37,11 @@ pub struct LocalRunner {
     kill_grace: Duration,
     /// The worker's environment, captured once at start-up, without `STROEM*` names.
     base_env: BTreeMap<String, String>,
+    /// Masked in every attempt's lines and error besides the claim's mask values: the
+    /// worker's own credentials.
+    mask: Masker,
+    /// Where attempts make their directories; the system's temporary directory without one.
+    scratch: Option<Arc<Scratch>>,
 }
 
 /// Why an attempt could not be started.
@@ -79,7 +89,29 @@ impl LocalRunner {
         LocalRunner {
             kill_grace,
             base_env,
+            mask: Masker::default(),
+            scratch: None,
         }
+    }
+
+    /// Makes attempt directories in `scratch` (see [`Scratch`]).
+    #[must_use]
+    pub fn in_scratch(mut self, scratch: Arc<Scratch>) -> Self {
+        self.scratch = Some(scratch);
+        self
+    }
+
+    /// Where attempts make their directories (working copies included), when not in the
+    /// system's temporary directory.
+    pub fn scratch_dir(&self) -> Option<&Path> {
+        self.scratch.as_deref().map(Scratch::dir)
+    }
+
+    /// Also masks `mask` in every attempt's lines and error message.
+    #[must_use]
+    pub fn masking(mut self, mask: Masker) -> Self {
+        self.mask = mask;
+        self
     }
 
     /// Captures this process's environment; call once at start-up. Variables whose name or
@@ -103,7 +135,8 @@ impl LocalRunner {
         cancel: CancellationToken,
     ) -> AttemptResult {
         let started_at = Utc::now();
-        let mut sink = Sink::new(&spec.step, spec.attempt, Masker::new(&spec.mask), logs);
+        let masker = Masker::new(&spec.mask).union(&self.mask);
+        let mut sink = Sink::new(&spec.step, spec.attempt, masker, logs);
         let ended = if cancel.is_cancelled() {
             Ended::failed(Outcome::Cancelled, "cancelled".to_owned())
         } else {
@@ -169,7 +202,13 @@ impl LocalRunner {
                 path: working_copy.to_owned(),
                 source,
             })?;
-        let io = tempfile::Builder::new().prefix("stroem-io-").tempdir()?;
+        let mut io = tempfile::Builder::new();
+        io.prefix("stroem-io-")
+            .permissions(fs::Permissions::from_mode(private::DIR_MODE));
+        let io = match self.scratch_dir() {
+            Some(dir) => io.tempdir_in(dir)?,
+            None => io.tempdir()?,
+        };
         let mut argv = program(&spec.program, &root, io.path())?;
         let cwd = match &spec.workdir {
             Some(rel) => confine::workdir(&root, rel)?,
@@ -179,8 +218,8 @@ impl LocalRunner {
         let output_file = io.path().join("output.json");
         let input =
             serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
-        fs::write(&input_file, input)?;
-        fs::write(&output_file, "")?;
+        private::write(&input_file, input)?;
+        private::write(&output_file, "")?;
         let paths = StepPaths {
             root: &root,
             input_file: &input_file,
@@ -215,7 +254,7 @@ fn program(program: &Program, root: &Path, io_dir: &Path) -> Result<Vec<OsString
     let (file, direct) = match code {
         ScriptBody::Inline(text) => {
             let file = io_dir.join("script");
-            fs::write(&file, text)?;
+            private::write(&file, text)?;
             (file, false)
         }
         ScriptBody::Source(rel) => {

@@ -7,9 +7,9 @@ mod capture;
 mod confine;
 mod environment;
 pub mod local;
-pub mod mask;
 mod output;
 mod process;
+pub mod scratch;
 mod sink;
 pub mod spec;
 pub mod workcopy;
@@ -20,5 +20,6 @@ mod local_tests;
 mod stop_tests;
 
 pub use local::LocalRunner;
+pub use scratch::Scratch;
 pub use sink::LogSink;
 pub use workcopy::WorkingCopy;

@@ -5,9 +5,9 @@
 use chrono::Utc;
 
 use super::capture::RawLine;
-use super::mask::Masker;
 use super::output::{OutputLines, StderrTail};
 use super::spec::{LogLine, Stream};
+use crate::mask::Masker;
 
 /// The caller's log sink: called once per line, in order per stream, from the task running
 /// the attempt. Keep it quick (push to a buffer or a channel); a slow sink slows the reading of

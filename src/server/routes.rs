@@ -243,7 +243,7 @@ async fn list_jobs(
             created_at: row.created_at,
             started_at: row.started_at,
             completed_at: row.completed_at,
-            error: row.error,
+            error: views::stored_error(row.error, row.masked),
         })
         .collect();
     Ok(Paginated { items, total })

@@ -15,7 +15,7 @@ pub(super) async fn job_detail(
     orchestrator: &Orchestrator,
     job: &JobState,
 ) -> Result<JobDetail, StoreError> {
-    let mask = orchestrator.mask_of(job);
+    let mask = orchestrator.view_mask(job);
     let plan = orchestrator.plan_of(job);
     let leases = orchestrator.store().job_leases(job.id).await?;
     let mut view = JobView::new(&mask);
@@ -55,7 +55,17 @@ pub(super) fn worker_step(step: crate::store::WorkerStep) -> crate::api::WorkerS
         status: step.status,
         started_at: step.started_at,
         completed_at: step.completed_at,
-        error_message: step.error_message,
+        error_message: stored_error(step.error_message, step.masked),
+    }
+}
+
+/// An error message as stored, for lists that show it without the job: masked when it was
+/// stored, unless the job is older than that, when nothing of it can be shown (WF §16.3).
+pub(super) fn stored_error(error: Option<String>, masked: bool) -> Option<String> {
+    if masked {
+        error
+    } else {
+        crate::mask::redact_text(error.as_deref())
     }
 }
 

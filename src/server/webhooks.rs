@@ -20,7 +20,7 @@ use super::extract::body_error;
 use super::stream::Shutdown;
 use super::{ApiError, ApiPath, AppState, BodyLimit};
 use crate::api::{Params, WebhookJobReply, WebhookReply};
-use crate::engine::{JobState, mask_value};
+use crate::engine::JobState;
 use crate::orchestrator::{Orchestrator, WebhookRequest};
 use crate::webhook::{self, Call};
 use crate::workflow::model::WebhookMode;
@@ -119,7 +119,7 @@ async fn call_webhook(
     let job = wait_for_end(orchestrator, job, wait, received.shutdown.clone()).await?;
     reply.status = Some(job.status);
     if job.is_finished() {
-        reply.output = Some(mask_value(&job.output, &orchestrator.mask_of(&job)));
+        reply.output = Some(orchestrator.view_mask(&job).value(&job.output));
         return Ok((StatusCode::OK, Json(reply)));
     }
     Ok((StatusCode::ACCEPTED, Json(reply)))
@@ -160,7 +160,8 @@ async fn wait_for_end(
 }
 
 /// `GET /hooks/{name}/jobs/{job_id}?wait=true&timeout=30` [P2]: a job this webhook created, with
-/// the webhook's own authentication (a signature covers the empty body). Other jobs are 404.
+/// the webhook's own authentication — its Bearer token, since a `GET` has no body to sign
+/// (docs/deviations.md). Other jobs are 404.
 async fn webhook_job(
     State(state): State<AppState>,
     ApiPath((name, job_id)): ApiPath<(String, Uuid)>,
@@ -207,7 +208,7 @@ async fn webhook_job(
             trigger: hook.trigger.clone(),
             task: hook.task.clone(),
             status: job.status,
-            output: mask_value(&job.output, &orchestrator.mask_of(&job)),
+            output: orchestrator.view_mask(&job).value(&job.output),
             created_at: job.created_at,
             completed_at: job.completed_at,
         }),

@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_live_lease_worker.sql"),
         postgres: include_str!("../../migrations/postgres/0004_live_lease_worker.sql"),
     },
+    Migration {
+        version: 6,
+        name: "job_mask",
+        sqlite: include_str!("../../migrations/sqlite/0006_job_mask.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_job_mask.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

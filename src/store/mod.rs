@@ -69,9 +69,37 @@ enum Db {
     Postgres(PgPool),
 }
 
+/// Makes the SQLite database at `file` private (`0600`) before SQLite opens it: a new one is
+/// created empty with that mode, an existing one and its `-wal` and `-shm` files lose group and
+/// other permissions. SQLite gives the `-wal` and `-shm` files it creates the mode of the
+/// database file, so they follow. The database holds job inputs with secret values (WF §16.2).
+fn private_database(file: &std::path::Path) -> std::io::Result<()> {
+    if file.as_os_str().is_empty() || file.to_str().is_some_and(|name| name.contains(":memory:")) {
+        return Ok(());
+    }
+    match crate::private::options()
+        .write(true)
+        .create_new(true)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::private::tighten(file)?;
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut name = file.as_os_str().to_owned();
+                name.push(suffix);
+                crate::private::tighten_if_present(std::path::Path::new(&name))?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and applies pending migrations. A SQLite file
-    /// is created if missing (its directory must exist).
+    /// is created if missing (its directory must exist), readable by this user only, like its
+    /// `-wal` and `-shm` files (see [`private_database`]).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
         let scheme = url.split(':').next().unwrap_or_default();
         let db = match scheme {
@@ -84,6 +112,7 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true);
+                private_database(options.get_filename()).map_err(sqlx::Error::Io)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .connect_with(options)

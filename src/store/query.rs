@@ -59,6 +59,9 @@ pub struct JobSummary {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// Whether the job keeps its mask record, so `error` was masked when it was stored; false
+    /// only for jobs stored before records were kept (migration 0006).
+    pub masked: bool,
 }
 
 /// Jobs by status (API §3.5 `GET /api/stats`).
@@ -106,6 +109,7 @@ type SummaryTuple = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    bool,
 );
 
 impl Store {
@@ -176,7 +180,8 @@ impl Store {
         let count_sql = format!("SELECT COUNT(*) FROM jobs{where_sql}");
         let list_sql = format!(
             "SELECT id, workspace, task, status, source_type, source_id, revision, priority, \
-             parent_job_id, created_at, started_at, completed_at, error FROM jobs{where_sql} \
+             parent_job_id, created_at, started_at, completed_at, error, mask IS NOT NULL \
+             FROM jobs{where_sql} \
              ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
             params.len() + 1,
             params.len() + 2
@@ -262,6 +267,7 @@ fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
         started_at,
         completed_at,
         error,
+        masked,
     ) = tuple;
     Ok(JobSummary {
         job_id,
@@ -277,6 +283,7 @@ fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
         started_at: opt_from_millis(started_at)?,
         completed_at: opt_from_millis(completed_at)?,
         error,
+        masked,
     })
 }
 

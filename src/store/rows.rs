@@ -15,7 +15,7 @@ use crate::engine::{JobState, StepState, Steps};
 
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
-     parent_step_name, revision, depth, timeout_secs, priority";
+     parent_step_name, revision, depth, timeout_secs, priority, mask";
 
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
@@ -45,6 +45,9 @@ pub(crate) struct JobRow {
     pub timeout_secs: Option<i64>,
     /// Claim order (API §7.5); not part of [`JobState`], fixed at creation.
     pub priority: i64,
+    /// The job's [`MaskRecord`](crate::engine::MaskRecord) as JSON; NULL for jobs stored
+    /// before records were kept (migration 0006).
+    pub mask: Option<String>,
 }
 
 /// One `steps` row.
@@ -103,6 +106,7 @@ impl JobRow {
             depth: i64::from(job.depth),
             timeout_secs: job.timeout_secs.map(to_i64).transpose()?,
             priority,
+            mask: job.mask.as_ref().map(to_json).transpose()?,
         })
     }
 
@@ -130,6 +134,7 @@ impl JobRow {
                 .map(|secs| u64::try_from(secs).map_err(super::StoreError::invalid))
                 .transpose()?,
             steps: steps.into(),
+            mask: self.mask.as_deref().map(from_json).transpose()?,
         })
     }
 }
@@ -232,6 +237,7 @@ macro_rules! read_job {
             depth: sqlx::Row::try_get(row, "depth")?,
             timeout_secs: sqlx::Row::try_get(row, "timeout_secs")?,
             priority: sqlx::Row::try_get(row, "priority")?,
+            mask: sqlx::Row::try_get(row, "mask")?,
         }
     }};
 }
@@ -296,6 +302,7 @@ macro_rules! bind_job {
             .bind(row.depth)
             .bind(row.timeout_secs)
             .bind(row.priority)
+            .bind(row.mask.as_deref())
     }};
 }
 pub(crate) use bind_job;

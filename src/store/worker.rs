@@ -56,6 +56,9 @@ pub struct WorkerStep {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
+    /// Whether the step's job keeps its mask record, so `error_message` was masked when it was
+    /// stored; false only for jobs stored before records were kept (migration 0006).
+    pub masked: bool,
 }
 
 /// `running_steps` counts through the partial index of live leases by worker: by `leases_worker`
@@ -257,12 +260,13 @@ impl Store {
             Option<i64>,
             Option<i64>,
             Option<String>,
+            bool,
         );
         let mut tx = self.begin_read().await?;
         let tuples: Vec<Tuple> = on_tx!(&mut tx, conn => {
             sqlx::query_as(
                 "SELECT s.job_id, j.workspace, j.task, s.step_name, s.action_type, s.status, \
-                 s.started_at, s.completed_at, s.error_message \
+                 s.started_at, s.completed_at, s.error_message, j.mask IS NOT NULL \
                  FROM (SELECT job_id, step_name, MAX(claimed_at) AS last_claim FROM leases \
                        WHERE worker_id = $1 GROUP BY job_id, step_name) AS l \
                  JOIN steps s ON s.job_id = l.job_id AND s.step_name = l.step_name \
@@ -288,6 +292,7 @@ impl Store {
                     started,
                     completed,
                     error_message,
+                    masked,
                 )| {
                     Ok(WorkerStep {
                         job_id,
@@ -299,6 +304,7 @@ impl Store {
                         started_at: opt_from_millis(started)?,
                         completed_at: opt_from_millis(completed)?,
                         error_message,
+                        masked,
                     })
                 },
             )

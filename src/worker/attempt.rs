@@ -52,8 +52,11 @@ pub(super) async fn run<T: Transport>(
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
     let execute = async {
         let copy = match transport.revision_files(&claimed).await {
-            Ok(root) => WorkingCopy::create(&root)
-                .map_err(|error| format!("cannot create the working copy: {error}")),
+            Ok(root) => match runner.scratch_dir() {
+                Some(dir) => WorkingCopy::create_in(&root, dir),
+                None => WorkingCopy::create(&root),
+            }
+            .map_err(|error| format!("cannot create the working copy: {error}")),
             Err(error) => Err(format!("cannot fetch the workspace revision: {error:#}")),
         };
         let result = match copy {

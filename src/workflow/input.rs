@@ -14,9 +14,6 @@ use serde_json::Value;
 use super::diagnostic::suggest;
 use super::model::{InputField, InputSchema, Map, OutputSchema};
 
-/// What secret values are replaced with wherever they are shown (WF §16.3).
-pub const MASK: &str = "••••••";
-
 /// Keys a webhook job always accepts, whatever the task's schema (WF §3.2 step 1).
 const WEBHOOK_KEYS: [&str; 4] = ["body", "headers", "method", "query"];
 
@@ -195,27 +192,6 @@ pub fn env_name(field: &str) -> String {
         })
         .collect();
     format!("INPUT_{name}")
-}
-
-/// `input` with the value of every `secret: true` field of `schema` shown as [`MASK`], whatever
-/// the value (WF §16.3). Non-object inputs are returned unchanged.
-pub fn mask_secret_fields(schema: &InputSchema, input: &Value) -> Value {
-    let Value::Object(map) = input else {
-        return input.clone();
-    };
-    let masked = map
-        .iter()
-        .map(|(key, value)| {
-            let secret = schema.get(key).is_some_and(|field| field.secret);
-            let value = if secret && !value.is_null() {
-                Value::String(MASK.to_owned())
-            } else {
-                value.clone()
-            };
-            (key.clone(), value)
-        })
-        .collect();
-    Value::Object(masked)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 mod fingerprint;
 mod load;
+mod masks;
 mod pins;
 mod poller;
 mod schedule;
@@ -43,6 +44,7 @@ use crate::workflow::source::SourceMap;
 use fingerprint::Fingerprint;
 use load::{Attempt, Rejection};
 
+pub use masks::{action_of, revision_mask};
 pub use poller::log_outcome;
 pub use schedule::{DueTicks, due_ticks, next_fire_times, previous_fire_time};
 pub use tarball::{Encoding, TarballError};
@@ -132,6 +134,9 @@ pub struct Revision {
     pub sources: SourceMap,
     /// Resolved secrets: a nested JSON object of strings.
     pub secrets: Value,
+    /// What every job of this revision and its views mask (WF §16.3): the resolved secrets and
+    /// the literal values of `secret: true` fields ([`masks`]).
+    pub mask: crate::mask::Masker,
     /// The snapshot of the workspace's files at this revision.
     pub root: PathBuf,
     pub loaded_at: DateTime<Utc>,

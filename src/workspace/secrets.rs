@@ -216,31 +216,6 @@ impl FileGate {
     }
 }
 
-/// Values shorter than this are not masked: masking `a` or `no` would shred every log line.
-pub const MIN_MASK_LEN: usize = 4;
-
-/// The strings log and response masking replaces (WF §16.3): every resolved value and every
-/// line of a multi-line value, at least [`MIN_MASK_LEN`] characters long, longest first so a
-/// value is replaced before any shorter value it contains.
-pub fn mask_values(resolved: &Value) -> Vec<String> {
-    let mut values = BTreeSet::new();
-    for value in leaves(resolved) {
-        if value.chars().count() >= MIN_MASK_LEN {
-            values.insert(value.clone());
-        }
-        if value.contains('\n') {
-            for line in value.lines().map(|line| line.trim_end_matches('\r')) {
-                if line.chars().count() >= MIN_MASK_LEN {
-                    values.insert(line.to_owned());
-                }
-            }
-        }
-    }
-    let mut values: Vec<String> = values.into_iter().collect();
-    values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    values
-}
-
 /// Dotted names of secrets too short to be masked, for the load-time warning (WF §16.3).
 pub fn unmaskable(resolved: &Value) -> Vec<String> {
     let mut names = Vec::new();
@@ -260,17 +235,8 @@ fn collect_short(value: &Value, name: &str, out: &mut Vec<String>) {
                 collect_short(item, &path, out);
             }
         }
-        Value::String(s) if s.chars().count() < MIN_MASK_LEN => out.push(name.to_owned()),
+        Value::String(s) if !crate::mask::is_maskable(s) => out.push(name.to_owned()),
         _ => {}
-    }
-}
-
-fn leaves(value: &Value) -> Vec<&String> {
-    match value {
-        Value::String(s) => vec![s],
-        Value::Object(map) => map.values().flat_map(leaves).collect(),
-        Value::Array(items) => items.iter().flat_map(leaves).collect(),
-        _ => Vec::new(),
     }
 }
 

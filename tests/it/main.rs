@@ -4,6 +4,7 @@
 
 mod client;
 mod config_example;
+mod credentials;
 mod run;
 mod serve;
 mod server_harness;

@@ -504,3 +504,62 @@ tasks:
     assert!(text.contains("error: job timed out after 1s"), "{text}");
     assert!(!text.contains("[after] never"), "{text}");
 }
+
+#[test]
+fn overlapping_secrets_and_secret_inputs_leave_no_fragment_in_run_output() {
+    let dir = workspace(
+        r#"
+secrets:
+  LEFT: "{{ env.RUN_TEST_LEFT }}"
+  RIGHT: "{{ env.RUN_TEST_RIGHT }}"
+tasks:
+  join:
+    input:
+      pin: { type: integer, secret: true }
+    flow:
+      both:
+        type: script
+        env: { L: "{{ secret.LEFT }}", R: "{{ secret.RIGHT }}" }
+        script: |
+          joined="$L${R#BBBB}"
+          echo "joined=$joined"
+          echo "OUTPUT: {\"joined\": \"$joined\"}"
+      fail:
+        depends_on: [both]
+        type: script
+        script: |
+          echo "$RUN_TEST_RIGHT" >&2
+          exit 1
+"#,
+        &[],
+    );
+    for format in ["text", "json"] {
+        let output = stroem()
+            .args([
+                "run",
+                "join",
+                "--path",
+                &path_arg(&dir),
+                "--set",
+                "pin=4242",
+            ])
+            .args(["-o", format])
+            .env("RUN_TEST_LEFT", "ovlp-AAAA-BBBB")
+            .env("RUN_TEST_RIGHT", "BBBB-CCCC-ovlp")
+            .output()
+            .expect("stroem runs");
+        assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+        let shown = format!("{}{}", stdout(&output), stderr(&output));
+        for fragment in ["AAAA", "CCCC"] {
+            assert!(
+                !shown.contains(fragment),
+                "{format}: {fragment} in:\n{shown}"
+            );
+        }
+        assert!(shown.contains("joined=••••••"), "{format}:\n{shown}");
+        if format == "json" {
+            let job: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+            assert_eq!(job["input"]["pin"], "••••••", "{job:#}");
+        }
+    }
+}

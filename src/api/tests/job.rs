@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use crate::api::{JobDetail, JobMode, JobSummary, JobView};
 use crate::engine::{
-    EvalContext, Event, JobMeta, JobPlan, JobState, StepStatus, apply, create, job_mask,
-    prepare_attempt,
+    EvalContext, Event, JobMeta, JobPlan, JobState, StepStatus, ViewMask, apply, create,
+    job_masker, mask_record, prepare_attempt, record_attempt_input,
 };
+use crate::mask::Masker;
 use crate::runner::spec::{AttemptResult, Outcome};
 use crate::workflow::template::Templates;
 use crate::workflow::{WorkflowFile, WorkspaceFiles, load};
@@ -83,7 +84,7 @@ fn outcome(step: &str, attempt: u32) -> (Outcome, Value, Option<String>) {
 
 /// Runs the job to its end as a one-slot worker would: claim, render, start, finish; when only
 /// a retry delay is left, time moves to it.
-fn run_job() -> (JobState, JobPlan, Vec<String>) {
+fn run_job() -> (JobState, JobPlan, ViewMask) {
     let files = WorkspaceFiles {
         workflow_files: vec![WorkflowFile {
             path: ".workflows/release.yaml".to_owned(),
@@ -96,11 +97,13 @@ fn run_job() -> (JobState, JobPlan, Vec<String>) {
     let plan = JobPlan::new(&loaded.def, "release").expect("task plans");
     let templates = Templates::new();
     let secrets = json!({});
+    let input = json!({"version": "1.4.0", "token": SECRET_TOKEN});
+    let masker = job_masker(&Masker::default(), &mask_record(&plan, &input, &[]));
     let ctx = EvalContext {
         templates: &templates,
         secrets: &secrets,
+        mask: &masker,
     };
-    let input = json!({"version": "1.4.0", "token": SECRET_TOKEN});
     let meta = JobMeta {
         id: Uuid::from_u128(1),
         workspace: "default".to_owned(),
@@ -111,15 +114,18 @@ fn run_job() -> (JobState, JobPlan, Vec<String>) {
         parent_step_name: None,
         depth: 0,
         raw_input: input.clone(),
+        inherited_mask: Vec::new(),
     };
     let (mut job, _) = create(&plan, meta, input, t0(), &ctx);
-    let mask = job_mask(&job, &plan, &ctx);
     let mut now = t0();
     let mut jitter = || 0.5;
 
     for _ in 0..100 {
         if job.is_finished() {
-            return (job, plan, mask);
+            // A finished job is sealed: what it keeps is all its views need.
+            let record = job.mask.clone().expect("a mask record");
+            assert!(record.sealed);
+            return (job, plan, ViewMask::sealed(&record));
         }
         now += TimeDelta::milliseconds(1_250);
         let due = job
@@ -145,7 +151,7 @@ fn run_job() -> (JobState, JobPlan, Vec<String>) {
         )
         .expect("claim applies");
         let spec = prepare_attempt(&job, &plan, &step, &ctx).expect("step renders");
-        job.record_step_input(&step, &Value::Object(spec.input.clone()), &spec.mask);
+        record_attempt_input(&mut job, &plan, &spec);
         apply(
             &mut job,
             &plan,
@@ -181,7 +187,11 @@ fn run_job() -> (JobState, JobPlan, Vec<String>) {
 #[test]
 fn a_finished_job_converts_to_the_api_detail_with_secrets_masked() {
     let (job, plan, mask) = run_job();
-    assert!(mask.iter().any(|value| value == SECRET_TOKEN), "{mask:?}");
+    let record = job.mask.as_ref().expect("record");
+    assert!(
+        record.values.iter().any(|value| value == SECRET_TOKEN),
+        "{record:?}"
+    );
     let view = JobView::new(&mask).with_plan(&plan);
     let detail = serde_json::to_value(JobDetail::from_state(&job, &view)).expect("serialises");
     assert!(!detail.to_string().contains(SECRET_TOKEN), "{detail:#}");

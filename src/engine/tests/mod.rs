@@ -17,7 +17,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Effect, EvalContext, Event, JobMeta, JobPlan, JobState, apply, create};
+use super::{
+    Effect, EvalContext, Event, JobMeta, JobPlan, JobState, apply, create, job_masker, mask_record,
+};
+use crate::mask::Masker;
 use crate::runner::spec::{AttemptResult, Outcome};
 use crate::workflow::model::WorkspaceDef;
 use crate::workflow::template::Templates;
@@ -64,6 +67,8 @@ pub(super) struct Harness {
     pub job: JobState,
     pub templates: Templates,
     pub secrets: Value,
+    /// The job's full mask set.
+    pub mask: Masker,
     /// What the jitter source returns on every call.
     pub jitter: f64,
     transcript: String,
@@ -88,10 +93,16 @@ impl Harness {
             parent_step_name: None,
             depth,
             raw_input: input.clone(),
+            inherited_mask: Vec::new(),
         };
+        let mask = job_masker(
+            &Masker::of_leaves(&secrets),
+            &mask_record(&plan, &input, &[]),
+        );
         let ctx = EvalContext {
             templates: &templates,
             secrets: &secrets,
+            mask: &mask,
         };
         let (job, effects) = create(&plan, meta, input, t0(), &ctx);
         let mut harness = Harness {
@@ -99,6 +110,7 @@ impl Harness {
             job,
             templates,
             secrets,
+            mask,
             jitter: 0.5,
             transcript: String::new(),
         };
@@ -112,6 +124,7 @@ impl Harness {
         let ctx = EvalContext {
             templates: &self.templates,
             secrets: &self.secrets,
+            mask: &self.mask,
         };
         let jitter = self.jitter;
         let mut source = move || jitter;
@@ -136,6 +149,7 @@ impl Harness {
         let ctx = EvalContext {
             templates: &self.templates,
             secrets: &self.secrets,
+            mask: &self.mask,
         };
         let jitter = self.jitter;
         let mut source = move || jitter;

@@ -115,6 +115,7 @@ fn instance_context_has_job_steps_step_and_each() {
     let ctx = EvalContext {
         templates: &h.templates,
         secrets: &h.secrets,
+        mask: &h.mask,
     };
     let instance = h.job.step("say-hello[1]").expect("instance exists");
     let value = context(&h.job, &ctx, &h.job.input, Some(instance));
@@ -145,6 +146,7 @@ fn a_context_for_some_templates_renders_like_the_full_context() {
     let ctx = EvalContext {
         templates: &h.templates,
         secrets: &h.secrets,
+        mask: &h.mask,
     };
     let instance = h.job.step("say-hello[0]").expect("instance exists");
     let full = context(&h.job, &ctx, &h.job.input, Some(instance));
@@ -259,6 +261,7 @@ fn prepared(
     let ctx = EvalContext {
         templates: &h.templates,
         secrets: &h.secrets,
+        mask: &h.mask,
     };
     crate::engine::prepare_attempt(&h.job, &h.plan, "greet[1]", &ctx)
 }
@@ -311,17 +314,33 @@ fn prepare_attempt_failures_are_one_line_reasons() {
 }
 
 #[test]
-fn recorded_step_input_is_masked_longest_value_first() {
-    let def = single(vec![("a", inline("a"))]);
-    let mut h = Harness::new(&def, "main", json!({}));
-    let mask = vec!["s3cr3t".to_owned(), "s3cr3t-token".to_owned()];
-    h.job.record_step_input(
-        "a",
-        &json!({"auth": "Bearer s3cr3t-token", "nested": ["s3cr3t", 4], "plain": "ok"}),
-        &mask,
+fn recorded_step_input_is_masked_with_the_attempts_values_and_secret_fields() {
+    let def = greet_workspace(
+        json!({"name": "Bearer s3cr3t-token", "password": "{{ input.pin }}", "count": 4}),
+        None,
+        ".",
     );
+    let mut h = Harness::new(&def, "main", json!({"who": "World", "pin": "98"}));
+    h.run(1.0, "build")
+        .succeed(2.0, "build", json!({"artifact": "app.tar"}))
+        .event(
+            3.0,
+            crate::engine::Event::StepClaimed {
+                step: "greet[1]".into(),
+            },
+        );
+    let ctx = EvalContext {
+        templates: &h.templates,
+        secrets: &h.secrets,
+        mask: &h.mask,
+    };
+    let spec = crate::engine::prepare_attempt(&h.job, &h.plan, "greet[1]", &ctx).expect("spec");
+    // Only the values that occur in the attempt travel to the worker.
+    assert_eq!(spec.mask, ["s3cr3t-token"]);
+    crate::engine::record_attempt_input(&mut h.job, &h.plan, &spec);
+    // A secret field reads `••••••` even when its value is too short to mask anywhere else.
     insta::assert_snapshot!(
-        h.job.step("a").and_then(|state| state.input.clone()).unwrap_or_default().to_string(),
-        @r#"{"auth":"Bearer ••••••","nested":["••••••",4],"plain":"ok"}"#
+        h.job.step("greet[1]").and_then(|state| state.input.clone()).unwrap_or_default().to_string(),
+        @r#"{"name":"Bearer ••••••","password":"••••••","count":4}"#
     );
 }

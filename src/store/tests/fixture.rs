@@ -85,6 +85,7 @@ pub struct Fixture {
     def: WorkspaceDef,
     templates: Templates,
     secrets: Value,
+    mask: crate::mask::Masker,
 }
 
 /// A fixed instant plus `secs`, at whole milliseconds as the store keeps them.
@@ -111,6 +112,7 @@ impl Fixture {
             def: loaded.def,
             templates: Templates::new(),
             secrets: json!({}),
+            mask: crate::mask::Masker::default(),
         }
     }
 
@@ -122,6 +124,7 @@ impl Fixture {
         EvalContext {
             templates: &self.templates,
             secrets: &self.secrets,
+            mask: &self.mask,
         }
     }
 
@@ -142,6 +145,7 @@ impl Fixture {
             parent_step_name: None,
             depth: 0,
             raw_input: input.clone(),
+            inherited_mask: Vec::new(),
         };
         let (mut state, _) = engine::create(&plan, meta, input, now, &self.ctx());
         // This version refuses `runner: docker` in workflows, but the store must already route

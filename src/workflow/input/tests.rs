@@ -1,4 +1,4 @@
-//! Tests of input enforcement, output checks, `INPUT_` names and secret-field masking.
+//! Tests of input enforcement, output checks and `INPUT_` names.
 
 use serde_json::json;
 
@@ -348,21 +348,6 @@ fn env_names_are_upper_case_with_underscores() {
     assert_eq!(env_name("release-tag"), "INPUT_RELEASE_TAG");
     assert_eq!(env_name("_private9"), "INPUT__PRIVATE9");
     assert_eq!(env_name("MixedCase"), "INPUT_MIXEDCASE");
-}
-
-#[test]
-fn secret_fields_are_masked_whatever_their_value() {
-    let mut token = field(FieldType::String);
-    token.secret = true;
-    let s = schema(vec![("token", token), ("name", field(FieldType::String))]);
-    assert_eq!(
-        mask_secret_fields(&s, &json!({"token": 1234, "name": "x", "other": "y"})),
-        json!({"token": MASK, "name": "x", "other": "y"})
-    );
-    assert_eq!(
-        mask_secret_fields(&s, &json!({"token": null})),
-        json!({"token": null})
-    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::workflow::source::join;
 use crate::workflow::template::is_template;
 
 /// Mask values shorter than this are not masked (WF §16.3).
-const MIN_MASKED_LEN: usize = 4;
+const MIN_MASKED_LEN: usize = crate::mask::MIN_LEN;
 
 pub(super) fn check(c: &mut Checker<'_>) {
     check_level(c, &c.def.secrets, "secrets");

@@ -72,6 +72,7 @@ pub(super) fn attempt(
     Attempt::Loaded(Box::new(Revision {
         workspace: ws.to_owned(),
         revision: checked.revision,
+        mask: super::masks::revision_mask(&checked.loaded.def, &checked.secrets),
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
@@ -104,6 +105,7 @@ pub(super) fn adopt(settings: &Settings, ws: &str, revision: &str) -> Option<Rev
     Some(Revision {
         workspace: ws.to_owned(),
         revision: checked.revision,
+        mask: super::masks::revision_mask(&checked.loaded.def, &checked.secrets),
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
@@ -142,7 +144,7 @@ fn check(
                     "short-secret",
                     format!(
                         "secret '{name}' is shorter than {} characters and will not be masked",
-                        secrets::MIN_MASK_LEN
+                        crate::mask::MIN_LEN
                     ),
                     &loaded.sources.key_or_value(&path),
                     &path,

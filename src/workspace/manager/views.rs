@@ -2,9 +2,10 @@
 //! so the server returns them as they are. Lists are sorted as API §3.1 says: workspaces by
 //! name, tasks by workspace, folder and name, triggers by name.
 //!
-//! Secrets never leave through these views: input defaults of `secret: true` fields read
-//! `••••••`, and any resolved secret value written literally into an input, a step or a
-//! trigger is masked (WF §16.3). Webhook secrets only show as `has_secret`.
+//! Secrets never leave through these views: a value written for a `secret: true` field — a
+//! default, a step's, hook's or trigger's input — reads `••••••` whatever it is, and every
+//! value of the revision's mask set is masked wherever else it appears (WF §16.3). Webhook
+//! secrets only show as `has_secret`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use indexmap::IndexMap;
@@ -12,14 +13,13 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::{Revision, Source, State, Workspaces, lock, next_fire_times};
-use crate::engine::mask_value;
-use crate::runner::mask::MASK;
+use crate::engine::{secret_field_names, show_input};
+use crate::mask::{MASK, Masker};
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::{
-    Action, ActionRef, CatchUp, ForEach, Retry, ScheduleConcurrency, Step, Task, TaskMode, Trigger,
-    TriggerKind, WebhookMode, When,
+    Action, ActionRef, CatchUp, ForEach, InputField, Retry, ScheduleConcurrency, Step, Task,
+    TaskMode, Trigger, TriggerKind, WebhookMode, When,
 };
-use crate::workspace::secrets::mask_values;
 
 /// How many fire times `next_runs` lists.
 const NEXT_RUNS: usize = 5;
@@ -279,26 +279,17 @@ fn summary(rev: &Revision, name: &str, task: &Task) -> TaskSummary {
 /// One task's detail, or `None` when the revision has no such task.
 pub fn task_detail(rev: &Revision, name: &str, now: DateTime<Utc>) -> Option<TaskDetail> {
     let task = rev.def.tasks.get(name)?;
-    let mask = mask_values(&rev.secrets);
+    let mask = &rev.mask;
     let input = task
         .input
         .iter()
         .flatten()
-        .map(|(field, definition)| {
-            let mut value = serde_json::to_value(definition).unwrap_or(Value::Null);
-            if definition.secret
-                && definition.default.is_some()
-                && let Value::Object(object) = &mut value
-            {
-                object.insert("default".to_owned(), Value::String(MASK.to_owned()));
-            }
-            (field.clone(), mask_value(&value, &mask))
-        })
+        .map(|(field, definition)| (field.clone(), field_view(definition, mask)))
         .collect();
     let flow = task
         .flow
         .iter()
-        .map(|(step_name, step)| (step_name.clone(), step_view(rev, step, &mask)))
+        .map(|(step_name, step)| (step_name.clone(), step_view(rev, step, mask)))
         .collect();
     let triggers = trigger_views(rev, now)
         .into_iter()
@@ -315,29 +306,44 @@ pub fn task_detail(rev: &Revision, name: &str, now: DateTime<Utc>) -> Option<Tas
     })
 }
 
-fn step_view(rev: &Revision, step: &Step, mask: &[String]) -> StepView {
+/// A field definition as written, its default shown as `••••••` when the field is secret.
+fn field_view(definition: &InputField, mask: &Masker) -> Value {
+    let mut value = serde_json::to_value(definition).unwrap_or(Value::Null);
+    if definition.secret
+        && definition.default.is_some()
+        && let Value::Object(object) = &mut value
+    {
+        object.insert("default".to_owned(), Value::String(MASK.to_owned()));
+    }
+    mask.mask_value(&value)
+}
+
+fn step_view(rev: &Revision, step: &Step, mask: &Masker) -> StepView {
     let (action, action_type) = match &step.action {
         ActionRef::Named(name) => (
             Value::String(name.clone()),
             rev.def.actions.get(name).map(Action::type_name),
         ),
-        ActionRef::Inline { action, .. } => (inline_action(action), Some(action.type_name())),
+        ActionRef::Inline { action, .. } => (inline_action(action, mask), Some(action.type_name())),
     };
     let input = serde_json::to_value(&step.input).unwrap_or(Value::Null);
+    let secret_fields = super::action_of(&rev.def, &step.action)
+        .map(|action| secret_field_names(action.input.as_ref()))
+        .unwrap_or_default();
     StepView {
-        action: mask_value(&action, mask),
+        action: mask.mask_value(&action),
         action_type,
         name: step.name.clone(),
         description: step.description.clone(),
         depends_on: step.depends_on.clone(),
-        input: mask_value(&input, mask),
+        input: show_input(&input, &secret_fields, mask),
         continue_on_failure: step.continue_on_failure,
         when: step.when.as_ref().map(|when| match when {
             When::Constant(b) => Value::Bool(*b),
             When::Template(t) => Value::String(t.clone()),
         }),
         for_each: step.for_each.as_ref().map(|for_each| match for_each {
-            ForEach::Items(items) => mask_value(&Value::Array(items.clone()), mask),
+            ForEach::Items(items) => mask.mask_value(&Value::Array(items.clone())),
             ForEach::Template(t) => Value::String(t.clone()),
         }),
         sequential: step.sequential,
@@ -348,10 +354,17 @@ fn step_view(rev: &Revision, step: &Step, mask: &[String]) -> StepView {
 
 /// An inline action as one object, close to how it is written: its kind's fields (`type`,
 /// `script` or `source`, `language`, …) beside the common ones, without the fields left unset.
-fn inline_action(action: &Action) -> Value {
+fn inline_action(action: &Action, mask: &Masker) -> Value {
     let Value::Object(mut object) = serde_json::to_value(action).unwrap_or(Value::Null) else {
         return Value::Null;
     };
+    if let Some(schema) = &action.input {
+        let fields = schema
+            .iter()
+            .map(|(name, definition)| (name.clone(), field_view(definition, mask)))
+            .collect();
+        object.insert("input".to_owned(), Value::Object(fields));
+    }
     let mut flat = match object.shift_remove("kind") {
         Some(Value::Object(kind)) => kind,
         _ => serde_json::Map::new(),
@@ -383,25 +396,30 @@ fn inline_action(action: &Action) -> Value {
 
 /// The triggers of a revision, by name.
 pub fn trigger_views(rev: &Revision, now: DateTime<Utc>) -> Vec<TriggerView> {
-    let mask = mask_values(&rev.secrets);
     let mut views: Vec<TriggerView> = rev
         .def
         .triggers
         .iter()
-        .map(|(name, trigger)| trigger_view(name, trigger, &mask, now))
+        .map(|(name, trigger)| trigger_view(rev, name, trigger, now))
         .collect();
     views.sort_by(|a, b| a.name.cmp(&b.name));
     views
 }
 
-fn trigger_view(name: &str, trigger: &Trigger, mask: &[String], now: DateTime<Utc>) -> TriggerView {
+fn trigger_view(rev: &Revision, name: &str, trigger: &Trigger, now: DateTime<Utc>) -> TriggerView {
     let input = serde_json::to_value(&trigger.input).unwrap_or(Value::Null);
+    let secret_fields = rev
+        .def
+        .tasks
+        .get(&trigger.task)
+        .map(|task| secret_field_names(task.input.as_ref()))
+        .unwrap_or_default();
     let mut view = TriggerView {
         name: name.to_owned(),
         kind: "scheduler",
         task: trigger.task.clone(),
         enabled: trigger.enabled,
-        input: mask_value(&input, mask),
+        input: show_input(&input, &secret_fields, &rev.mask),
         cron: None,
         timezone: None,
         concurrency: None,
