@@ -272,13 +272,15 @@ impl IntoResponse for ApiError {
                 tracing::warn!(
                     request_id = request_id.as_deref(),
                     code,
-                    "unavailable: {message}"
+                    "unavailable: {}",
+                    request_id::escape_control(message)
                 );
             }
             _ => tracing::debug!(
                 request_id = request_id.as_deref(),
                 code,
-                "request failed: {self}"
+                "request failed: {}",
+                request_id::escape_control(&self.to_string())
             ),
         }
         let mut response = (status, Json(self.body(request_id.as_deref()))).into_response();

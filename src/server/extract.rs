@@ -115,6 +115,27 @@ pub(super) fn body_error(rejection: &BytesRejection, limit: Option<usize>) -> Ap
     }
 }
 
+/// The credentials of `Authorization: Bearer <token>`. The scheme is matched in any case
+/// (RFC 7235 §2.1: `bearer`, `BEARER`), one or more spaces may follow it, and surrounding
+/// whitespace is not part of the token. `None` without the header, with another scheme or with
+/// an empty token. The one parser of the scheme: worker tokens, webhook secrets and user
+/// tokens all go through it.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_credentials(value)
+}
+
+/// [`bearer_token`] on the header's text.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_matches(|c: char| c == ' ' || c == '\t');
+    (!token.is_empty()).then_some(token)
+}
+
 /// Path parameters; a value that does not parse (a malformed UUID) is 400 naming the parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiPath<T>(pub T);

@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, AuthFailure, ConflictKind};
-pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
+pub use extract::{
+    ApiJson, ApiPath, ApiQuery, BodyLimit, bearer_credentials, bearer_token, parse_json,
+};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};

@@ -26,7 +26,8 @@ use super::{ClaimedStep, MAX_RETRY_PAUSE, Transport};
 use crate::api::ErrorBody;
 use crate::api::protocol::{
     BatchLine, ClaimReply, ClaimRequest, CompleteRequest, DeregisterRequest, HeartbeatReply,
-    HeartbeatRequest, LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
+    HeartbeatRequest, LogBatch, LogBatchReply, MAX_HEARTBEAT_LEASES, RegisterReply,
+    RegisterRequest, StartRequest,
 };
 use crate::runner::spec::{AttemptResult, LogLine};
 use crate::store::{Lease, LeaseKey, LeaseStatus};
@@ -362,24 +363,40 @@ impl Transport for HttpTransport {
         leases: &[Uuid],
     ) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
         let worker_id = self.current_id(worker_id);
-        let request = HeartbeatRequest {
-            worker_id,
-            leases: leases.to_vec(),
-            pinned_jobs: Vec::new(),
+        let (mut cancel, mut unknown) = (Vec::new(), Vec::new());
+        // The server takes at most 400 lease ids per heartbeat; a worker with more running
+        // steps than that sends several. One request even without leases marks it active.
+        let chunks: Vec<&[Uuid]> = if leases.is_empty() {
+            vec![&[]]
+        } else {
+            leases.chunks(MAX_HEARTBEAT_LEASES).collect()
         };
-        let sent: Result<Option<HeartbeatReply>, _> = self
-            .post("/worker/heartbeat".to_owned(), &request, REQUEST_TIMEOUT)
-            .await;
-        match sent {
-            Ok(Some(reply)) => Ok((reply.cancel, reply.unknown)),
-            Ok(None) => Err(HttpError::Decode("empty answer to a heartbeat".to_owned()).into()),
-            Err(error) if error.status() == Some(404) => {
-                // The old leases expire on the server: stop their processes (API §7.2).
-                self.reregister(worker_id).await?;
-                Ok((Vec::new(), leases.to_vec()))
+        for chunk in chunks {
+            let request = HeartbeatRequest {
+                worker_id,
+                leases: chunk.to_vec(),
+                pinned_jobs: Vec::new(),
+            };
+            let sent: Result<Option<HeartbeatReply>, _> = self
+                .post("/worker/heartbeat".to_owned(), &request, REQUEST_TIMEOUT)
+                .await;
+            match sent {
+                Ok(Some(reply)) => {
+                    cancel.extend(reply.cancel);
+                    unknown.extend(reply.unknown);
+                }
+                Ok(None) => {
+                    return Err(HttpError::Decode("empty answer to a heartbeat".to_owned()).into());
+                }
+                Err(error) if error.status() == Some(404) => {
+                    // The old leases expire on the server: stop their processes (API §7.2).
+                    self.reregister(worker_id).await?;
+                    return Ok((Vec::new(), leases.to_vec()));
+                }
+                Err(error) => return Err(error.into()),
             }
-            Err(error) => Err(error.into()),
         }
+        Ok((cancel, unknown))
     }
 
     async fn claim(&self, worker_id: Uuid, wait: Duration) -> anyhow::Result<Option<ClaimedStep>> {

@@ -139,3 +139,46 @@ fn revisions_and_workspaces_are_checked_before_use_in_a_path() {
         Err(RevisionError::InvalidWorkspace(_))
     ));
 }
+
+#[test]
+fn link_chains_that_climb_out_through_other_links_are_refused() {
+    // Each link alone stays inside by its name, but `c` resolves through `a/b` (the root)
+    // to the root's parent. Both orders: the later link changes what the earlier one means.
+    let chains: [Vec<Entry>; 2] = [
+        vec![
+            ("a/", EntryType::Directory, ""),
+            ("a/b", EntryType::Symlink, ".."),
+            ("c", EntryType::Symlink, "a/b/.."),
+        ],
+        vec![
+            ("a/", EntryType::Directory, ""),
+            ("c", EntryType::Symlink, "a/b/../x"),
+            ("a/b", EntryType::Symlink, ".."),
+        ],
+    ];
+    for entries in chains {
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = RevisionCache::new(cache_dir.path().to_owned());
+        let error = cache
+            .extract("default", "ab12", archive(&entries).as_slice())
+            .expect_err("escapes");
+        assert!(
+            matches!(error, RevisionError::Unsafe { ref path, .. } if path == "c"),
+            "{error}"
+        );
+        assert_eq!(cache.cached("default", "ab12").expect("valid"), None);
+    }
+    // A chain that stays inside is fine.
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let cache = RevisionCache::new(cache_dir.path().to_owned());
+    let inside = archive(&[
+        ("a/", EntryType::Directory, ""),
+        ("a/f", EntryType::Regular, "x"),
+        ("a/b", EntryType::Symlink, "."),
+        ("c", EntryType::Symlink, "a/b/b/f"),
+    ]);
+    let root = cache
+        .extract("default", "ab12", inside.as_slice())
+        .expect("extracts");
+    assert_eq!(fs::read_to_string(root.join("c")).expect("reads"), "x");
+}

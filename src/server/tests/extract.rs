@@ -197,3 +197,21 @@ async fn lists_carry_the_total_count_header() {
         json!("LogQuery { after: 42, limit: 10000, step: Some(\"deploy\") }")
     );
 }
+
+#[test]
+fn the_bearer_scheme_is_read_in_any_case() {
+    use crate::server::bearer_credentials;
+    for value in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", " bEaReR t0k"] {
+        assert_eq!(bearer_credentials(value), Some("t0k"), "{value:?}");
+    }
+    for value in [
+        "Basic dXNlcg==",
+        "Bearer",
+        "Bearer   ",
+        "Bearert0k",
+        "t0k",
+        "",
+    ] {
+        assert_eq!(bearer_credentials(value), None, "{value:?}");
+    }
+}
