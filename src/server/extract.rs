@@ -107,9 +107,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 pub(super) fn body_error(rejection: &BytesRejection, limit: Option<usize>) -> ApiError {
-    // axum marks a body over `DefaultBodyLimit` with 413; any other failure is a broken upload.
+    // axum marks a body over `DefaultBodyLimit` with 413; a body that stalled past
+    // `http.body_timeout_secs` is 408; any other failure is a broken upload.
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }
+    } else if stalled(rejection) {
+        ApiError::RequestTimeout
     } else {
         ApiError::bad_request(format!("could not read the request body: {rejection}"))
     }
@@ -134,6 +137,21 @@ pub fn bearer_credentials(value: &str) -> Option<&str> {
     }
     let token = rest.trim_matches(|c: char| c == ' ' || c == '\t');
     (!token.is_empty()).then_some(token)
+}
+
+/// Whether the body failed because it paused for too long (the connection's body timeout).
+fn stalled(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<tower_http::timeout::TimeoutError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Path parameters; a value that does not parse (a malformed UUID) is 400 naming the parameter.

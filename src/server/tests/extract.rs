@@ -77,11 +77,16 @@ async fn a_valid_body_and_an_empty_one_are_accepted() {
     assert_eq!(reply.status.as_u16(), 200);
     assert_eq!(reply.body, json!({"version": "1.4.0"}));
 
+    // An empty body reads as `{}`; it still declares JSON (docs/security.md), and without
+    // the declaration it is 415 like any other state-changing request.
+    let empty = send(app(), post_json("/api/test/execute", "")).await;
+    assert_eq!((empty.status.as_u16(), empty.body), (200, json!({})));
     let bare = Request::post("/api/test/execute")
         .body(Body::empty())
         .expect("request builds");
     let reply = send(app(), bare).await;
-    assert_eq!((reply.status.as_u16(), reply.body), (200, json!({})));
+    assert_eq!(reply.status.as_u16(), 415);
+    assert_eq!(reply.body["code"], "unsupported_media_type");
 
     let null_input = send(app(), post_json("/api/test/execute", r#"{"input": null}"#)).await;
     assert_eq!(
