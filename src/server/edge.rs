@@ -118,7 +118,7 @@ fn origin_allowed(origin: &HeaderValue, headers: &HeaderMap, allowed: &[String])
         return false;
     };
     let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    if allowed.iter().any(|listed| *listed == origin) {
+    if allowed.contains(&origin) {
         return true;
     }
     let Some((scheme, authority)) = origin.split_once("://") else {

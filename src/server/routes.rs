@@ -397,7 +397,7 @@ fn write_logs(
             text.push('\n');
             // The JSONL text goes inside a JSON string: escape it, without the quotes.
             let escaped = serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".to_owned());
-            emit(escaped[1..escaped.len() - 1].as_bytes())?;
+            emit(&escaped.as_bytes()[1..escaped.len() - 1])?;
             bytes += text.len();
             sent += 1;
             last_seq = line.seq;

@@ -70,7 +70,7 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 enum Db {
-    Sqlite(Sqlite),
+    Sqlite(Box<Sqlite>),
     Postgres(PgPool),
 }
 
@@ -115,12 +115,12 @@ impl Store {
                     .acquire_timeout(busy_timeout)
                     .connect_with(options.clone())
                     .await?;
-                Db::Sqlite(Sqlite {
+                Db::Sqlite(Box::new(Sqlite {
                     pool,
                     writer: std::sync::Arc::default(),
                     options,
                     busy_timeout,
-                })
+                }))
             }
             "postgres" | "postgresql" => {
                 let pool = PgPoolOptions::new()

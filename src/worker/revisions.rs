@@ -161,7 +161,7 @@ impl RevisionCache {
             }
             revisions.push((entry.metadata()?.modified()?, entry.path()));
         }
-        revisions.sort_by(|a, b| b.0.cmp(&a.0));
+        revisions.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let old = revisions.split_off(KEEP_RECENT.min(revisions.len()));
         for (_, path) in &old {
             remove_tree(path)?;
