@@ -128,9 +128,13 @@ pub async fn start(
     // The data directory holds the database, logs and snapshots: the server's user's alone.
     crate::private::create_dir(&config.data_dir)
         .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
-    let store = Store::connect(config.db.url.expose(), config.db.max_connections)
-        .await
-        .context("cannot open the database")?;
+    let store = Store::connect_with(
+        config.db.url.expose(),
+        config.db.max_connections,
+        std::time::Duration::from_secs(config.db.busy_timeout_secs),
+    )
+    .await
+    .context("cannot open the database")?;
     let logs = LogStore::open(config.log_storage.local_dir.clone()).with_context(|| {
         format!(
             "cannot open the log directory '{}'",
@@ -192,6 +196,13 @@ pub async fn start(
             shutdown: shutdown.clone(),
         },
         ui: crate::server::UiBundle::embedded(),
+        http: crate::server::HttpPolicy::new(
+            &config.http,
+            config
+                .auth
+                .as_ref()
+                .and_then(|auth| auth.base_url.as_deref()),
+        ),
     };
     let token = shutdown.clone();
     tasks.spawn(async move {

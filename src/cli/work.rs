@@ -97,6 +97,10 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         worker_token: token,
         registration,
         cache_dir: worker.workspace_cache_dir.clone(),
+        revision_limits: crate::worker::RevisionLimits {
+            max_bytes: worker.workspace_cache_max_bytes,
+            max_file_bytes: worker.workspace_cache_max_file_bytes,
+        },
         retry_pause,
     }));
     // Steps never see the worker's own credentials, and their lines never show one.
