@@ -3,7 +3,9 @@
 //! step's input, output and script.
 //!
 //! Directories are `0700` and files `0600` whatever the umask. Existing ones are tightened,
-//! never loosened, so an operator who chose stricter modes keeps them.
+//! never loosened, so an operator who chose stricter modes keeps them. One this user does not
+//! own (a volume's mount point, say) cannot be tightened: that is logged as a warning rather
+//! than refusing to start, since what Strøm creates inside it is private anyway.
 //!
 //! *Invariant*: depends on nothing else of Strøm's.
 
@@ -27,13 +29,24 @@ pub fn create_dir(path: &Path) -> io::Result<()> {
     tighten(path)
 }
 
-/// Takes group and other permissions away from an existing file or directory.
+/// Takes group and other permissions away from an existing file or directory; warns when it
+/// belongs to someone else.
 pub fn tighten(path: &Path) -> io::Result<()> {
     let mode = fs::metadata(path)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        fs::set_permissions(path, Permissions::from_mode(mode & !0o077))?;
+    if mode & 0o077 == 0 {
+        return Ok(());
     }
-    Ok(())
+    match fs::set_permissions(path, Permissions::from_mode(mode & !0o077)) {
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "cannot make this private (this user does not own it): other users may read it"
+            );
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// [`tighten`] for a file that may not exist.

@@ -56,6 +56,11 @@ impl Home {
         self.dir.path()
     }
 
+    /// The database URL the servers of this home use.
+    pub fn db_url(&self) -> &str {
+        &self.db_url
+    }
+
     /// A scratch directory inside the home, for marker files steps write.
     pub fn scratch(&self) -> PathBuf {
         let path = self.path().join("scratch");

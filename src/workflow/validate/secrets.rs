@@ -4,12 +4,10 @@
 //! syntax and variables are checked with the other templates.
 
 use super::Checker;
+use crate::mask::{MIN_LEN, is_maskable};
 use crate::workflow::model::{Map, SecretValue};
 use crate::workflow::source::join;
 use crate::workflow::template::is_template;
-
-/// Mask values shorter than this are not masked (WF §16.3).
-const MIN_MASKED_LEN: usize = crate::mask::MIN_LEN;
 
 pub(super) fn check(c: &mut Checker<'_>) {
     check_level(c, &c.def.secrets, "secrets");
@@ -29,9 +27,9 @@ fn check_level(c: &mut Checker<'_>, level: &Map<SecretValue>, prefix: &str) {
             }
             SecretValue::Map(inner) => check_level(c, inner, &path),
             SecretValue::Template(text) if is_template(text) => {}
-            SecretValue::Template(text) if text.chars().count() < MIN_MASKED_LEN => {
+            SecretValue::Template(text) if !is_maskable(text) => {
                 let message = format!(
-                    "secret '{written}' is shorter than {MIN_MASKED_LEN} characters and will not be masked in logs"
+                    "secret '{written}' is shorter than {MIN_LEN} characters and will not be masked in logs"
                 );
                 c.warning("short-secret", message, &path);
             }

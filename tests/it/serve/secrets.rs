@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::server_harness::{Home, Server, eventually, serve_test, step};
+use crate::server_harness::{Backend, Home, Server, eventually, serve_test, step};
 
 /// Bound for every wait in this file.
 const WAIT: Duration = Duration::from_secs(60);
@@ -245,5 +245,68 @@ serve_test! {
         let server = start(&home, "tok-new-value-after-restart").await;
         assert_nothing_leaks(&server, leak, "after a restart").await;
         server.stop().await;
+    }
+}
+
+/// Runs `statement` on the home's database while no server is running.
+async fn execute_sql(home: &Home, backend: Backend, statement: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(home.db_url()).await.expect("sqlite");
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&pool)
+                .await
+                .expect("statement");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(home.db_url()).await.expect("postgres");
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&pool)
+                .await
+                .expect("statement");
+            pool.close().await;
+        }
+    }
+}
+
+serve_test! {
+    async fn jobs_stored_before_masks_were_kept_show_nothing_once_their_revision_is_gone(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure_workspace(&workspace);
+        let server = start(&home, TOKEN).await;
+        let leak = run_jobs(&server).await;
+        server.stop().await;
+
+        // What migration 0006 leaves on rows of earlier versions, and a workspace that moved on.
+        execute_sql(&home, backend, "UPDATE jobs SET mask = NULL").await;
+        let file = workspace.join(".workflows/main.yaml");
+        let text = std::fs::read_to_string(&file).expect("read workflow");
+        std::fs::write(&file, format!("{text}\n# edited\n")).expect("edit workflow");
+
+        let server = start(&home, TOKEN).await;
+        assert_nothing_leaks_at_all(&server, "fail closed").await;
+        let job = get_json(&server, &format!("/api/jobs/{leak}")).await;
+        for field in ["input", "raw_input", "error"] {
+            assert_eq!(job[field], "••••••", "{field}: {job:#}");
+        }
+        assert_eq!(step(&job, "show")["output"], "••••••", "{job:#}");
+        assert_eq!(step(&job, "fail")["error_message"], "••••••", "{job:#}");
+        // Names, statuses and times stay: only values and messages are withheld.
+        assert_eq!(job["status"], "failed");
+        assert_eq!(step(&job, "show")["status"], "completed");
+        let jobs = get_json(&server, "/api/jobs?task_name=leak&workspace=default").await;
+        assert_eq!(jobs[0]["error"], "••••••", "{jobs:#}");
+        server.stop().await;
+    }
+}
+
+/// [`assert_nothing_leaks`] without its checks of masked shapes, which a job shown with
+/// nothing at all does not have.
+async fn assert_nothing_leaks_at_all(server: &Server, when: &str) {
+    let shown = everything_shown(server).await;
+    for secret in [TOKEN, PASSWORD, LEFT, RIGHT, "AAAA", "CCCC"] {
+        assert!(!shown.contains(secret), "{when}: '{secret}' is shown:\n{shown}");
     }
 }
