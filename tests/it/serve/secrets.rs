@@ -252,7 +252,9 @@ serve_test! {
 async fn execute_sql(home: &Home, backend: Backend, statement: &str) {
     match backend {
         Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(home.db_url()).await.expect("sqlite");
+            let pool = sqlx::SqlitePool::connect(home.db_url())
+                .await
+                .expect("sqlite");
             sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
                 .execute(&pool)
                 .await
@@ -260,7 +262,9 @@ async fn execute_sql(home: &Home, backend: Backend, statement: &str) {
             pool.close().await;
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(home.db_url()).await.expect("postgres");
+            let pool = sqlx::PgPool::connect(home.db_url())
+                .await
+                .expect("postgres");
             sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
                 .execute(&pool)
                 .await
@@ -307,6 +311,9 @@ serve_test! {
 async fn assert_nothing_leaks_at_all(server: &Server, when: &str) {
     let shown = everything_shown(server).await;
     for secret in [TOKEN, PASSWORD, LEFT, RIGHT, "AAAA", "CCCC"] {
-        assert!(!shown.contains(secret), "{when}: '{secret}' is shown:\n{shown}");
+        assert!(
+            !shown.contains(secret),
+            "{when}: '{secret}' is shown:\n{shown}"
+        );
     }
 }
