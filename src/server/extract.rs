@@ -183,3 +183,13 @@ where
         Ok(ApiQuery(T::from_params(&Params::new(pairs))?))
     }
 }
+
+/// The credential of `Authorization: Bearer <token>`; the scheme is matched without regard to
+/// case (RFC 9110 §11.1), and surrounding spaces are dropped. `None` without the header, for
+/// another scheme, or for an empty token.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
