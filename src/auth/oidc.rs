@@ -1,6 +1,7 @@
 //! OIDC sign-in (API §5.4): discovery from `issuer_url`, the authorization-code flow with PKCE
 //! (S256), `state` and `nonce` kept in a signed, short-lived cookie, ID-token verification
-//! (issuer, audience, signature, nonce, expiry), and the rules that find, link or create the
+//! (issuer, audience, signature, nonce, expiry; the e-mail from the ID token, else from the
+//! UserInfo endpoint for the same subject), and the rules that find, link or create the
 //! account: by (provider, subject); else an existing account with the same e-mail, **only**
 //! when the ID token says `email_verified: true`; else a new password-less account with the
 //! provider's `default_groups`.
@@ -16,7 +17,8 @@ use chrono::{DateTime, Utc};
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -268,17 +270,37 @@ impl Auth {
         let claims = id_token
             .claims(&client.id_token_verifier(), &nonce)
             .map_err(|error| OidcError::InvalidIdToken(error.to_string()))?;
-        let subject = claims.subject().as_str().to_owned();
-        let email = claims
-            .email()
-            .map(|email| normalise_email(email.as_str()))
-            .filter(|email| email.contains('@'))
-            .ok_or(OidcError::MissingEmail)?;
-        let verified = claims.email_verified() == Some(true);
-        let name = claims
+        let subject = claims.subject().clone();
+        let mut email = claims.email().map(|email| email.as_str().to_owned());
+        let mut verified = claims.email_verified();
+        let mut name = claims
             .name()
             .and_then(|name| name.get(None))
             .map(|name| name.as_str().to_owned());
+        // A provider that follows OIDC Core §5.4 closely puts the `email` scope's claims in the
+        // UserInfo response rather than in the ID token; ask there, for the same subject.
+        if email.is_none()
+            && let Ok(request) =
+                client.user_info(response.access_token().clone(), Some(subject.clone()))
+        {
+            let info: openidconnect::core::CoreUserInfoClaims = request
+                .request_async(&http)
+                .await
+                .map_err(|error| OidcError::Provider(format!("userinfo failed: {error}")))?;
+            email = info.email().map(|email| email.as_str().to_owned());
+            verified = info.email_verified();
+            name = name.or_else(|| {
+                info.name()
+                    .and_then(|name| name.get(None))
+                    .map(|name| name.as_str().to_owned())
+            });
+        }
+        let email = email
+            .map(|email| normalise_email(&email))
+            .filter(|email| email.contains('@'))
+            .ok_or(OidcError::MissingEmail)?;
+        let verified = verified == Some(true);
+        let subject = subject.as_str().to_owned();
         let (user, created) = self
             .resolve_account(provider, &subject, &email, verified, name, now)
             .await?;

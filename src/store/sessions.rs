@@ -41,6 +41,10 @@ pub struct NewRefresh<'a> {
 }
 
 type KeyTuple = (String, Uuid, String, i64, Option<i64>, Option<i64>);
+/// A key row with its hash.
+type KeyHashTuple = (String, Uuid, String, i64, Option<i64>, Option<i64>, String);
+/// A refresh token's family, user, expiry, use and the family's revocation.
+type TokenTuple = (Uuid, Uuid, i64, Option<i64>, Option<i64>);
 
 const KEY_COLUMNS: &str = "prefix, user_id, name, created_at, expires_at, last_used_at";
 
@@ -84,7 +88,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Rotation> {
         let mut tx = self.begin_write().await?;
-        let found: Option<(Uuid, Uuid, i64, Option<i64>, Option<i64>)> = on_tx!(&mut tx, conn => {
+        let found: Option<TokenTuple> = on_tx!(&mut tx, conn => {
             sqlx::query_as(
                 "SELECT t.family_id, f.user_id, t.expires_at, t.used_at, f.revoked_at \
                  FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id \
@@ -220,7 +224,7 @@ impl Store {
     pub async fn api_key(&self, prefix: &str) -> Result<Option<(ApiKeyRecord, String)>> {
         let mut tx = self.begin_read().await?;
         let sql = format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = $1");
-        let found: Option<(String, Uuid, String, i64, Option<i64>, Option<i64>, String)> = on_tx!(&mut tx, conn => {
+        let found: Option<KeyHashTuple> = on_tx!(&mut tx, conn => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(prefix)
                 .fetch_optional(&mut **conn)

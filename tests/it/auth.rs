@@ -27,6 +27,9 @@ pub const SEED_AUTH: &str = r#"auth:
 
 pub const ADMIN: (&str, &str) = ("admin@stroem.local", "admin");
 
+/// How long a test job may take to finish.
+pub const JOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Signs in; panics unless it works. Returns the token reply.
 pub async fn login(server: &Server, email: &str, password: &str) -> Value {
     let reply = try_login(server, email, password).await;
@@ -98,6 +101,23 @@ impl<'s> As<'s> {
         self.server
             .call("DELETE", path, &[("Authorization", &self.bearer())], None)
             .await
+    }
+
+    /// Polls the job until it is terminal.
+    pub async fn wait_finished(&self, id: &str) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let job = self.get(&format!("/api/jobs/{id}")).await.json();
+            if ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or(""))
+            {
+                return job;
+            }
+            assert!(
+                started.elapsed() < crate::auth::JOB_TIMEOUT,
+                "job {id} did not finish: {job}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Creates a user through the admin API; returns its id.

@@ -424,7 +424,7 @@ fn the_default_listen_address_follows_auth_and_exposure_is_warned() {
         warning.contains("0.0.0.0:9000") && warning.contains("authentication off"),
         "{warning}"
     );
-    let by_env = Setup::new(None).env("STROEM__LISTEN", "[::]:8080").ok();
+    let by_env = Setup::new(None).env("STROEM__LISTEN", "0.0.0.0:9999").ok();
     assert!(by_env.exposure_warning().is_some());
     let mut flagged = Setup::new(None).ok();
     flagged.apply_serve_flags(

@@ -103,7 +103,7 @@ serve_test! {
             let reply = admin.post(&format!("/api/workspaces/default/tasks/{task}/execute"), &json!({})).await;
             assert_eq!(reply.status, 200, "{}", reply.body);
             let id = job_id(&reply.json());
-            server.wait_finished(id.parse().expect("uuid")).await;
+            admin.wait_finished(&id).await;
             jobs.insert(task, id);
         }
         let admin_stats = admin.get("/api/stats").await.json();

@@ -96,7 +96,7 @@ serve_test! {
         assert_eq!(page.status, 200, "{}", page.body);
         let entries = page.json();
         let text = entries.to_string();
-        for secret in ["admin\"", "ada-password-1", r1.as_str(), admin.token.as_str(), key["key"].as_str().expect("key")] {
+        for secret in ["ada-password-1", r1.as_str(), admin.token.as_str(), key["key"].as_str().expect("key")] {
             assert!(!text.contains(secret), "the audit trail holds a secret: {secret}");
         }
         let ada = "ada@example.test".to_owned();

@@ -313,6 +313,7 @@ serve_test! {
         // A first sign-in creates a password-less account with the provider's default groups.
         let (page, browser) = sign_in(format!("{base}/api/auth/oidc/test?next=/jobs%3Fstatus%3Dfailed"), "alice").await;
         let result = fragment(&page);
+        assert!(result.contains_key("access_token"), "{result:?}");
         assert_eq!(result.get("next").map(String::as_str), Some("%2Fjobs%3Fstatus%3Dfailed"));
         assert_eq!(result.get("token_type").map(String::as_str), Some("Bearer"));
         let alice = As::new(&server, result["access_token"].clone());
