@@ -11,6 +11,8 @@
 
 mod accounts;
 mod auth_routes;
+mod connection;
+mod edge;
 mod error;
 mod extract;
 mod fallback;
@@ -25,7 +27,6 @@ mod views;
 mod webhooks;
 mod worker_routes;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -35,8 +36,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use error::{ApiError, AuthFailure, ConflictKind};
-pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, bearer_token, parse_json};
+pub use edge::HttpPolicy;
+pub use error::{ApiError, AuthFailure, ConflictKind, UNAVAILABLE_RETRY_SECS};
+pub use extract::{
+    ApiJson, ApiPath, ApiQuery, BodyLimit, bearer_credentials, bearer_token, parse_json,
+};
 pub use gate::{ClientIp, Security};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
@@ -64,6 +68,14 @@ pub struct AppState {
     pub ui: UiBundle,
     /// Authentication (none: off) and the trusted proxies.
     pub security: Security,
+    /// Timeouts and allowed origins (the `http` section).
+    pub http: HttpPolicy,
+}
+
+impl FromRef<AppState> for HttpPolicy {
+    fn from_ref(state: &AppState) -> Self {
+        state.http.clone()
+    }
 }
 
 impl FromRef<AppState> for Health {
@@ -88,7 +100,13 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
     ));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api", api)
+        .nest(
+            "/api",
+            api.layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                edge::same_origin_writes,
+            )),
+        )
         .nest(
             "/hooks",
             machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
@@ -96,6 +114,10 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
         .fallback(ui::serve_ui)
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::request_deadline,
+        ))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
@@ -123,27 +145,21 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving HTTP");
-    let app = router(state)
-        .layer(Extension(stream::Shutdown(shutdown.clone())))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let policy = state.http.clone();
+    let app = router(state).layer(Extension(stream::Shutdown(shutdown.clone())));
+    let server = connection::accept(listener, app, policy, shutdown.clone());
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result,
+        () = &mut server => {}
         () = shutdown.cancelled() => {
-            match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!(
-                        "HTTP connections still open {DRAIN_TIMEOUT:?} after shutdown; closing"
-                    );
-                    Ok(())
-                }
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+                tracing::warn!(
+                    "HTTP connections still open {DRAIN_TIMEOUT:?} after shutdown; closing"
+                );
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
         workers: super::WorkerAccess::default(),
         ui: super::UiBundle::default(),
         security: super::Security::default(),
+        http: super::HttpPolicy::default(),
     }
 }
 

@@ -61,6 +61,7 @@ fn state(ui: UiBundle) -> AppState {
         workers: WorkerAccess::default(),
         ui,
         security: crate::server::Security::default(),
+        http: crate::server::HttpPolicy::default(),
     }
 }
 
