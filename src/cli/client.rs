@@ -181,7 +181,12 @@ impl Client {
     /// `DELETE {path}`.
     pub fn delete(&self, path: &str) -> Result<Reply, ClientError> {
         let url = self.url(path);
-        let mut request = self.agent.delete(&url);
+        // Every state-changing `/api` request declares JSON, even without a body (the server's
+        // same-origin defence, docs/security.md).
+        let mut request = self
+            .agent
+            .delete(&url)
+            .header("Content-Type", "application/json");
         if let Some(token) = &self.token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }

@@ -93,20 +93,21 @@ pub fn router(state: AppState) -> Router {
 fn assemble(state: AppState, api: Router<AppState>) -> Router {
     let workers = worker_routes::worker_routes(&state);
     // The gate wraps the whole `/api` surface, unknown paths and methods included, so every
-    // route — also one added later — needs credentials unless it is public (API §5.1).
-    let api = machine_surface(api, limits::API_BODY).layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        gate::gate,
-    ));
+    // route — also one added later — needs credentials unless it is public (API §5.1). It is
+    // the outermost layer, so nothing about a route shows before sign-in and the audit trail
+    // also records writes the same-origin check refuses.
+    let api = machine_surface(api, limits::API_BODY)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest(
-            "/api",
-            api.layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                edge::same_origin_writes,
-            )),
-        )
+        .nest("/api", api)
         .nest(
             "/hooks",
             machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),

@@ -333,6 +333,13 @@ impl Server {
                         .body(body)
                         .expect("request builds"),
                 ),
+                // A bodiless write still declares JSON, as the API asks of every write.
+                None if method != "GET" => agent.run(
+                    request
+                        .header("Content-Type", "application/json")
+                        .body(())
+                        .expect("request builds"),
+                ),
                 None => agent.run(request.body(()).expect("request builds")),
             };
             Reply::read(response.unwrap_or_else(|error| panic!("{method} {url}: {error}")))
