@@ -102,7 +102,7 @@ struct Inner {
     access: token::AccessKeys,
     refresh_secret: crate::config::Secret,
     /// Keys the OIDC state cookie's signature; derived from `jwt_secret`.
-    state_key: Vec<u8>,
+    state_key: crate::config::Secret,
     access_ttl: TimeDelta,
     refresh_ttl: TimeDelta,
     base_url: Option<String>,
@@ -143,8 +143,10 @@ impl Auth {
                 store,
                 access: token::AccessKeys::new(config.jwt_secret.expose().as_bytes()),
                 refresh_secret: config.refresh_secret.clone(),
-                state_key: token::hmac_hex(config.jwt_secret.expose().as_bytes(), b"oidc-state")
-                    .into_bytes(),
+                state_key: crate::config::Secret::new(token::hmac_hex(
+                    config.jwt_secret.expose().as_bytes(),
+                    b"oidc-state",
+                )),
                 access_ttl: secs(config.access_token_ttl),
                 refresh_ttl: secs(config.refresh_token_ttl),
                 base_url,

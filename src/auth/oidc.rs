@@ -358,13 +358,15 @@ impl Auth {
     fn seal(&self, flow: &FlowState) -> Result<String, OidcError> {
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(flow).map_err(anyhow::Error::from)?);
-        let signature = token::hmac_hex(&self.inner.state_key, payload.as_bytes());
+        let signature =
+            token::hmac_hex(self.inner.state_key.expose().as_bytes(), payload.as_bytes());
         Ok(format!("{payload}.{signature}"))
     }
 
     fn open(&self, cookie: &str) -> Option<FlowState> {
         let (payload, signature) = cookie.split_once('.')?;
-        let expected = token::hmac_hex(&self.inner.state_key, payload.as_bytes());
+        let expected =
+            token::hmac_hex(self.inner.state_key.expose().as_bytes(), payload.as_bytes());
         if !token::same(signature, &expected) {
             return None;
         }
