@@ -40,6 +40,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_live_lease_worker.sql"),
     },
     Migration {
+        version: 5,
+        name: "auth",
+        sqlite: include_str!("../../migrations/sqlite/0005_auth.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_auth.sql"),
+    },
+    Migration {
         version: 6,
         name: "job_mask",
         sqlite: include_str!("../../migrations/sqlite/0006_job_mask.sql"),
