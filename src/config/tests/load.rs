@@ -501,3 +501,37 @@ trusted_proxies: [not-an-address]
         );
     }
 }
+
+#[test]
+fn every_secret_read_is_a_credential_kept_from_steps() {
+    let config = Setup::new(Some(
+        "db: {url: \"postgres://app:pg-pass-4e1d@db/stroem\"}\n\
+         auth:\n  base_url: \"https://stroem.example\"\n  refresh_secret_file: refresh\n  providers:\n    sso:\n      provider_type: oidc\n      \
+         issuer_url: \"https://idp.example\"\n      client_id: stroem\n      client_secret: oidc-client-9f3c\n",
+    ))
+    .file("refresh", "refresh-secret-0123456789abcdef01234567\n")
+    .env("STROEM__AUTH__JWT_SECRET", "jwt-secret-0123456789abcdef0123456789")
+    .env("STROEM__WORKER_TOKEN", "worker-token-0123456789abcdef012345")
+    .ok();
+    let environment: std::collections::BTreeMap<String, String> = [
+        (
+            "STROEM__AUTH__JWT_SECRET",
+            "jwt-secret-0123456789abcdef0123456789",
+        ),
+        ("JWT_COPY", "jwt-secret-0123456789abcdef0123456789"),
+        ("REFRESH_COPY", "refresh-secret-0123456789abcdef01234567"),
+        ("OIDC_SECRET", "oidc-client-9f3c"),
+        ("PGPASSWORD", "pg-pass-4e1d"),
+        ("DATABASE_URL", "postgres://app:pg-pass-4e1d@db/stroem"),
+        ("TOKEN_COPY", "worker-token-0123456789abcdef012345"),
+        ("HOME", "/home/stroem"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    let kept = config.credentials.scrub(&environment);
+    assert_eq!(kept.keys().collect::<Vec<_>>(), ["HOME"], "{kept:?}");
+    let masker = config.credentials.masker();
+    assert!(masker.matches("password pg-pass-4e1d"));
+    assert!(!format!("{:?}", config.credentials).contains("pg-pass"));
+}
