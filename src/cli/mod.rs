@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod client;
 pub mod completions;
 pub mod follow;
+pub mod healthcheck;
 pub mod job_input;
 pub mod jobs;
 pub mod logs;
@@ -30,7 +31,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "stroem",
-    version,
+    version = env!("STROEM_LONG_VERSION"),
     about = "Strøm: workflow and task orchestration"
 )]
 pub struct Cli {
@@ -109,6 +110,9 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Exit 0 when the server's `/healthz` answers ok (the container image's HEALTHCHECK).
+    #[command(hide = true)]
+    Healthcheck(healthcheck::Args),
 }
 
 /// `-o text|json`.
@@ -140,6 +144,10 @@ pub fn main() -> ExitCode {
             return validate::run(args);
         }
         Command::Completions(args) => return completions::run(args),
+        Command::Healthcheck(mut args) => {
+            args.role = role;
+            return healthcheck::run(args);
+        }
         Command::Workspaces(args) => workspaces::run(args, &global),
         Command::Tasks(args) => tasks::run(args, &global),
         Command::Trigger(args) => trigger::run(args, &global),
