@@ -104,8 +104,26 @@ def container(spec, name):
     return next(c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name)
 
 
+def known_keys():
+    """The top-level keys of stroem.example.yaml (its commented-out keys included), and their
+    `_file` spellings."""
+    keys = set()
+    for line in (ROOT / "stroem.example.yaml").read_text().splitlines():
+        match = re.match(r"^#? ?([a-z_]+):", line)
+        if match:
+            keys |= {match.group(1), match.group(1) + "_file"}
+    return keys
+
+
+KNOWN_KEYS = known_keys()
+
+
 def check_common(documents):
-    """Every rendering: non-root, read-only root filesystem, probes, secrets as files."""
+    """Every rendering: non-root, read-only root filesystem, probes, secrets as files, known
+    configuration keys."""
+    for role in ["server", "worker"]:
+        unknown = set(config(documents, role)) - KNOWN_KEYS
+        assert not unknown, f"{role}.yaml sets keys stroem.example.yaml does not have: {unknown}"
     for component in ["server", "worker"]:
         spec = pod(documents, component)
         assert spec["securityContext"]["runAsNonRoot"] is True

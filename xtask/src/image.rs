@@ -39,6 +39,8 @@ listen: \"0.0.0.0:8080\"
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub profile: Profile,
+    /// Assemble `dist/image` only, without a container engine (a multi-stage build's stage).
+    pub rootfs_only: bool,
 }
 
 /// The built image: its reference and size in bytes.
@@ -48,9 +50,14 @@ pub struct Built {
     pub size: u64,
 }
 
-pub fn image(options: Options) -> Result<Built> {
+/// Builds the image; `None` with `rootfs_only`.
+pub fn image(options: Options) -> Result<Option<Built>> {
     let root = repo_root();
-    let engine = Engine::detect()?;
+    let engine = if options.rootfs_only {
+        None
+    } else {
+        Some(Engine::detect()?)
+    };
     let busybox = find_busybox()?;
     let target = dist::host_musl_target()?;
     let binary = dist::build(&target, options.profile)?;
@@ -62,6 +69,10 @@ pub fn image(options: Options) -> Result<Built> {
     }
     assemble(&staging.join("rootfs"), &binary, &busybox)?;
     std::fs::create_dir_all(staging.join("data"))?;
+    let Some(engine) = engine else {
+        println!("{}: the image's root filesystem", staging.display());
+        return Ok(None);
+    };
 
     let manifest =
         std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
@@ -106,7 +117,7 @@ pub fn image(options: Options) -> Result<Built> {
             megabytes(SIZE_LIMIT)
         );
     }
-    Ok(Built { reference, size })
+    Ok(Some(Built { reference, size }))
 }
 
 /// The container engine that builds and runs images.

@@ -34,7 +34,11 @@ const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 const WORKER_TOKEN: &str = "image-test-worker-token-0123456789abcdef";
 
 pub fn test_image(profile: Profile) -> Result<()> {
-    let built = image::image(image::Options { profile })?;
+    let built = image::image(image::Options {
+        profile,
+        rootfs_only: false,
+    })?
+    .context("the image was not built")?;
     let engine = Engine::detect()?;
     let root = repo_root();
     let mut cleanup = Cleanup::new(engine);

@@ -38,8 +38,9 @@ commands:
                    static (musl) release builds of `stroem` with the web UI, packed into
                    dist/stroem-<target>.tar.gz with dist/SHA256SUMS; default target: the
                    host's musl target; --debug builds the dev profile to check packaging
-  image [--profile dist|image-test]
-                   the container image (Dockerfile) from a static build: localhost/stroem
+  image [--profile dist|image-test] [--rootfs-only]
+                   the container image (Dockerfile) from a static build: localhost/stroem;
+                   --rootfs-only assembles dist/image without a container engine
   test-image [--profile dist|image-test]
                    builds the image (default profile image-test), runs a server and a
                    worker container on the PostgreSQL at 127.0.0.1:5432 and the README's
@@ -103,10 +104,19 @@ fn dispatch(args: &[OsString]) -> Result<()> {
             dispatch(&["test".into()])
         }
         "dist" => dist::dist(dist_options(rest)?),
-        "image" => image::image(image::Options {
-            profile: profile_option(rest, dist::Profile::Dist)?,
-        })
-        .map(drop),
+        "image" => {
+            let rootfs_only = rest.iter().any(|arg| arg == "--rootfs-only");
+            let rest: Vec<OsString> = rest
+                .iter()
+                .filter(|arg| *arg != "--rootfs-only")
+                .cloned()
+                .collect();
+            image::image(image::Options {
+                profile: profile_option(&rest, dist::Profile::Dist)?,
+                rootfs_only,
+            })
+            .map(drop)
+        }
         "test-image" => image_test::test_image(profile_option(rest, dist::Profile::ImageTest)?),
         "test-chart" => no_arguments("test-chart", rest).and_then(|()| chart::test_chart()),
         "help" | "-h" | "--help" => {
