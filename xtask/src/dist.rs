@@ -156,8 +156,9 @@ pub fn build(target: &str, profile: Profile) -> Result<PathBuf> {
 
 /// The compiler and linker variables a target's C code and final link need, when the tools
 /// are installed: `musl-gcc` for the host's musl target (Debian's `musl-tools`), Debian's
-/// `gcc-<arch>-linux-gnu` cross compiler for another architecture (it compiles the few C
-/// crates, and links against the musl libc that Rust's target ships).
+/// `gcc-<arch>-linux-gnu` cross compiler for another architecture (with `libc6-dev-<arch>-cross`
+/// for headers, it compiles the C of SQLite and zstd, and links everything against the musl
+/// libc that Rust's target ships, so the result is static).
 fn cross_environment(target: &str) -> Vec<(String, OsString)> {
     let var = target.replace('-', "_");
     let host_arch = std::env::consts::ARCH;

@@ -7,7 +7,7 @@
 //!    poll the job until it ends, read its logs. Also checks the image's HEALTHCHECK, its user
 //!    and `stroem --version`.
 //! 3. Validates `docker-compose.yml` with `docker-compose config` and runs its `server` and
-//!    `worker` services with podman-compose, with `.ci/compose.ci.yml` pointing them at that
+//!    `worker` services with podman-compose (from the tools venv), with `.ci/compose.ci.yml` pointing them at that
 //!    PostgreSQL (no PostgreSQL image can be pulled here), and runs the quick start again.
 //!
 //! Every container, compose project and database it creates is removed at the end, also on
@@ -122,14 +122,12 @@ fn compose(cleanup: &mut Cleanup, reference: &str) -> Result<()> {
         "config",
         "--quiet",
     ]))?;
-    if probe(Command::new("podman-compose").arg("version")).is_none() {
-        bail!("podman-compose is not installed (Debian's `podman-compose` runs the file)");
-    }
+    let podman_compose = crate::venv::tools()?.join("podman-compose");
     let database = cleanup.database("stroem_compose_test")?;
     let port = free_port()?;
     let project = cleanup.compose_project();
     let compose = |args: &[&str]| {
-        let mut command = Command::new("podman-compose");
+        let mut command = Command::new(&podman_compose);
         command
             .current_dir(&root)
             .args(["--project-name", &project])

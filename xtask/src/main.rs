@@ -13,6 +13,7 @@ mod image_test;
 mod pack;
 mod process;
 mod ui;
+mod venv;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -46,7 +47,8 @@ commands:
                    worker container on the PostgreSQL at 127.0.0.1:5432 and the README's
                    quick start against them, then the same with docker-compose.yml
   test-chart       lints and renders charts/stroem with several value sets and validates
-                   every manifest against the Kubernetes schemas (a Python venv)
+                   every manifest against the Kubernetes schemas (Python venv under
+                   /var/cache/stroem/tools-venv, or $STROEM_TOOLS_VENV)
   help             this text";
 
 fn main() -> ExitCode {
