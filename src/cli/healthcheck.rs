@@ -19,6 +19,9 @@ use crate::config::{Config, ConfigSource};
 /// is 30 s; a probe that hangs is as unhealthy as one that fails).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much of an unexpected answer the failure message shows.
+const SHOWN_BODY: usize = 200;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Configuration file (default: `STROEM_CONFIG`, else `./stroem.yaml` when present).
@@ -96,7 +99,10 @@ fn check(url: &str) -> Result<(), String> {
     let reply: Option<HealthReply> = serde_json::from_str(&body).ok();
     match reply {
         Some(reply) if status == 200 && reply.is_healthy() => Ok(()),
-        _ => Err(format!("HTTP {status}: {}", body.trim())),
+        _ => {
+            let shown: String = body.trim().chars().take(SHOWN_BODY).collect();
+            Err(format!("HTTP {status}: {shown}"))
+        }
     }
 }
 

@@ -89,6 +89,10 @@ pub fn test_image(profile: Profile) -> Result<()> {
     if uid.trim() != "10001" {
         bail!("the server runs as uid {}, not 10001", uid.trim());
     }
+    let owner = capture(engine.command().args(["exec", &server, "stat", "-c", "%u", "/var/lib/stroem"]))?;
+    if owner.trim() != "10001" {
+        bail!("the data volume belongs to uid {}, not 10001", owner.trim());
+    }
     let version = capture(engine.command().args([
         "run",
         "--rm",
