@@ -376,6 +376,26 @@ NEGATIVE_CASES = [
 ]
 
 
+def readme_key_table():
+    """The README's table of key Helm values: every key exists in values.yaml with the default
+    the table states."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("Key Helm values") :]
+    rows = re.findall(r"^\| `([^`]+)` \| [^|]+ \| `(.+)` \|$", table.split("\n\n", 2)[1], re.M)
+    if len(rows) < 7:
+        raise AssertionError(f"the README's key table has {len(rows)} rows")
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for key, default in rows:
+        node = values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise AssertionError(f"README key `{key}` is not in values.yaml")
+            node = node[part]
+        stated = yaml.safe_load(default)
+        if node != stated:
+            raise AssertionError(f"README says `{key}` defaults to {stated!r}, values.yaml has {node!r}")
+
+
 def main():
     helm_python.disable_logging()
     passed = failed = 0
@@ -394,6 +414,11 @@ def main():
     except Exception:  # the README lines themselves are a case
         report("README helm install lines", traceback.format_exc())
         cases = []
+    try:
+        readme_key_table()
+        report("README key table matches values.yaml", None)
+    except Exception:
+        report("README key table matches values.yaml", traceback.format_exc())
     for name, values, checks in cases:
         try:
             rendered, documents = render(values)
