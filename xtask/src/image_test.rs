@@ -82,14 +82,19 @@ pub fn test_image(profile: Profile) -> Result<()> {
 
     quick_start(&url)?;
     for container in [&server, &worker] {
-        run(engine.command().args(["healthcheck", "run", container]))
+        health_check(engine, container)
             .with_context(|| format!("the HEALTHCHECK of {container}"))?;
     }
     let uid = capture(engine.command().args(["exec", &server, "id", "-u"]))?;
     if uid.trim() != "10001" {
         bail!("the server runs as uid {}, not 10001", uid.trim());
     }
-    let owner = capture(engine.command().args(["exec", &server, "stat", "-c", "%u", "/var/lib/stroem"]))?;
+    let owner =
+        capture(
+            engine
+                .command()
+                .args(["exec", &server, "stat", "-c", "%u", "/var/lib/stroem"]),
+        )?;
     if owner.trim() != "10001" {
         bail!("the data volume belongs to uid {}, not 10001", owner.trim());
     }
@@ -147,6 +152,12 @@ fn compose(cleanup: &mut Cleanup, reference: &str) -> Result<()> {
             .env("STROEM_CI_PORT", port.to_string());
         command
     };
+    // Registered before `up`, so a half-started project is taken down too.
+    cleanup.compose_down = Some(compose(&["down", "--volumes"]));
+    cleanup.on_failure_show_logs(&[
+        &format!("{project}_server_1"),
+        &format!("{project}_worker_1"),
+    ]);
     run(&mut compose(&[
         "up",
         "--detach",
@@ -154,7 +165,6 @@ fn compose(cleanup: &mut Cleanup, reference: &str) -> Result<()> {
         "server",
         "worker",
     ]))?;
-    cleanup.compose_down = Some(compose(&["down", "--volumes"]));
     quick_start(&format!("http://127.0.0.1:{port}"))?;
     println!("compose quick start: ok");
     Ok(())
@@ -209,6 +219,31 @@ fn quick_start(url: &str) -> Result<()> {
         bail!("the job's logs lack `HELLO WORLD`: {logs}");
     }
     Ok(())
+}
+
+/// Runs the image's HEALTHCHECK in `container` once and fails unless it passes. Podman runs it
+/// on request; Docker has no such command, so there the configured check command is read
+/// from the container and run with `docker exec`.
+fn health_check(engine: Engine, container: &str) -> Result<()> {
+    match engine {
+        Engine::Podman => run(engine.command().args(["healthcheck", "run", container])),
+        Engine::Docker => {
+            let test = capture(engine.command().args([
+                "inspect",
+                "--format",
+                "{{json .Config.Healthcheck.Test}}",
+                container,
+            ]))?;
+            let test: Vec<String> = serde_json::from_str(test.trim())
+                .with_context(|| format!("no HEALTHCHECK in {container}: {test}"))?;
+            match test.split_first() {
+                Some((kind, command)) if kind == "CMD" && !command.is_empty() => {
+                    run(engine.command().args(["exec", container]).args(command))
+                }
+                _ => bail!("unexpected HEALTHCHECK in {container}: {test:?}"),
+            }
+        }
+    }
 }
 
 /// `curl -s ARGS`, its body parsed as JSON.

@@ -72,7 +72,6 @@ fn dispatch(args: &[OsString]) -> Result<()> {
             if rest.is_empty() {
                 // Build the UI first so the Rust build embeds it once, not twice.
                 ui::build_if_stale()?;
-                // Both suites run even when the first fails, so one CI run shows everything.
                 // Every suite runs even when an earlier one fails, so one CI run shows
                 // everything.
                 let results = [
