@@ -132,6 +132,11 @@ def check_common(documents):
         assert strom["securityContext"]["allowPrivilegeEscalation"] is False
         mounts = {m["mountPath"] for m in strom["volumeMounts"]}
         assert {"/var/lib/stroem", "/tmp", "/etc/stroem/secrets"} <= mounts, mounts
+        for volume in spec["volumes"]:
+            if "secret" in volume:
+                # root owns the files; the pod's fsGroup (the image's gid) must read them
+                assert volume["secret"]["defaultMode"] == 0o440, volume
+        assert spec["securityContext"]["fsGroup"] == 10001
         env = {e["name"]: e.get("value") for e in strom["env"]}
         assert env["STROEM_ROLE"] == ("serve" if component == "server" else "work")
     server = container(pod(documents, "server"), "server")
