@@ -131,6 +131,29 @@ pub struct HeartbeatRequest {
     pub pinned_jobs: Vec<Uuid>,
 }
 
+impl HeartbeatRequest {
+    /// At most [`MAX_HEARTBEAT_LEASES`] lease ids (and as many pinned jobs): a worker holds
+    /// one lease per running step, and a list without bound would hold the database's write
+    /// lock for as long as the sender likes.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        for (field, count) in [
+            ("leases", self.leases.len()),
+            ("pinned_jobs", self.pinned_jobs.len()),
+        ] {
+            if count > MAX_HEARTBEAT_LEASES {
+                return Err(ParamError::new(
+                    field,
+                    format!("at most {MAX_HEARTBEAT_LEASES} ids per heartbeat, found {count}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most lease ids one heartbeat may renew.
+pub const MAX_HEARTBEAT_LEASES: usize = 400;
+
 /// What the worker must do about its leases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatReply {

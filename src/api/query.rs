@@ -19,6 +19,8 @@ pub const MAX_LIMIT: u32 = 500;
 /// Default and bound of `limit` on log reads (API §4.2).
 pub const DEFAULT_LOG_LIMIT: u32 = 10_000;
 pub const MAX_LOG_LIMIT: u32 = 100_000;
+/// Largest `offset` or `after`: what a signed 64-bit column holds.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 /// Longest accepted `search` text (API §3.4).
 pub const MAX_SEARCH_CHARS: usize = 200;
 
@@ -63,13 +65,22 @@ impl Params {
         Ok(value)
     }
 
-    /// A whole number of 0 or more, or `default` when absent.
+    /// A whole number from 0 to [`MAX_COUNT`], or `default` when absent. Offsets and log
+    /// positions are stored as signed 64-bit integers, so anything larger could only fail
+    /// deeper down.
     pub fn count(&self, name: &str, default: u64) -> Result<u64, ParamError> {
         match self.get(name) {
             None => Ok(default),
             Some(text) => text
                 .parse()
-                .map_err(|_| ParamError::new(name, "must be a whole number, 0 or more")),
+                .ok()
+                .filter(|value| *value <= MAX_COUNT)
+                .ok_or_else(|| {
+                    ParamError::new(
+                        name,
+                        format!("must be a whole number from 0 to {MAX_COUNT}"),
+                    )
+                }),
         }
     }
 

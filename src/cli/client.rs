@@ -161,7 +161,11 @@ impl Client {
                     .header("Content-Type", "application/json")
                     .send(text)
             }
-            None => request.send_empty(),
+            // State-changing `/api` requests must declare JSON even without a body (the
+            // server's cross-site defence, docs/security.md).
+            None => request
+                .header("Content-Type", "application/json")
+                .send_empty(),
         };
         finish(&url, result)
     }

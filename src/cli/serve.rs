@@ -125,9 +125,13 @@ pub async fn start(
     refuse_unenforced_auth(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
-    let store = Store::connect(config.db.url.expose(), config.db.max_connections)
-        .await
-        .context("cannot open the database")?;
+    let store = Store::connect_with(
+        config.db.url.expose(),
+        config.db.max_connections,
+        std::time::Duration::from_secs(config.db.busy_timeout_secs),
+    )
+    .await
+    .context("cannot open the database")?;
     let logs = LogStore::open(config.log_storage.local_dir.clone()).with_context(|| {
         format!(
             "cannot open the log directory '{}'",
@@ -188,6 +192,13 @@ pub async fn start(
             shutdown: shutdown.clone(),
         },
         ui: crate::server::UiBundle::embedded(),
+        http: crate::server::HttpPolicy::new(
+            &config.http,
+            config
+                .auth
+                .as_ref()
+                .and_then(|auth| auth.base_url.as_deref()),
+        ),
     };
     let token = shutdown.clone();
     tasks.spawn(async move {

@@ -95,6 +95,10 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         worker_token: token,
         registration,
         cache_dir: worker.workspace_cache_dir.clone(),
+        revision_limits: crate::worker::RevisionLimits {
+            max_bytes: worker.workspace_cache_max_bytes,
+            max_file_bytes: worker.workspace_cache_max_file_bytes,
+        },
         retry_pause,
     }));
     let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment);

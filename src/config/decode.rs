@@ -12,8 +12,8 @@ use crate::workflow::model::Duration;
 use super::auth::auth;
 use super::read::{Cx, Section};
 use super::types::{
-    Config, DbBackend, DbConfig, Derived, LogFormat, LogLevel, LogStorageConfig, MetricsConfig,
-    RecoveryConfig, RetentionConfig, S3Config,
+    Config, DbBackend, DbConfig, Derived, HttpConfig, LogFormat, LogLevel, LogStorageConfig,
+    MetricsConfig, RecoveryConfig, RetentionConfig, S3Config,
 };
 use super::worker::worker;
 use super::workspaces::workspaces;
@@ -66,6 +66,7 @@ pub fn decode(cx: &mut Cx, root: &Section, cwd: &Path, host_name: &dyn Fn() -> S
     let mut config = Config {
         listen: listen(cx, root),
         db,
+        http: http(cx, root),
         log_storage: LogStorageConfig {
             local_dir: local_dir.clone().unwrap_or_default(),
             s3,
@@ -128,6 +129,9 @@ fn db(cx: &mut Cx, root: &Section) -> (DbConfig, bool) {
     let max_connections = cx
         .uint(&section, "max_connections", 1)
         .map_or(10, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let busy_timeout_secs = cx
+        .uint(&section, "busy_timeout_secs", 1)
+        .unwrap_or(DEFAULT_BUSY_TIMEOUT_SECS);
     let url = cx.secret(&section, "url");
     let mut backend = DbBackend::Sqlite;
     if let Some(url) = &url {
@@ -152,8 +156,57 @@ fn db(cx: &mut Cx, root: &Section) -> (DbConfig, bool) {
         url: url.unwrap_or_else(|| super::Secret::new("")),
         backend,
         max_connections,
+        busy_timeout_secs,
     };
     (config, set)
+}
+
+const DEFAULT_BUSY_TIMEOUT_SECS: u64 = 5;
+
+/// The `http` section: timeouts of at least a second, origins as `scheme://host[:port]`.
+fn http(cx: &mut Cx, root: &Section) -> HttpConfig {
+    let defaults = HttpConfig::default();
+    let Some(section) = cx.section(root, "http") else {
+        return defaults;
+    };
+    let allowed_origins = cx
+        .strings(&section, "allowed_origins")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|origin| {
+            let normal = origin.trim_end_matches('/').to_ascii_lowercase();
+            let shaped = (normal.starts_with("http://") || normal.starts_with("https://"))
+                && !normal
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/'));
+            if shaped {
+                return Some(normal);
+            }
+            let origin_of = section
+                .get("allowed_origins")
+                .map_or_else(|| section.origin.clone(), |item| item.origin.clone());
+            cx.error(
+                &origin_of,
+                "http.allowed_origins".to_owned(),
+                format!(
+                    "'http.allowed_origins' holds '{origin}': an origin is scheme://host[:port]"
+                ),
+            );
+            None
+        })
+        .collect();
+    HttpConfig {
+        header_timeout_secs: cx
+            .uint(&section, "header_timeout_secs", 1)
+            .unwrap_or(defaults.header_timeout_secs),
+        body_timeout_secs: cx
+            .uint(&section, "body_timeout_secs", 1)
+            .unwrap_or(defaults.body_timeout_secs),
+        request_timeout_secs: cx
+            .uint(&section, "request_timeout_secs", 1)
+            .unwrap_or(defaults.request_timeout_secs),
+        allowed_origins,
+    }
 }
 
 fn s3(cx: &mut Cx, section: &Section) -> Option<S3Config> {

@@ -81,7 +81,23 @@ pub const ROOT: &[Key] = &[
     secret("worker_token"),
     // server
     leaf("listen"),
-    section("db", &[secret("url"), leaf("max_connections")]),
+    section(
+        "db",
+        &[
+            secret("url"),
+            leaf("max_connections"),
+            leaf("busy_timeout_secs"),
+        ],
+    ),
+    section(
+        "http",
+        &[
+            leaf("header_timeout_secs"),
+            leaf("body_timeout_secs"),
+            leaf("request_timeout_secs"),
+            leaf("allowed_origins"),
+        ],
+    ),
     section(
         "log_storage",
         &[
@@ -180,6 +196,8 @@ pub const ROOT: &[Key] = &[
         alias: Some("workspace_dir"),
         ..leaf("workspace_cache_dir")
     },
+    leaf("workspace_cache_max_bytes"),
+    leaf("workspace_cache_max_file_bytes"),
     leaf("capabilities"),
     leaf("tags"),
     // Only `runner: docker | pod` use it, and those runners come in a later phase.

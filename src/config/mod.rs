@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 pub use decode::{DEFAULT_DATA_DIR, MIN_WORKER_TOKEN_CHARS};
 pub use error::{ConfigError, Origin, Problem};
 pub use types::*;
-pub use worker::{DEFAULT_RUNNER_IMAGE, DEFAULT_SERVER_URL};
+pub use worker::{
+    DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_FILE_BYTES, DEFAULT_RUNNER_IMAGE, DEFAULT_SERVER_URL,
+};
 pub use workspaces::valid_name as valid_workspace_name;
 
 use read::{Cx, Section};

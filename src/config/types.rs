@@ -50,6 +50,7 @@ pub struct Config {
     pub worker_token: Option<Secret>,
     pub listen: SocketAddr,
     pub db: DbConfig,
+    pub http: HttpConfig,
     pub log_storage: LogStorageConfig,
     /// Named workspaces in the order written; never empty (API §10.3).
     pub workspaces: IndexMap<String, WorkspaceConfig>,
@@ -131,6 +132,34 @@ pub struct DbConfig {
     /// Which backend the URL's scheme selects.
     pub backend: DbBackend,
     pub max_connections: u32,
+    /// How long a request waits for SQLite's write lock or a free pooled connection before it
+    /// fails with 503 (`db.busy_timeout_secs`).
+    pub busy_timeout_secs: u64,
+}
+
+/// The `http` section: bounds on how long a client may take, and the origins allowed to send
+/// state-changing `/api` requests besides the server's own (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// From the connection (or the previous request) to the end of the request's headers.
+    pub header_timeout_secs: u64,
+    /// The longest pause while a request body arrives.
+    pub body_timeout_secs: u64,
+    /// From the headers to the answer, except for streams and long polls.
+    pub request_timeout_secs: u64,
+    /// `scheme://host[:port]` origins, compared without case and trailing slash.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            request_timeout_secs: 60,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +284,10 @@ pub struct WorkerConfig {
     /// [P2] Parsed, without effect in this version.
     pub shutdown_grace_secs: u64,
     pub workspace_cache_dir: PathBuf,
+    /// The most a revision may take once extracted, in bytes, and the most one of its files
+    /// may take (`workspace_cache_max_bytes`, `workspace_cache_max_file_bytes`).
+    pub workspace_cache_max_bytes: u64,
+    pub workspace_cache_max_file_bytes: u64,
     /// Never empty; no duplicates.
     pub capabilities: Vec<Capability>,
     pub tags: Vec<String>,

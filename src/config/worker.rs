@@ -50,6 +50,12 @@ pub fn worker(cx: &mut Cx, root: &Section, host_name: &dyn Fn() -> String) -> Wo
         kill_grace_secs: cx.uint(root, "kill_grace_secs", 0).unwrap_or(10),
         shutdown_grace_secs: cx.uint(root, "shutdown_grace_secs", 0).unwrap_or(60),
         workspace_cache_dir,
+        workspace_cache_max_bytes: cx
+            .uint(root, "workspace_cache_max_bytes", 1024)
+            .unwrap_or(DEFAULT_CACHE_MAX_BYTES),
+        workspace_cache_max_file_bytes: cx
+            .uint(root, "workspace_cache_max_file_bytes", 1024)
+            .unwrap_or(DEFAULT_CACHE_MAX_FILE_BYTES),
         capabilities,
         tags,
         runner_image: cx
@@ -59,6 +65,10 @@ pub fn worker(cx: &mut Cx, root: &Section, host_name: &dyn Fn() -> String) -> Wo
         kubernetes,
     }
 }
+
+/// A revision's extracted tree may take up to 1 GiB, and one of its files up to 256 MiB.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+pub const DEFAULT_CACHE_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// `server_url` must be an http(s) URL; the worker builds request URLs from it.
 pub fn check_url(cx: &mut Cx, section: &Section, key: &str, url: &str) {

@@ -251,7 +251,9 @@ impl Orchestrator {
         let templates = &self.inner.templates;
         let context = self.context_by_id(key.job_id).await?;
         let (plan, revision) = (&context.plan, &context.revision);
+        // The digest is of the report as sent, so a retried identical report still matches.
         let digest = digest_of(&result);
+        let result = result.within_output_limit();
         let applied = self
             .inner
             .store

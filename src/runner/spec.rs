@@ -86,6 +86,26 @@ pub struct AttemptResult {
     pub finished_at: DateTime<Utc>,
 }
 
+impl AttemptResult {
+    /// The report with the 1 MiB output limit of WF §11.3 applied, as the server applies it to
+    /// every worker's report: the local runner enforces it while reading the output, but a
+    /// remote worker is not trusted to. An output over the limit is dropped, and a success
+    /// carrying one becomes a (retryable) failure saying why.
+    #[must_use]
+    pub fn within_output_limit(mut self) -> Self {
+        let size = serde_json::to_vec(&self.output).map_or(usize::MAX, |bytes| bytes.len());
+        if size <= super::capture::OUTPUT_LIMIT {
+            return self;
+        }
+        self.output = Value::Null;
+        if self.outcome == Outcome::Succeeded {
+            self.outcome = Outcome::Failed;
+            self.error_message = Some(super::output::OutputError::TooLarge(size).to_string());
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -13,6 +13,9 @@ use super::request_id;
 use crate::api::{ErrorBody, ErrorDetail, ParamError};
 use crate::workflow::input::FieldError;
 
+/// The `Retry-After` of a 503: the database or the server should be back by then.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 /// Why a request failed. Construct with the variants or the small helpers below.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -63,6 +66,10 @@ pub enum ApiError {
     },
     #[error("request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// The client sent its body too slowly, or the answer took longer than
+    /// `http.request_timeout_secs` (docs/security.md).
+    #[error("the request took too long (a stalled body or a slow answer); try again")]
+    RequestTimeout,
     /// The request was valid but a workflow template failed while creating the job.
     #[error("{message}")]
     RenderError { message: String },
@@ -176,8 +183,15 @@ impl ApiError {
         }
     }
 
+    /// An unexpected failure (500) — unless the database is only out of reach for now (a
+    /// locked SQLite file, no free connection), which is 503 `unavailable` with `Retry-After`.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(error.into())
+        let error = error.into();
+        if error.chain().any(crate::store::is_unavailable) {
+            tracing::warn!("database unavailable: {error:#}");
+            return ApiError::unavailable("the database is busy or unreachable; retry shortly");
+        }
+        ApiError::Internal(error)
     }
 
     /// The status and stable code of this kind.
@@ -209,6 +223,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::RenderError { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "render_error"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -272,13 +287,15 @@ impl IntoResponse for ApiError {
                 tracing::warn!(
                     request_id = request_id.as_deref(),
                     code,
-                    "unavailable: {message}"
+                    "unavailable: {}",
+                    request_id::escape_control(message)
                 );
             }
             _ => tracing::debug!(
                 request_id = request_id.as_deref(),
                 code,
-                "request failed: {self}"
+                "request failed: {}",
+                request_id::escape_control(&self.to_string())
             ),
         }
         let mut response = (status, Json(self.body(request_id.as_deref()))).into_response();
@@ -289,6 +306,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Unavailable { .. } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+                );
+            }
+            // What is left of a stalled body must not be read as the next request.
+            ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

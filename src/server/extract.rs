@@ -107,12 +107,51 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 pub(super) fn body_error(rejection: &BytesRejection, limit: Option<usize>) -> ApiError {
-    // axum marks a body over `DefaultBodyLimit` with 413; any other failure is a broken upload.
+    // axum marks a body over `DefaultBodyLimit` with 413; a body that stalled past
+    // `http.body_timeout_secs` is 408; any other failure is a broken upload.
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }
+    } else if stalled(rejection) {
+        ApiError::RequestTimeout
     } else {
         ApiError::bad_request(format!("could not read the request body: {rejection}"))
     }
+}
+
+/// The credentials of `Authorization: Bearer <token>`. The scheme is matched in any case
+/// (RFC 7235 §2.1: `bearer`, `BEARER`), one or more spaces may follow it, and surrounding
+/// whitespace is not part of the token. `None` without the header, with another scheme or with
+/// an empty token. The one parser of the scheme: worker tokens, webhook secrets and user
+/// tokens all go through it.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_credentials(value)
+}
+
+/// [`bearer_token`] on the header's text.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_matches(|c: char| c == ' ' || c == '\t');
+    (!token.is_empty()).then_some(token)
+}
+
+/// Whether the body failed because it paused for too long (the connection's body timeout).
+fn stalled(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<tower_http::timeout::TimeoutError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Path parameters; a value that does not parse (a malformed UUID) is 400 naming the parameter.

@@ -9,6 +9,8 @@
 //! Surfaces (API §1.1): `/api`, `/hooks` and `/worker` answer unknown paths with JSON 404;
 //! `/healthz` is public; everything else falls through to the embedded web UI ([`ui`]).
 
+mod connection;
+mod edge;
 mod error;
 mod extract;
 mod fallback;
@@ -22,7 +24,6 @@ mod views;
 mod webhooks;
 mod worker_routes;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -32,8 +33,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use error::{ApiError, AuthFailure, ConflictKind};
-pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit, parse_json};
+pub use edge::HttpPolicy;
+pub use error::{ApiError, AuthFailure, ConflictKind, UNAVAILABLE_RETRY_SECS};
+pub use extract::{
+    ApiJson, ApiPath, ApiQuery, BodyLimit, bearer_credentials, bearer_token, parse_json,
+};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
@@ -58,6 +62,14 @@ pub struct AppState {
     pub workers: WorkerAccess,
     /// The web UI's files: [`UiBundle::embedded`] in `serve`, a fixture or nothing in tests.
     pub ui: UiBundle,
+    /// Timeouts and allowed origins (the `http` section).
+    pub http: HttpPolicy,
+}
+
+impl FromRef<AppState> for HttpPolicy {
+    fn from_ref(state: &AppState) -> Self {
+        state.http.clone()
+    }
 }
 
 impl FromRef<AppState> for Health {
@@ -76,7 +88,13 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
     let workers = worker_routes::worker_routes(&state);
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api", machine_surface(api, limits::API_BODY))
+        .nest(
+            "/api",
+            machine_surface(api, limits::API_BODY).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                edge::same_origin_writes,
+            )),
+        )
         .nest(
             "/hooks",
             machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
@@ -84,6 +102,10 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
         .fallback(ui::serve_ui)
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::request_deadline,
+        ))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
@@ -111,27 +133,21 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving HTTP");
-    let app = router(state)
-        .layer(Extension(stream::Shutdown(shutdown.clone())))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let policy = state.http.clone();
+    let app = router(state).layer(Extension(stream::Shutdown(shutdown.clone())));
+    let server = connection::accept(listener, app, policy, shutdown.clone());
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result,
+        () = &mut server => {}
         () = shutdown.cancelled() => {
-            match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!(
-                        "HTTP connections still open {DRAIN_TIMEOUT:?} after shutdown; closing"
-                    );
-                    Ok(())
-                }
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+                tracing::warn!(
+                    "HTTP connections still open {DRAIN_TIMEOUT:?} after shutdown; closing"
+                );
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! line of an internal error and in the message the client sees, without every handler
 //! passing it along.
 
+use std::borrow::Cow;
+
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -42,7 +44,7 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %escape_control(request.uri().path()),
     );
     let mut response = CURRENT
         .scope(id.clone(), next.run(request))
@@ -58,4 +60,37 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
 /// Visible ASCII without spaces, 1–128 characters: anything else could forge log lines.
 fn is_acceptable(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|byte| byte.is_ascii_graphic())
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), for log lines: a request path or
+/// a name decoded from one (`%0A`, `%1B[31m`) must not start a forged log line or drive the
+/// terminal that shows the log.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_control;
+
+    #[test]
+    fn control_characters_are_escaped_for_logs() {
+        assert_eq!(escape_control("/api/jobs"), "/api/jobs");
+        assert_eq!(
+            escape_control("ws\n2026-01-01 INFO forged\u{1b}[31m\u{7f}"),
+            "ws\\n2026-01-01 INFO forged\\u{1b}[31m\\u{7f}"
+        );
+        assert_eq!(escape_control("tab\there"), "tab\\there");
+    }
 }

@@ -3,7 +3,10 @@
 
 use axum::Json;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,7 +15,6 @@ use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Pagina
 use crate::api::ParamError;
 use crate::api::execute::{ExecuteRequest, JobStatusReply};
 use crate::api::job::{JobDetail, JobMode, JobSummary};
-use crate::api::logs::LogsReply;
 use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
 use crate::api::{WorkerDetail, WorkerView};
 use crate::engine::JobStatus;
@@ -302,7 +304,7 @@ async fn job_logs(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<LogQuery>,
-) -> Result<Json<LogsReply>, ApiError> {
+) -> Result<Response, ApiError> {
     read_logs(&state, id, query.after, query.limit as usize, query.step).await
 }
 
@@ -310,17 +312,27 @@ async fn step_logs(
     State(state): State<AppState>,
     ApiPath((id, step)): ApiPath<(Uuid, String)>,
     ApiQuery(query): ApiQuery<LogQuery>,
-) -> Result<Json<LogsReply>, ApiError> {
+) -> Result<Response, ApiError> {
     read_logs(&state, id, query.after, query.limit as usize, Some(step)).await
 }
 
+/// The most JSONL text one log read returns. A read stops before the line that would go past
+/// it (a read always returns at least one line), answers `has_more: true`, and the client
+/// goes on with `after` = `last_seq` (API §4.2; docs/deviations.md).
+pub const LOG_READ_BYTES: usize = 8 * 1024 * 1024;
+/// Lines read from the log file per step of a read.
+const LOG_READ_PAGE: usize = 1_000;
+
+/// `{"logs": "…", "last_seq": N, "has_more": b}` (API §4.2), streamed as the log is read, so a
+/// large range is never held in memory. The job must exist; an error after the first byte can
+/// only cut the answer short (and is logged).
 async fn read_logs(
     state: &AppState,
     id: Uuid,
     after: u64,
     limit: usize,
     step: Option<String>,
-) -> Result<Json<LogsReply>, ApiError> {
+) -> Result<Response, ApiError> {
     let orchestrator = state.jobs()?;
     orchestrator
         .store()
@@ -329,26 +341,71 @@ async fn read_logs(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     let logs = orchestrator.logs().clone();
-    // One more line than asked tells whether there are more.
-    let lines = tokio::task::spawn_blocking(move || {
-        logs.read(id, after, limit.saturating_add(1), step.as_deref())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    let has_more = lines.len() > limit;
-    let mut text = String::new();
-    let mut last_seq = after;
-    for line in lines.iter().take(limit) {
-        text.push_str(&line.to_json());
-        text.push('\n');
-        last_seq = line.seq;
-    }
-    Ok(Json(LogsReply {
-        logs: text,
-        last_seq,
-        has_more,
-    }))
+    let (reader, mut writer) = tokio::io::duplex(64 * 1024);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut emit = |bytes: &[u8]| {
+            use tokio::io::AsyncWriteExt;
+            runtime.block_on(writer.write_all(bytes))
+        };
+        if let Err(error) = write_logs(&logs, id, after, limit, step.as_deref(), &mut emit) {
+            tracing::warn!(job_id = %id, "log read ended early: {error}");
+        }
+    });
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Why a streamed log read stopped early.
+#[derive(Debug, thiserror::Error)]
+enum LogReadError {
+    #[error(transparent)]
+    Log(#[from] crate::logs::LogError),
+    #[error("the client went away: {0}")]
+    Gone(#[from] std::io::Error),
+}
+
+/// Writes the answer of a log read through `emit`, page by page (blocking).
+fn write_logs(
+    logs: &crate::logs::LogStore,
+    id: Uuid,
+    after: u64,
+    limit: usize,
+    step: Option<&str>,
+    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), LogReadError> {
+    emit(b"{\"logs\":\"")?;
+    let (mut sent, mut bytes, mut last_seq) = (0usize, 0usize, after);
+    let has_more = 'read: loop {
+        let want = LOG_READ_PAGE.min(limit - sent);
+        if want == 0 {
+            break 'read !logs.read(id, last_seq, 1, step)?.is_empty();
+        }
+        let lines = logs.read(id, last_seq, want, step)?;
+        if lines.is_empty() {
+            break 'read false;
+        }
+        for line in lines {
+            if bytes >= LOG_READ_BYTES {
+                break 'read true;
+            }
+            let mut text = line.to_json();
+            text.push('\n');
+            // The JSONL text goes inside a JSON string: escape it, without the quotes.
+            let escaped = serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".to_owned());
+            emit(&escaped.as_bytes()[1..escaped.len() - 1])?;
+            bytes += text.len();
+            sent += 1;
+            last_seq = line.seq;
+        }
+    };
+    let tail = format!("\",\"last_seq\":{last_seq},\"has_more\":{has_more}}}");
+    emit(tail.as_bytes())?;
+    Ok(())
 }
 
 async fn list_workers(

@@ -10,7 +10,8 @@
 //! Failures are answered before the upgrade with the JSON error body (400 bad parameter or not
 //! a WebSocket request, 404 unknown job). A subscriber whose socket does not take a frame within
 //! [`SEND_TIMEOUT`] is closed with 1013 and resumes with `after`; server shutdown closes every
-//! stream with 1001.
+//! stream with 1001. A subscriber that sends a message over [`CLIENT_MESSAGE_BYTES`] is closed
+//! (1009): what clients send is ignored, and must not be buffered without bound.
 
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const STATUS_CHECK: Duration = Duration::from_secs(2);
 /// Frames stay well under WebSocket message limits however long the lines are.
 const FRAME_BYTES: usize = 1024 * 1024;
+/// The largest message or frame a subscriber may send (pings, pongs, a close reason).
+pub const CLIENT_MESSAGE_BYTES: usize = 4 * 1024;
 /// Lines read per step of the end-of-job drain.
 const DRAIN_LINES: usize = 1_000;
 
@@ -77,9 +80,14 @@ pub(super) async fn stream_logs(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::bad_request(format!("expected a WebSocket upgrade: {rejection}"))
-    })?;
+    let upgrade = upgrade
+        .map_err(|rejection| {
+            ApiError::bad_request(format!("expected a WebSocket upgrade: {rejection}"))
+        })?
+        // Client frames are ignored (API §4.3), but tungstenite would buffer a message up to
+        // 64 MiB before handing it over: a client that sends more than a few KiB is closed.
+        .max_message_size(CLIENT_MESSAGE_BYTES)
+        .max_frame_size(CLIENT_MESSAGE_BYTES);
     let shutdown = shutdown.map_or_else(CancellationToken::new, |extension| extension.0.0.clone());
     Ok(upgrade.on_upgrade(move |socket| async move {
         let stream = Stream {

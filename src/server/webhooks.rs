@@ -42,6 +42,8 @@ struct Received {
     headers: Vec<(String, Vec<u8>)>,
     query: Vec<(String, String)>,
     body: Bytes,
+    /// The `Authorization: Bearer` token, if any.
+    bearer: Option<String>,
     shutdown: Option<Shutdown>,
 }
 
@@ -52,6 +54,7 @@ impl Received {
             headers: &self.headers,
             query: &self.query,
             body: &self.body,
+            bearer: self.bearer.as_deref(),
         }
     }
 }
@@ -74,6 +77,7 @@ async fn receive(state: &AppState, name: &str, request: Request) -> Result<Recei
         Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map_err(|rejection| {
             ApiError::bad_request(format!("malformed query string: {}", rejection.body_text()))
         })?;
+    let bearer = super::bearer_token(request.headers()).map(str::to_owned);
     let limit = request.extensions().get::<BodyLimit>().map(|limit| limit.0);
     let shutdown = request.extensions().get::<Shutdown>().cloned();
     let body = Bytes::from_request(request, state)
@@ -85,6 +89,7 @@ async fn receive(state: &AppState, name: &str, request: Request) -> Result<Recei
         headers,
         query,
         body,
+        bearer,
         shutdown,
     };
     webhook::authenticate(received.hook.secret.as_deref(), &received.call())
@@ -103,7 +108,12 @@ async fn call_webhook(
     let hook = &received.hook;
     let input = webhook::input(&call).map_err(|error| ApiError::bad_field("body", error))?;
     let job = orchestrator.fire_webhook(hook, input).await?;
-    tracing::info!(job_id = %job.id, webhook = %name, workspace = %hook.workspace, "webhook fired");
+    tracing::info!(
+        job_id = %job.id,
+        webhook = %super::request_id::escape_control(&name),
+        workspace = %hook.workspace,
+        "webhook fired"
+    );
     let mut reply = WebhookReply {
         job_id: job.id,
         trigger: hook.trigger.clone(),

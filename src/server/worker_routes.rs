@@ -100,11 +100,7 @@ async fn require_worker_token(
         )
         .into_response();
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+    let presented = super::bearer_token(request.headers());
     match presented {
         Some(presented) if same_secret(presented, token.expose()) => next.run(request).await,
         Some(_) => ApiError::unauthorized("invalid worker token").into_response(),
@@ -177,6 +173,7 @@ async fn heartbeat(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
+    request.validate()?;
     let reply = state
         .jobs()?
         .heartbeat(request.worker_id, &request.leases)
@@ -443,6 +440,50 @@ mod tests {
             reply.body["error"],
             "request body is too large (limit 2 MiB)"
         );
+    }
+
+    fn with_token() -> AppState {
+        let mut state = state(true);
+        state.workers.token = Some(Secret::new("t"));
+        state
+    }
+
+    #[tokio::test]
+    async fn the_bearer_scheme_is_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let body = serde_json::json!({"worker_id": Uuid::new_v4()}).to_string();
+            let request = axum::http::Request::post("/worker/deregister")
+                .header("content-type", "application/json")
+                .header("authorization", format!("{scheme} t"))
+                .body(axum::body::Body::from(body))
+                .expect("request builds");
+            let reply = send(router(with_token()), request).await;
+            // Past the token check: this test state has no job engine.
+            assert_eq!(
+                reply.body["code"], "unavailable",
+                "{scheme}: {:?}",
+                reply.body
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_renews_at_most_400_leases() {
+        let heartbeat = |count: usize| {
+            let leases: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+            let body = serde_json::json!({"worker_id": Uuid::new_v4(), "leases": leases});
+            axum::http::Request::post("/worker/heartbeat")
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer t")
+                .body(axum::body::Body::from(body.to_string()))
+                .expect("request builds")
+        };
+        let refused = send(router(with_token()), heartbeat(401)).await;
+        assert_eq!(refused.status.as_u16(), 400, "{:?}", refused.body);
+        assert_eq!(refused.body["field"], "leases");
+        assert_eq!(refused.body["code"], "bad_request");
+        let allowed = send(router(with_token()), heartbeat(400)).await;
+        assert_eq!(allowed.body["code"], "unavailable", "{:?}", allowed.body);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A value that does not fit its column (a number out of range, an unknown status).
     #[error("invalid stored value: {0}")]
     Invalid(String),
+    /// This process's earlier writers held SQLite's write lock for longer than the bound.
+    #[error("the database stayed busy for {0:?}")]
+    WriterBusy(std::time::Duration),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -52,4 +55,57 @@ impl StoreError {
     pub(crate) fn invalid(what: impl std::fmt::Display) -> Self {
         StoreError::Invalid(what.to_string())
     }
+
+    /// Whether the database is out of reach for now rather than the request being wrong: the
+    /// write lock stayed taken (SQLite `BUSY`/`LOCKED`: another process holds it), no pooled
+    /// connection came free in time, or the pool is closing. Worth a retry later (503).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::WriterBusy(_) => true,
+            StoreError::Database(error) | StoreError::Migration { source: error, .. } => {
+                sqlx_unavailable(error)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(database) => {
+            database
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                // SQLite's primary result code is the low byte of the extended one.
+                .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+                && database
+                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .is_some()
+        }
+        _ => false,
+    }
+}
+
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+
+/// Whether `error`, or any error it was caused by, is a [`StoreError::is_unavailable`] one (or
+/// the database error inside one): the server answers such failures with 503 and
+/// `Retry-After`, whichever layer wrapped them.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_unavailable)
+            || cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(sqlx_unavailable)
+        {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }

@@ -10,7 +10,7 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::job::{LeaseEnding, Lock};
 use super::tx::{
-    Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_u32,
+    Tx, from_millis, millis, on_tx, opt_from_millis, opt_millis, parse_status, to_json, to_u32,
 };
 use crate::engine::{JobState, StepStatus};
 
@@ -377,27 +377,50 @@ impl Store {
             return Err(StoreError::WorkerNotFound(worker_id));
         }
         let expires_at = millis(now + ttl);
-        let mut reply = HeartbeatReply::default();
-        // Row locks are taken in lease-id order, the order job changes update leases in, so a
-        // heartbeat and a cancellation of the same job cannot deadlock on PostgreSQL.
         let mut ordered = lease_ids.to_vec();
         ordered.sort_unstable();
         ordered.dedup();
+        // One statement renews them all, however many there are (the server caps the list at
+        // 400). On PostgreSQL the rows are locked in lease-id order first, the order job
+        // changes update leases in, so a heartbeat and a cancellation of the same job cannot
+        // deadlock; SQLite has one writer at a time.
+        let renewed: Vec<(Uuid, String)> = if ordered.is_empty() {
+            Vec::new()
+        } else {
+            let hex: Vec<String> = ordered.iter().map(|id| id.simple().to_string()).collect();
+            // The list's type differs by backend (a JSON array of hex ids for SQLite's
+            // `json_each`, a `uuid[]` for PostgreSQL), so each arm binds its own.
+            match &mut tx {
+                Tx::Sqlite(conn, _) => {
+                    sqlx::query_as(RENEW_SQLITE)
+                        .bind(worker_id)
+                        .bind(expires_at)
+                        .bind(to_json(&hex)?)
+                        .fetch_all(&mut **conn)
+                        .await?
+                }
+                Tx::Postgres(conn) => {
+                    sqlx::query_as(RENEW_POSTGRES)
+                        .bind(worker_id)
+                        .bind(expires_at)
+                        .bind(&ordered)
+                        .fetch_all(&mut **conn)
+                        .await?
+                }
+                Tx::PostgresStatement(conn) => {
+                    sqlx::query_as(RENEW_POSTGRES)
+                        .bind(worker_id)
+                        .bind(expires_at)
+                        .bind(&ordered)
+                        .fetch_all(&mut **conn)
+                        .await?
+                }
+            }
+        };
+        let mut reply = HeartbeatReply::default();
         for lease_id in ordered {
-            let state: Option<String> = on_tx!(&mut tx, conn => {
-                sqlx::query_scalar(
-                    "UPDATE leases SET expires_at = $3 \
-                     WHERE lease_id = $1 AND worker_id = $2 \
-                     AND state IN ('active', 'cancelling') RETURNING state",
-                )
-                .bind(lease_id)
-                .bind(worker_id)
-                .bind(expires_at)
-                .fetch_optional(&mut **conn)
-                .await?
-            });
-            match state.as_deref() {
-                Some("cancelling") => reply.cancel.push(lease_id),
+            match renewed.iter().find(|(id, _)| *id == lease_id) {
+                Some((_, state)) if state == "cancelling" => reply.cancel.push(lease_id),
                 Some(_) => {}
                 None => reply.unknown.push(lease_id),
             }
@@ -406,3 +429,18 @@ impl Store {
         Ok(reply)
     }
 }
+
+/// Renews the listed leases of a worker that are still live; `$3` is a JSON array of the ids
+/// in hex (SQLite stores UUIDs as 16-byte blobs).
+const RENEW_SQLITE: &str = "UPDATE leases SET expires_at = $2 \
+     WHERE worker_id = $1 AND state IN ('active', 'cancelling') \
+     AND lease_id IN (SELECT unhex(value) FROM json_each($3)) \
+     RETURNING lease_id, state";
+
+/// The same for PostgreSQL, locking the rows in lease-id order before updating them.
+const RENEW_POSTGRES: &str = "WITH live AS (\
+     SELECT lease_id FROM leases \
+     WHERE worker_id = $1 AND state IN ('active', 'cancelling') AND lease_id = ANY($3) \
+     ORDER BY lease_id FOR UPDATE) \
+     UPDATE leases SET expires_at = $2 FROM live WHERE leases.lease_id = live.lease_id \
+     RETURNING leases.lease_id, leases.state";

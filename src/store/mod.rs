@@ -37,7 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use claim::{Claim, WaitingStep};
-pub use error::{Result, StoreError};
+pub use error::{Result, StoreError, is_unavailable};
 pub use job::JobRouting;
 pub use lease::{HeartbeatReply, Lease, LeaseKey, LeaseStatus, LeaseUse};
 pub use query::{JobCounts, JobFilter, JobSummary};
@@ -46,9 +46,15 @@ pub use worker::{Worker, WorkerRegistration, WorkerStatus, WorkerStep};
 
 use tx::Tx;
 
-/// How long a SQLite writer waits for the write lock before giving up. Write transactions are
-/// short (one job's change), so a long wait means something is stuck.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a SQLite writer waits for the write lock before giving up, unless configured
+/// (`db.busy_timeout_secs`). Write transactions are short (one job's change), so a long wait
+/// means another process holds the lock: the request then fails with 503 and `Retry-After`
+/// instead of hanging (see [`is_unavailable`]).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the health probe waits for SQLite's write lock: well inside the health check's own
+/// bound, so the probe answers instead of being cancelled.
+const PROBE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The database: a cheap-to-clone handle over a connection pool of either backend.
 #[derive(Debug, Clone)]
@@ -64,15 +70,35 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 enum Db {
-    /// The pool and the writer lock every write transaction takes first.
-    Sqlite(SqlitePool, std::sync::Arc<tokio::sync::Mutex<()>>),
+    Sqlite(Box<Sqlite>),
     Postgres(PgPool),
+}
+
+#[derive(Debug, Clone)]
+struct Sqlite {
+    pool: SqlitePool,
+    /// The lock every write transaction of this process takes first.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How the pool's connections are made, for the health probe's own connection.
+    options: SqliteConnectOptions,
+    /// The longest wait for the writer lock.
+    busy_timeout: Duration,
 }
 
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and applies pending migrations. A SQLite file
     /// is created if missing (its directory must exist).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        Store::connect_with(url, max_connections, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// [`Store::connect`] with the bound on waiting for SQLite's write lock or for a pooled
+    /// connection (`db.busy_timeout_secs`).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        busy_timeout: Duration,
+    ) -> Result<Store> {
         let scheme = url.split(':').next().unwrap_or_default();
         let db = match scheme {
             "sqlite" => {
@@ -82,13 +108,19 @@ impl Store {
                     // WAL with NORMAL stays consistent after a crash; only the last commits
                     // before a power loss may be lost.
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .busy_timeout(busy_timeout)
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
-                    .connect_with(options)
+                    .acquire_timeout(busy_timeout)
+                    .connect_with(options.clone())
                     .await?;
-                Db::Sqlite(pool, std::sync::Arc::default())
+                Db::Sqlite(Box::new(Sqlite {
+                    pool,
+                    writer: std::sync::Arc::default(),
+                    options,
+                    busy_timeout,
+                }))
             }
             "postgres" | "postgresql" => {
                 let pool = PgPoolOptions::new()
@@ -112,7 +144,7 @@ impl Store {
     /// Closes every connection; pending work finishes first.
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite(pool, _) => pool.close().await,
+            Db::Sqlite(sqlite) => sqlite.pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -125,11 +157,31 @@ impl Store {
         }
     }
 
-    /// A cheap round trip for `/healthz`.
+    /// The check behind `/healthz`: can the database be written? On PostgreSQL a round trip.
+    /// On SQLite reads go on while another process holds the write lock, so the probe takes
+    /// the lock itself — on a connection of its own with a short busy timeout, after this
+    /// process's writers — and gives it back at once.
     pub async fn ping(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(pool, _) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
+            Db::Sqlite(sqlite) => {
+                use sqlx::{ConnectOptions, Connection};
+                let _turn = tokio::time::timeout(PROBE_BUSY_TIMEOUT, sqlite.writer.lock())
+                    .await
+                    .map_err(|_| StoreError::WriterBusy(PROBE_BUSY_TIMEOUT))?;
+                let mut probe = sqlite
+                    .options
+                    .clone()
+                    .busy_timeout(PROBE_BUSY_TIMEOUT)
+                    .connect()
+                    .await?;
+                let written = async {
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut probe).await?;
+                    sqlx::query("ROLLBACK").execute(&mut probe).await
+                }
+                .await;
+                // Closing ends a transaction the probe may have left open.
+                let _ = probe.close().await;
+                written?;
             }
             Db::Postgres(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
@@ -148,9 +200,15 @@ impl Store {
     /// waits for the ones before it, not for a sleep (issue #3).
     async fn begin_write(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool, writer) => {
-                let guard = std::sync::Arc::clone(writer).lock_owned().await;
-                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+            Db::Sqlite(sqlite) => {
+                let writer = std::sync::Arc::clone(&sqlite.writer);
+                let guard = tokio::time::timeout(sqlite.busy_timeout, writer.lock_owned())
+                    .await
+                    .map_err(|_| StoreError::WriterBusy(sqlite.busy_timeout))?;
+                Tx::Sqlite(
+                    sqlite.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    Some(guard),
+                )
             }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
@@ -162,7 +220,7 @@ impl Store {
     /// which costs no round trip.
     async fn read_one(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().await?, None),
+            Db::Sqlite(sqlite) => Tx::Sqlite(sqlite.pool.begin().await?, None),
             Db::Postgres(pool) => Tx::PostgresStatement(pool.acquire().await?),
         })
     }
@@ -170,7 +228,7 @@ impl Store {
     /// A read-only transaction that sees one snapshot (a job and its steps agree).
     async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().await?, None),
+            Db::Sqlite(sqlite) => Tx::Sqlite(sqlite.pool.begin().await?, None),
             Db::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,

@@ -26,7 +26,8 @@ use super::{ClaimedStep, MAX_RETRY_PAUSE, Transport};
 use crate::api::ErrorBody;
 use crate::api::protocol::{
     BatchLine, ClaimReply, ClaimRequest, CompleteRequest, DeregisterRequest, HeartbeatReply,
-    HeartbeatRequest, LogBatch, LogBatchReply, RegisterReply, RegisterRequest, StartRequest,
+    HeartbeatRequest, LogBatch, LogBatchReply, MAX_HEARTBEAT_LEASES, RegisterReply,
+    RegisterRequest, StartRequest,
 };
 use crate::runner::spec::{AttemptResult, LogLine};
 use crate::store::{Lease, LeaseKey, LeaseStatus};
@@ -51,6 +52,8 @@ pub struct HttpSettings {
     pub registration: RegisterRequest,
     /// `workspace_cache_dir`: extracted revisions.
     pub cache_dir: PathBuf,
+    /// `workspace_cache_max_bytes`, `workspace_cache_max_file_bytes`.
+    pub revision_limits: super::RevisionLimits,
     /// `poll_interval_secs`: the first pause between retries of a report.
     pub retry_pause: Duration,
 }
@@ -107,6 +110,8 @@ pub struct HttpTransport {
     authorization: String,
     registration: RegisterRequest,
     cache: RevisionCache,
+    /// The revision each running attempt copies its files from, by lease: pruning keeps them.
+    in_use: Mutex<std::collections::HashMap<Uuid, (String, String)>>,
     retry_pause: Duration,
     /// The id the server knows this worker by; replaced by a re-registration.
     worker_id: Mutex<Option<Uuid>>,
@@ -136,7 +141,8 @@ impl HttpTransport {
             base: settings.server_url.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {}", settings.worker_token.expose()),
             registration: settings.registration,
-            cache: RevisionCache::new(settings.cache_dir),
+            cache: RevisionCache::with_limits(settings.cache_dir, settings.revision_limits),
+            in_use: Mutex::default(),
             retry_pause: settings.retry_pause.max(Duration::from_millis(100)),
             worker_id: Mutex::new(None),
             lease_timeout: Mutex::new(DEFAULT_LEASE_TIMEOUT),
@@ -362,24 +368,40 @@ impl Transport for HttpTransport {
         leases: &[Uuid],
     ) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
         let worker_id = self.current_id(worker_id);
-        let request = HeartbeatRequest {
-            worker_id,
-            leases: leases.to_vec(),
-            pinned_jobs: Vec::new(),
+        let (mut cancel, mut unknown) = (Vec::new(), Vec::new());
+        // The server takes at most 400 lease ids per heartbeat; a worker with more running
+        // steps than that sends several. One request even without leases marks it active.
+        let chunks: Vec<&[Uuid]> = if leases.is_empty() {
+            vec![&[]]
+        } else {
+            leases.chunks(MAX_HEARTBEAT_LEASES).collect()
         };
-        let sent: Result<Option<HeartbeatReply>, _> = self
-            .post("/worker/heartbeat".to_owned(), &request, REQUEST_TIMEOUT)
-            .await;
-        match sent {
-            Ok(Some(reply)) => Ok((reply.cancel, reply.unknown)),
-            Ok(None) => Err(HttpError::Decode("empty answer to a heartbeat".to_owned()).into()),
-            Err(error) if error.status() == Some(404) => {
-                // The old leases expire on the server: stop their processes (API §7.2).
-                self.reregister(worker_id).await?;
-                Ok((Vec::new(), leases.to_vec()))
+        for chunk in chunks {
+            let request = HeartbeatRequest {
+                worker_id,
+                leases: chunk.to_vec(),
+                pinned_jobs: Vec::new(),
+            };
+            let sent: Result<Option<HeartbeatReply>, _> = self
+                .post("/worker/heartbeat".to_owned(), &request, REQUEST_TIMEOUT)
+                .await;
+            match sent {
+                Ok(Some(reply)) => {
+                    cancel.extend(reply.cancel);
+                    unknown.extend(reply.unknown);
+                }
+                Ok(None) => {
+                    return Err(HttpError::Decode("empty answer to a heartbeat".to_owned()).into());
+                }
+                Err(error) if error.status() == Some(404) => {
+                    // The old leases expire on the server: stop their processes (API §7.2).
+                    self.reregister(worker_id).await?;
+                    return Ok((Vec::new(), leases.to_vec()));
+                }
+                Err(error) => return Err(error.into()),
             }
-            Err(error) => Err(error.into()),
         }
+        Ok((cancel, unknown))
     }
 
     async fn claim(&self, worker_id: Uuid, wait: Duration) -> anyhow::Result<Option<ClaimedStep>> {
@@ -427,10 +449,35 @@ impl Transport for HttpTransport {
     /// The cached tree of the revision, downloaded first if this worker has not seen it.
     async fn revision_files(&self, claimed: &ClaimedStep) -> anyhow::Result<PathBuf> {
         let ws = &claimed.spec.workspace;
+        // In use until the attempt's complete report: pruning leaves it alone meanwhile.
+        self.in_use
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                claimed.lease.lease_id,
+                (ws.clone(), claimed.revision.clone()),
+            );
         if let Some(path) = self.cache.cached(ws, &claimed.revision)? {
+            if let Err(error) = self.cache.touch(ws, &claimed.revision) {
+                tracing::debug!(workspace = %ws, %error, "cannot mark a revision as used");
+            }
             return Ok(path);
         }
-        Ok(self.fetch_revision(ws, &claimed.revision).await?)
+        let path = self.fetch_revision(ws, &claimed.revision).await?;
+        let in_use: std::collections::HashSet<String> = self
+            .in_use
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|(used_ws, _)| used_ws == ws)
+            .map(|(_, revision)| revision.clone())
+            .collect();
+        match self.cache.prune(ws, &in_use) {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(workspace = %ws, removed, "pruned cached revisions"),
+            Err(error) => tracing::warn!(workspace = %ws, %error, "cannot prune cached revisions"),
+        }
+        Ok(path)
     }
 
     async fn start(&self, key: &LeaseKey) -> anyhow::Result<bool> {
@@ -474,6 +521,11 @@ impl Transport for HttpTransport {
     }
 
     async fn complete(&self, key: &LeaseKey, result: AttemptResult) -> anyhow::Result<()> {
+        // The working copy is gone by now: the revision is no longer in use by this attempt.
+        self.in_use
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key.lease_id);
         let request = CompleteRequest::new(self.current_id(key.worker_id), key.lease_id, result);
         let sent: Result<Option<serde_json::Value>, _> =
             self.report(step_path(key, "complete"), &request).await;

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 pub use http::{HttpSettings, HttpTransport};
 pub use in_process::InProcess;
-pub use revisions::{RevisionCache, RevisionError};
+pub use revisions::{RevisionCache, RevisionError, RevisionLimits};
 
 use crate::orchestrator::ClaimedStep;
 use crate::runner::LocalRunner;

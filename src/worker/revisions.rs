@@ -4,13 +4,23 @@
 //!
 //! Extraction trusts nothing in the archive: absolute paths, `..` segments, hard links,
 //! devices, FIFOs and symbolic links whose target leaves the tree are refused, and no entry is
-//! ever written through a link. A tree is extracted beside its final place and renamed, so a
-//! revision directory that exists is always complete.
+//! ever written through a link. A link's target is resolved against the extracted tree, through
+//! the other links in it, once the whole tree is there, so chains such as `a/b -> ..` plus
+//! `c -> a/b/..` cannot climb out. The decompressed archive may take at most
+//! `workspace_cache_max_bytes`, and one file at most `workspace_cache_max_file_bytes`, so a
+//! small archive cannot fill the disk. A tree is extracted beside its final place and renamed,
+//! so a revision directory that exists is always complete; a refused one leaves nothing.
+//!
+//! Old revisions are pruned after each download: those in use by a running attempt and the
+//! [`KEEP_RECENT`] most recently used stay.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use tar::EntryType;
 
@@ -23,19 +33,47 @@ pub enum RevisionError {
     InvalidWorkspace(String),
     #[error("unsafe archive entry '{path}': {reason}")]
     Unsafe { path: String, reason: &'static str },
+    #[error("the revision is too large: {0}")]
+    TooLarge(String),
     #[error("cannot extract the revision: {0}")]
     Io(#[from] io::Error),
+}
+
+/// How many revisions of a workspace stay cached besides those in use.
+pub const KEEP_RECENT: usize = 3;
+
+/// How much an extracted revision may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevisionLimits {
+    /// The whole decompressed archive, headers included.
+    pub max_bytes: u64,
+    /// One file.
+    pub max_file_bytes: u64,
+}
+
+impl Default for RevisionLimits {
+    fn default() -> Self {
+        RevisionLimits {
+            max_bytes: crate::config::DEFAULT_CACHE_MAX_BYTES,
+            max_file_bytes: crate::config::DEFAULT_CACHE_MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// The extracted revisions under one directory.
 #[derive(Debug, Clone)]
 pub struct RevisionCache {
     dir: PathBuf,
+    limits: RevisionLimits,
 }
 
 impl RevisionCache {
     pub fn new(dir: PathBuf) -> Self {
-        RevisionCache { dir }
+        RevisionCache::with_limits(dir, RevisionLimits::default())
+    }
+
+    pub fn with_limits(dir: PathBuf, limits: RevisionLimits) -> Self {
+        RevisionCache { dir, limits }
     }
 
     /// Where `ws`'s `revision` lives once extracted. Both names are checked first, since they
@@ -75,7 +113,7 @@ impl RevisionCache {
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{revision}.partial-"))
             .tempdir_in(&parent)?;
-        unpack(tar, staging.path())?;
+        unpack_limited(tar, staging.path(), self.limits)?;
         let staged = staging.keep();
         if let Err(error) = fs::rename(&staged, &target) {
             let _ = fs::remove_dir_all(&staged);
@@ -85,11 +123,121 @@ impl RevisionCache {
         }
         Ok(target)
     }
+
+    /// Marks `ws`'s `revision` as just used, so pruning keeps it among the recent ones.
+    pub fn touch(&self, ws: &str, revision: &str) -> Result<(), RevisionError> {
+        let path = self.path(ws, revision)?;
+        fs::File::open(&path)?.set_modified(std::time::SystemTime::now())?;
+        Ok(())
+    }
+
+    /// Deletes `ws`'s cached revisions except those in `in_use` and the [`KEEP_RECENT`] most
+    /// recently used (by modification time, see [`RevisionCache::touch`]); returns how many
+    /// went. Leftovers of interrupted extractions are removed too.
+    pub fn prune(&self, ws: &str, in_use: &HashSet<String>) -> Result<usize, RevisionError> {
+        if !crate::config::valid_workspace_name(ws) {
+            return Err(RevisionError::InvalidWorkspace(ws.to_owned()));
+        }
+        let parent = self.dir.join(ws);
+        let mut revisions = Vec::new();
+        for entry in fs::read_dir(&parent)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                // A partial extraction is under way only while its archive downloads, which is
+                // bounded well under an hour; an older one was interrupted by a crash.
+                let stale = entry
+                    .metadata()?
+                    .modified()?
+                    .elapsed()
+                    .is_ok_and(|age| age > std::time::Duration::from_secs(3600));
+                if stale {
+                    remove_tree(&entry.path())?;
+                }
+                continue;
+            }
+            if self.path(ws, &name).is_err() || in_use.contains(&name) {
+                continue;
+            }
+            revisions.push((entry.metadata()?.modified()?, entry.path()));
+        }
+        revisions.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        let old = revisions.split_off(KEEP_RECENT.min(revisions.len()));
+        for (_, path) in &old {
+            remove_tree(path)?;
+        }
+        Ok(old.len())
+    }
 }
 
-/// Unpacks every entry of `tar` under `root`, refusing anything unsafe (API §7.7).
-pub fn unpack(tar: impl Read, root: &Path) -> Result<(), RevisionError> {
+/// Deletes a tree whose directories may be read-only (their archive modes).
+fn remove_tree(path: &Path) -> io::Result<()> {
+    fn writable(path: &Path) -> io::Result<()> {
+        let meta = fs::symlink_metadata(path)?;
+        if meta.is_dir() {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+            for entry in fs::read_dir(path)? {
+                writable(&entry?.path())?;
+            }
+        }
+        Ok(())
+    }
+    writable(path)?;
+    fs::remove_dir_all(path)
+}
+
+/// A reader that fails once more than `limit` bytes were read, remembering that it did.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        // One byte past the limit tells a stream that is exactly at it from a longer one.
+        let room = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+        let take = buffer.len().min(room);
+        let read = self.inner.read(&mut buffer[..take])?;
+        if read as u64 > self.left {
+            self.exceeded.set(true);
+            return Err(io::Error::other(
+                "the decompressed archive exceeds its limit",
+            ));
+        }
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+/// Unpacks every entry of `tar` under `root`, refusing anything unsafe (API §7.7) or over
+/// `limits`.
+pub fn unpack_limited(
+    tar: impl Read,
+    root: &Path,
+    limits: RevisionLimits,
+) -> Result<(), RevisionError> {
+    let exceeded = Rc::new(Cell::new(false));
+    let capped = Capped {
+        inner: tar,
+        left: limits.max_bytes,
+        exceeded: Rc::clone(&exceeded),
+    };
+    let result = unpack_entries(capped, root, limits.max_file_bytes);
+    if exceeded.get() {
+        return Err(RevisionError::TooLarge(format!(
+            "more than {} bytes once decompressed (workspace_cache_max_bytes)",
+            limits.max_bytes
+        )));
+    }
+    result
+}
+
+fn unpack_entries(tar: impl Read, root: &Path, max_file_bytes: u64) -> Result<(), RevisionError> {
     let mut archive = tar::Archive::new(tar);
+    // Links are checked once every entry is in place: a later link can change where an
+    // earlier one leads.
+    let mut links = Vec::new();
     // Directory modes are applied last, deepest first, so a read-only directory does not stop
     // its own contents from being written.
     let mut directories = Vec::new();
@@ -123,13 +271,25 @@ pub fn unpack(tar: impl Read, root: &Path) -> Result<(), RevisionError> {
                 directories.push((path, mode));
             }
             EntryType::Regular | EntryType::Continuous => {
+                let too_large = || {
+                    RevisionError::TooLarge(format!(
+                        "'{name}' is larger than {max_file_bytes} bytes \
+                         (workspace_cache_max_file_bytes)"
+                    ))
+                };
+                if entry.header().size()? > max_file_bytes {
+                    return Err(too_large());
+                }
                 // `create_new` never follows or replaces an existing entry, link or not.
                 let mut file = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(&path)?;
-                io::copy(&mut entry, &mut file)?;
+                let copied = io::copy(&mut (&mut entry).take(max_file_bytes + 1), &mut file)?;
+                if copied > max_file_bytes {
+                    return Err(too_large());
+                }
                 file.set_permissions(fs::Permissions::from_mode(mode))?;
             }
             EntryType::Symlink => {
@@ -140,6 +300,7 @@ pub fn unpack(tar: impl Read, root: &Path) -> Result<(), RevisionError> {
                     return Err(unsafe_entry("symbolic link leaves the tree"));
                 }
                 std::os::unix::fs::symlink(&target, &path)?;
+                links.push((name.clone(), relative));
             }
             EntryType::Link => return Err(unsafe_entry("hard links are not allowed")),
             EntryType::XGlobalHeader | EntryType::XHeader => {}
@@ -148,6 +309,14 @@ pub fn unpack(tar: impl Read, root: &Path) -> Result<(), RevisionError> {
                     "devices, FIFOs and other special files are not allowed",
                 ));
             }
+        }
+    }
+    for (name, relative) in links {
+        if !resolves_inside(root, &relative)? {
+            return Err(RevisionError::Unsafe {
+                path: name,
+                reason: "symbolic link leaves the tree through other links",
+            });
         }
     }
     directories.sort_by_key(|(path, _)| std::cmp::Reverse(path.components().count()));
@@ -188,6 +357,58 @@ fn crosses_link(root: &Path, relative: &Path) -> io::Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// Most links followed while resolving one (Linux's own limit), so a loop ends.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Whether the link at `relative` (below `root`) resolves inside the tree, following every
+/// link on the way as the kernel would, but judging each step against the tree: a `..` that
+/// would climb above `root` is an escape even when the link it passes through is inside.
+/// Names that do not exist are taken as written (a dangling link stays dangling inside).
+fn resolves_inside(root: &Path, relative: &Path) -> io::Result<bool> {
+    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    let mut pending: std::collections::VecDeque<std::ffi::OsString> = relative
+        .components()
+        .map(|component| component.as_os_str().to_owned())
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        match Path::new(&part).components().next() {
+            Some(Component::CurDir) | None => continue,
+            Some(Component::ParentDir) => {
+                if resolved.pop().is_none() {
+                    return Ok(false);
+                }
+                continue;
+            }
+            Some(Component::RootDir | Component::Prefix(_)) => return Ok(false),
+            Some(Component::Normal(_)) => {}
+        }
+        resolved.push(part);
+        let here: PathBuf = resolved.iter().collect();
+        let meta = match fs::symlink_metadata(root.join(&here)) {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_LINK_HOPS {
+            return Ok(false);
+        }
+        let target = fs::read_link(root.join(&here))?;
+        resolved.pop();
+        for component in target.components().rev() {
+            if matches!(component, Component::RootDir | Component::Prefix(_)) {
+                return Ok(false);
+            }
+            pending.push_front(component.as_os_str().to_owned());
+        }
+    }
+    Ok(true)
 }
 
 /// Whether a link at `relative` pointing to `target` resolves inside the tree, judged on the

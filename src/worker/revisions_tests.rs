@@ -139,3 +139,110 @@ fn revisions_and_workspaces_are_checked_before_use_in_a_path() {
         Err(RevisionError::InvalidWorkspace(_))
     ));
 }
+
+#[test]
+fn link_chains_that_climb_out_through_other_links_are_refused() {
+    // Each link alone stays inside by its name, but `c` resolves through `a/b` (the root)
+    // to the root's parent. Both orders: the later link changes what the earlier one means.
+    let chains: [Vec<Entry>; 2] = [
+        vec![
+            ("a/", EntryType::Directory, ""),
+            ("a/b", EntryType::Symlink, ".."),
+            ("c", EntryType::Symlink, "a/b/.."),
+        ],
+        vec![
+            ("a/", EntryType::Directory, ""),
+            ("c", EntryType::Symlink, "a/b/../x"),
+            ("a/b", EntryType::Symlink, ".."),
+        ],
+    ];
+    for entries in chains {
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = RevisionCache::new(cache_dir.path().to_owned());
+        let error = cache
+            .extract("default", "ab12", archive(&entries).as_slice())
+            .expect_err("escapes");
+        assert!(
+            matches!(error, RevisionError::Unsafe { ref path, .. } if path == "c"),
+            "{error}"
+        );
+        assert_eq!(cache.cached("default", "ab12").expect("valid"), None);
+    }
+    // A chain that stays inside is fine.
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let cache = RevisionCache::new(cache_dir.path().to_owned());
+    let inside = archive(&[
+        ("a/", EntryType::Directory, ""),
+        ("a/f", EntryType::Regular, "x"),
+        ("a/b", EntryType::Symlink, "."),
+        ("c", EntryType::Symlink, "a/b/b/f"),
+    ]);
+    let root = cache
+        .extract("default", "ab12", inside.as_slice())
+        .expect("extracts");
+    assert_eq!(fs::read_to_string(root.join("c")).expect("reads"), "x");
+}
+#[test]
+fn decompressed_size_is_capped_per_file_and_in_total() {
+    let limits = RevisionLimits {
+        max_bytes: 64 * 1024,
+        max_file_bytes: 16 * 1024,
+    };
+    let big_file = "x".repeat(17 * 1024);
+    let medium = "y".repeat(15 * 1024);
+    let one_too_big = archive(&[("big", EntryType::Regular, big_file.as_str())]);
+    let many: Vec<String> = (0..5).map(|n| format!("f{n}")).collect();
+    let too_many: Vec<Entry> = many
+        .iter()
+        .map(|name| (name.as_str(), EntryType::Regular, medium.as_str()))
+        .collect();
+    for (label, tar) in [("file", one_too_big), ("total", archive(&too_many))] {
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = RevisionCache::with_limits(cache_dir.path().to_owned(), limits);
+        let error = cache
+            .extract("default", "ab12", tar.as_slice())
+            .expect_err(label);
+        assert!(
+            matches!(error, RevisionError::TooLarge(_)),
+            "{label}: {error}"
+        );
+        assert_eq!(cache.cached("default", "ab12").expect("valid"), None);
+        // Nothing of the partial tree is left behind.
+        let left = fs::read_dir(cache_dir.path().join("default"))
+            .expect("listing")
+            .count();
+        assert_eq!(left, 0, "{label}");
+    }
+}
+
+#[test]
+fn old_revisions_are_pruned_except_those_in_use_and_the_most_recent() {
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let cache = RevisionCache::new(cache_dir.path().to_owned());
+    let tar = archive(&[("f", EntryType::Regular, "x")]);
+    let revisions = ["a1", "a2", "a3", "a4", "a5", "a6"];
+    for revision in revisions {
+        cache
+            .extract("default", revision, tar.as_slice())
+            .expect("extracts");
+        // Modification times order the revisions by last use.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Using a revision again makes it recent.
+    cache.touch("default", "a2").expect("touch");
+    let in_use = std::collections::HashSet::from(["a1".to_owned()]);
+    let removed = cache.prune("default", &in_use).expect("prunes");
+    assert_eq!(removed, 6 - 1 - KEEP_RECENT);
+    let mut left: Vec<String> = fs::read_dir(cache_dir.path().join("default"))
+        .expect("listing")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a1", "a2", "a5", "a6"]);
+}

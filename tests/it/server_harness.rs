@@ -230,6 +230,11 @@ impl Server {
         &self.running.as_ref().expect("running").orchestrator
     }
 
+    /// `127.0.0.1:<port>`, for tests that speak raw TCP or WebSocket.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.running.as_ref().expect("running").address
+    }
+
     /// Stops the server as SIGTERM would, keeping its home.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

@@ -77,11 +77,16 @@ async fn a_valid_body_and_an_empty_one_are_accepted() {
     assert_eq!(reply.status.as_u16(), 200);
     assert_eq!(reply.body, json!({"version": "1.4.0"}));
 
+    // An empty body reads as `{}`; it still declares JSON (docs/security.md), and without
+    // the declaration it is 415 like any other state-changing request.
+    let empty = send(app(), post_json("/api/test/execute", "")).await;
+    assert_eq!((empty.status.as_u16(), empty.body), (200, json!({})));
     let bare = Request::post("/api/test/execute")
         .body(Body::empty())
         .expect("request builds");
     let reply = send(app(), bare).await;
-    assert_eq!((reply.status.as_u16(), reply.body), (200, json!({})));
+    assert_eq!(reply.status.as_u16(), 415);
+    assert_eq!(reply.body["code"], "unsupported_media_type");
 
     let null_input = send(app(), post_json("/api/test/execute", r#"{"input": null}"#)).await;
     assert_eq!(
@@ -196,4 +201,22 @@ async fn lists_carry_the_total_count_header() {
         logs.body,
         json!("LogQuery { after: 42, limit: 10000, step: Some(\"deploy\") }")
     );
+}
+
+#[test]
+fn the_bearer_scheme_is_read_in_any_case() {
+    use crate::server::bearer_credentials;
+    for value in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", " bEaReR t0k"] {
+        assert_eq!(bearer_credentials(value), Some("t0k"), "{value:?}");
+    }
+    for value in [
+        "Basic dXNlcg==",
+        "Bearer",
+        "Bearer   ",
+        "Bearert0k",
+        "t0k",
+        "",
+    ] {
+        assert_eq!(bearer_credentials(value), None, "{value:?}");
+    }
 }

@@ -21,6 +21,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
         orchestrator: None,
         workers: super::WorkerAccess::default(),
         ui: super::UiBundle::default(),
+        http: super::HttpPolicy::default(),
     }
 }
 

@@ -141,6 +141,15 @@ pub async fn get_config() -> axum::Json<ConfigReply> {
 
 /// The browser surface: every request that no other route took.
 pub async fn serve_ui(
+    state: State<UiBundle>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    super::edge::with_ui_headers(serve_page(state, method, uri, headers))
+}
+
+fn serve_page(
     State(bundle): State<UiBundle>,
     method: Method,
     OriginalUri(uri): OriginalUri,

@@ -60,6 +60,7 @@ fn state(ui: UiBundle) -> AppState {
         orchestrator: None,
         workers: WorkerAccess::default(),
         ui,
+        http: crate::server::HttpPolicy::default(),
     }
 }
 

@@ -68,7 +68,7 @@ serve_test! {
         })
         .await;
 
-        let reply = server.post_empty(&format!("/api/jobs/{id}/cancel")).await;
+        let reply = server.post_json(&format!("/api/jobs/{id}/cancel"), "").await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.json(), json!({"job_id": id, "status": "cancelled"}));
 
@@ -87,7 +87,7 @@ serve_test! {
         })
         .await;
 
-        let again = server.post_empty(&format!("/api/jobs/{id}/cancel")).await;
+        let again = server.post_json(&format!("/api/jobs/{id}/cancel"), "").await;
         assert_eq!(again.status, 409, "{}", again.body);
         assert_eq!(again.json()["code"], "already_terminal");
         assert_eq!(again.json()["error"], format!("job {id} is already cancelled"));

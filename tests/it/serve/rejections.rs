@@ -114,7 +114,7 @@ serve_test! {
             assert_eq!(reply.status, 400, "{path}: {}", reply.body);
             seen.push(shown(path, &reply));
         }
-        let reply = server.post_empty("/api/jobs/not-a-uuid/cancel").await;
+        let reply = server.post_json("/api/jobs/not-a-uuid/cancel", "").await;
         assert_eq!(reply.status, 400, "{}", reply.body);
 
         let absent = "/api/jobs/00000000-0000-7000-8000-000000000000";
@@ -123,7 +123,7 @@ serve_test! {
             assert_eq!(reply.status, 404, "{path}: {}", reply.body);
             seen.push(shown(&path, &reply));
         }
-        let reply = server.post_empty(&format!("{absent}/cancel")).await;
+        let reply = server.post_json(&format!("{absent}/cancel"), "").await;
         assert_eq!(reply.status, 404, "{}", reply.body);
         seen.push(shown("cancel an unknown job", &reply));
 

@@ -78,7 +78,9 @@ export async function request<T>(
   options: { body?: unknown; signal?: AbortSignal } = {},
 ): Promise<Reply<T>> {
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  // The server refuses state-changing requests that do not declare JSON, even without a body
+  // (its defence against cross-site requests, docs/security.md).
+  if (options.body !== undefined || method !== "GET") headers["Content-Type"] = "application/json";
   if (token !== null) headers["Authorization"] = `Bearer ${token}`;
   let response: Response;
   try {
