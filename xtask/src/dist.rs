@@ -364,8 +364,21 @@ pub fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
-/// One line saying how the binary links, from `ldd`.
+/// One line saying how the binary links: from `file` when it is installed (it reads binaries
+/// of any architecture), else from `ldd` (which calls a foreign binary "not a dynamic
+/// executable" whatever it is).
 pub fn linkage(binary: &Path) -> String {
+    if let Some(kind) = probe(Command::new("file").arg("-b").arg(binary)) {
+        if kind.contains("statically linked") || kind.contains("static-pie linked") {
+            return "statically linked".to_owned();
+        }
+        // `file` spells the host's architecture `x86-64` or `aarch64`; for a host binary, ldd
+        // below names the libraries.
+        let host_arch = std::env::consts::ARCH.replace('_', "-");
+        if kind.contains("dynamically linked") && !kind.contains(&host_arch) {
+            return "dynamically linked".to_owned();
+        }
+    }
     match probe(Command::new("ldd").arg(binary)) {
         // ldd exits non-zero for a static binary ("not a dynamic executable").
         None => "statically linked".to_owned(),
