@@ -9,7 +9,7 @@ use crate::process::{repo_root, run};
 use crate::venv;
 
 pub fn test_chart() -> Result<()> {
-    let bin = venv::tools()?;
+    let bin = venv::tools(venv::TEST_TOOLS)?;
     run(Command::new(bin.join("python"))
         .arg(repo_root().join("charts/tests/test_chart.py"))
         .current_dir(repo_root()))

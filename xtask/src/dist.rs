@@ -1,9 +1,10 @@
 //! `cargo xtask dist`: release archives of the `stroem` binary in `dist/`, one per target,
 //! plus `SHA256SUMS`.
 //!
-//! Release binaries are static (DESIGN §1): Linux targets build for musl, with `musl-gcc` (or
-//! the target's cross compiler) for the crates that compile C, and the build fails when the
-//! result links anything dynamically. The `docker` and `kubernetes` cargo features are turned
+//! Release binaries are static (DESIGN §1): Linux targets build for musl — the host's with
+//! `musl-gcc` for the crates that compile C, another architecture's with cargo-zigbuild (zig
+//! from PyPI, in the tools venv) — and the build fails when the result links anything
+//! dynamically. The `docker` and `kubernetes` cargo features are turned
 //! on when the package has them, and `STROEM_COMMIT` is set so that `stroem --version` names
 //! the commit (build.rs). Archives are named `stroem-<target>.tar.gz` with no version in the
 //! name, so `releases/latest/download/<archive>` stays a stable address; each holds the binary
@@ -46,7 +47,7 @@ pub enum Profile {
 }
 
 impl Profile {
-    fn cargo_name(self) -> &'static str {
+    pub fn cargo_name(self) -> &'static str {
         match self {
             Profile::Dist => "dist",
             Profile::ImageTest => "image-test",
@@ -116,8 +117,12 @@ pub fn build(target: &str, profile: Profile) -> Result<PathBuf> {
     if target.ends_with("-linux-musl") && !target_installed(target) {
         bail!("the Rust target {target} is not installed: run `rustup target add {target}`");
     }
+    // Another architecture's musl target builds with cargo-zigbuild: zig compiles the C of
+    // SQLite, zstd and ring against musl headers for that target and links. (Debian's
+    // gcc-<arch>-linux-gnu has glibc headers only, whose `open64`-style names musl lacks.)
+    let cross = is_cross(target);
     let mut command = cargo([
-        "build",
+        if cross { "zigbuild" } else { "build" },
         "--locked",
         "--package",
         "stroem",
@@ -128,6 +133,12 @@ pub fn build(target: &str, profile: Profile) -> Result<PathBuf> {
         "--target",
         target,
     ]);
+    if cross {
+        let tools = crate::venv::tools(crate::venv::CROSS_TOOLS)?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(tools).chain(std::env::split_paths(&path));
+        command.env("PATH", std::env::join_paths(paths)?);
+    }
     let manifest =
         std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
     let features = release_features(&manifest);
@@ -137,9 +148,13 @@ pub fn build(target: &str, profile: Profile) -> Result<PathBuf> {
     if let Some(commit) = commit(&root) {
         command.env("STROEM_COMMIT", commit);
     }
-    for (name, value) in cross_environment(target) {
-        if std::env::var_os(&name).is_none() {
-            command.env(name, value);
+    if !cross && target.ends_with("-linux-musl") {
+        // Debian's musl-tools: musl-gcc compiles the C code for the host's musl target.
+        let cc_var = format!("CC_{}", target.replace('-', "_"));
+        if std::env::var_os(&cc_var).is_none()
+            && probe(Command::new("which").arg("musl-gcc")).is_some()
+        {
+            command.env(cc_var, "musl-gcc");
         }
     }
     run(&mut command)?;
@@ -154,36 +169,11 @@ pub fn build(target: &str, profile: Profile) -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// The compiler and linker variables a target's C code and final link need, when the tools
-/// are installed: `musl-gcc` for the host's musl target (Debian's `musl-tools`), Debian's
-/// `gcc-<arch>-linux-gnu` cross compiler for another architecture (with `libc6-dev-<arch>-cross`
-/// for headers, it compiles the C of SQLite and zstd, and links everything against the musl
-/// libc that Rust's target ships, so the result is static).
-fn cross_environment(target: &str) -> Vec<(String, OsString)> {
-    let var = target.replace('-', "_");
-    let host_arch = std::env::consts::ARCH;
-    let Some(arch) = target.strip_suffix("-unknown-linux-musl") else {
-        return Vec::new();
-    };
-    let installed = |program: &str| probe(Command::new("which").arg(program)).is_some();
-    if arch == host_arch {
-        if installed("musl-gcc") {
-            return vec![(format!("CC_{var}"), "musl-gcc".into())];
-        }
-        return Vec::new();
-    }
-    let gcc = format!("{arch}-linux-gnu-gcc");
-    if !installed(&gcc) {
-        return Vec::new();
-    }
-    vec![
-        (format!("CC_{var}"), gcc.clone().into()),
-        (format!("AR_{var}"), format!("{arch}-linux-gnu-ar").into()),
-        (
-            format!("CARGO_TARGET_{}_LINKER", var.to_uppercase()),
-            gcc.into(),
-        ),
-    ]
+/// Whether `target` is a Linux musl target of another architecture than this host's.
+fn is_cross(target: &str) -> bool {
+    target
+        .strip_suffix("-unknown-linux-musl")
+        .is_some_and(|arch| arch != std::env::consts::ARCH)
 }
 
 /// The cargo features of `RELEASE_FEATURES` that the manifest's `[features]` section defines.
@@ -437,30 +427,16 @@ mod tests {
     }
 
     #[test]
-    fn cross_builds_use_the_debian_cross_compiler_when_installed() {
-        assert!(cross_environment("x86_64-apple-darwin").is_empty());
-        let other = if std::env::consts::ARCH == "aarch64" {
+    fn other_architectures_musl_targets_are_cross_builds() {
+        let host = std::env::consts::ARCH;
+        let other = if host == "aarch64" {
             "x86_64"
         } else {
             "aarch64"
         };
-        let env = cross_environment(&format!("{other}-unknown-linux-musl"));
-        if probe(Command::new("which").arg(format!("{other}-linux-gnu-gcc"))).is_some() {
-            let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
-            assert_eq!(
-                names,
-                [
-                    format!("CC_{other}_unknown_linux_musl"),
-                    format!("AR_{other}_unknown_linux_musl"),
-                    format!(
-                        "CARGO_TARGET_{}_UNKNOWN_LINUX_MUSL_LINKER",
-                        other.to_uppercase()
-                    ),
-                ]
-            );
-        } else {
-            assert!(env.is_empty());
-        }
+        assert!(!is_cross(&format!("{host}-unknown-linux-musl")));
+        assert!(is_cross(&format!("{other}-unknown-linux-musl")));
+        assert!(!is_cross(&format!("{other}-apple-darwin")));
     }
 
     #[test]

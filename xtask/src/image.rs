@@ -16,7 +16,8 @@ use anyhow::{Context, Result, bail};
 use crate::dist::{self, Profile, copy, linkage, megabytes};
 use crate::process::{probe, repo_root, run};
 
-/// The image's repository name; tagged with the package version and `latest`.
+/// The image's repository name; a release build is tagged with the package version and
+/// `latest`, a test build with `<version>-<profile>`.
 pub const IMAGE_NAME: &str = "localhost/stroem";
 
 /// Largest image a release build may produce (issue #14: ≤ 40 MB).
@@ -77,23 +78,28 @@ pub fn image(options: Options) -> Result<Option<Built>> {
     let manifest =
         std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
     let version = dist::package_version(&manifest).context("no version in Cargo.toml")?;
-    let reference = format!("{IMAGE_NAME}:{version}");
+    // A test build is tagged so that it never passes for a release build of this version.
+    let tags = match options.profile {
+        Profile::Dist => vec![
+            format!("{IMAGE_NAME}:{version}"),
+            format!("{IMAGE_NAME}:latest"),
+        ],
+        _ => vec![format!(
+            "{IMAGE_NAME}:{version}-{}",
+            options.profile.cargo_name()
+        )],
+    };
+    let reference = tags[0].clone();
     let mut build = engine.command();
     build.arg("build");
     if engine == Engine::Podman {
         // The OCI format has no HEALTHCHECK; Docker's keeps it.
         build.args(["--format", "docker"]);
     }
-    build
-        .args([
-            "--tag",
-            &reference,
-            "--tag",
-            &format!("{IMAGE_NAME}:latest"),
-        ])
-        .arg("--file")
-        .arg(root.join("Dockerfile"))
-        .arg(&root);
+    for tag in &tags {
+        build.args(["--tag", tag]);
+    }
+    build.arg("--file").arg(root.join("Dockerfile")).arg(&root);
     run(&mut build)?;
 
     let size =

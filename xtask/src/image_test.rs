@@ -131,7 +131,7 @@ fn compose(cleanup: &mut Cleanup, reference: &str) -> Result<()> {
         "config",
         "--quiet",
     ]))?;
-    let podman_compose = crate::venv::tools()?.join("podman-compose");
+    let podman_compose = crate::venv::tools(crate::venv::TEST_TOOLS)?.join("podman-compose");
     let database = cleanup.database("stroem_compose_test")?;
     let port = free_port()?;
     let project = cleanup.compose_project();

@@ -1,7 +1,8 @@
-//! The Python tools the chart and image tests use, in one venv: `helm-python-sdk` (Helm's own
-//! library: lint, values schema, rendering — no helm binary), `kubernetes-validate` (the
-//! Kubernetes schemas, offline) and `podman-compose` (Debian's 1.0.3 cannot run a service on
-//! the host network).
+//! The Python tools xtask uses, in one venv: for the chart and image tests `helm-python-sdk`
+//! (Helm's own library: lint, values schema, rendering — no helm binary), `kubernetes-validate`
+//! (the Kubernetes schemas, offline) and `podman-compose` (Debian's 1.0.3 cannot run a service
+//! on the host network); for cross builds (`dist --target` another architecture) `ziglang` and
+//! `cargo-zigbuild`, whose zig is a C compiler and linker with musl headers for every target.
 //!
 //! The venv lives under `$STROEM_TOOLS_VENV`, else `/var/cache/stroem/tools-venv`, and is made
 //! or completed only when it lacks a package at its pinned version, so a warm run costs a
@@ -14,12 +15,15 @@ use anyhow::Result;
 
 use crate::process::{probe, run};
 
-/// The pinned packages; a version change here is installed on the next run.
-const PACKAGES: &[&str] = &[
+/// The test tools, pinned; a version change here is installed on the next run.
+pub const TEST_TOOLS: &[&str] = &[
     "helm-python-sdk==0.2.2",
     "kubernetes-validate==1.37.0",
     "podman-compose==1.6.0",
 ];
+
+/// The cross-build tools, pinned.
+pub const CROSS_TOOLS: &[&str] = &["ziglang==0.17.0", "cargo-zigbuild==0.24.0"];
 
 /// Exits non-zero when a package of argv is missing or at another version.
 const VERSION_CHECK: &str = "\
@@ -31,8 +35,8 @@ def installed(name):
         return None
 sys.exit(any(installed(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))";
 
-/// The venv's `bin` directory, after making sure every package is installed.
-pub fn tools() -> Result<PathBuf> {
+/// The venv's `bin` directory, after making sure `packages` are installed.
+pub fn tools(packages: &[&str]) -> Result<PathBuf> {
     let venv = match std::env::var_os("STROEM_TOOLS_VENV") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from("/var/cache/stroem/tools-venv"),
@@ -43,7 +47,7 @@ pub fn tools() -> Result<PathBuf> {
         && probe(
             Command::new(&python)
                 .args(["-c", VERSION_CHECK])
-                .args(PACKAGES),
+                .args(packages),
         )
         .is_some();
     if !complete {
@@ -58,7 +62,7 @@ pub fn tools() -> Result<PathBuf> {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
-            .args(PACKAGES))?;
+            .args(packages))?;
     }
     Ok(bin)
 }
