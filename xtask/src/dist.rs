@@ -317,7 +317,7 @@ pub fn host_musl_target() -> Result<String> {
     musl_target(&host).with_context(|| format!("{host} has no musl target"))
 }
 
-fn target_installed(target: &str) -> bool {
+pub fn target_installed(target: &str) -> bool {
     probe(Command::new("rustup").args(["target", "list", "--installed"]))
         .is_some_and(|installed| installed.lines().any(|line| line.trim() == target))
 }

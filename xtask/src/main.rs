@@ -128,13 +128,22 @@ fn dispatch(args: &[OsString]) -> Result<()> {
     }
 }
 
-/// `test-image` when a container engine is installed; without one it says so and passes, so
-/// `cargo xtask test` works on a machine without podman (CI installs it: `.ci/start-podman.sh`).
+/// `test-image` when a container engine and the Rust musl target are installed; without them
+/// it says so and passes, so `cargo xtask test` works on a machine without podman or where
+/// rustup's servers are out of reach (`.ci/run` installs both when it can).
 fn image_tests_when_possible() -> Result<()> {
     if image::Engine::detect().is_err() {
         eprintln!(
             "note: no container engine (podman or Docker): the image tests did not run; \
              `bash .ci/start-podman.sh` installs podman"
+        );
+        return Ok(());
+    }
+    let musl = dist::host_musl_target()?;
+    if !dist::target_installed(&musl) {
+        eprintln!(
+            "note: the Rust target {musl} is not installed: the image tests did not run; \
+             `rustup target add {musl}` installs it"
         );
         return Ok(());
     }
