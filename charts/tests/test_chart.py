@@ -177,6 +177,10 @@ def expect_kubernetes(documents):
     assert pod(documents, "server")["automountServiceAccountToken"] is False
 
 
+def expect_acl_kept(documents):
+    assert config(documents, "server")["auth"]["acl"] == {"default": "view"}
+
+
 def expect_dind(documents):
     spec = pod(documents, "worker")
     dind = container(spec, "dind")
@@ -299,6 +303,16 @@ def positive_cases():
             [expect_git],
         ),
         (
+            "the seed README's auth line (short secrets: Strøm warns) and an ACL in server.config",
+            {
+                "database": {"url": PG},
+                "workerToken": "my-secure-token",
+                "auth": {"enabled": True, "jwtSecret": "jwt-secret-here", "refreshSecret": "refresh-secret-here"},
+                "server": {"config": {"auth": {"acl": {"default": "view"}}}},
+            },
+            [expect_auth, expect_acl_kept],
+        ),
+        (
             "auth with OIDC only and an initial user",
             {
                 "auth": {
@@ -374,7 +388,6 @@ NEGATIVE_CASES = [
     ("a misspelt key", {"worker": {"replica": 3}}, "replica"),
     ("a wrong type", {"worker": {"replicas": "two"}}, "replicas"),
     ("a database URL that is not PostgreSQL", {"database": {"url": "mysql://x"}}, "/database/url"),
-    ("a short JWT secret", {"auth": {"enabled": True, "jwtSecret": "short"}}, "jwtSecret"),
     ("OIDC without a public URL", {"auth": {"enabled": True, "providers": [{"id": "g", "issuerUrl": "https://i", "clientId": "c"}]}}, "baseUrl"),
     ("both workspace sources", {"server": {"workspace": {"configMap": "a", "existingClaim": "b"}}}, "not both"),
     ("a step namespace that is not a DNS label", {"worker": {"kubernetes": {"enabled": True, "namespace": "Bad_NS"}}}, "namespace"),

@@ -6,6 +6,7 @@
 //! *Invariant*: only these types go on the wire, and this module knows nothing of HTTP — no
 //! axum, no status codes — so a client can use it without pulling in the server.
 
+pub mod auth;
 pub mod error;
 pub mod execute;
 pub mod health;

@@ -64,6 +64,14 @@ impl ClientError {
     pub fn report(&self) -> String {
         let mut text = format!("error: {self}\n");
         if let ClientError::Api { status, body } = self {
+            match status {
+                401 => text.push_str(
+                    "  not signed in, or the credential is invalid or expired: run `stroem login`, \
+                     or pass --token / STROEM_TOKEN (a JWT or an strm_ API key)\n",
+                ),
+                403 => text.push_str("  permission denied: your account may not do this\n"),
+                _ => {}
+            }
             text.push_str(&format!("  code: {} (HTTP {status})\n", body.code));
             if let Some(field) = &body.field {
                 text.push_str(&format!("  field: {field}\n"));
@@ -168,6 +176,21 @@ impl Client {
                 .send_empty(),
         };
         finish(&url, result)
+    }
+
+    /// `DELETE {path}`.
+    pub fn delete(&self, path: &str) -> Result<Reply, ClientError> {
+        let url = self.url(path);
+        // Every state-changing `/api` request declares JSON, even without a body (the server's
+        // same-origin defence, docs/security.md).
+        let mut request = self
+            .agent
+            .delete(&url)
+            .header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        finish(&url, request.call())
     }
 
     fn url(&self, path: &str) -> String {

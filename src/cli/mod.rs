@@ -6,10 +6,12 @@
 pub mod cancel;
 pub mod client;
 pub mod completions;
+pub mod credentials;
 pub mod follow;
 pub mod healthcheck;
 pub mod job_input;
 pub mod jobs;
+pub mod login;
 pub mod logs;
 mod out;
 pub mod render;
@@ -74,9 +76,23 @@ pub struct Global {
 }
 
 impl Global {
+    /// A client for `--server` with `--token`, else the credential `stroem login` stored for
+    /// that server.
     pub fn client(&self) -> Result<client::Client, client::ClientError> {
-        let server = self.server.as_deref().unwrap_or(DEFAULT_SERVER_URL);
-        client::Client::new(server, self.token.clone())
+        let server = self.server_url();
+        let token = match self.token.clone().filter(|token| !token.is_empty()) {
+            Some(token) => Some(token),
+            None => stored_token(&server)?,
+        };
+        client::Client::new(&server, token)
+    }
+
+    /// `--server`, `STROEM_URL`, or the default.
+    pub fn server_url(&self) -> String {
+        self.server
+            .as_deref()
+            .unwrap_or(DEFAULT_SERVER_URL)
+            .to_owned()
     }
 
     pub fn json(&self) -> bool {
@@ -108,11 +124,27 @@ pub enum Command {
     Jobs(jobs::Args),
     /// Cancel a job.
     Cancel(cancel::Args),
+    /// Sign in to a server and keep the credential for the other verbs.
+    Login(login::LoginArgs),
+    /// Forget (and revoke) the credential `stroem login` stored for a server.
+    Logout(login::LogoutArgs),
     /// Print a shell completion script.
     Completions(completions::Args),
     /// Exit 0 when the server's `/healthz` answers ok (the container image's HEALTHCHECK).
     #[command(hide = true)]
     Healthcheck(healthcheck::Args),
+}
+
+/// The key `stroem login` stored for `server`, if any.
+fn stored_token(server: &str) -> Result<Option<String>, client::ClientError> {
+    let Some(path) = credentials::path(&environment()) else {
+        return Ok(None);
+    };
+    let stored = credentials::load(&path).map_err(client::ClientError::Usage)?;
+    Ok(stored
+        .servers
+        .get(&credentials::key(server))
+        .map(|entry| entry.token.clone()))
 }
 
 /// `-o text|json`.
@@ -155,6 +187,8 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args, &global),
         Command::Jobs(args) => jobs::run(args, &global),
         Command::Cancel(args) => cancel::run(args, &global),
+        Command::Login(args) => login::login(args, &global),
+        Command::Logout(args) => login::logout(args, &global),
     };
     match result {
         Ok(code) => ExitCode::from(code),

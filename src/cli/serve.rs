@@ -17,12 +17,13 @@ use anyhow::Context as _;
 use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigSource, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
-use crate::server::{AppState, Health, WorkerAccess};
+use crate::server::{AppState, Health, Security, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
 use crate::workspace::manager::{self, Source, Workspaces};
@@ -32,7 +33,8 @@ pub struct Args {
     /// Configuration file (default: `STROEM_CONFIG`, else `./stroem.yaml` when present).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on (`listen`).
+    /// Address to listen on (`listen`; default 127.0.0.1:8080 without `auth`, 0.0.0.0:8080
+    /// with it).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Base directory for the database, logs and snapshots (`data_dir`).
@@ -63,6 +65,9 @@ pub fn run(args: Args) -> ExitCode {
     config.apply_serve_flags(args.listen, args.data_dir, args.workspace, args.no_worker);
     init_tracing(&config, &environment);
     for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(warning) = config.exposure_warning() {
         tracing::warn!("{warning}");
     }
     super::run_role(serve(config, environment))
@@ -101,28 +106,13 @@ impl Running {
     }
 }
 
-/// Authentication is not built yet (API §5 comes in a later version): the `auth` section is
-/// parsed and checked, but nothing would ask for a token. Starting anyway would leave someone
-/// who configured it believing the API is protected, so `serve` refuses instead.
-fn refuse_unenforced_auth(config: &Config) -> anyhow::Result<()> {
-    if config.auth.is_some() {
-        anyhow::bail!(
-            "the 'auth' section is configured, but this version of Strøm does not enforce \
-             authentication: the API would answer every request without a token. Remove 'auth' \
-             (and protect the server another way, e.g. an authenticating reverse proxy); \
-             authentication comes in a later version"
-        );
-    }
-    Ok(())
-}
-
 /// Starts the server described by `config` on `listener`.
 pub async fn start(
     config: Config,
     environment: BTreeMap<String, String>,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
-    refuse_unenforced_auth(&config)?;
+    crate::install_crypto_provider();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir '{}'", config.data_dir.display()))?;
     let store = Store::connect_with(
@@ -175,6 +165,16 @@ pub async fn start(
         },
     );
     orchestrator.resume().await?;
+    let auth = match &config.auth {
+        Some(auth_config) => {
+            let auth = Auth::new(auth_config, store.clone())?;
+            auth.bootstrap(Utc::now())
+                .await
+                .context("cannot create the initial user")?;
+            Some(auth)
+        }
+        None => None,
+    };
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -192,6 +192,10 @@ pub async fn start(
             shutdown: shutdown.clone(),
         },
         ui: crate::server::UiBundle::embedded(),
+        security: Security {
+            auth,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+        },
         http: crate::server::HttpPolicy::new(
             &config.http,
             config

@@ -1,14 +1,17 @@
-//! Decoding the `auth` section (API §10.2, §5): secrets, token lifetimes, login providers and
-//! the initial user.
+//! Decoding the `auth` section (API §10.2, §5): secrets, token lifetimes, login providers, the
+//! initial user and the access rules.
 
 use indexmap::IndexMap;
 
 use crate::workflow::model::Duration;
 
+use super::acl::acl;
 use super::read::{Cx, Section};
 use super::types::{AuthConfig, InitialUser, ProviderConfig, ProviderType};
 
-/// `auth.jwt_secret` must be at least this long (API §10.2).
+/// `auth.jwt_secret` should be at least this long (API §10.2). Shorter secrets are accepted
+/// with a warning, so that the configuration snippet of earlier releases' README starts as
+/// written (`docs/deviations.md`).
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
 const ACCESS_TOKEN_TTL: Duration = Duration(15 * 60);
 const REFRESH_TOKEN_TTL: Duration = Duration(30 * 86_400);
@@ -28,8 +31,11 @@ pub fn auth(cx: &mut Cx, root: &Section) -> Option<AuthConfig> {
             .get("jwt_secret")
             .or_else(|| section.get("jwt_secret_file"))
             .map_or_else(|| section.origin.clone(), |item| item.origin.clone());
-        let message = format!("'{path}' must be at least {MIN_JWT_SECRET_CHARS} characters long");
-        cx.error(&origin, path, message);
+        let message = format!(
+            "'{path}' is shorter than {MIN_JWT_SECRET_CHARS} characters: anyone who guesses it \
+             can sign in as any user; use a long random value"
+        );
+        cx.warn(&origin, message);
     }
     let refresh_secret = cx.required_secret(&section, "refresh_secret", "when 'auth' is set");
     let base_url = cx.string(&section, "base_url");
@@ -43,6 +49,7 @@ pub fn auth(cx: &mut Cx, root: &Section) -> Option<AuthConfig> {
     let initial_user = cx
         .section(&section, "initial_user")
         .and_then(|user| initial_user(cx, &user));
+    let acl = acl(cx, &section);
     Some(AuthConfig {
         jwt_secret: jwt_secret?,
         refresh_secret: refresh_secret?,
@@ -51,6 +58,7 @@ pub fn auth(cx: &mut Cx, root: &Section) -> Option<AuthConfig> {
         refresh_token_ttl,
         providers,
         initial_user,
+        acl,
     })
 }
 
@@ -82,13 +90,21 @@ fn providers(cx: &mut Cx, auth: &Section, has_base_url: bool) -> IndexMap<String
         let client_id = cx.string(&provider, "client_id");
         let client_secret = cx.secret(&provider, "client_secret");
         let default_groups = cx.strings(&provider, "default_groups").unwrap_or_default();
-        if provider_type == Some(ProviderType::Oidc) {
-            cx.warn(
-                &entry.key_origin,
-                format!(
-                    "'{path}': OIDC login (P2) is not supported in this version and has no effect"
-                ),
+        if let Some(item) = provider.get("default_groups") {
+            for group in default_groups.iter().filter(|group| !valid_group(group)) {
+                let key = provider.path_of("default_groups");
+                let message = format!("'{key}': invalid group name '{group}'; {GROUP_RULE}");
+                cx.error(&item.origin, key, message);
+            }
+        }
+        if !valid_provider_id(&entry.key) {
+            let message = format!(
+                "'{path}': a provider id is 1 to 64 of A-Z, a-z, 0-9, '_' and '-' (it is part of \
+                 the callback URL)"
             );
+            cx.error(&entry.key_origin, path.clone(), message);
+        }
+        if provider_type == Some(ProviderType::Oidc) {
             for key in ["issuer_url", "client_id"] {
                 if provider.get(key).is_none() {
                     cx.missing(&provider, key, "for an oidc provider");
@@ -126,4 +142,21 @@ fn initial_user(cx: &mut Cx, section: &Section) -> Option<InitialUser> {
         email: email?,
         password: password?,
     })
+}
+
+/// What [`valid_group`] accepts, for messages.
+pub const GROUP_RULE: &str = "group names are 1 to 64 of A-Z, a-z, 0-9, '_' and '-'";
+
+/// A group name (API §5.5: `[A-Za-z0-9_-]{1,64}`).
+pub fn valid_group(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-'))
+}
+
+/// Provider ids appear in paths (`/api/auth/oidc/<id>/callback`), so they follow the same rule
+/// as group names.
+fn valid_provider_id(id: &str) -> bool {
+    valid_group(id)
 }

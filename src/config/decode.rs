@@ -63,8 +63,9 @@ pub fn decode(cx: &mut Cx, root: &Section, cwd: &Path, host_name: &dyn Fn() -> S
         .as_ref()
         .and_then(|section| cx.section(section, "s3"))
         .and_then(|section| s3(cx, &section));
+    let auth = auth(cx, root);
     let mut config = Config {
-        listen: listen(cx, root),
+        listen: listen(cx, root, auth.is_some()),
         db,
         http: http(cx, root),
         log_storage: LogStorageConfig {
@@ -73,12 +74,12 @@ pub fn decode(cx: &mut Cx, root: &Section, cwd: &Path, host_name: &dyn Fn() -> S
         },
         workspaces: workspaces(cx, root, cwd),
         embedded_worker: cx.boolean(root, "embedded_worker").unwrap_or(true),
-        auth: auth(cx, root),
+        auth,
         recovery: recovery(cx, root),
         default_step_timeout: cx.duration(root, "default_step_timeout", MAX_STEP_TIMEOUT),
         default_job_timeout: cx.duration(root, "default_job_timeout", MAX_JOB_TIMEOUT),
         secret_file_dirs: secret_file_dirs(cx, root),
-        trusted_proxies: cx.strings(root, "trusted_proxies").unwrap_or_default(),
+        trusted_proxies: trusted_proxies(cx, root),
         retention: cx
             .section(root, "retention")
             .and_then(|section| retention(cx, &section)),
@@ -101,8 +102,14 @@ pub fn decode(cx: &mut Cx, root: &Section, cwd: &Path, host_name: &dyn Fn() -> S
     config
 }
 
-fn listen(cx: &mut Cx, root: &Section) -> SocketAddr {
-    let default = SocketAddr::from(([0, 0, 0, 0], 8080));
+fn listen(cx: &mut Cx, root: &Section, auth_on: bool) -> SocketAddr {
+    // Without `auth` nothing asks for a token, so by default only this machine may connect
+    // (issue #12 item 9); with it, every interface, as API §10.2 says.
+    let default = if auth_on {
+        SocketAddr::from(([0, 0, 0, 0], 8080))
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    };
     let Some(text) = cx.string(root, "listen") else {
         return default;
     };
@@ -119,6 +126,35 @@ fn listen(cx: &mut Cx, root: &Section) -> SocketAddr {
             default
         }
     }
+}
+
+/// `trusted_proxies`: addresses (`10.0.0.5`, `::1`) or networks (`10.0.0.0/8`).
+fn trusted_proxies(cx: &mut Cx, root: &Section) -> Vec<ipnet::IpNet> {
+    let Some(texts) = cx.strings(root, "trusted_proxies") else {
+        return Vec::new();
+    };
+    let mut networks = Vec::with_capacity(texts.len());
+    for (index, text) in texts.iter().enumerate() {
+        let parsed = text.parse::<ipnet::IpNet>().ok().or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        });
+        match parsed {
+            Some(network) => networks.push(network),
+            None => {
+                let origin = root
+                    .get("trusted_proxies")
+                    .map_or_else(|| root.origin.clone(), |item| item.origin.clone());
+                let key = format!("trusted_proxies[{index}]");
+                let message = format!(
+                    "'{key}' must be an IP address or a network such as 10.0.0.0/8, found '{text}'"
+                );
+                cx.error(&origin, key, message);
+            }
+        }
+    }
+    networks
 }
 
 /// The `db` section and whether `db.url` was set (else it derives from `data_dir`).

@@ -43,6 +43,19 @@ impl Config {
         }
     }
 
+    /// The start-up warning for a server that anyone on the network can use: authentication
+    /// is off and `listen` is not a loopback address.
+    pub fn exposure_warning(&self) -> Option<String> {
+        if self.auth.is_some() || self.listen.ip().is_loopback() {
+            return None;
+        }
+        Some(format!(
+            "listening on {} with authentication off: anyone who can reach this address can run \
+             tasks (shell commands) on the workers; configure 'auth' or listen on 127.0.0.1",
+            self.listen
+        ))
+    }
+
     /// Applies the flags of `stroem work`. `server` is `--server` or `$STROEM_URL` and is
     /// passed only when one of them was given (API §9.1), so `server_url` keeps its value
     /// otherwise.

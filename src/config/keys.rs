@@ -153,10 +153,13 @@ pub const ROOT: &[Key] = &[
                     leaf("issuer_url"),
                     leaf("client_id"),
                     secret("client_secret"),
-                    later("P2", leaf("default_groups")),
+                    leaf("default_groups"),
                 ],
             ),
             section("initial_user", &[leaf("email"), secret("password")]),
+            // `rules` is a list of maps; their keys are checked where they are decoded
+            // (`config::acl`), since the table describes maps, not lists.
+            section("acl", &[leaf("default"), leaf("rules")]),
         ],
     ),
     section(
@@ -170,7 +173,7 @@ pub const ROOT: &[Key] = &[
     leaf("default_step_timeout"),
     leaf("default_job_timeout"),
     leaf("secret_file_dirs"),
-    later("P2", leaf("trusted_proxies")),
+    leaf("trusted_proxies"),
     later(
         "P2",
         section(

@@ -14,6 +14,7 @@
 //! checking whether `./workspace` exists (API §10.3) and, when `worker_name` is unset and the
 //! captured environment has no `HOSTNAME`, reading `/etc/hostname`.
 
+mod acl;
 mod auth;
 mod decode;
 mod env;
@@ -29,6 +30,7 @@ mod workspaces;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use auth::{GROUP_RULE, valid_group};
 pub use decode::{DEFAULT_DATA_DIR, MIN_WORKER_TOKEN_CHARS};
 pub use error::{ConfigError, Origin, Problem};
 pub use types::*;

@@ -62,8 +62,9 @@ pub struct Config {
     pub default_job_timeout: Option<Duration>,
     /// Directories `file()` may read in workflow `secrets:` (WF §16.1).
     pub secret_file_dirs: Vec<PathBuf>,
-    /// [P2] Parsed, without effect in this version.
-    pub trusted_proxies: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (API §1.6); single addresses are stored as
+    /// host-length networks.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// [P2] Parsed, without effect in this version.
     pub retention: Option<RetentionConfig>,
     /// [P2] Parsed, without effect in this version.
@@ -225,12 +226,72 @@ pub struct AuthConfig {
     /// Login providers by id, in the order written.
     pub providers: IndexMap<String, ProviderConfig>,
     pub initial_user: Option<InitialUser>,
+    /// Access rules (issue #12; `docs/authentication.md`).
+    pub acl: AclConfig,
+}
+
+/// What a rule grants on the tasks it matches, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// The task and its jobs do not exist for the caller (404, left out of lists).
+    None,
+    /// Sees the task, its jobs and their logs.
+    View,
+    /// Also triggers and cancels.
+    Run,
+}
+
+impl Access {
+    pub const ALL: [(&'static str, Access); 3] = [
+        ("none", Access::None),
+        ("view", Access::View),
+        ("run", Access::Run),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::View => "view",
+            Access::Run => "run",
+        }
+    }
+}
+
+/// `auth.acl`: rules matched in order, first match wins; `default` when none matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclConfig {
+    pub default: Access,
+    pub rules: Vec<AclRule>,
+}
+
+impl Default for AclConfig {
+    fn default() -> Self {
+        AclConfig {
+            default: Access::Run,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One access rule. Globs know `*` (any run of characters) and `?` (one character).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclRule {
+    /// Workspace glob; `*` when absent.
+    pub workspace: String,
+    /// Task globs, any of which may match; `["*"]` when absent.
+    pub tasks: Vec<String>,
+    /// The rule applies to members of any of these groups…
+    pub groups: Vec<String>,
+    /// …or to these users (e-mail addresses, compared case-insensitively). With neither
+    /// `groups` nor `users` it applies to everyone.
+    pub users: Vec<String>,
+    pub allow: Access,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderType {
     Internal,
-    /// [P2] OIDC (API §5.4): parsed, without effect in this version.
+    /// OIDC sign-in (API §5.4).
     Oidc,
 }
 
@@ -241,7 +302,7 @@ pub struct ProviderConfig {
     pub issuer_url: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
-    /// [P2] Parsed, without effect in this version.
+    /// Groups a user created by this provider's first sign-in joins (API §5.4).
     pub default_groups: Vec<String>,
 }
 

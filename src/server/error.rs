@@ -13,6 +13,11 @@ use super::request_id;
 use crate::api::{ErrorBody, ErrorDetail, ParamError};
 use crate::workflow::input::FieldError;
 
+/// The `code` of an error response, as a response extension: the audit trail records it as
+/// the outcome without reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 /// The `Retry-After` of a 503: the database or the server should be back by then.
 pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
 
@@ -299,6 +304,7 @@ impl IntoResponse for ApiError {
             ),
         }
         let mut response = (status, Json(self.body(request_id.as_deref()))).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized { .. } => {

@@ -9,11 +9,14 @@
 //! Surfaces (API §1.1): `/api`, `/hooks` and `/worker` answer unknown paths with JSON 404;
 //! `/healthz` is public; everything else falls through to the embedded web UI ([`ui`]).
 
+mod accounts;
+mod auth_routes;
 mod connection;
 mod edge;
 mod error;
 mod extract;
 mod fallback;
+mod gate;
 mod health;
 mod pagination;
 mod request_id;
@@ -38,6 +41,7 @@ pub use error::{ApiError, AuthFailure, ConflictKind, UNAVAILABLE_RETRY_SECS};
 pub use extract::{
     ApiJson, ApiPath, ApiQuery, BodyLimit, bearer_credentials, bearer_token, parse_json,
 };
+pub use gate::{ClientIp, Security};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
@@ -62,6 +66,8 @@ pub struct AppState {
     pub workers: WorkerAccess,
     /// The web UI's files: [`UiBundle::embedded`] in `serve`, a fixture or nothing in tests.
     pub ui: UiBundle,
+    /// Authentication (none: off) and the trusted proxies.
+    pub security: Security,
     /// Timeouts and allowed origins (the `http` section).
     pub http: HttpPolicy,
 }
@@ -86,15 +92,22 @@ pub fn router(state: AppState) -> Router {
 /// The surfaces around a set of `/api` routes; tests assemble their own routes with it.
 fn assemble(state: AppState, api: Router<AppState>) -> Router {
     let workers = worker_routes::worker_routes(&state);
+    // The gate wraps the whole `/api` surface, unknown paths and methods included, so every
+    // route — also one added later — needs credentials unless it is public (API §5.1). It is
+    // the outermost layer, so nothing about a route shows before sign-in and the audit trail
+    // also records writes the same-origin check refuses.
+    let api = machine_surface(api, limits::API_BODY)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest(
-            "/api",
-            machine_surface(api, limits::API_BODY).layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                edge::same_origin_writes,
-            )),
-        )
+        .nest("/api", api)
         .nest(
             "/hooks",
             machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
@@ -110,9 +123,9 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The `/api` routes (API §3).
+/// The `/api` routes (API §3, §5).
 fn api_routes() -> Router<AppState> {
-    routes::api_routes().route("/config", get(ui::get_config))
+    routes::api_routes()
 }
 
 /// A machine-facing route group: JSON 404/405 for what it does not know and its body limit.

@@ -1,13 +1,15 @@
 //! The public `/api` routes of API §3 and §4.2: thin translations between the wire types of
 //! [`crate::api`] and the [`Orchestrator`], which does the work.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,30 +19,169 @@ use crate::api::execute::{ExecuteRequest, JobStatusReply};
 use crate::api::job::{JobDetail, JobMode, JobSummary};
 use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
 use crate::api::{WorkerDetail, WorkerView};
-use crate::engine::JobStatus;
+use crate::auth::Caller;
+use crate::config::Access;
+use crate::engine::{JobState, JobStatus};
 use crate::orchestrator::{JobSource, Orchestrator, OrchestratorError};
-use crate::store::JobFilter;
+use crate::store::{JobFilter, Visibility};
 use crate::workspace::manager::{TaskDetail, TaskSummary, TriggerView, WorkspaceView};
 
-/// The `/api` routes backed by the orchestrator.
+/// One `/api` route: what the gate's audit trail calls it, and whether it needs credentials.
+#[derive(Debug, Clone)]
+pub(super) struct ApiRoute {
+    pub method: Method,
+    /// The axum pattern below `/api` (`/jobs/{id}/cancel`).
+    pub path: &'static str,
+    /// The audit trail's `action` (`job.cancel`).
+    pub action: &'static str,
+}
+
+/// A route of the table with its handler.
+pub(super) struct Entry {
+    pub route: ApiRoute,
+    pub handler: MethodRouter<AppState>,
+}
+
+pub(super) fn entry(
+    method: Method,
+    path: &'static str,
+    action: &'static str,
+    handler: MethodRouter<AppState>,
+) -> Entry {
+    Entry {
+        route: ApiRoute {
+            method,
+            path,
+            action,
+        },
+        handler,
+    }
+}
+
+/// Every `/api` route (API §3, §5): the router is built from this table, the audit trail names
+/// actions from it, and a test walks it to prove that each route needs credentials.
+pub(super) fn table() -> Vec<Entry> {
+    let mut table = vec![
+        entry(
+            Method::GET,
+            "/config",
+            "config.read",
+            get(super::ui::get_config),
+        ),
+        entry(Method::GET, "/stats", "stats.read", get(stats)),
+        entry(
+            Method::GET,
+            "/workspaces",
+            "workspace.list",
+            get(list_workspaces),
+        ),
+        entry(
+            Method::GET,
+            "/workspaces/{ws}",
+            "workspace.read",
+            get(get_workspace),
+        ),
+        entry(Method::GET, "/tasks", "task.list", get(list_all_tasks)),
+        entry(
+            Method::GET,
+            "/workspaces/{ws}/tasks",
+            "task.list",
+            get(list_tasks),
+        ),
+        entry(
+            Method::GET,
+            "/workspaces/{ws}/tasks/{name}",
+            "task.read",
+            get(get_task),
+        ),
+        entry(
+            Method::POST,
+            "/workspaces/{ws}/tasks/{name}/execute",
+            "job.trigger",
+            post(execute_task),
+        ),
+        entry(
+            Method::GET,
+            "/workspaces/{ws}/triggers",
+            "trigger.list",
+            get(list_triggers),
+        ),
+        entry(Method::GET, "/jobs", "job.list", get(list_jobs)),
+        entry(Method::GET, "/jobs/{id}", "job.read", get(get_job)),
+        entry(
+            Method::POST,
+            "/jobs/{id}/cancel",
+            "job.cancel",
+            post(cancel_job),
+        ),
+        entry(Method::GET, "/jobs/{id}/logs", "log.read", get(job_logs)),
+        entry(
+            Method::GET,
+            "/jobs/{id}/logs/stream",
+            "log.stream",
+            get(super::stream::stream_logs),
+        ),
+        entry(
+            Method::GET,
+            "/jobs/{id}/steps/{step}/logs",
+            "log.read",
+            get(step_logs),
+        ),
+        entry(Method::GET, "/workers", "worker.list", get(list_workers)),
+        entry(Method::GET, "/workers/{id}", "worker.read", get(get_worker)),
+    ];
+    table.extend(super::auth_routes::table());
+    table.extend(super::accounts::table());
+    table
+}
+
+/// The `/api` router built from [`table`].
 pub(super) fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/stats", get(stats))
-        .route("/workspaces", get(list_workspaces))
-        .route("/workspaces/{ws}", get(get_workspace))
-        .route("/tasks", get(list_all_tasks))
-        .route("/workspaces/{ws}/tasks", get(list_tasks))
-        .route("/workspaces/{ws}/tasks/{name}", get(get_task))
-        .route("/workspaces/{ws}/tasks/{name}/execute", post(execute_task))
-        .route("/workspaces/{ws}/triggers", get(list_triggers))
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(get_job))
-        .route("/jobs/{id}/cancel", post(cancel_job))
-        .route("/jobs/{id}/logs", get(job_logs))
-        .route("/jobs/{id}/logs/stream", get(super::stream::stream_logs))
-        .route("/jobs/{id}/steps/{step}/logs", get(step_logs))
-        .route("/workers", get(list_workers))
-        .route("/workers/{id}", get(get_worker))
+    table().into_iter().fold(Router::new(), |router, entry| {
+        router.route(entry.route.path, entry.handler)
+    })
+}
+
+/// The routes of the table, without handlers, for matching requests against.
+static ROUTES: LazyLock<Vec<ApiRoute>> =
+    LazyLock::new(|| table().into_iter().map(|entry| entry.route).collect());
+
+/// What a request to `path` (below `/api`) with `method` is: its action and its target (the
+/// path parameters joined with `/`: `default/hello-world`, a job id).
+pub(super) struct Matched {
+    pub action: &'static str,
+    pub target: Option<String>,
+}
+
+pub(super) fn find(method: &Method, path: &str) -> Option<Matched> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    ROUTES.iter().find_map(|route| {
+        if route.method != *method {
+            return None;
+        }
+        let pattern: Vec<&str> = route.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (want, have) in pattern.iter().zip(&segments) {
+            if want.starts_with('{') {
+                params.push(*have);
+            } else if want != have {
+                return None;
+            }
+        }
+        Some(Matched {
+            action: route.action,
+            target: (!params.is_empty()).then(|| params.join("/")),
+        })
+    })
+}
+
+/// All routes of the table, for tests.
+#[cfg(test)]
+pub(super) fn all() -> &'static [ApiRoute] {
+    &ROUTES
 }
 
 impl AppState {
@@ -48,6 +189,63 @@ impl AppState {
         self.orchestrator
             .as_ref()
             .ok_or_else(|| ApiError::unavailable("the job engine is not running"))
+    }
+
+    /// What `caller` may do with a task (access rules; everything without authentication).
+    pub(super) fn access(&self, caller: &Caller, workspace: &str, task: &str) -> Access {
+        match &self.security.auth {
+            Some(auth) => auth.acl().access(caller, workspace, task),
+            None => Access::Run,
+        }
+    }
+
+    /// Which jobs `caller` sees in lists and counts; `None` sees all.
+    pub(super) fn visibility(&self, caller: &Caller) -> Option<Visibility> {
+        self.security
+            .auth
+            .as_ref()
+            .and_then(|auth| auth.acl().visibility(caller))
+    }
+
+    /// The job `id` if `caller` may see it; a job they may not see is "not found" (issue #12:
+    /// its existence is not revealed).
+    pub(super) async fn visible_job(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<JobState, ApiError> {
+        let job = self
+            .jobs()?
+            .store()
+            .get_job(id)
+            .await
+            .map_err(ApiError::internal)?
+            .filter(|job| self.access(caller, &job.workspace, &job.task) >= Access::View)
+            .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+        Ok(job)
+    }
+}
+
+/// `Forbidden` for a caller who may see but not run a task.
+fn require_run(access: Access, what: &str) -> Result<(), ApiError> {
+    if access >= Access::Run {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "you may view {what} but not run or cancel it (access rules)"
+        )))
+    }
+}
+
+/// The job source of a request (API §2.4): `api` without authentication, else `user` with the
+/// e-mail or `api-key:<prefix>`.
+fn job_source(caller: &Caller) -> JobSource {
+    match caller.principal() {
+        Some(principal) => JobSource {
+            source_type: "user".to_owned(),
+            source_id: Some(principal.source_id()),
+        },
+        None => JobSource::api(),
     }
 }
 
@@ -87,12 +285,14 @@ impl FromParams for WorkspaceFilter {
 
 async fn stats(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(filter): ApiQuery<WorkspaceFilter>,
 ) -> Result<Json<Value>, ApiError> {
+    let visibility = state.visibility(&caller);
     let counts = state
         .jobs()?
         .store()
-        .job_counts(filter.workspace.as_deref())
+        .job_counts(filter.workspace.as_deref(), visibility.as_ref())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
@@ -102,53 +302,93 @@ async fn stats(
 
 async fn list_workspaces(
     State(state): State<AppState>,
+    caller: Caller,
 ) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
-    Ok(Json(state.jobs()?.workspaces().list()))
+    let mut views = state.jobs()?.workspaces().list();
+    for view in &mut views {
+        count_visible(&state, &caller, view)?;
+    }
+    Ok(Json(views))
 }
 
 async fn get_workspace(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
-    state
+    let mut view = state
         .jobs()?
         .workspaces()
         .view(&ws)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))?;
+    count_visible(&state, &caller, &mut view)?;
+    Ok(Json(view))
+}
+
+/// A workspace's task and trigger counts as the caller sees them (issue #12: tasks they may
+/// not view are left out of every count).
+fn count_visible(
+    state: &AppState,
+    caller: &Caller,
+    view: &mut WorkspaceView,
+) -> Result<(), ApiError> {
+    if state.visibility(caller).is_none() {
+        return Ok(());
+    }
+    let workspaces = state.jobs()?.workspaces();
+    let visible = |task: &str| state.access(caller, &view.name, task) >= Access::View;
+    view.tasks_count = workspaces
+        .tasks(&view.name)
+        .unwrap_or_default()
+        .iter()
+        .filter(|task| visible(&task.name))
+        .count();
+    view.triggers_count = workspaces
+        .triggers(&view.name, chrono::Utc::now())
+        .unwrap_or_default()
+        .iter()
+        .filter(|trigger| visible(&trigger.task))
+        .count();
+    Ok(())
 }
 
 async fn list_all_tasks(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(filter): ApiQuery<WorkspaceFilter>,
 ) -> Result<Json<Vec<TaskSummary>>, ApiError> {
     let mut tasks = state.jobs()?.workspaces().all_tasks();
     if let Some(workspace) = &filter.workspace {
         tasks.retain(|task| &task.workspace == workspace);
     }
+    tasks.retain(|task| state.access(&caller, &task.workspace, &task.name) >= Access::View);
     Ok(Json(tasks))
 }
 
 async fn list_tasks(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> Result<Json<Vec<TaskSummary>>, ApiError> {
-    state
+    let mut tasks = state
         .jobs()?
         .workspaces()
         .tasks(&ws)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))
+        .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))?;
+    tasks.retain(|task| state.access(&caller, &ws, &task.name) >= Access::View);
+    Ok(Json(tasks))
 }
 
 async fn get_task(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath((ws, name)): ApiPath<(String, String)>,
 ) -> Result<Json<TaskDetail>, ApiError> {
     let orchestrator = state.jobs()?;
     let mut task = orchestrator
         .workspaces()
         .task(&ws, &name, chrono::Utc::now())
+        .filter(|_| state.access(&caller, &ws, &name) >= Access::View)
         .ok_or_else(|| ApiError::not_found(format!("task '{name}' in workspace '{ws}'")))?;
     fill_last_runs(orchestrator, &ws, &mut task.triggers).await?;
     Ok(Json(task))
@@ -156,6 +396,7 @@ async fn get_task(
 
 async fn list_triggers(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> Result<Json<Vec<TriggerView>>, ApiError> {
     let orchestrator = state.jobs()?;
@@ -163,6 +404,7 @@ async fn list_triggers(
         .workspaces()
         .triggers(&ws, chrono::Utc::now())
         .ok_or_else(|| ApiError::not_found(format!("workspace '{ws}'")))?;
+    triggers.retain(|trigger| state.access(&caller, &ws, &trigger.task) >= Access::View);
     fill_last_runs(orchestrator, &ws, &mut triggers).await?;
     Ok(Json(triggers))
 }
@@ -192,12 +434,20 @@ async fn fill_last_runs(
 
 async fn execute_task(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath((ws, name)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<ExecuteRequest>,
 ) -> Result<Json<JobStatusReply>, ApiError> {
+    let access = state.access(&caller, &ws, &name);
+    if access < Access::View {
+        return Err(ApiError::not_found(format!(
+            "task '{name}' in workspace '{ws}'"
+        )));
+    }
+    require_run(access, &format!("task '{name}'"))?;
     let job = state
         .jobs()?
-        .create_job(&ws, &name, request.input_value(), JobSource::api())
+        .create_job(&ws, &name, request.input_value(), job_source(&caller))
         .await?;
     Ok(Json(JobStatusReply {
         job_id: job.id,
@@ -207,6 +457,7 @@ async fn execute_task(
 
 async fn list_jobs(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(query): ApiQuery<JobListQuery>,
 ) -> Result<Paginated<JobSummary>, ApiError> {
     let Page { limit, offset } = query.page;
@@ -217,6 +468,7 @@ async fn list_jobs(
         source_type: query.source_type,
         parent_job_id: query.parent_job_id,
         search: query.search,
+        visibility: state.visibility(&caller),
         limit,
         offset,
         ..JobFilter::default()
@@ -253,15 +505,11 @@ async fn list_jobs(
 
 async fn get_job(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobDetail>, ApiError> {
     let orchestrator = state.jobs()?;
-    let job = orchestrator
-        .store()
-        .get_job(id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let job = state.visible_job(&caller, id).await?;
     let detail = views::job_detail(orchestrator, &job)
         .await
         .map_err(ApiError::internal)?;
@@ -270,9 +518,15 @@ async fn get_job(
 
 async fn cancel_job(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobStatusReply>, ApiError> {
     let orchestrator = state.jobs()?;
+    let job = state.visible_job(&caller, id).await?;
+    require_run(
+        state.access(&caller, &job.workspace, &job.task),
+        &format!("job {id}"),
+    )?;
     let job = match orchestrator.cancel_job(id, None).await {
         Ok(job) => job,
         // API §3.4: the message gives the current status.
@@ -302,17 +556,21 @@ async fn cancel_job(
 
 async fn job_logs(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
+    state.visible_job(&caller, id).await?;
     read_logs(&state, id, query.after, query.limit as usize, query.step).await
 }
 
 async fn step_logs(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath((id, step)): ApiPath<(Uuid, String)>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
+    state.visible_job(&caller, id).await?;
     read_logs(&state, id, query.after, query.limit as usize, Some(step)).await
 }
 
@@ -325,7 +583,7 @@ const LOG_READ_PAGE: usize = 1_000;
 
 /// `{"logs": "…", "last_seq": N, "has_more": b}` (API §4.2), streamed as the log is read, so a
 /// large range is never held in memory. The job must exist; an error after the first byte can
-/// only cut the answer short (and is logged).
+/// only cut the answer short (and is logged). The caller checked that the job is visible.
 async fn read_logs(
     state: &AppState,
     id: Uuid,
@@ -334,12 +592,6 @@ async fn read_logs(
     step: Option<String>,
 ) -> Result<Response, ApiError> {
     let orchestrator = state.jobs()?;
-    orchestrator
-        .store()
-        .get_job(id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     let logs = orchestrator.logs().clone();
     let (reader, mut writer) = tokio::io::duplex(64 * 1024);
     let runtime = tokio::runtime::Handle::current();
@@ -424,8 +676,10 @@ async fn list_workers(
 
 async fn get_worker(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<WorkerDetail>, ApiError> {
+    let visibility = state.visibility(&caller);
     let store = state.jobs()?.store();
     let worker = store
         .get_worker(id)
@@ -433,7 +687,7 @@ async fn get_worker(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("worker {id}")))?;
     let steps = store
-        .worker_steps(id, 50)
+        .worker_steps(id, 50, visibility.as_ref())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(WorkerDetail {

@@ -8,7 +8,8 @@
 //! Then the stream sends `{"event":"end","status":…}` and closes with 1000.
 //!
 //! Failures are answered before the upgrade with the JSON error body (400 bad parameter or not
-//! a WebSocket request, 404 unknown job). A subscriber whose socket does not take a frame within
+//! a WebSocket request, 401 without credentials when authentication is on — `?token=` is
+//! accepted here, see `gate` —, 404 unknown job or a job the access rules hide). A subscriber whose socket does not take a frame within
 //! [`SEND_TIMEOUT`] is closed with 1013 and resumes with `after`; server shutdown closes every
 //! stream with 1001. A subscriber that sends a message over [`CLIENT_MESSAGE_BYTES`] is closed
 //! (1009): what clients send is ignored, and must not be buffered without bound.
@@ -65,6 +66,7 @@ impl FromParams for StreamQuery {
 
 pub(super) async fn stream_logs(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<StreamQuery>,
     shutdown: Option<axum::Extension<Shutdown>>,
@@ -74,12 +76,8 @@ pub(super) async fn stream_logs(
         .orchestrator
         .clone()
         .ok_or_else(|| ApiError::unavailable("the job engine is not running"))?;
-    orchestrator
-        .store()
-        .get_job(id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    // A job the caller may not view does not exist for them, live log included (issue #12).
+    state.visible_job(&caller, id).await?;
     let upgrade = upgrade
         .map_err(|rejection| {
             ApiError::bad_request(format!("expected a WebSocket upgrade: {rejection}"))

@@ -41,6 +41,9 @@ pub enum StoreError {
     /// A state change removed a step; steps are rows that are never deleted.
     #[error("step '{step}' of job {job_id} disappeared from the job state")]
     StepRemoved { job_id: Uuid, step: String },
+    /// A unique key clash: `field` names the value that is already taken.
+    #[error("{field} is already in use")]
+    Conflict { field: &'static str },
     /// A value that does not fit its column (a number out of range, an unknown status).
     #[error("invalid stored value: {0}")]
     Invalid(String),
@@ -52,6 +55,16 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// A unique-key violation as [`StoreError::Conflict`] on `field`, any other error as is.
+    pub(crate) fn unique(error: sqlx::Error, field: &'static str) -> Self {
+        match &error {
+            sqlx::Error::Database(database) if database.is_unique_violation() => {
+                StoreError::Conflict { field }
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+
     pub(crate) fn invalid(what: impl std::fmt::Display) -> Self {
         StoreError::Invalid(what.to_string())
     }

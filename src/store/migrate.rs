@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_live_lease_worker.sql"),
         postgres: include_str!("../../migrations/postgres/0004_live_lease_worker.sql"),
     },
+    Migration {
+        version: 5,
+        name: "auth",
+        sqlite: include_str!("../../migrations/sqlite/0005_auth.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_auth.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

@@ -15,6 +15,7 @@
 //! SQLite. The only JSON the store queries into (a step's tags) is cast to `jsonb` in the
 //! claim query.
 
+mod audit;
 mod cache;
 mod claim;
 mod error;
@@ -24,9 +25,11 @@ mod migrate;
 mod notify;
 mod query;
 mod rows;
+mod sessions;
 mod sql;
 mod triggers;
 mod tx;
+mod users;
 mod worker;
 
 use std::str::FromStr;
@@ -36,12 +39,15 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::{AuditEntry, AuditFilter};
 pub use claim::{Claim, WaitingStep};
 pub use error::{Result, StoreError, is_unavailable};
 pub use job::JobRouting;
 pub use lease::{HeartbeatReply, Lease, LeaseKey, LeaseStatus, LeaseUse};
-pub use query::{JobCounts, JobFilter, JobSummary};
+pub use query::{JobCounts, JobFilter, JobSummary, Visibility, VisibilityRule};
+pub use sessions::{ApiKeyRecord, NewRefresh, Rotation};
 pub use triggers::TriggerTick;
+pub use users::{NewUser, UserRecord};
 pub use worker::{Worker, WorkerRegistration, WorkerStatus, WorkerStep};
 
 use tx::Tx;

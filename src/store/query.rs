@@ -23,8 +23,28 @@ pub struct JobFilter {
     pub top_level: bool,
     /// Substring of task name, workspace or source id (any case), or a job-id prefix.
     pub search: Option<String>,
+    /// The jobs the caller may see (access rules); `None` sees all.
+    pub visibility: Option<Visibility>,
     pub limit: u32,
     pub offset: u64,
+}
+
+/// Which jobs a caller may see, by workspace and task name: rules tried in order, the first
+/// whose workspace glob and any task glob match decides; `default` when none does. Globs know
+/// `*` and `?` only, so they translate exactly into SQLite's `GLOB` and PostgreSQL's `LIKE`,
+/// and lists, counts and statistics filter in the database — `X-Total-Count` counts only
+/// what the caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visibility {
+    pub rules: Vec<VisibilityRule>,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibilityRule {
+    pub workspace: String,
+    pub tasks: Vec<String>,
+    pub visible: bool,
 }
 
 impl Default for JobFilter {
@@ -37,6 +57,7 @@ impl Default for JobFilter {
             parent_job_id: None,
             top_level: false,
             search: None,
+            visibility: None,
             limit: 50,
             offset: 0,
         }
@@ -73,7 +94,7 @@ pub struct JobCounts {
 }
 
 /// A bind of a dynamically built condition.
-enum Param {
+pub(super) enum Param {
     Text(String),
     Id(Uuid),
 }
@@ -91,6 +112,7 @@ macro_rules! bind_all {
         query
     }};
 }
+pub(super) use bind_all;
 
 type SummaryTuple = (
     Uuid,
@@ -168,6 +190,11 @@ impl Store {
         if filter.top_level {
             conditions.push("parent_job_id IS NULL AND source_type <> 'hook'".to_owned());
         }
+        if let Some(visibility) = &filter.visibility
+            && let Some(condition) = visibility_condition(visibility, tx.is_postgres(), &mut params)
+        {
+            conditions.push(condition);
+        }
         let where_sql = if conditions.is_empty() {
             String::new()
         } else {
@@ -202,17 +229,27 @@ impl Store {
         Ok((jobs, u64::try_from(total).unwrap_or_default()))
     }
 
-    /// Job counts by status, of one workspace or all.
-    pub async fn job_counts(&self, workspace: Option<&str>) -> Result<JobCounts> {
+    /// Job counts by status, of one workspace or all, of the jobs `visibility` lets through.
+    pub async fn job_counts(
+        &self,
+        workspace: Option<&str>,
+        visibility: Option<&Visibility>,
+    ) -> Result<JobCounts> {
         let mut tx = self.begin_read().await?;
+        let mut params = vec![Param::Text(workspace.unwrap_or_default().to_owned())];
+        let mut sql =
+            "SELECT status, COUNT(*) FROM jobs WHERE ($1 = '' OR workspace = $1)".to_owned();
+        if let Some(visibility) = visibility
+            && let Some(condition) = visibility_condition(visibility, tx.is_postgres(), &mut params)
+        {
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        }
+        sql.push_str(" GROUP BY status");
         let rows: Vec<(String, i64)> = on_tx!(&mut tx, conn => {
-            sqlx::query_as(
-                "SELECT status, COUNT(*) FROM jobs \
-                 WHERE ($1 IS NULL OR workspace = $1) GROUP BY status",
-            )
-            .bind(workspace)
-            .fetch_all(&mut **conn)
-            .await?
+            bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &params)
+                .fetch_all(&mut **conn)
+                .await?
         });
         tx.commit().await?;
         let mut counts = JobCounts::default();
@@ -278,6 +315,72 @@ fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
         completed_at: opt_from_millis(completed_at)?,
         error,
     })
+}
+
+/// The SQL condition that keeps the jobs `visibility` lets through, binding its patterns as
+/// `params`; `None` when it lets everything through. It names the columns `workspace` and
+/// `task` bare, so a query joining other tables must not have columns of those names.
+pub(super) fn visibility_condition(
+    visibility: &Visibility,
+    postgres: bool,
+    params: &mut Vec<Param>,
+) -> Option<String> {
+    if visibility.default && visibility.rules.iter().all(|rule| rule.visible) {
+        return None;
+    }
+    if !visibility.default && visibility.rules.iter().all(|rule| !rule.visible) {
+        return Some("1 = 0".to_owned());
+    }
+    let matches = |column: &str, glob: &str, params: &mut Vec<Param>| {
+        let pattern = if postgres {
+            glob_to_like(glob)
+        } else {
+            glob.replace('[', "[[]")
+        };
+        params.push(Param::Text(pattern));
+        if postgres {
+            format!("{column} LIKE ${} ESCAPE '\\'", params.len())
+        } else {
+            format!("{column} GLOB ${}", params.len())
+        }
+    };
+    let mut sql = String::from("(CASE");
+    for rule in &visibility.rules {
+        let workspace = matches("workspace", &rule.workspace, params);
+        let tasks: Vec<String> = rule
+            .tasks
+            .iter()
+            .map(|task| matches("task", task, params))
+            .collect();
+        let tasks = if tasks.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            tasks.join(" OR ")
+        };
+        sql.push_str(&format!(
+            " WHEN {workspace} AND ({tasks}) THEN {}",
+            i32::from(rule.visible)
+        ));
+    }
+    sql.push_str(&format!(" ELSE {} END) = 1", i32::from(visibility.default)));
+    Some(sql)
+}
+
+/// A `*`/`?` glob as a LIKE pattern with `\` as escape character.
+fn glob_to_like(glob: &str) -> String {
+    let mut pattern = String::with_capacity(glob.len());
+    for character in glob.chars() {
+        match character {
+            '*' => pattern.push('%'),
+            '?' => pattern.push('_'),
+            '%' | '_' | '\\' => {
+                pattern.push('\\');
+                pattern.push(character);
+            }
+            other => pattern.push(other),
+        }
+    }
+    pattern
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.

@@ -245,8 +245,15 @@ impl Store {
         Ok(leases)
     }
 
-    /// The `limit` steps a worker most recently claimed, newest first (API §3.5).
-    pub async fn worker_steps(&self, worker_id: Uuid, limit: u32) -> Result<Vec<WorkerStep>> {
+    /// The `limit` steps a worker most recently claimed, newest first (API §3.5), of the jobs
+    /// `visibility` lets through.
+    pub async fn worker_steps(
+        &self,
+        worker_id: Uuid,
+        limit: u32,
+        visibility: Option<&super::Visibility>,
+    ) -> Result<Vec<WorkerStep>> {
+        use super::query::{Param, bind_all, visibility_condition};
         type Tuple = (
             Uuid,
             String,
@@ -259,20 +266,25 @@ impl Store {
             Option<String>,
         );
         let mut tx = self.begin_read().await?;
+        let mut params: Vec<Param> = vec![Param::Id(worker_id)];
+        let visible = visibility
+            .and_then(|visibility| visibility_condition(visibility, tx.is_postgres(), &mut params))
+            .map_or_else(String::new, |condition| format!("WHERE {condition} "));
+        let sql = format!(
+            "SELECT s.job_id, j.workspace, j.task, s.step_name, s.action_type, s.status, \
+             s.started_at, s.completed_at, s.error_message \
+             FROM (SELECT job_id, step_name, MAX(claimed_at) AS last_claim FROM leases \
+                   WHERE worker_id = $1 GROUP BY job_id, step_name) AS l \
+             JOIN steps s ON s.job_id = l.job_id AND s.step_name = l.step_name \
+             JOIN jobs j ON j.id = s.job_id {visible}\
+             ORDER BY l.last_claim DESC, s.job_id, s.step_name LIMIT ${}",
+            params.len() + 1
+        );
         let tuples: Vec<Tuple> = on_tx!(&mut tx, conn => {
-            sqlx::query_as(
-                "SELECT s.job_id, j.workspace, j.task, s.step_name, s.action_type, s.status, \
-                 s.started_at, s.completed_at, s.error_message \
-                 FROM (SELECT job_id, step_name, MAX(claimed_at) AS last_claim FROM leases \
-                       WHERE worker_id = $1 GROUP BY job_id, step_name) AS l \
-                 JOIN steps s ON s.job_id = l.job_id AND s.step_name = l.step_name \
-                 JOIN jobs j ON j.id = s.job_id \
-                 ORDER BY l.last_claim DESC, s.job_id, s.step_name LIMIT $2",
-            )
-            .bind(worker_id)
-            .bind(i64::from(limit))
-            .fetch_all(&mut **conn)
-            .await?
+            bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &params)
+                .bind(i64::from(limit))
+                .fetch_all(&mut **conn)
+                .await?
         });
         tx.commit().await?;
         tuples

@@ -2,6 +2,7 @@
 //! public surface — files on disk, the real `stroem` binary (through [`support::Stroem`]), real
 //! processes.
 
+mod auth;
 mod client;
 mod config_example;
 mod run;

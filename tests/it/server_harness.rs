@@ -121,6 +121,16 @@ impl Home {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
+        self.start_on(listener, extra).await
+    }
+
+    /// [`Home::start_with_env`] on a listener bound beforehand, for configurations that must
+    /// name the server's own address (`auth.base_url`).
+    pub async fn start_on(
+        &self,
+        listener: tokio::net::TcpListener,
+        extra: &[(&str, &str)],
+    ) -> Server {
         // The runner's environment (WF §11.1), as `stroem serve` captures it at start.
         let mut environment: BTreeMap<String, String> = std::env::vars().collect();
         environment.extend(
@@ -294,6 +304,53 @@ impl Server {
         })
         .await
         .expect("the request thread")
+    }
+
+    /// A request with any method, headers and (JSON) body; never panics on an error status.
+    pub async fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        headers: &[(&str, &str)],
+        json: Option<&str>,
+    ) -> Reply {
+        let agent = self.agent.clone();
+        let url = format!("{}{path}", self.base);
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let body = json.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let request = ureq::http::Request::builder().method(method).uri(&url);
+            let request = headers.iter().fold(request, |request, (name, value)| {
+                request.header(name, value)
+            });
+            let response = match body {
+                Some(body) => agent.run(
+                    request
+                        .header("Content-Type", "application/json")
+                        .body(body)
+                        .expect("request builds"),
+                ),
+                // A bodiless write still declares JSON, as the API asks of every write.
+                None if method != "GET" => agent.run(
+                    request
+                        .header("Content-Type", "application/json")
+                        .body(())
+                        .expect("request builds"),
+                ),
+                None => agent.run(request.body(()).expect("request builds")),
+            };
+            Reply::read(response.unwrap_or_else(|error| panic!("{method} {url}: {error}")))
+        })
+        .await
+        .expect("the request thread")
+    }
+
+    /// The server's base URL (`http://127.0.0.1:<port>`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// A request with any headers, for webhook senders: `GET` sends no body.

@@ -7,6 +7,7 @@ mod check;
 mod dist;
 mod image;
 mod image_test;
+mod oidc;
 /// The packing `build.rs` does, so the size check measures exactly what the binary embeds.
 #[allow(dead_code)] // xtask uses only `compressible` and `gzip`
 #[path = "../../src/server/ui/pack.rs"]
@@ -32,6 +33,8 @@ commands:
                    a real `stroem serve`
   ui               install (npm ci) and build the web UI into web/dist, check its size
   serve [ARGS…]    build the web UI when web/ changed, then `cargo run -- serve ARGS…`
+  oidc             install the OpenID provider the OIDC tests sign in through (npm
+                   oidc-provider, cached in <target dir>/oidc-provider); `test` does it too
   lint             cargo fmt --check and clippy with warnings denied, then the web UI's
                    `npm run lint` (Prettier, tsc) when web/node_modules is installed
   ci               lint, then test (what .ci/run does after installing Chromium)
@@ -96,6 +99,12 @@ fn dispatch(args: &[OsString]) -> Result<()> {
             }
         }
         "test-ui" => no_arguments("test-ui", rest).and_then(|()| ui::test_ui()),
+        "oidc" => {
+            no_arguments("oidc", rest)?;
+            let dir = oidc::prepare()?;
+            println!("{}={}", oidc::DIR_VAR, dir.display());
+            Ok(())
+        }
         "ui" => no_arguments("ui", rest).and_then(|()| ui::ui()),
         "serve" => ui::serve(rest),
         "lint" => no_arguments("lint", rest).and_then(|()| lint()),

@@ -13,10 +13,12 @@ use crate::workflow::model::Duration;
 #[test]
 fn no_file_gives_the_zero_configuration_defaults() {
     let config = Setup::new(None).ok();
+    // Without `auth`, only this machine may connect by default (issue #12 item 9).
     assert_eq!(
         config.listen,
-        "0.0.0.0:8080".parse::<SocketAddr>().expect("address")
+        "127.0.0.1:8080".parse::<SocketAddr>().expect("address")
     );
+    assert_eq!(config.exposure_warning(), None);
     assert_eq!(config.data_dir, PathBuf::from("./stroem-data"));
     assert_eq!(config.db.url.expose(), "sqlite://./stroem-data/stroem.db");
     assert_eq!(config.db.backend, DbBackend::Sqlite);
@@ -402,4 +404,100 @@ fn data_dir_from_the_environment_moves_the_defaults() {
         config.log_storage.local_dir,
         PathBuf::from("/srv/stroem/logs")
     );
+}
+
+#[test]
+fn the_default_listen_address_follows_auth_and_exposure_is_warned() {
+    let with_auth = Setup::new(Some(
+        "auth: {jwt_secret: 0123456789abcdef0123456789abcdef, refresh_secret: r}\n",
+    ))
+    .ok();
+    assert_eq!(
+        with_auth.listen,
+        "0.0.0.0:8080".parse::<SocketAddr>().expect("address")
+    );
+    assert_eq!(with_auth.exposure_warning(), None);
+
+    let exposed = Setup::new(Some("listen: 0.0.0.0:9000\n")).ok();
+    let warning = exposed.exposure_warning().expect("a warning");
+    assert!(
+        warning.contains("0.0.0.0:9000") && warning.contains("authentication off"),
+        "{warning}"
+    );
+    let by_env = Setup::new(None).env("STROEM__LISTEN", "0.0.0.0:9999").ok();
+    assert!(by_env.exposure_warning().is_some());
+    let mut flagged = Setup::new(None).ok();
+    flagged.apply_serve_flags(
+        Some("10.1.2.3:80".parse().expect("address")),
+        None,
+        None,
+        false,
+    );
+    assert!(flagged.exposure_warning().is_some());
+    let local = Setup::new(Some("listen: \"[::1]:8080\"\n")).ok();
+    assert_eq!(local.exposure_warning(), None);
+}
+
+#[test]
+fn a_short_jwt_secret_is_a_warning_and_acl_rules_are_read() {
+    let yaml = "auth:
+  jwt_secret: your-jwt-secret
+  refresh_secret: r
+  acl:
+    default: view
+    rules:
+      - {workspace: prod, tasks: [deploy-*], groups: [ops], allow: run}
+      - {users: [Ada@Example.com], allow: none}
+trusted_proxies: [10.0.0.0/8, 192.0.2.1]
+";
+    let config = Setup::new(Some(yaml)).ok();
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("'auth.jwt_secret' is shorter than 32")),
+        "{:?}",
+        config.warnings
+    );
+    let acl = &config.auth.as_ref().expect("auth").acl;
+    assert_eq!(acl.default, crate::config::Access::View);
+    assert_eq!(acl.rules.len(), 2);
+    assert_eq!(acl.rules[0].tasks, ["deploy-*"]);
+    assert_eq!(acl.rules[1].workspace, "*");
+    assert_eq!(acl.rules[1].users, ["ada@example.com"]);
+    assert_eq!(config.trusted_proxies.len(), 2);
+    assert!(
+        config.trusted_proxies[1].contains(&"192.0.2.1".parse::<std::net::IpAddr>().expect("ip"))
+    );
+}
+
+#[test]
+fn bad_acl_rules_and_proxies_name_their_key() {
+    let yaml = "auth:
+  jwt_secret: 0123456789abcdef0123456789abcdef
+  refresh_secret: r
+  acl:
+    default: everything
+    rules:
+      - {workspace: prod, task: [x], allow: run}
+      - {groups: [bad group], allow: maybe}
+      - {tasks: [y]}
+      - just-a-string
+trusted_proxies: [not-an-address]
+";
+    let error = Setup::new(Some(yaml)).error();
+    for expected in [
+        "'auth.acl.default' must be one of none, view, run, found 'everything'",
+        "unknown key 'auth.acl.rules[0].task'; did you mean 'auth.acl.rules[0].tasks'?",
+        "'auth.acl.rules[1].groups': invalid group name 'bad group'",
+        "'auth.acl.rules[1].allow' must be one of none, view, run, found 'maybe'",
+        "'auth.acl.rules[2].allow' is required",
+        "'auth.acl.rules[3]' must be a map",
+        "'trusted_proxies[0]' must be an IP address or a network",
+    ] {
+        assert!(
+            error.contains(expected),
+            "missing {expected:?} in:\n{error}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod errors;
 mod extract;
+mod gate;
 mod serve;
 mod surface;
 
@@ -21,6 +22,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
         orchestrator: None,
         workers: super::WorkerAccess::default(),
         ui: super::UiBundle::default(),
+        security: super::Security::default(),
         http: super::HttpPolicy::default(),
     }
 }

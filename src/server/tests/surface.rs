@@ -94,6 +94,7 @@ async fn a_hung_database_check_is_unhealthy() {
         orchestrator: None,
         workers: crate::server::WorkerAccess::default(),
         ui: crate::server::UiBundle::default(),
+        security: crate::server::Security::default(),
         http: crate::server::HttpPolicy::default(),
     });
     let reply = send(app, get("/healthz")).await;

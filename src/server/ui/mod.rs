@@ -125,17 +125,25 @@ impl FromRef<AppState> for UiBundle {
     }
 }
 
-/// `GET /api/config` (API §3.6), always public: what the UI reads before anything else.
-///
-/// This version does not enforce authentication (API §5) even when an `auth` section is
-/// configured, so it reports none required and offers no login method that could not work;
-/// the authentication work fills these fields from the configuration it enforces.
-pub async fn get_config() -> axum::Json<ConfigReply> {
+/// `GET /api/config` (API §3.6), always public: what the UI reads before anything else —
+/// whether sign-in is required and which methods exist (never a secret).
+pub async fn get_config(State(state): State<super::AppState>) -> axum::Json<ConfigReply> {
+    let auth = state.security.auth.as_ref();
     axum::Json(ConfigReply {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        auth_required: false,
-        has_internal_auth: false,
-        oidc_providers: Vec::new(),
+        auth_required: auth.is_some(),
+        has_internal_auth: auth.is_some_and(crate::auth::Auth::has_internal_login),
+        oidc_providers: auth
+            .map(|auth| {
+                auth.providers()
+                    .iter()
+                    .map(|provider| crate::api::OidcProvider {
+                        id: provider.id().to_owned(),
+                        display_name: provider.display_name().to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -60,6 +60,7 @@ fn state(ui: UiBundle) -> AppState {
         orchestrator: None,
         workers: WorkerAccess::default(),
         ui,
+        security: crate::server::Security::default(),
         http: crate::server::HttpPolicy::default(),
     }
 }

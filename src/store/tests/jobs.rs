@@ -163,9 +163,9 @@ backend_test! {
         let (found, total) = list(JobFilter { search: Some("100%".into()), ..JobFilter::default() }).await;
         assert_eq!((found.len(), total), (0, 0));
 
-        let counts = db.store.job_counts(None).await.expect("counts");
+        let counts = db.store.job_counts(None, None).await.expect("counts");
         assert_eq!((counts.pending, counts.cancelled, counts.running), (4, 1, 0));
-        let counts = db.store.job_counts(Some("other")).await.expect("counts");
+        let counts = db.store.job_counts(Some("other"), None).await.expect("counts");
         assert_eq!((counts.pending, counts.cancelled), (1, 0));
         // The cancelled job has no running steps, so it finished at once.
         let unfinished = db.store.unfinished_jobs().await.expect("unfinished");

@@ -44,10 +44,10 @@ backend_test! {
         let (job, routing) = fx.job("pipeline", at(63), 0);
         db.store.create_job(&job, &routing).await.expect("create");
         db.store.claim(&second, at(64), ttl(), fx.claimer(at(64))).await.expect("claim").expect("step");
-        let steps = db.store.worker_steps(second.worker_id, 50).await.expect("steps");
+        let steps = db.store.worker_steps(second.worker_id, 50, None).await.expect("steps");
         assert_eq!(steps.len(), 1);
         assert_eq!((steps[0].step_name.as_str(), steps[0].status), ("build", StepStatus::Running));
         assert_eq!(steps[0].task_name, "pipeline");
-        assert!(db.store.worker_steps(first.worker_id, 50).await.expect("steps").is_empty());
+        assert!(db.store.worker_steps(first.worker_id, 50, None).await.expect("steps").is_empty());
     }
 }

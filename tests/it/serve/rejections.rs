@@ -163,25 +163,3 @@ serve_test! {
         server.stop().await;
     }
 }
-
-serve_test! {
-    async fn serve_refuses_an_auth_section_it_would_not_enforce(backend) {
-        let home = Home::new(backend).await;
-        home.configure(
-            "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef\"\n  \
-             refresh_secret: \"fedcba9876543210fedcba9876543210\"",
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let refused = stroem::cli::serve::start(home.config(), Default::default(), listener).await;
-        let Err(error) = refused else {
-            panic!("serve started although it cannot enforce 'auth'");
-        };
-        let message = format!("{error:#}");
-        assert!(message.contains("'auth' section is configured"), "{message}");
-        assert!(message.contains("does not enforce authentication"), "{message}");
-        // Refused before anything was created.
-        assert!(!home.path().join("data").exists(), "{message}");
-    }
-}
