@@ -8,7 +8,8 @@ serve *ARGS:
 ui:
     cargo xtask ui
 
-# Run every test: Rust (doctests, all targets), then Vitest and the browser tests.
+# Run every test: Rust (doctests, all targets), Vitest and the browser tests, the Helm chart,
+# the container image and the Compose file.
 test *FILTER:
     cargo xtask test {{FILTER}}
 
@@ -24,9 +25,21 @@ lint:
 ci:
     cargo xtask ci
 
-# Release build of `stroem` packed into dist/.
-dist:
-    cargo xtask dist
+# Static release archives of `stroem` and SHA256SUMS in dist/ (`just dist --target T`).
+dist *ARGS:
+    cargo xtask dist {{ARGS}}
+
+# The container image localhost/stroem from the Dockerfile.
+image *ARGS:
+    cargo xtask image {{ARGS}}
+
+# The image as server and worker on PostgreSQL, and the Compose file, with the quick start.
+test-image *ARGS:
+    cargo xtask test-image {{ARGS}}
+
+# Lint, render and validate the Helm chart with several value sets.
+test-chart:
+    cargo xtask test-chart
 
 # Run the hello-world example task locally, no server needed.
 hello:

@@ -8,6 +8,7 @@ pub mod client;
 pub mod completions;
 pub mod credentials;
 pub mod follow;
+pub mod healthcheck;
 pub mod job_input;
 pub mod jobs;
 pub mod login;
@@ -32,7 +33,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "stroem",
-    version,
+    version = env!("STROEM_LONG_VERSION"),
     about = "Strøm: workflow and task orchestration"
 )]
 pub struct Cli {
@@ -129,6 +130,9 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Exit 0 when the server's `/healthz` answers ok (the container image's HEALTHCHECK).
+    #[command(hide = true)]
+    Healthcheck(healthcheck::Args),
 }
 
 /// The key `stroem login` stored for `server`, if any.
@@ -172,6 +176,10 @@ pub fn main() -> ExitCode {
             return validate::run(args);
         }
         Command::Completions(args) => return completions::run(args),
+        Command::Healthcheck(mut args) => {
+            args.role = role;
+            return healthcheck::run(args);
+        }
         Command::Workspaces(args) => workspaces::run(args, &global),
         Command::Tasks(args) => tasks::run(args, &global),
         Command::Trigger(args) => trigger::run(args, &global),

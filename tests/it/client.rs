@@ -464,3 +464,66 @@ fn printing_verbs_end_quietly_when_stdout_is_closed() {
         assert!(!errors.contains("Broken pipe"), "{args:?}: {errors}");
     }
 }
+
+/// The container image's HEALTHCHECK: `stroem healthcheck` finds the server from the same
+/// configuration `serve` and `work` read, and fails with a reason when nothing healthy answers.
+#[test]
+fn healthcheck_asks_the_configured_server_and_fails_without_one() {
+    let server = Server::start();
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let port = address.rsplit(':').next().expect("port").to_owned();
+
+    // role serve (the default): the local server at the port of `listen`, wildcard → loopback
+    let output = server
+        .stroem()
+        .args(["healthcheck"])
+        .env_remove("STROEM_ROLE")
+        .env("STROEM__LISTEN", format!("0.0.0.0:{port}"))
+        .output()
+        .expect("stroem runs");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    // role work: the worker's server_url
+    let output = server
+        .stroem()
+        .args(["healthcheck"])
+        .env("STROEM_ROLE", "work")
+        .env("STROEM__SERVER_URL", &server.url)
+        .output()
+        .expect("stroem runs");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let output = server.run(&["healthcheck", "--url", &format!("{}/healthz", server.url)]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    // nothing listens there: exit 1 and the reason
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/healthz", closed.local_addr().expect("address"));
+    drop(closed);
+    let output = server.run(&["healthcheck", "--url", &url]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).starts_with(&format!("unhealthy: {url}: ")),
+        "{}",
+        stderr(&output)
+    );
+
+    // an answer that is not /healthz's is not healthy either
+    let output = server.run(&[
+        "healthcheck",
+        "--url",
+        &format!("{}/api/workspaces", server.url),
+    ]);
+    assert_eq!(code(&output), 1);
+    assert!(stderr(&output).contains("HTTP 200"), "{}", stderr(&output));
+
+    // a configuration error is reported, as unhealthy
+    let output = server
+        .stroem()
+        .args(["healthcheck"])
+        .env("STROEM__LISTEN", "not an address")
+        .output()
+        .expect("stroem runs");
+    assert_eq!(code(&output), 1);
+    assert!(stderr(&output).contains("listen"), "{}", stderr(&output));
+}
