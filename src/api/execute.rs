@@ -28,6 +28,36 @@ impl ExecuteRequest {
     }
 }
 
+/// The longest `rejection_reason` (API §3.4).
+pub const MAX_REJECTION_REASON: usize = 4096;
+
+/// `POST /api/jobs/{id}/steps/{step}/approve` [P2] (API §3.4): `approved: true` with the
+/// approver's form `input`, or `approved: false` with a `rejection_reason`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    pub approved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
+}
+
+/// `POST /api/jobs/{id}/steps/{step}/reject` (an addition to API §3.4, docs/deviations.md): the
+/// same as `approve` with `approved: false`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `{"status": "approved"}` or `{"status": "rejected"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionReply {
+    pub status: String,
+}
+
 /// `{"job_id": "…", "status": "pending"}`: the answer to execute and cancel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStatusReply {

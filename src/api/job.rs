@@ -210,6 +210,28 @@ pub struct StepView {
         deserialize_with = "present"
     )]
     pub child_job_id: Option<Option<Uuid>>,
+    /// Approval steps only [P2]: when the step became `suspended`; null before.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_present_time",
+        deserialize_with = "present_time"
+    )]
+    pub suspended_at: Option<Option<DateTime<Utc>>>,
+    /// Approval steps only: the rendered message; null before the step is suspended.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub approval_message: Option<Option<String>>,
+    /// Approval steps only: the approver's form (the action's `input` schema), or null.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub approval_fields: Option<Option<Value>>,
 }
 
 impl StepView {
@@ -236,6 +258,7 @@ impl StepView {
                 .and_then(|for_each| serde_json::to_value(for_each).ok())
                 .unwrap_or(Value::Null),
         };
+        let approval = step.action_type == "approval";
         StepView {
             step_name: step.step_name.clone(),
             action_name: step.action_name.clone(),
@@ -265,6 +288,13 @@ impl StepView {
             loop_index: step.loop_index,
             loop_total: step.loop_total,
             child_job_id: (step.action_type == "task").then_some(step.child_job_id),
+            suspended_at: approval.then_some(step.suspended_at),
+            approval_message: approval.then(|| view.text(&step.approval_message)),
+            approval_fields: approval.then(|| {
+                planned
+                    .and_then(|planned| planned.action.input.as_ref())
+                    .and_then(|schema| serde_json::to_value(schema).ok())
+            }),
         }
     }
 }
@@ -291,6 +321,24 @@ impl RetryView {
             completed_at: record.completed_at,
             error_message: view.text(&record.error_message),
         }
+    }
+}
+
+/// [`present`] for a time in the wire format (API §1.2).
+fn present_time<'de, D>(deserializer: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    super::time::option::deserialize(deserializer).map(Some)
+}
+
+fn serialize_present_time<S: serde::Serializer>(
+    value: &Option<Option<DateTime<Utc>>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(time) => super::time::option::serialize(time, serializer),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! In a container the role may come from `STROEM_ROLE=serve|work` when no verb is given; that is
 //! resolved here, in one place, into the same [`Command`] enum.
 
+pub mod approve;
 pub mod cancel;
 pub mod client;
 pub mod completions;
@@ -14,6 +15,7 @@ pub mod jobs;
 pub mod login;
 pub mod logs;
 mod out;
+mod prompt;
 pub mod render;
 pub mod run;
 pub mod serve;
@@ -124,6 +126,8 @@ pub enum Command {
     Jobs(jobs::Args),
     /// Cancel a job.
     Cancel(cancel::Args),
+    /// Approve (or with `--reject`, reject) a suspended approval step.
+    Approve(approve::Args),
     /// Sign in to a server and keep the credential for the other verbs.
     Login(login::LoginArgs),
     /// Forget (and revoke) the credential `stroem login` stored for a server.
@@ -187,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args, &global),
         Command::Jobs(args) => jobs::run(args, &global),
         Command::Cancel(args) => cancel::run(args, &global),
+        Command::Approve(args) => approve::run(args, &global),
         Command::Login(args) => login::login(args, &global),
         Command::Logout(args) => login::logout(args, &global),
     };

@@ -75,10 +75,15 @@ pub fn run(args: Args) -> ExitCode {
         || std::thread::available_parallelism().map_or(2, usize::from),
         usize::from,
     );
+    let approver_name = environment
+        .get("USER")
+        .cloned()
+        .unwrap_or_else(|| "local user".to_owned());
     let options = Options {
         max_concurrent,
         runner: LocalRunner::new(Duration::from_secs(args.kill_grace), environment)
             .masking(credentials.masker()),
+        approver: super::prompt::terminal_approver(approver_name),
     };
     let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
         Ok(executor) => executor,

@@ -24,10 +24,12 @@ pub enum Event {
     /// The attempt of a `running` worker step ended.
     StepFinished { step: String, result: AttemptResult },
     /// A `ready` or `running` step cannot run at all: its templates or input failed at claim, or
-    /// no active worker can run it (API §8.5 item 6). Fails without retry.
+    /// no active worker can run it (API §8.5 item 6); a `suspended` approval step that nobody
+    /// can decide (`stroem run` without a terminal). Fails without retry.
     StepRejected { step: String, error: String },
     /// The server-side backstop for a step's timeout (API §8.5 item 3), or the timeout of a task
-    /// step (from child creation): stops the attempt and fails it, retryable.
+    /// step (from child creation): stops the attempt and fails it, retryable. For a `suspended`
+    /// approval step, the approval timeout (API §8.5 item 4): the step fails.
     StepTimedOut { step: String },
     /// The executor created the child job requested by [`Effect::StartChildJob`].
     ChildJobCreated { step: String, child_job_id: Uuid },
@@ -42,6 +44,22 @@ pub enum Event {
         status: JobStatus,
         output: Value,
         error: Option<String>,
+    },
+    /// A person approved a `suspended` approval step (WF §6.8): `input` is the approver's form
+    /// already merged over the step's input and validated ([`approval_input`]); `by` is the
+    /// approver's e-mail (`anonymous` without auth).
+    ///
+    /// [`approval_input`]: super::render::approval_input
+    StepApproved {
+        step: String,
+        by: String,
+        input: Value,
+    },
+    /// A person rejected a `suspended` approval step: it fails with `rejected by <by>: <reason>`.
+    StepDeclined {
+        step: String,
+        by: String,
+        reason: Option<String>,
     },
     /// Time passed: ready task steps whose retry delay is over are dispatched again. Send it at
     /// [`JobState::next_retry_at`](super::state::JobState::next_retry_at).
@@ -77,6 +95,12 @@ pub enum Effect {
     /// The runner's report then arrives as [`Event::StepFinished`] and the step becomes
     /// `cancelled` whatever it says.
     StopStep { step: String },
+    /// An approval step became `suspended` with its rendered (masked) `message`: fire the
+    /// task's `on_suspended` hooks (WF §14) with [`suspended_hook_variable`] and tell whoever
+    /// decides.
+    ///
+    /// [`suspended_hook_variable`]: super::hooks::hook_variable
+    StepSuspended { step: String, message: String },
     /// A `_server` log line (stream `stderr`, attempt null, timestamped now).
     Log { line: String },
     /// Every step is terminal: the job has its final status, output and error. Fire hooks,
@@ -99,6 +123,8 @@ pub enum EventError {
     NotDue(String),
     #[error("step '{0}' does not run on a worker")]
     NotWorkerStep(String),
+    #[error("step '{0}' is not an approval step")]
+    NotApprovalStep(String),
     #[error("step '{0}' does not run a child job")]
     NotTaskStep(String),
     #[error("child job {child} is not the current child of step '{step}'")]

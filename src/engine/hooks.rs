@@ -219,12 +219,40 @@ pub fn prepare_hooks(
     let Some(event) = hook_event(job) else {
         return Vec::new();
     };
+    prepare_for(def, job, event, hook_variable(job, plan, event), ctx)
+}
+
+/// [`prepare_hooks`] for `on_suspended` (WF §14): the hooks that fire because `step` became
+/// `suspended` with the rendered `message`; the `hook` variable adds `step_name` and `message`.
+pub fn prepare_suspended_hooks(
+    def: &WorkspaceDef,
+    job: &JobState,
+    plan: &JobPlan,
+    ctx: &EvalContext<'_>,
+    step: &str,
+    message: &str,
+) -> Vec<Result<PreparedHook, RefusedHook>> {
+    let mut variable = hook_variable(job, plan, HookEvent::Suspended);
+    if let Value::Object(map) = &mut variable {
+        map.insert("step_name".to_owned(), json!(step));
+        map.insert("message".to_owned(), json!(message));
+    }
+    prepare_for(def, job, HookEvent::Suspended, variable, ctx)
+}
+
+fn prepare_for(
+    def: &WorkspaceDef,
+    job: &JobState,
+    event: HookEvent,
+    variable: Value,
+    ctx: &EvalContext<'_>,
+) -> Vec<Result<PreparedHook, RefusedHook>> {
     let hooks = hooks_to_fire(def, job, event);
     if hooks.is_empty() {
         return Vec::new();
     }
     let scope = json!({
-        "hook": hook_variable(job, plan, event),
+        "hook": variable,
         "secret": ctx.secrets,
         "job": job_variable(job),
     });

@@ -46,6 +46,7 @@ pub fn create(
         revision: meta.revision,
         depth: meta.depth,
         timeout_secs: plan.timeout.map(Duration::secs),
+        source_job_id: meta.source_job_id,
         steps,
         mask: Some(mask),
     };
@@ -79,6 +80,8 @@ fn initial_step(planned: &PlannedStep) -> StepState {
         ready_at: None,
         started_at: None,
         completed_at: None,
+        suspended_at: None,
+        approval_message: None,
         for_each: None,
         loop_source: None,
         loop_index: None,
@@ -171,14 +174,31 @@ impl<'a> Change<'a, '_> {
             Event::StepRejected { step, error } => {
                 let (position, _) = find(job, &step)?;
                 let status = job.steps[position].status;
-                if !matches!(status, StepStatus::Ready | StepStatus::Running) {
-                    return Err(EventError::wrong_status(&step, status, "ready or running"));
+                if !matches!(
+                    status,
+                    StepStatus::Ready | StepStatus::Running | StepStatus::Suspended
+                ) {
+                    return Err(EventError::wrong_status(
+                        &step,
+                        status,
+                        "ready, running or suspended",
+                    ));
                 }
                 self.log(format!("step '{step}' failed: {error}"));
                 self.fail_step(&mut job.steps[position], error);
             }
             Event::StepTimedOut { step } => {
                 let (position, planned) = find(job, &step)?;
+                if planned.approval().is_some() {
+                    expect_status(&job.steps[position], StepStatus::Suspended, "suspended")?;
+                    let limit = planned
+                        .timeout
+                        .map_or_else(String::new, |d| format!(" after {d}"));
+                    let error = format!("approval timed out{limit}");
+                    self.log(format!("step '{step}' failed: {error}"));
+                    self.fail_step(&mut job.steps[position], error);
+                    return Ok(());
+                }
                 expect_status(&job.steps[position], StepStatus::Running, "running")?;
                 if !runs_attempts(planned, &job.steps[position]) {
                     return Err(EventError::NotWorkerStep(step));
@@ -251,6 +271,34 @@ impl<'a> Change<'a, '_> {
                     // Cancellation is never retried (WF §13.1).
                     _ => self.fail_step(state, error),
                 }
+            }
+            Event::StepApproved { step, by, input } => {
+                let (position, planned) = find(job, &step)?;
+                approval_step(planned, &job.steps[position])?;
+                expect_status(&job.steps[position], StepStatus::Suspended, "suspended")?;
+                self.log(format!("step '{step}' approved by {by}"));
+                let now = self.now;
+                let state = &mut job.steps[position];
+                state.status = StepStatus::Completed;
+                state.output = serde_json::json!({
+                    "approved": true,
+                    "approved_by": by,
+                    "approved_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "message": state.approval_message,
+                    "input": input,
+                });
+                state.completed_at = Some(now);
+            }
+            Event::StepDeclined { step, by, reason } => {
+                let (position, planned) = find(job, &step)?;
+                approval_step(planned, &job.steps[position])?;
+                expect_status(&job.steps[position], StepStatus::Suspended, "suspended")?;
+                let error = match reason.as_deref().map(str::trim) {
+                    Some(reason) if !reason.is_empty() => format!("rejected by {by}: {reason}"),
+                    _ => format!("rejected by {by}"),
+                };
+                self.log(format!("step '{step}' {error}"));
+                self.fail_step(&mut job.steps[position], error);
             }
             Event::Tick => {}
             Event::CancelRequested { by } => {
@@ -461,6 +509,14 @@ fn worker_step(planned: &PlannedStep, state: &StepState) -> Result<(), EventErro
         Ok(())
     } else {
         Err(EventError::NotWorkerStep(state.step_name.clone()))
+    }
+}
+
+fn approval_step(planned: &PlannedStep, state: &StepState) -> Result<(), EventError> {
+    if planned.approval().is_some() && runs_attempts(planned, state) {
+        Ok(())
+    } else {
+        Err(EventError::NotApprovalStep(state.step_name.clone()))
     }
 }
 

@@ -30,7 +30,7 @@ mod timing;
 pub use event::{Effect, Event, EventError};
 pub use hooks::{
     HookTarget, PreparedHook, RefusedHook, hook_event, hook_names, hook_target, hook_variable,
-    hooks_to_fire, prepare_hooks,
+    hooks_to_fire, prepare_hooks, prepare_suspended_hooks,
 };
 pub use job::{apply, create};
 pub use masking::{
@@ -39,8 +39,8 @@ pub use masking::{
 };
 pub use plan::{JobPlan, PlanError, PlannedStep};
 pub use render::{
-    EvalContext, context, job_variable, prepare_attempt, record_attempt_input, render_step_input,
-    with_declared_nulls,
+    EvalContext, approval_input, context, job_variable, prepare_attempt, record_attempt_input,
+    render_step_input, with_declared_nulls,
 };
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{

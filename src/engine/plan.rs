@@ -5,7 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::workflow::model::{
-    Action, ActionKind, ActionRef, Duration, InputSchema, Retry, Runner, Step, WorkspaceDef,
+    Action, ActionKind, ActionRef, ApprovalAction, Duration, InputSchema, Retry, Runner, Step,
+    WorkspaceDef,
 };
 
 /// Why a task could not be planned. Validation rejects all of these first, so they only appear
@@ -61,6 +62,14 @@ impl PlannedStep {
     pub fn child_task(&self) -> Option<&str> {
         match &self.action.kind {
             ActionKind::Task(task) => Some(&task.task),
+            _ => None,
+        }
+    }
+
+    /// The action of a `type: approval` step (WF §6.8).
+    pub fn approval(&self) -> Option<&ApprovalAction> {
+        match &self.action.kind {
+            ActionKind::Approval(approval) => Some(approval),
             _ => None,
         }
     }
@@ -163,7 +172,12 @@ impl JobPlan {
     /// `default_step_timeout` (WF §13.2); `None` leaves the plan as it is.
     pub fn default_step_timeout(&mut self, default: Option<Duration>) {
         let Some(default) = default else { return };
-        for step in &mut self.steps {
+        // An approval waits for a person, not a process: only its own `timeout` bounds it.
+        for step in self
+            .steps
+            .iter_mut()
+            .filter(|step| step.approval().is_none())
+        {
             step.timeout.get_or_insert(default);
         }
     }

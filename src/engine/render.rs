@@ -13,8 +13,8 @@ use super::plan::{JobPlan, PlannedStep};
 use super::state::{JobState, StepState, StepStatus};
 use crate::mask::Masker;
 use crate::runner::spec::{Program, ScriptBody, StepSpec};
-use crate::workflow::input::{EnforceOptions, enforce};
-use crate::workflow::model::{ActionKind, InputSchema, ScriptCode};
+use crate::workflow::input::{EnforceOptions, FieldError, enforce};
+use crate::workflow::model::{ActionKind, ApprovalAction, InputSchema, ScriptCode};
 use crate::workflow::template::{Templates, is_template};
 
 /// What rendering needs besides the job: the template environment, the workspace's resolved
@@ -182,6 +182,71 @@ pub fn render_step_input(
     ctx.templates
         .render_tree(&written, &scope)
         .map_err(|error| format!("input: {error}"))
+}
+
+/// An approval step's rendered input (the form's pre-filled values) and `message`, which sees
+/// that input as `input` (WF §6.8, §12.2).
+pub(crate) fn render_approval(
+    job: &JobState,
+    plan: &JobPlan,
+    state: &StepState,
+    approval: &ApprovalAction,
+    ctx: &EvalContext<'_>,
+) -> Result<(Value, String), String> {
+    let planned = planned_step(plan, state)?;
+    let input = render_step_input(job, plan, state, ctx)?;
+    let seen = with_declared_nulls(&input, planned.action.input.as_ref());
+    let scope = context_for(job, ctx, &seen, Some(state), [approval.message.as_str()]);
+    let message = ctx
+        .templates
+        .render_string(&approval.message, &scope)
+        .map_err(|error| format!("message: {error}"))?;
+    Ok((input, message))
+}
+
+/// The output input of an approval (WF §6.8): the approver's `values` merged over the step's
+/// rendered input, validated against the action's `input` schema (`required` included). Every
+/// problem comes back at once, with fields named `input.<name>`.
+pub fn approval_input(
+    job: &JobState,
+    plan: &JobPlan,
+    step_name: &str,
+    values: &Value,
+    ctx: &EvalContext<'_>,
+) -> Result<Value, Vec<FieldError>> {
+    let general = |message: String| {
+        vec![FieldError {
+            field: "input".to_owned(),
+            message,
+        }]
+    };
+    let state = job
+        .step(step_name)
+        .ok_or_else(|| general(format!("unknown step '{step_name}'")))?;
+    let planned = planned_step(plan, state).map_err(general)?;
+    let given = match values {
+        Value::Null => JsonMap::new(),
+        Value::Object(map) => map.clone(),
+        _ => return Err(general("expected an object".to_owned())),
+    };
+    let mut merged = match render_step_input(job, plan, state, ctx).map_err(general)? {
+        Value::Object(map) => map,
+        _ => JsonMap::new(),
+    };
+    merged.extend(given);
+    let default_scope = json!({"secret": ctx.secrets, "job": job_variable(job)});
+    let render_default = |template: &str| {
+        ctx.templates
+            .render(template, &default_scope)
+            .map_err(|error| error.to_string())
+    };
+    let validated = enforce(
+        planned.action.input.as_ref(),
+        &Value::Object(merged),
+        EnforceOptions::default(),
+        &render_default,
+    )?;
+    Ok(Value::Object(validated.into_iter().collect()))
 }
 
 /// Renders and validates one attempt of a claimed worker step (its `attempt` already counts

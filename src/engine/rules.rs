@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map as JsonMap, Value};
 
 use super::event::Effect;
+use super::masking::{secret_field_names, show_input};
 use super::plan::{JobPlan, PlannedStep};
-use super::render::{EvalContext, context_for, job_input, render_step_input};
+use super::render::{EvalContext, context_for, job_input, render_approval, render_step_input};
 use super::state::{JobState, JobStatus, StepState, StepStatus};
 use crate::workflow::model::{ForEach, When};
 
@@ -197,7 +198,10 @@ impl Settle<'_> {
             self.start_child(job, planned, position);
             return;
         }
-        // Validation rejects approval steps [P2]; an unvalidated one must not reach a worker.
+        if planned.approval().is_some() {
+            return self.suspend(job, planned, position);
+        }
+        // An action kind this version cannot run must not reach a worker.
         if !planned.action.runs_on_worker() {
             let error = format!(
                 "{} actions are not supported in this version",
@@ -212,6 +216,36 @@ impl Settle<'_> {
             step: state.step_name.clone(),
             not_before: None,
         });
+    }
+
+    /// R6 for an approval step (WF §6.8): renders its input and `message` and waits for a
+    /// decision, `suspended`; `on_suspended` hooks fire from [`Effect::StepSuspended`].
+    fn suspend(&mut self, job: &mut JobState, planned: &PlannedStep, position: usize) {
+        let Some(approval) = planned.approval() else {
+            return;
+        };
+        let mut state = job.steps[position].clone();
+        state.attempt = 1;
+        let (input, message) = match render_approval(job, self.plan, &state, approval, self.ctx) {
+            Ok(rendered) => rendered,
+            Err(error) => return self.fail(job, position, error),
+        };
+        let fields = secret_field_names(planned.action.input.as_ref());
+        let message = self.ctx.mask.mask(&message).into_owned();
+        state.status = StepStatus::Suspended;
+        state.input = Some(show_input(&input, &fields, self.ctx.mask));
+        state.started_at = Some(self.now);
+        state.suspended_at = Some(self.now);
+        state.approval_message = Some(message.clone());
+        self.effects.push(Effect::Log {
+            line: format!("step '{}' waits for approval: {message}", state.step_name),
+        });
+        self.effects.push(Effect::StepSuspended {
+            step: state.step_name.clone(),
+            message,
+        });
+        job.steps[position] = state;
+        mark_running(job, self.now);
     }
 
     /// Dispatches one attempt of a task step: renders its input and asks for a child job.

@@ -43,7 +43,7 @@ pub enum StepStatus {
     Pending,
     Ready,
     Running,
-    /// Approval steps [P2]; never produced in this version.
+    /// An approval step waiting for a decision (WF §6.8).
     Suspended,
     Completed,
     Failed,
@@ -91,6 +91,8 @@ pub struct JobMeta {
     pub depth: u32,
     /// The input as submitted.
     pub raw_input: Value,
+    /// The job a re-run or restart was made from (API §3.3 [P2]).
+    pub source_job_id: Option<Uuid>,
     /// Mask values the job that led to this one hands on (WF §16.3): a child job gets its
     /// parent's, a hook job its original job's.
     pub inherited_mask: Vec<String>,
@@ -152,6 +154,9 @@ pub struct JobState {
     pub revision: String,
     pub depth: u32,
     pub timeout_secs: Option<u64>,
+    /// The job a re-run or restart was made from (API §3.3 [P2]).
+    #[serde(default)]
+    pub source_job_id: Option<Uuid>,
     pub steps: Steps,
     /// `None` only for jobs stored before masks were kept with jobs: their views mask with the
     /// revision while it is at hand and show nothing secret-bearing otherwise (fail closed).
@@ -236,6 +241,12 @@ pub struct StepState {
     pub ready_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Approval steps: when the step became `suspended` (the approval timeout counts from it).
+    #[serde(default)]
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Approval steps: the rendered `message`, masked (WF §6.8).
+    #[serde(default)]
+    pub approval_message: Option<String>,
     /// On a loop step once expanded: the evaluated `for_each` items (`each.item` of instances).
     pub for_each: Option<Value>,
     pub loop_source: Option<String>,

@@ -26,15 +26,18 @@ pub fn job_deadline(job: &JobState) -> Option<DateTime<Utc>> {
 
 /// When the running attempt of `step` times out: its `started_at` (task steps: child creation)
 /// plus the step's effective timeout. Worker steps enforce this themselves; the executor sends
-/// [`Event::StepTimedOut`] for task steps, and for worker steps as a backstop.
+/// [`Event::StepTimedOut`] for task steps, and for worker steps as a backstop. A `suspended`
+/// approval step times out its `timeout` after its `suspended_at` (API §8.5 item 4).
 pub fn step_deadline(job: &JobState, plan: &JobPlan, step: &str) -> Option<DateTime<Utc>> {
     let state = job.step(step)?;
-    if state.status != StepStatus::Running {
-        return None;
-    }
+    let since = match state.status {
+        StepStatus::Running => state.started_at?,
+        StepStatus::Suspended => state.suspended_at?,
+        _ => return None,
+    };
     let timeout = plan.step(state.flow_name())?.timeout?;
     let secs = i64::try_from(timeout.secs()).ok()?;
-    Some(state.started_at? + TimeDelta::seconds(secs))
+    Some(since + TimeDelta::seconds(secs))
 }
 
 /// The delay before retry `k` (k = 1 before the second attempt), WF §13.1.

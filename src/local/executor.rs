@@ -46,6 +46,8 @@ pub struct Options {
     /// How many worker steps may run at once.
     pub max_concurrent: usize,
     pub runner: LocalRunner,
+    /// Who decides approval steps; `None` fails them (API §9.2: no terminal to ask on).
+    pub approver: Option<super::approve::Approver>,
 }
 
 /// How the run ended.
@@ -135,6 +137,7 @@ impl Executor {
             interrupted: false,
         };
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: executor.workspace.revision.clone(),
@@ -201,7 +204,11 @@ impl Executor {
         }
     }
 
-    fn eval<'a>(&'a self, mask: &'a Masker) -> EvalContext<'a> {
+    pub(super) fn approver(&self) -> Option<super::approve::Approver> {
+        self.options.approver.clone()
+    }
+
+    pub(super) fn eval<'a>(&'a self, mask: &'a Masker) -> EvalContext<'a> {
         EvalContext {
             templates: &self.templates,
             secrets: &self.workspace.secrets,
@@ -267,7 +274,7 @@ impl Executor {
     }
 
     /// Applies one event and carries out what follows from it.
-    fn apply(&mut self, job_id: Uuid, event: Event) {
+    pub(super) fn apply(&mut self, job_id: Uuid, event: Event) {
         let mut queue = VecDeque::new();
         self.apply_into(job_id, event, &mut queue);
         self.carry_out(queue);
@@ -322,6 +329,10 @@ impl Executor {
                     }
                 }
                 Effect::Log { line } => self.server_line(job_id, &line),
+                Effect::StepSuspended { step, message } => {
+                    self.fire_suspended_hooks(job_id, &step, &message, &mut queue);
+                    self.decide(job_id, step, message);
+                }
                 Effect::JobFinished { status } => self.job_finished(job_id, status, &mut queue),
             }
         }
@@ -339,6 +350,7 @@ impl Executor {
         let parent_job = &self.jobs[&parent];
         let inherited_mask = engine::record_of(&parent_job.state, &parent_job.plan).values;
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: parent_job.state.revision.clone(),

@@ -25,6 +25,42 @@ impl Executor {
             };
             engine::prepare_hooks(&self.workspace.def, &job.state, &job.plan, &ctx)
         };
+        self.create_hook_jobs(job_id, prepared, queue);
+    }
+
+    /// Creates the `on_suspended` hook jobs of a job whose `step` became `suspended`.
+    pub(super) fn fire_suspended_hooks(
+        &mut self,
+        job_id: Uuid,
+        step: &str,
+        message: &str,
+        queue: &mut VecDeque<(Uuid, Effect)>,
+    ) {
+        let prepared = {
+            let job = &self.jobs[&job_id];
+            let ctx = EvalContext {
+                templates: &self.templates,
+                secrets: &self.workspace.secrets,
+                mask: &job.mask,
+            };
+            engine::prepare_suspended_hooks(
+                &self.workspace.def,
+                &job.state,
+                &job.plan,
+                &ctx,
+                step,
+                message,
+            )
+        };
+        self.create_hook_jobs(job_id, prepared, queue);
+    }
+
+    fn create_hook_jobs(
+        &mut self,
+        job_id: Uuid,
+        prepared: Vec<Result<engine::PreparedHook, engine::RefusedHook>>,
+        queue: &mut VecDeque<(Uuid, Effect)>,
+    ) {
         for hook in prepared {
             let outcome = hook
                 .map_err(|refused| (refused.label, refused.reason))
@@ -54,6 +90,7 @@ impl Executor {
         let job = &self.jobs[&original];
         let inherited_mask = engine::record_of(&job.state, &job.plan).values;
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: job.state.revision.clone(),

@@ -89,6 +89,15 @@ impl Orchestrator {
                 self.server_line(job_id, &line).await;
                 Ok(Vec::new())
             }
+            Effect::StepSuspended { step, message } => {
+                let job = self
+                    .inner
+                    .store
+                    .get_job(job_id)
+                    .await?
+                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                Ok(self.fire_suspended_hooks(&job, &step, &message).await)
+            }
             Effect::JobFinished { status } => self.job_finished(job_id, status).await,
         }
     }
@@ -111,6 +120,7 @@ impl Orchestrator {
         // The child masks what its parent does: values of the parent's input may reach it.
         let inherited_mask = engine::record_of(&parent_job, &parent_plan).values;
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::now_v7(),
             workspace: parent_job.workspace.clone(),
             revision: parent_job.revision.clone(),
@@ -237,13 +247,43 @@ impl Orchestrator {
         let Ok(context) = self.context_of(job) else {
             return Vec::new();
         };
-        let (plan, revision) = (&context.plan, &context.revision);
         let prepared = engine::prepare_hooks(
-            &revision.def,
+            &context.revision.def,
             job,
-            plan,
+            &context.plan,
             &context.eval(&self.inner.templates),
         );
+        self.create_hook_jobs(job, &context, prepared).await
+    }
+
+    /// Creates the `on_suspended` hook jobs of a job whose `step` became `suspended` (WF §14).
+    async fn fire_suspended_hooks(
+        &self,
+        job: &engine::JobState,
+        step: &str,
+        message: &str,
+    ) -> Vec<(Uuid, Effect)> {
+        let Ok(context) = self.context_of(job) else {
+            return Vec::new();
+        };
+        let prepared = engine::prepare_suspended_hooks(
+            &context.revision.def,
+            job,
+            &context.plan,
+            &context.eval(&self.inner.templates),
+            step,
+            message,
+        );
+        self.create_hook_jobs(job, &context, prepared).await
+    }
+
+    async fn create_hook_jobs(
+        &self,
+        job: &engine::JobState,
+        context: &super::plans::JobContext,
+        prepared: Vec<Result<engine::PreparedHook, engine::RefusedHook>>,
+    ) -> Vec<(Uuid, Effect)> {
+        let (plan, revision) = (&context.plan, &context.revision);
         // A hook job masks what the job it reports on does (`hook.input`, `hook.output`).
         let inherited_mask = engine::record_of(job, plan).values;
         let mut effects = Vec::new();
@@ -258,6 +298,7 @@ impl Orchestrator {
                 }
             };
             let meta = JobMeta {
+                source_job_id: None,
                 id: Uuid::now_v7(),
                 workspace: job.workspace.clone(),
                 revision: job.revision.clone(),

@@ -8,6 +8,7 @@
 //! *Invariant*: job state changes only inside `Store::with_job`/`claim`/`with_lease`/
 //! `expire_lease` callbacks that call `engine::apply`; effects run after the commit.
 
+mod approvals;
 mod effects;
 mod plans;
 mod recovery;
@@ -30,6 +31,7 @@ use crate::workflow::model::Duration;
 use crate::workflow::template::Templates;
 use crate::workspace::manager::{Revision, Workspaces};
 
+pub use approvals::Decision;
 pub use plans::PlanLookupError;
 pub use recovery::Sweep;
 pub use triggers::{Fired, WebhookRequest};
@@ -105,6 +107,11 @@ pub enum OrchestratorError {
     InvalidInput(Vec<FieldError>),
     #[error("job {0} has already finished")]
     AlreadyTerminal(Uuid),
+    #[error("step '{step}' not found in job {job}")]
+    UnknownStep { job: Uuid, step: String },
+    /// Deciding an approval step that is not waiting for one (API §3.4 `not_suspended`).
+    #[error("step '{step}' is {status}, not suspended")]
+    NotSuspended { step: String, status: &'static str },
     /// The report's lease is not the step's current one (API §7.4); `state` and
     /// `report_digest` describe the lease if it exists, so a retried `complete` can be told
     /// apart from a stale one.
@@ -263,6 +270,7 @@ impl Orchestrator {
             });
         }
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::now_v7(),
             workspace: workspace.to_owned(),
             revision: revision.revision.clone(),

@@ -173,4 +173,5 @@ fn all_hooks(hooks: &crate::workflow::model::Hooks) -> impl Iterator<Item = &Hoo
         .iter()
         .chain(&hooks.on_error)
         .chain(&hooks.on_cancel)
+        .chain(&hooks.on_suspended)
 }

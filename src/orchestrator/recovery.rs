@@ -61,6 +61,17 @@ impl Orchestrator {
                     events.push(Event::Tick);
                 }
                 for step in &job.steps {
+                    // Approval timeouts (item 4): counted from the suspension, no grace.
+                    if step.status == StepStatus::Suspended {
+                        if engine::step_deadline(&job, plan, &step.step_name)
+                            .is_some_and(|at| at <= now)
+                        {
+                            events.push(Event::StepTimedOut {
+                                step: step.step_name.clone(),
+                            });
+                        }
+                        continue;
+                    }
                     if step.status != StepStatus::Running {
                         continue;
                     }

@@ -339,6 +339,7 @@ fn webhook_request(
 
 fn top_level_meta(revision: &Revision, source: JobSource, raw_input: Value) -> JobMeta {
     JobMeta {
+        source_job_id: None,
         id: Uuid::now_v7(),
         workspace: revision.workspace.clone(),
         revision: revision.revision.clone(),
@@ -376,6 +377,7 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         revision: meta.revision,
         depth: 0,
         timeout_secs: None,
+        source_job_id: None,
         steps: Steps::default(),
         mask: None,
     }

@@ -15,14 +15,17 @@ use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ConflictKind, Paginated, views};
 use crate::api::ParamError;
-use crate::api::execute::{ExecuteRequest, JobStatusReply};
+use crate::api::execute::{
+    ApproveRequest, DecisionReply, ExecuteRequest, JobStatusReply, MAX_REJECTION_REASON,
+    RejectRequest,
+};
 use crate::api::job::{JobDetail, JobMode, JobSummary};
 use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
 use crate::api::{WorkerDetail, WorkerView};
 use crate::auth::Caller;
 use crate::config::Access;
 use crate::engine::{JobState, JobStatus};
-use crate::orchestrator::{JobSource, Orchestrator, OrchestratorError};
+use crate::orchestrator::{Decision, JobSource, Orchestrator, OrchestratorError};
 use crate::store::{JobFilter, Visibility};
 use crate::workspace::manager::{TaskDetail, TaskSummary, TriggerView, WorkspaceView};
 
@@ -113,6 +116,18 @@ pub(super) fn table() -> Vec<Entry> {
             "/jobs/{id}/cancel",
             "job.cancel",
             post(cancel_job),
+        ),
+        entry(
+            Method::POST,
+            "/jobs/{id}/steps/{step}/approve",
+            "job.approve",
+            post(approve_step),
+        ),
+        entry(
+            Method::POST,
+            "/jobs/{id}/steps/{step}/reject",
+            "job.reject",
+            post(reject_step),
         ),
         entry(Method::GET, "/jobs/{id}/logs", "log.read", get(job_logs)),
         entry(
@@ -265,6 +280,12 @@ impl From<OrchestratorError> for ApiError {
                 ApiError::conflict(ConflictKind::AlreadyTerminal, error.to_string())
             }
             OrchestratorError::StaleLease { .. } => ApiError::stale_lease(),
+            OrchestratorError::UnknownStep { job, step } => {
+                ApiError::not_found(format!("step '{step}' in job {job}"))
+            }
+            OrchestratorError::NotSuspended { .. } => {
+                ApiError::conflict(ConflictKind::NotSuspended, error.to_string())
+            }
             other => ApiError::internal(anyhow::Error::new(other)),
         }
     }
@@ -551,6 +572,68 @@ async fn cancel_job(
         } else {
             JobStatus::Cancelled
         },
+    }))
+}
+
+/// `POST /api/jobs/{id}/steps/{step}/approve` (API §3.4): deciding needs `run` on the task.
+async fn approve_step(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiJson(request): ApiJson<ApproveRequest>,
+) -> Result<Json<DecisionReply>, ApiError> {
+    let decision = if request.approved {
+        Decision::Approve(request.input.map_or(Value::Null, Value::Object))
+    } else {
+        Decision::Reject(request.rejection_reason)
+    };
+    decide(&state, &caller, id, &step, decision).await
+}
+
+/// `POST /api/jobs/{id}/steps/{step}/reject`: `approve` with `approved: false`.
+async fn reject_step(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiJson(request): ApiJson<RejectRequest>,
+) -> Result<Json<DecisionReply>, ApiError> {
+    decide(&state, &caller, id, &step, Decision::Reject(request.reason)).await
+}
+
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    step: &str,
+    decision: Decision,
+) -> Result<Json<DecisionReply>, ApiError> {
+    if let Decision::Reject(Some(reason)) = &decision
+        && reason.chars().count() > MAX_REJECTION_REASON
+    {
+        return Err(ApiError::bad_field(
+            "rejection_reason",
+            format!("longer than {MAX_REJECTION_REASON} characters"),
+        ));
+    }
+    let orchestrator = state.jobs()?;
+    let job = state.visible_job(caller, id).await?;
+    require_run(
+        state.access(caller, &job.workspace, &job.task),
+        &format!("job {id}"),
+    )?;
+    let by = caller.principal().map_or_else(
+        || "anonymous".to_owned(),
+        |principal| principal.email.clone(),
+    );
+    let status = match decision {
+        Decision::Approve(_) => "approved",
+        Decision::Reject(_) => "rejected",
+    };
+    orchestrator
+        .decide_approval(id, step, decision, &by)
+        .await?;
+    Ok(Json(DecisionReply {
+        status: status.to_owned(),
     }))
 }
 

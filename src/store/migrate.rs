@@ -51,6 +51,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_job_mask.sql"),
         postgres: include_str!("../../migrations/postgres/0006_job_mask.sql"),
     },
+    Migration {
+        version: 7,
+        name: "approvals",
+        sqlite: include_str!("../../migrations/sqlite/0007_approvals.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_approvals.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

@@ -15,12 +15,12 @@ use crate::engine::{JobState, StepState, Steps};
 
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
-     parent_step_name, revision, depth, timeout_secs, priority, mask";
+     parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id";
 
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
      retry_history, ready_at, started_at, completed_at, for_each, loop_source, loop_index, \
-     loop_total, child_job_id, capability, tags";
+     loop_total, child_job_id, capability, tags, suspended_at, approval_message";
 
 /// One `jobs` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,8 @@ pub(crate) struct JobRow {
     /// The job's [`MaskRecord`](crate::engine::MaskRecord) as JSON; NULL for jobs stored
     /// before records were kept (migration 0006).
     pub mask: Option<String>,
+    /// The job a re-run or restart was made from (API §3.3 [P2]).
+    pub source_job_id: Option<Uuid>,
 }
 
 /// One `steps` row.
@@ -82,6 +84,8 @@ pub(crate) struct StepRow {
     pub capability: Option<String>,
     /// JSON array of the action's tags (API §7.5 rule 3).
     pub tags: String,
+    pub suspended_at: Option<i64>,
+    pub approval_message: Option<String>,
 }
 
 impl JobRow {
@@ -107,6 +111,7 @@ impl JobRow {
             timeout_secs: job.timeout_secs.map(to_i64).transpose()?,
             priority,
             mask: job.mask.as_ref().map(to_json).transpose()?,
+            source_job_id: job.source_job_id,
         })
     }
 
@@ -135,6 +140,7 @@ impl JobRow {
                 .transpose()?,
             steps: steps.into(),
             mask: self.mask.as_deref().map(from_json).transpose()?,
+            source_job_id: self.source_job_id,
         })
     }
 }
@@ -168,6 +174,8 @@ impl StepRow {
             child_job_id: step.child_job_id,
             capability: capability(&step.action_type, &step.runner).map(str::to_owned),
             tags: tags.to_owned(),
+            suspended_at: opt_millis(step.suspended_at),
+            approval_message: step.approval_message.clone(),
         })
     }
 
@@ -189,6 +197,8 @@ impl StepRow {
             ready_at: opt_from_millis(self.ready_at)?,
             started_at: opt_from_millis(self.started_at)?,
             completed_at: opt_from_millis(self.completed_at)?,
+            suspended_at: opt_from_millis(self.suspended_at)?,
+            approval_message: self.approval_message.clone(),
             for_each: self
                 .for_each
                 .as_deref()
@@ -238,6 +248,7 @@ macro_rules! read_job {
             timeout_secs: sqlx::Row::try_get(row, "timeout_secs")?,
             priority: sqlx::Row::try_get(row, "priority")?,
             mask: sqlx::Row::try_get(row, "mask")?,
+            source_job_id: sqlx::Row::try_get(row, "source_job_id")?,
         }
     }};
 }
@@ -273,6 +284,8 @@ macro_rules! read_step {
             child_job_id: sqlx::Row::try_get(row, "child_job_id")?,
             capability: sqlx::Row::try_get(row, "capability")?,
             tags: sqlx::Row::try_get(row, "tags")?,
+            suspended_at: sqlx::Row::try_get(row, "suspended_at")?,
+            approval_message: sqlx::Row::try_get(row, "approval_message")?,
         }
     }};
 }
@@ -303,6 +316,7 @@ macro_rules! bind_job {
             .bind(row.timeout_secs)
             .bind(row.priority)
             .bind(row.mask.as_deref())
+            .bind(row.source_job_id)
     }};
 }
 pub(crate) use bind_job;
@@ -337,6 +351,8 @@ macro_rules! bind_step {
             .bind(row.child_job_id)
             .bind(row.capability.as_deref())
             .bind(row.tags.as_str())
+            .bind(row.suspended_at)
+            .bind(row.approval_message.as_deref())
     }};
 }
 pub(crate) use bind_step;

@@ -75,10 +75,15 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::with(WORKFLOW)
+    }
+
+    /// A server of the workflow file `workflow`.
+    fn with(workflow: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let workspace = dir.path().join("ws");
         std::fs::create_dir_all(workspace.join(".workflows")).expect("mkdir");
-        std::fs::write(workspace.join(".workflows/main.yaml"), WORKFLOW).expect("write");
+        std::fs::write(workspace.join(".workflows/main.yaml"), workflow).expect("write");
         // Steps need PATH (`sleep`); `STROEM_*` of the outer environment must not leak in.
         let env: BTreeMap<String, String> = std::env::vars()
             .filter(|(name, _)| !name.starts_with("STROEM"))
@@ -302,6 +307,84 @@ fn trigger_wait_status_logs_and_jobs() {
         "{}",
         stdout(&output)
     );
+}
+
+const APPROVALS: &str = r#"
+actions:
+  ask:
+    type: approval
+    message: "Ship it?"
+    input:
+      ticket: { type: string, required: true }
+tasks:
+  gated:
+    flow:
+      confirm:
+        action: ask
+      ship:
+        depends_on: [confirm]
+        type: script
+        script: echo shipped
+"#;
+
+#[test]
+fn approve_and_reject_decide_a_suspended_step() {
+    let server = Server::with(APPROVALS);
+    let suspended = |id: &str| {
+        server.wait_for_job(id, "the approval to wait", |job| {
+            job["steps"][0]["status"] == "suspended"
+        });
+    };
+    let id = server.trigger("gated", serde_json::json!({}));
+    suspended(&id);
+    // The form is checked by the server: 3 with its message, and the step still waits.
+    let output = server.run(&["approve", &id, "confirm"]);
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("input.ticket: required field is missing"),
+        "{}",
+        stderr(&output)
+    );
+    let output = server.run(&["approve", &id, "confirm", "--set", "ticket=CHG-7"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!("step 'confirm' of job {id} approved\n")
+    );
+    let job = server.wait_for_job(&id, "the job to complete", |job| {
+        job["status"] == "completed"
+    });
+    assert_eq!(job["steps"][0]["output"]["input"]["ticket"], "CHG-7");
+
+    let id = server.trigger("gated", serde_json::json!({}));
+    suspended(&id);
+    let output = server.run(&[
+        "-o",
+        "json",
+        "approve",
+        &id,
+        "confirm",
+        "--reject",
+        "--reason",
+        "not today",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), r#"{"status":"rejected"}"#);
+    let job = server.wait_for_job(&id, "the job to fail", |job| job["status"] == "failed");
+    assert_eq!(
+        job["steps"][0]["error_message"],
+        "rejected by anonymous: not today"
+    );
+    // Deciding again: 409 `not_suspended`, exit 3; `--reason` needs `--reject` (usage, 2).
+    let output = server.run(&["approve", &id, "confirm", "--reject"]);
+    assert_eq!(code(&output), 3);
+    assert!(
+        stderr(&output).contains("not_suspended"),
+        "{}",
+        stderr(&output)
+    );
+    let output = server.run(&["approve", &id, "confirm", "--reason", "x"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
 }
 
 #[test]

@@ -563,3 +563,94 @@ tasks:
         }
     }
 }
+
+const GATED: &str = r#"
+actions:
+  notify:
+    type: script
+    input: { text: { type: string } }
+    script: echo "notified $INPUT_TEXT"
+  ask:
+    type: approval
+    message: "Ship {{ input.what }}?"
+    input:
+      what: { type: string }
+      ticket: { type: string, required: true }
+tasks:
+  gated:
+    flow:
+      confirm:
+        action: ask
+        input: { what: box }
+      ship:
+        depends_on: [confirm]
+        type: script
+        input: { ticket: "{{ confirm.output.input.ticket }}" }
+        script: echo "shipped with $INPUT_TICKET"
+    on_suspended:
+      - action: notify
+        input: { text: "{{ hook.step_name }} asks: {{ hook.message }}" }
+"#;
+
+#[test]
+fn an_approval_without_a_terminal_fails_clearly() {
+    let dir = workspace(GATED, &[]);
+    let output = run(&["gated", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("approval steps need a terminal to ask on (stdin is not a terminal)"),
+        "{text}"
+    );
+    // `on_suspended` hooks fire in `stroem run` too.
+    assert!(text.contains("notified confirm asks: Ship box?"), "{text}");
+}
+
+/// Runs `stroem run` on a pseudo-terminal (`script`), typing `answers`.
+fn run_on_terminal(dir: &tempfile::TempDir, answers: &str) -> Output {
+    let binary = env!("CARGO_BIN_EXE_stroem");
+    let command = format!("{binary} run gated --path {}", path_arg(dir));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("USER", "tester")
+        .env_remove("STROEM_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(answers.as_bytes())
+            .expect("type the answers");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "stroem run did not end on the terminal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn on_a_terminal_run_asks_and_records_the_approver() {
+    let dir = workspace(GATED, &[]);
+    // `what` is left empty, `ticket` answered.
+    let output = run_on_terminal(&dir, "y\n\nCHG-9\n");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("Ship box?"), "{text}");
+    assert!(text.contains("shipped with CHG-9"), "{text}");
+    assert!(text.contains("approved by tester"), "{text}");
+
+    let output = run_on_terminal(&dir, "n\nnot now\n");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("rejected by tester: not now"), "{text}");
+}

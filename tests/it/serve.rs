@@ -3,6 +3,7 @@
 //! fencing and recovery, through its orchestrator. Every test runs on SQLite and PostgreSQL
 //! ([`serve_test!`](crate::server_harness::serve_test)).
 
+mod approvals;
 mod cancel;
 mod examples;
 mod hardening;

@@ -105,6 +105,7 @@ fn run_job() -> (JobState, JobPlan, ViewMask) {
         mask: &masker,
     };
     let meta = JobMeta {
+        source_job_id: None,
         id: Uuid::from_u128(1),
         workspace: "default".to_owned(),
         revision: "3f2a9c".to_owned(),

@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 use crate::workflow::model::{
-    Action, ActionKind, ActionRef, Backoff, Duration, ForEach, Hooks, InputField, Language, Map,
-    Retry, Runner, ScriptAction, ScriptCode, Step, Task, TaskAction, TaskMode, When, WorkspaceDef,
+    Action, ActionKind, ActionRef, ApprovalAction, Backoff, Duration, ForEach, Hooks, InputField,
+    Language, Map, Retry, Runner, ScriptAction, ScriptCode, Step, Task, TaskAction, TaskMode, When,
+    WorkspaceDef,
 };
 
 /// `type: script` with inline code.
@@ -31,6 +32,22 @@ pub fn script(code: &str) -> Action {
         retry: None,
         resources: None,
         workdir: None,
+    }
+}
+
+/// `type: approval` with `message` and the approver's form `fields`.
+pub fn approval(message: &str, fields: Vec<(&str, InputField)>) -> Action {
+    Action {
+        kind: ActionKind::Approval(ApprovalAction {
+            message: message.to_owned(),
+        }),
+        input: (!fields.is_empty()).then(|| {
+            fields
+                .into_iter()
+                .map(|(name, field)| (name.to_owned(), field))
+                .collect()
+        }),
+        ..script("")
     }
 }
 

@@ -2,6 +2,7 @@
 //! through events at fixed times with fixed jitter, and snapshot a text transcript holding the
 //! whole job state after every transition.
 
+mod approval;
 mod cancel;
 mod fixtures;
 mod flow;
@@ -84,6 +85,7 @@ impl Harness {
         let templates = Templates::new();
         let secrets = json!({"TOKEN": "s3cr3t-token"});
         let meta = JobMeta {
+            source_job_id: None,
             id: job_id(),
             workspace: "default".to_owned(),
             revision: "3f2a9c".to_owned(),
@@ -257,6 +259,13 @@ fn describe(event: &Event) -> String {
             short(child_job_id),
             status.as_str()
         ),
+        Event::StepApproved { step, by, input } => format!("approve {step} by {by} input={input}"),
+        Event::StepDeclined { step, by, reason } => {
+            format!(
+                "decline {step} by {by}: {}",
+                reason.as_deref().unwrap_or("-")
+            )
+        }
         Event::Tick => "tick".to_owned(),
         Event::CancelRequested { by } => format!("cancel by {}", by.as_deref().unwrap_or("-")),
         Event::JobTimedOut => "job timeout".to_owned(),
@@ -284,6 +293,7 @@ fn effect_text(effect: &Effect) -> String {
         }
         Effect::StopStep { step } => format!("stop {step}"),
         Effect::Log { line } => format!("log \"{line}\""),
+        Effect::StepSuspended { step, message } => format!("suspended {step} \"{message}\""),
         Effect::JobFinished { status } => format!("job finished {}", status.as_str()),
     }
 }
@@ -323,6 +333,12 @@ pub(super) fn render_state(job: &JobState) -> String {
         }
         if let Some(error) = &step.error_message {
             let _ = write!(out, " err=\"{}\"", error.replace('\n', "\\n"));
+        }
+        if let Some(at) = step.suspended_at {
+            let _ = write!(out, " suspended_at={}", rel(Some(at)));
+        }
+        if let Some(message) = &step.approval_message {
+            let _ = write!(out, " msg=\"{message}\"");
         }
         if let Some(child) = &step.child_job_id {
             let _ = write!(out, " child={}", short(child));

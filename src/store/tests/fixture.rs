@@ -136,6 +136,7 @@ impl Fixture {
             _ => json!({}),
         };
         let meta = JobMeta {
+            source_job_id: None,
             id: Uuid::new_v4(),
             workspace: "default".to_owned(),
             revision: "rev1".to_owned(),

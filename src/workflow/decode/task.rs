@@ -107,16 +107,13 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
     Some(task)
 }
 
-/// The hook lists of a task or of a whole file (`on_suspended` is [P2]); `before` holds the
+/// The hook lists of a task or of a whole file; `before` holds the
 /// hooks already collected, whose entries come first in the merged lists.
 pub fn hooks(cx: &mut Ctx, f: &mut Fields, before: &Hooks) -> Hooks {
     let mut hooks = Hooks::default();
     for key in ["on_success", "on_error", "on_cancel", "on_suspended"] {
         let Some(node) = f.get(key) else { continue };
         let path = f.path_of(key);
-        if key == "on_suspended" {
-            cx.unsupported("the 'on_suspended' hook list", node.mark, &path);
-        }
         let first = match key {
             "on_success" => before.on_success.len(),
             "on_error" => before.on_error.len(),

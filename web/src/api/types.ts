@@ -157,6 +157,10 @@ export interface Step {
   loop_index?: number;
   loop_total?: number;
   child_job_id?: string | null;
+  /** Approval steps only (WF §6.8). */
+  suspended_at?: string | null;
+  approval_message?: string | null;
+  approval_fields?: Record<string, InputFieldDef> | null;
 }
 
 export interface JobDetail extends JobSummary {
@@ -165,6 +169,7 @@ export interface JobDetail extends JobSummary {
   output: Json;
   parent_step_name: string | null;
   timeout_secs: number | null;
+  source_job_id?: string | null;
   steps: Step[];
 }
 

@@ -22,9 +22,27 @@ export interface RunFormProps {
   /** The input of an earlier job to start from ("Run again"). */
   previous?: Record<string, Json> | null;
   onCreated: (jobId: string) => void;
+  /**
+   * Sends the checked input instead of `POST …/execute` (the approval form); a thrown
+   * `ApiError` is mapped onto the fields like the execute route's.
+   */
+  onSubmit?: (input: Record<string, Json>) => Promise<void>;
+  submitLabel?: string;
+  formLabel?: string;
+  failureTitle?: string;
 }
 
-export function RunForm({ workspace, task, input, previous, onCreated }: RunFormProps) {
+export function RunForm({
+  workspace,
+  task,
+  input,
+  previous,
+  onCreated,
+  onSubmit,
+  submitLabel = "Run",
+  formLabel,
+  failureTitle = "The job was not created",
+}: RunFormProps) {
   const fields = useMemo(() => buildFields(input), [input]);
   const [values, setValues] = useState<Record<string, RawValue>>(() => initialValues(fields, input, previous));
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -66,11 +84,15 @@ export function RunForm({ workspace, task, input, previous, onCreated }: RunForm
     }
     setSubmitting(true);
     try {
-      const reply = await post<{ job_id: string; status: string }>(
-        `/api/workspaces/${seg(workspace)}/tasks/${seg(task)}/execute`,
-        { input: result.input },
-      );
-      onCreated(reply.job_id);
+      if (onSubmit !== undefined) {
+        await onSubmit(result.input);
+      } else {
+        const reply = await post<{ job_id: string; status: string }>(
+          `/api/workspaces/${seg(workspace)}/tasks/${seg(task)}/execute`,
+          { input: result.input },
+        );
+        onCreated(reply.job_id);
+      }
     } catch (cause) {
       const error = cause instanceof ApiError ? cause : new ApiError(0, null, String(cause));
       const mapped = serverFieldErrors(error.body, fields, error.message);
@@ -83,8 +105,10 @@ export function RunForm({ workspace, task, input, previous, onCreated }: RunForm
   };
 
   return (
-    <form ref={formRef} noValidate onSubmit={submit} aria-label={`Run ${task}`} className="space-y-5">
-      {fields.length === 0 && <p className="text-sm text-slate-600">This task takes no input.</p>}
+    <form ref={formRef} noValidate onSubmit={submit} aria-label={formLabel ?? `Run ${task}`} className="space-y-5">
+      {fields.length === 0 && onSubmit === undefined && (
+        <p className="text-sm text-slate-600">This task takes no input.</p>
+      )}
       {fields.map((field) => (
         <FieldControl
           key={field.key}
@@ -97,7 +121,7 @@ export function RunForm({ workspace, task, input, previous, onCreated }: RunForm
       ))}
       {formErrors.length > 0 && (
         <div role="alert" className="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-900">
-          <p className="font-semibold">The job was not created</p>
+          <p className="font-semibold">{failureTitle}</p>
           <ul className="mt-1 list-disc pl-5">
             {formErrors.map((message) => (
               <li key={message}>{message}</li>
@@ -107,7 +131,7 @@ export function RunForm({ workspace, task, input, previous, onCreated }: RunForm
       )}
       <div className="flex items-center gap-3">
         <button type="submit" className="btn-primary" disabled={submitting}>
-          {submitting ? "Starting…" : "Run"}
+          {submitting ? (onSubmit === undefined ? "Starting…" : "Sending…") : submitLabel}
         </button>
         {Object.keys(errors).length > 0 && (
           <p className="text-sm text-red-700">

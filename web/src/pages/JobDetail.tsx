@@ -22,6 +22,7 @@ import {
 } from "../components/ui";
 import { LogView } from "../logs/LogView";
 import { StepDetail, StepList, timeSpan } from "./job/Steps";
+import { ApprovalPanel } from "./job/Approval";
 import { useLogStream, type StreamState } from "../logs/useLogStream";
 import { absoluteTime, durationBetween, formatDuration, shortId } from "../lib/format";
 
@@ -136,6 +137,10 @@ function JobView({
         }
       />
       <StaleBanner error={refreshError} />
+      {!terminal &&
+        job.steps
+          .filter((step) => step.status === "suspended")
+          .map((step) => <ApprovalPanel key={step.step_name} jobId={job.job_id} step={step} onDecided={reload} />)}
       {job.error !== null && (
         <p
           role="alert"
