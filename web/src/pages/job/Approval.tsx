@@ -39,8 +39,7 @@ export function ApprovalPanel({ jobId, step, onDecided }: { jobId: string; step:
     }
   };
 
-  const prefill =
-    step.input !== null && typeof step.input === "object" && !Array.isArray(step.input) ? step.input : {};
+  const prefill = step.input !== null && typeof step.input === "object" && !Array.isArray(step.input) ? step.input : {};
   return (
     <section
       aria-label={`Approval of ${step.step_name}`}
