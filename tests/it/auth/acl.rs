@@ -197,3 +197,59 @@ serve_test! {
         assert_eq!(auditor.post("/api/workspaces/default/tasks/secret-deploy/execute", &json!({})).await.status, 403);
     }
 }
+
+const GATED: &str = r#"
+actions:
+  ask:
+    type: approval
+    message: "Ship it?"
+tasks:
+  view-gated:
+    flow:
+      confirm: { action: ask }
+"#;
+
+serve_test! {
+    async fn deciding_an_approval_needs_run_and_records_the_approver(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(GATED);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n{SEED_AUTH}  acl:\n    default: none\n    rules:\n      - {{ tasks: [view-*], groups: [ops], allow: run }}\n      - {{ tasks: [view-*], allow: view }}\n",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let admin = As::login(&server, ADMIN.0, ADMIN.1).await;
+        admin.create_user("ada@example.test", "ada-password-1", &[]).await;
+        admin.create_user("olaf@example.test", "olaf-password-1", &["ops"]).await;
+        let reply = admin.post("/api/workspaces/default/tasks/view-gated/execute", &json!({})).await;
+        let id = job_id(&reply.json());
+        let path = format!("/api/jobs/{id}/steps/confirm/approve");
+
+        let ada = As::login(&server, "ada@example.test", "ada-password-1").await;
+        let refused = ada.post(&path, &json!({"approved": true})).await;
+        assert_eq!((refused.status, code(&refused).as_str()), (403, "forbidden"), "{}", refused.body);
+        let olaf = As::login(&server, "olaf@example.test", "olaf-password-1").await;
+        let approved = olaf.post(&path, &json!({"approved": true})).await;
+        assert_eq!(approved.status, 200, "{}", approved.body);
+        let job = olaf.wait_finished(&id).await;
+        assert_eq!(job["status"], "completed", "{job}");
+        assert_eq!(job["steps"][0]["output"]["approved_by"], "olaf@example.test");
+
+        // The audit trail has the decision and the refusal.
+        let audit = admin.get("/api/audit?action=job.approve").await.json();
+        let entries: Vec<(String, String)> = audit
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| {
+                (
+                    entry["actor"].as_str().unwrap_or_default().to_owned(),
+                    entry["outcome"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert!(entries.contains(&("olaf@example.test".to_owned(), "success".to_owned())), "{audit}");
+        assert!(entries.contains(&("ada@example.test".to_owned(), "forbidden".to_owned())), "{audit}");
+        assert_eq!(audit[0]["target"], format!("{id}/confirm"), "{audit}");
+    }
+}
