@@ -133,6 +133,9 @@ pub struct JobDetail {
     pub output: Value,
     pub parent_step_name: Option<String>,
     pub timeout_secs: Option<u64>,
+    /// [P2] the job this one re-runs; omitted for other jobs (docs/deviations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_job_id: Option<Uuid>,
     /// Topological order; loop instances right after their loop step.
     pub steps: Vec<StepView>,
 }
@@ -146,6 +149,7 @@ impl JobDetail {
             output: view.mask.value(&job.output),
             parent_step_name: job.parent_step_name.clone(),
             timeout_secs: job.timeout_secs,
+            source_job_id: job.source_job_id,
             steps: job
                 .steps
                 .iter()

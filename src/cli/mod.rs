@@ -17,6 +17,7 @@ pub mod logs;
 mod out;
 mod prompt;
 pub mod render;
+pub mod rerun;
 pub mod run;
 pub mod serve;
 pub mod status;
@@ -128,6 +129,8 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Approve (or with `--reject`, reject) a suspended approval step.
     Approve(approve::Args),
+    /// Start a job again with the same input (secret fields reused on the server).
+    Rerun(rerun::Args),
     /// Sign in to a server and keep the credential for the other verbs.
     Login(login::LoginArgs),
     /// Forget (and revoke) the credential `stroem login` stored for a server.
@@ -192,6 +195,7 @@ pub fn main() -> ExitCode {
         Command::Jobs(args) => jobs::run(args, &global),
         Command::Cancel(args) => cancel::run(args, &global),
         Command::Approve(args) => approve::run(args, &global),
+        Command::Rerun(args) => rerun::run(args, &global),
         Command::Login(args) => login::login(args, &global),
         Command::Logout(args) => login::logout(args, &global),
     };

@@ -251,6 +251,59 @@ impl Orchestrator {
         raw_input: Value,
         source: JobSource,
     ) -> Result<JobState> {
+        self.create_job_from(workspace, task, raw_input, source, None)
+            .await
+    }
+
+    /// [`Orchestrator::create_job`] as a re-run of `source_job` (API §3.3 [P2]), which must be a
+    /// job of the same workspace and task: a secret field given as `••••••` takes the source
+    /// job's value, and the job records `source_job_id` with `source_type: rerun`.
+    pub async fn create_job_from(
+        &self,
+        workspace: &str,
+        task: &str,
+        mut raw_input: Value,
+        mut source: JobSource,
+        source_job: Option<&JobState>,
+    ) -> Result<JobState> {
+        if let Some(original) = source_job {
+            if original.workspace != workspace || original.task != task {
+                return Err(OrchestratorError::InvalidInput(vec![FieldError {
+                    field: "source_job_id".to_owned(),
+                    message: format!(
+                        "job {} is a job of task '{}' in workspace '{}', not of this task",
+                        original.id, original.task, original.workspace
+                    ),
+                }]));
+            }
+            let secret_fields = self
+                .inner
+                .workspaces
+                .revision(workspace, &original.revision)
+                .and_then(|revision| {
+                    revision
+                        .def
+                        .tasks
+                        .get(task)
+                        .map(|def| engine::secret_field_names(def.input.as_ref()))
+                })
+                .unwrap_or_default();
+            if let Value::Object(given) = &mut raw_input {
+                for field in secret_fields {
+                    let masked = given
+                        .get(&field)
+                        .is_some_and(|value| value.as_str() == Some(crate::mask::MASK));
+                    if masked {
+                        match original.input.get(&field) {
+                            Some(value) => given.insert(field, value.clone()),
+                            None => given.remove(&field),
+                        };
+                    }
+                }
+            }
+            source.source_type = "rerun".to_owned();
+        }
+        let source_job_id = source_job.map(|job| job.id);
         let Some(revision) = self.inner.workspaces.retain_active(workspace) else {
             // A workspace whose every revision failed validation exists but serves no tasks
             // (API §3.2): the task is what is not found.
@@ -281,6 +334,10 @@ impl Orchestrator {
             depth: 0,
             raw_input: raw_input.clone(),
             inherited_mask: Vec::new(),
+        };
+        let meta = JobMeta {
+            source_job_id,
+            ..meta
         };
         let created = self.insert_job(&revision, task, meta, &raw_input).await;
         match created {

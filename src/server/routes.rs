@@ -466,9 +466,19 @@ async fn execute_task(
         )));
     }
     require_run(access, &format!("task '{name}'"))?;
+    let source_job = match request.source_job_id {
+        Some(id) => Some(state.visible_job(&caller, id).await?),
+        None => None,
+    };
     let job = state
         .jobs()?
-        .create_job(&ws, &name, request.input_value(), job_source(&caller))
+        .create_job_from(
+            &ws,
+            &name,
+            request.input_value(),
+            job_source(&caller),
+            source_job.as_ref(),
+        )
         .await?;
     Ok(Json(JobStatusReply {
         job_id: job.id,

@@ -388,6 +388,20 @@ fn approve_and_reject_decide_a_suspended_step() {
 }
 
 #[test]
+fn rerun_starts_the_same_task_with_the_same_input() {
+    let server = Server::start();
+    let id = server.trigger("hello", serde_json::json!({"name": "Again"}));
+    server.wait_for_job(&id, "the first job", |job| job["status"] == "completed");
+    let output = server.run(&["rerun", &id]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let second = stdout(&output).trim().to_owned();
+    let job = server.wait_for_job(&second, "the re-run", |job| job["status"] == "completed");
+    assert_eq!(job["source_type"], "rerun");
+    assert_eq!(job["source_job_id"], id.as_str());
+    assert_eq!(job["input"]["name"], "Again");
+}
+
+#[test]
 fn timeout_cancel_and_error_exit_codes() {
     let server = Server::start();
     let output = server.run(&["trigger", "long", "--wait", "--timeout", "1s"]);

@@ -13,6 +13,7 @@ mod private_files;
 mod quickstart;
 mod recovery;
 mod rejections;
+mod reruns;
 mod schedule;
 mod secrets;
 mod semantics;

@@ -271,6 +271,40 @@ const tests = [
     },
   ],
   [
+    "an approval step is approved with its form, and another rejected with a reason",
+    async () => {
+      await page.goto("/workspaces/default/tasks/gated");
+      await page.getByRole("heading", { name: "gated", level: 1 }).waitFor();
+      const approvedId = await runFromTaskPage("gated");
+      const panel = page.getByRole("region", { name: "Approval of confirm" });
+      await panel.getByText("Ship 1.4.0 to production?").waitFor();
+      await screenshot(page, "10a-approval");
+      // The required ticket is checked before anything is sent; then approve with it.
+      await panel.getByRole("button", { name: "Approve", exact: true }).click();
+      await panel.getByText("required field is missing").first().waitFor();
+      await panel.getByLabel("ticket").fill("CHG-1042");
+      await panel.getByRole("button", { name: "Approve", exact: true }).click();
+      await jobStatus("completed");
+      await stepStatus("confirm", "completed");
+      await logView().getByText("shipped with CHG-1042").waitFor();
+      const approved = await (await page.request.get(`/api/jobs/${approvedId}`)).json();
+      check(approved.steps[0].output.approved_by === "anonymous", `approved_by: ${approved.steps[0].output.approved_by}`);
+
+      await page.goto("/workspaces/default/tasks/gated");
+      await page.getByRole("heading", { name: "gated", level: 1 }).waitFor();
+      await runFromTaskPage("gated-rejected");
+      const second = page.getByRole("region", { name: "Approval of confirm" });
+      await second.getByRole("button", { name: "Reject…" }).click();
+      await second.getByLabel("Reason for rejecting").fill("wrong version");
+      await second.getByRole("button", { name: "Reject", exact: true }).click();
+      await jobStatus("failed");
+      await stepStatus("confirm", "failed");
+      await page.getByText("rejected by anonymous: wrong version").first().waitFor();
+      check((await page.getByRole("region", { name: "Approval of confirm" }).count()) === 0, "a decided step still offers a decision");
+      await screenshot(page, "10b-approval-rejected");
+    },
+  ],
+  [
     "the workspaces and workers pages and an unknown deep link render",
     async () => {
       const nav = page.getByRole("navigation", { name: "Main" });
