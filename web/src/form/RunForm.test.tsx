@@ -117,6 +117,35 @@ describe("RunForm", () => {
     expect(screen.getByLabelText("version")).not.toHaveAttribute("aria-invalid");
   });
 
+  it("re-runs a job: an empty secret field is sent masked with source_job_id, so the server reuses it", async () => {
+    const fetchMock = vi.fn(() => Promise.resolve(jsonResponse(200, { job_id: "0195-rerun", status: "pending" })));
+    vi.stubGlobal("fetch", fetchMock);
+    const onCreated = vi.fn();
+    const user = userEvent.setup();
+    const schema: Record<string, InputFieldDef> = {
+      name: { type: "string", required: true },
+      token: { type: "string", secret: true, required: true },
+    };
+    render(
+      <RunForm
+        workspace="default"
+        task="login"
+        input={schema}
+        previous={{ name: "a", token: MASK }}
+        sourceJobId="0195-source"
+        onCreated={onCreated}
+      />,
+    );
+    expect(screen.getByLabelText("token")).toHaveValue("");
+    await user.click(screen.getByRole("button", { name: "Run" }));
+    await waitFor(() => expect(onCreated).toHaveBeenCalledWith("0195-rerun"));
+    const [, init] = fetchMock.mock.calls[0]! as unknown as [string, RequestInit];
+    expect(JSON.parse(String(init.body))).toEqual({
+      input: { name: "a", token: MASK },
+      source_job_id: "0195-source",
+    });
+  });
+
   it("posts the input converted to the JSON types the API expects, then reports the job", async () => {
     const { fetchMock, onCreated, user } = setup(() =>
       Promise.resolve(jsonResponse(200, { job_id: "0195-job", status: "pending" })),

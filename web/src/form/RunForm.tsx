@@ -6,6 +6,7 @@ import { useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from
 import { ApiError, post, seg } from "../api/client";
 import type { InputFieldDef, Json } from "../api/types";
 import {
+  MASK,
   buildFields,
   initialValues,
   serverFieldErrors,
@@ -30,6 +31,11 @@ export interface RunFormProps {
   submitLabel?: string;
   formLabel?: string;
   failureTitle?: string;
+  /**
+   * A re-run of this job (API §3.3 `source_job_id`): secret fields left empty whose earlier
+   * value was masked are sent as `••••••`, which the server replaces with that job's value.
+   */
+  sourceJobId?: string;
 }
 
 export function RunForm({
@@ -42,6 +48,7 @@ export function RunForm({
   submitLabel = "Run",
   formLabel,
   failureTitle = "The job was not created",
+  sourceJobId,
 }: RunFormProps) {
   const fields = useMemo(() => buildFields(input), [input]);
   const [values, setValues] = useState<Record<string, RawValue>>(() => initialValues(fields, input, previous));
@@ -76,6 +83,15 @@ export function RunForm({
     event.preventDefault();
     if (submitting) return;
     const result = validateForm(fields, values);
+    if (sourceJobId !== undefined) {
+      for (const field of fields) {
+        const reused = field.secret && values[field.key] === "" && previous?.[field.key] === MASK;
+        if (reused) {
+          result.input[field.key] = MASK;
+          delete result.errors[field.key];
+        }
+      }
+    }
     setErrors(result.errors);
     setFormErrors([]);
     if (Object.keys(result.errors).length > 0) {
@@ -89,7 +105,7 @@ export function RunForm({
       } else {
         const reply = await post<{ job_id: string; status: string }>(
           `/api/workspaces/${seg(workspace)}/tasks/${seg(task)}/execute`,
-          { input: result.input },
+          sourceJobId === undefined ? { input: result.input } : { input: result.input, source_job_id: sourceJobId },
         );
         onCreated(reply.job_id);
       }

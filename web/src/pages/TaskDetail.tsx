@@ -50,7 +50,7 @@ export function TaskDetail() {
               <Link to={`/jobs/${rerun.jobId}`} className="font-mono">
                 {rerun.jobId.slice(0, 8)}
               </Link>
-              ; secret fields are left empty.
+              ; secret fields left empty keep that job's values.
             </p>
           )}
           <RunForm
@@ -59,6 +59,7 @@ export function TaskDetail() {
             task={task}
             input={data.input}
             previous={rerun?.input}
+            sourceJobId={rerun?.jobId}
             onCreated={(jobId) => navigate(`/jobs/${jobId}`)}
           />
         </Card>
