@@ -5,4 +5,5 @@
 //! runs twice at once, every job ends within a bound, and the database stays consistent.
 
 mod cluster;
+mod disk;
 mod kill;
