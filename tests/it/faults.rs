@@ -5,5 +5,7 @@
 //! runs twice at once, every job ends within a bound, and the database stays consistent.
 
 mod cluster;
+mod database;
 mod disk;
 mod kill;
+mod reports;
