@@ -8,4 +8,5 @@ mod cluster;
 mod database;
 mod disk;
 mod kill;
+mod network;
 mod reports;

@@ -156,13 +156,18 @@ impl Cluster {
 
     /// Starts `stroem work` (data directory `<home>/worker`) and waits until it registered.
     pub fn start_worker(&mut self) {
+        let url = self.url();
+        self.start_worker_via(&url);
+    }
+
+    /// [`Cluster::start_worker`] reaching the server at `url` (a proxy).
+    pub fn start_worker_via(&mut self, url: &str) {
         let dir = self.root().join("worker");
         std::fs::create_dir_all(&dir).expect("worker dir");
-        let url = self.url();
         let since = chrono::Utc::now().timestamp_millis();
         let child = self
             .stroem(&dir, "work.log")
-            .args(["work", "-s", &url, "--name", "faulty"])
+            .args(["work", "-s", url, "--name", "faulty"])
             .env("STROEM__WORKER_TOKEN", TOKEN)
             .env("STROEM__DATA_DIR", &dir)
             .env("STROEM__HEARTBEAT_INTERVAL_SECS", "1")
