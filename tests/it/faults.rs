@@ -10,3 +10,4 @@ mod disk;
 mod kill;
 mod network;
 mod reports;
+mod stream;

@@ -142,12 +142,20 @@ fn a_partition_between_worker_and_server_heals_without_a_second_attempt() {
     }
     assert!(!dir.join("overlap").exists(), "b ran while a still did");
     // Log batches cut off by the drop were sent again, and stored once.
-    let (_, logs) = http("GET", &format!("{}/api/jobs/{id}/logs", cluster.url()), None)
-        .expect("logs");
+    let (_, logs) = http(
+        "GET",
+        &format!("{}/api/jobs/{id}/logs", cluster.url()),
+        None,
+    )
+    .expect("logs");
     let text = logs["logs"].as_str().expect("jsonl");
     for i in 1..=8 {
         let needle = format!("\"line {i}\"");
-        assert_eq!(text.matches(&needle).count(), 1, "line {i} once in:\n{text}");
+        assert_eq!(
+            text.matches(&needle).count(),
+            1,
+            "line {i} once in:\n{text}"
+        );
     }
     cluster.assert_consistent(&id);
 }
