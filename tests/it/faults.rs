@@ -4,6 +4,7 @@
 //! and hostile workers. Every scenario asserts the same four things: no job is lost, no step
 //! runs twice at once, every job ends within a bound, and the database stays consistent.
 
+mod bodies;
 mod cluster;
 mod database;
 mod disk;
