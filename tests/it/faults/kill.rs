@@ -97,13 +97,14 @@ fn a_restarted_worker_kills_what_its_earlier_life_left_before_claiming() {
 
     // The supervisor and the worker die together (an OOM kill of both, a `kill -9` of the
     // tree): nothing is left to stop the step.
-    let kill = |pid: i32| {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
+    let signal = |pid: u32, signal| {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal sent");
     };
-    kill(supervisor).expect("kill the supervisor");
+    // The worker is frozen first, so it cannot stop the group when its supervisor goes.
+    let worker = cluster.worker.as_ref().expect("worker").id();
+    signal(worker, nix::sys::signal::Signal::SIGSTOP);
+    signal(supervisor.unsigned_abs(), nix::sys::signal::Signal::SIGKILL);
     Cluster::kill9(&mut cluster.worker);
     wait_until("the supervisor to go", WAIT, || !alive(supervisor));
     std::thread::sleep(Duration::from_millis(500));
