@@ -11,11 +11,10 @@ use uuid::Uuid;
 
 use super::http::HttpError;
 use super::{Running, Transport};
-use crate::orchestrator::ClaimedStep;
-use crate::orchestrator::OrchestratorError;
+use crate::orchestrator::{ClaimedStep, OrchestratorError};
 use crate::runner::spec::{AttemptResult, LogLine, Outcome};
 use crate::runner::{LocalRunner, WorkingCopy};
-use crate::store::LeaseKey;
+use crate::store::{LeaseKey, StoreError};
 
 /// Lines per log batch, and how long a partial batch may wait. Large batches keep the
 /// per-batch cost (a lease check, an append) small next to a step that floods its output.
@@ -137,9 +136,11 @@ async fn report_complete<T: Transport>(
 /// report again would get the same answer.
 fn refused(error: &anyhow::Error) -> bool {
     if let Some(error) = error.downcast_ref::<OrchestratorError>() {
+        // What a remote worker would see as a 5xx: the database or the log files failing.
         return !matches!(
             error,
-            OrchestratorError::Store(_) | OrchestratorError::Logs(_)
+            OrchestratorError::Store(StoreError::Database(_) | StoreError::WriterBusy(_))
+                | OrchestratorError::Logs(_)
         );
     }
     if let Some(error) = error.downcast_ref::<HttpError>() {
@@ -223,7 +224,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::store::StoreError;
 
     /// A transport whose `complete` fails with the queued errors, then succeeds.
     struct Flaky {
