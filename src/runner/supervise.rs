@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal, killpg, raise};
-use nix::unistd::{getpgrp, getpid};
+use nix::unistd::{Pid, getpgrp, getpid, setpgid};
 
 use super::leftover;
 
@@ -104,6 +104,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Workers start the supervisor as a group leader already; started any other way, it must
+    // not stop the group of whoever started it.
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let mut child = match spawn(argv) {
         Ok(child) => child,
         Err(error) => {
