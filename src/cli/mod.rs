@@ -157,6 +157,23 @@ pub enum OutputFormat {
 
 /// Parses the command line (applying `STROEM_ROLE`) and runs the verb.
 pub fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if let (Some(_), Some(verb)) = (args.next(), args.next())
+        && verb == crate::runner::supervise::SUBCOMMAND
+    {
+        // A step's supervisor, started by a worker of this binary: no configuration, no clap.
+        return crate::runner::supervise::main(args.collect());
+    }
+    // Workers of this process start steps through this very binary: `/proc/self/exe` runs it
+    // even after an upgrade replaced the file.
+    let this = std::path::PathBuf::from("/proc/self/exe");
+    if let Ok(program) = if this.exists() {
+        Ok(this)
+    } else {
+        std::env::current_exe()
+    } {
+        crate::runner::supervise::install(program);
+    }
     let role = std::env::var("STROEM_ROLE").ok();
     let cli = Cli::parse_from(with_role(std::env::args_os().collect(), role.as_deref()));
     let global = cli.global;

@@ -42,6 +42,9 @@ pub struct LocalRunner {
     mask: Masker,
     /// Where attempts make their directories; the system's temporary directory without one.
     scratch: Option<Arc<Scratch>>,
+    /// The `stroem` binary steps start through, so they die with this process (see
+    /// [`supervise`](super::supervise)); without one, steps are started directly.
+    supervisor: Option<PathBuf>,
 }
 
 /// Why an attempt could not be started.
@@ -91,6 +94,7 @@ impl LocalRunner {
             base_env,
             mask: Masker::default(),
             scratch: None,
+            supervisor: super::supervise::installed(),
         }
     }
 
@@ -98,6 +102,13 @@ impl LocalRunner {
     #[must_use]
     pub fn in_scratch(mut self, scratch: Arc<Scratch>) -> Self {
         self.scratch = Some(scratch);
+        self
+    }
+
+    /// Starts steps through the supervisor `program` (`stroem`), or directly with `None`.
+    #[must_use]
+    pub fn supervised_by(mut self, program: Option<PathBuf>) -> Self {
+        self.supervisor = program;
         self
     }
 
@@ -177,6 +188,8 @@ impl LocalRunner {
             output_file: &prepared.output_file,
             timeout_secs: spec.timeout_secs,
             kill_grace: self.kill_grace,
+            supervisor: self.supervisor.as_deref(),
+            record_in: prepared.io.path(),
         };
         let ended = process::run(launch, sink, cancel).await;
         match (&spec.output_schema, ended.outcome) {

@@ -6,12 +6,14 @@
 mod capture;
 mod confine;
 mod environment;
+mod leftover;
 pub mod local;
 mod output;
 mod process;
 pub mod scratch;
 mod sink;
 pub mod spec;
+pub mod supervise;
 pub mod workcopy;
 
 #[cfg(test)]

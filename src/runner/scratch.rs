@@ -86,6 +86,8 @@ fn remove_stale(root: &Path) -> io::Result<usize> {
             Err(error) => return Err(error),
         };
         if !held {
+            // Before its files go: what the dead worker's steps left running (issue #16 item 18).
+            super::leftover::stop_recorded(&path);
             fs::remove_dir_all(&path)?;
             removed += 1;
         }

@@ -128,6 +128,29 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Every route of the machine surfaces — the `/api` table, the worker protocol and the
+/// webhooks — as method and path pattern (`/api/jobs/{id}/cancel`), for tests that walk them
+/// all (issue #16 item 20).
+pub fn route_patterns() -> Vec<(String, String)> {
+    let api = routes::table().into_iter().map(|entry| {
+        (
+            entry.route.method.to_string(),
+            format!("/api{}", entry.route.path),
+        )
+    });
+    let workers = worker_routes::PATTERNS
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), format!("/worker{path}")));
+    let hooks = [
+        ("GET", "/hooks/{name}"),
+        ("POST", "/hooks/{name}"),
+        ("GET", "/hooks/{name}/jobs/{job_id}"),
+    ]
+    .into_iter()
+    .map(|(method, path)| (method.to_owned(), path.to_owned()));
+    api.chain(workers).chain(hooks).collect()
+}
+
 /// The `/api` routes (API §3, §5).
 fn api_routes() -> Router<AppState> {
     routes::api_routes()

@@ -148,6 +148,7 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(busy_timeout)
+                    .after_release(|conn, _| Box::pin(tx::still_usable(conn)))
                     .connect_with(options.clone())
                     .await?;
                 Db::Sqlite(Box::new(Sqlite {

@@ -320,11 +320,6 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-fn kill_group(pid: i32) {
-    use nix::sys::signal::{Signal, killpg};
-    let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-}
-
 async fn jobs_spread_over_two_workers(backend: Backend) {
     let mut harness = Harness::start(backend).await;
     harness.worker("w1", 1);
@@ -377,9 +372,15 @@ async fn a_killed_worker_s_steps_are_retried_elsewhere_or_failed() {
         .child
         .kill()
         .expect("kill -9 the worker");
-    // Its steps' processes outlive it in their own process groups; the test cleans them up.
-    kill_group(retried);
-    kill_group(lost);
+    // Its steps' processes die with it (issue #16 item 18).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while alive(retried) || alive(lost) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the steps outlived their worker"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let job = harness.finished(id, EXPIRY_WAIT).await;
     assert_eq!(job.status, JobStatus::Failed);
