@@ -156,7 +156,8 @@ export function refreshSession(stale: string | null): Promise<RefreshOutcome> {
     }
     // 401: no valid refresh cookie; 404: the server no longer has authentication.
     if (response.status === 401 || response.status === 404) {
-      end("expired", false);
+      // A tab that had no session (a first visit) has nothing that "ended".
+      if (token !== null) end("expired", false);
       return "signed-out";
     }
     throw errorOf(response, text);

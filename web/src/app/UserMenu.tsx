@@ -60,11 +60,12 @@ export function UserMenu({ user }: { user: User }) {
       {open && (
         <div
           id="user-menu"
-          className="absolute right-0 z-40 mt-1 w-64 rounded-lg border border-slate-200 bg-white p-2 text-sm shadow-lg"
+          className="absolute right-0 z-40 mt-1 w-72 rounded-lg border border-slate-200 bg-white p-2 text-sm shadow-lg"
         >
           <p className="px-2 py-1 text-slate-500">
-            Signed in as <span className="font-medium break-all text-slate-900">{user.email}</span>
+            Signed in as
             {user.is_admin && <span className="ml-1 rounded bg-cyan-50 px-1 text-xs text-cyan-800">admin</span>}
+            <span className="block font-medium break-all text-slate-900">{user.email}</span>
           </p>
           <ul className="mt-1 border-t border-slate-100 pt-1">
             <li>

@@ -51,6 +51,8 @@ describe("signing in", () => {
 
     // No session and no refresh cookie: the sign-in page, remembering where the user was going.
     await screen.findByRole("heading", { name: "Sign in to Strøm" });
+    // A first visit: no session ended, so no notice says so.
+    expect(screen.queryByText(/session has ended/)).toBeNull();
     await person.type(screen.getByLabelText("E-mail"), "ada@example.com");
     await person.type(screen.getByLabelText("Password"), "correct horse");
     await person.click(screen.getByRole("button", { name: "Sign in" }));
