@@ -120,6 +120,8 @@ const server = await startServer({
 console.log(`stroem serve at ${server.url}, OpenID provider at ${provider.issuer}`);
 const browser = await launchBrowser();
 const consoleErrors = [];
+/** Content Security Policy violations Chromium reported on any page of Strøm. */
+const cspViolations = [];
 
 /** A fresh browser profile's context: its own cookies, tabs that share them. */
 async function newContext() {
@@ -127,6 +129,11 @@ async function newContext() {
   context.setDefaultTimeout(TIMEOUT_MS);
   context.on("page", (tab) => {
     tab.on("pageerror", (error) => consoleErrors.push(String(error)));
+    tab.on("console", (message) => {
+      if (tab.url().startsWith(server.url) && /Content Security Policy/i.test(message.text())) {
+        cspViolations.push(`${tab.url()}: ${message.text()}`);
+      }
+    });
   });
   return context;
 }
@@ -176,7 +183,9 @@ const tests = [
   [
     "password sign-in: a deep link asks to sign in, a wrong password is refused, then the page opens",
     async () => {
-      await page.goto("/jobs?status=completed");
+      const response = await page.goto("/jobs?status=completed");
+      const csp = response?.headers()["content-security-policy"] ?? "";
+      check(csp.includes("script-src 'self';"), `the page's CSP allows more scripts: ${csp}`);
       await page.waitForURL(/\/login\?next=%2Fjobs%3Fstatus%3Dcompleted$/);
       await page.getByRole("heading", { name: "Sign in to Strøm" }).waitFor();
       await page.getByRole("link", { name: "Sign in with Test IdP" }).waitFor();
@@ -304,6 +313,28 @@ const tests = [
     },
   ],
   [
+    "a job runs and its log streams live with authentication on (the WebSocket carries the token)",
+    async () => {
+      await page.goto("/workspaces/default/tasks/log-lines");
+      await page.getByRole("heading", { name: "log-lines", level: 1 }).waitFor();
+      await page.getByRole("button", { name: "Run", exact: true }).click();
+      await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+      const id = new URL(page.url()).pathname.split("/").pop();
+      const log = page.getByRole("log", { name: "Job log" });
+      await log.getByText("line 1 of 8").waitFor();
+      await log.getByText("line 8 of 8").waitFor();
+      await page.getByTestId("job-status").locator('[data-status="completed"]').waitFor();
+      const { api, headers } = await apiAs(ADMIN);
+      const job = await (await api.get(`/api/jobs/${id}`, { headers })).json();
+      check(
+        job.source_type === "user" && job.source_id === ADMIN.email,
+        `the job was started by ${job.source_type}/${job.source_id}`,
+      );
+      await api.dispose();
+      await screenshot(page, "auth-05b-job-log");
+    },
+  ],
+  [
     "users: an admin creates an account and sets its groups",
     async () => {
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users", exact: true }).click();
@@ -359,6 +390,17 @@ const tests = [
       await tab.goto("/users");
       await tab.getByText("Only administrators may use this page.").waitFor();
       await screenshot(tab, "auth-08-not-admin");
+      // On a phone the user menu still fits beside the menu button.
+      await tab.setViewportSize({ width: 390, height: 844 });
+      await tab.goto("/api-keys");
+      await tab.getByRole("heading", { name: "API keys", level: 1 }).waitFor();
+      await accountButton(tab).click();
+      await tab.getByRole("button", { name: "Sign out" }).waitFor();
+      await screenshot(tab, "auth-08b-phone-menu");
+      const box = await tab.locator("#user-menu").boundingBox();
+      check(box !== null && box.x >= 0 && box.x + box.width <= 390, `the menu leaves the screen: ${JSON.stringify(box)}`);
+      const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(overflow <= 1, `the API keys page is ${overflow} px wider than a 390 px screen`);
       await other.close();
     },
   ],
@@ -424,6 +466,12 @@ const tests = [
       await tab.reload();
       await accountButton(tab).waitFor();
       await fresh.close();
+    },
+  ],
+  [
+    "no page of Strøm reported a Content Security Policy violation",
+    async () => {
+      check(cspViolations.length === 0, `CSP violations:\n${cspViolations.join("\n")}`);
     },
   ],
 ];

@@ -85,29 +85,31 @@ export function Layout() {
               ))}
             </ul>
           </nav>
-          <span className="ml-auto hidden text-xs text-slate-400 sm:inline">
-            {auth.config !== undefined ? `v${auth.config.version}` : ""}
-          </span>
-          {auth.phase === "signed-in" && auth.user !== null && <UserMenu user={auth.user} />}
-          <button
-            type="button"
-            className="ml-auto rounded-md p-2 text-slate-700 hover:bg-slate-100 md:hidden sm:ml-0"
-            aria-expanded={open}
-            aria-controls="mobile-nav"
-            onClick={() => setOpen((value) => !value)}
-          >
-            <span className="sr-only">{open ? "Close menu" : "Open menu"}</span>
-            <svg
-              aria-hidden="true"
-              viewBox="0 0 24 24"
-              className="size-6"
-              fill="none"
-              stroke="currentColor"
-              strokeWidth="2"
+          <div className="ml-auto flex items-center gap-2">
+            <span className="hidden text-xs text-slate-400 sm:inline">
+              {auth.config !== undefined ? `v${auth.config.version}` : ""}
+            </span>
+            {auth.phase === "signed-in" && auth.user !== null && <UserMenu user={auth.user} />}
+            <button
+              type="button"
+              className="rounded-md p-2 text-slate-700 hover:bg-slate-100 md:hidden"
+              aria-expanded={open}
+              aria-controls="mobile-nav"
+              onClick={() => setOpen((value) => !value)}
             >
-              {open ? <path d="M6 6l12 12M18 6L6 18" /> : <path d="M4 7h16M4 12h16M4 17h16" />}
-            </svg>
-          </button>
+              <span className="sr-only">{open ? "Close menu" : "Open menu"}</span>
+              <svg
+                aria-hidden="true"
+                viewBox="0 0 24 24"
+                className="size-6"
+                fill="none"
+                stroke="currentColor"
+                strokeWidth="2"
+              >
+                {open ? <path d="M6 6l12 12M18 6L6 18" /> : <path d="M4 7h16M4 12h16M4 17h16" />}
+              </svg>
+            </button>
+          </div>
         </div>
         {open && (
           <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-100 px-4 py-2 md:hidden">
