@@ -219,7 +219,8 @@ pub fn serve(args: &[OsString]) -> Result<()> {
     run(&mut command)
 }
 
-/// `cargo xtask test-ui`: Vitest, then the browser tests against a real `stroem serve`.
+/// `cargo xtask test-ui`: Vitest, then the browser tests against a real `stroem serve` (and,
+/// for signing in, the OpenID provider of `cargo xtask oidc`).
 pub fn test_ui() -> Result<()> {
     require_npm()?;
     build_if_stale()?;
@@ -231,9 +232,12 @@ pub fn test_ui() -> Result<()> {
         .and_then(Path::parent)
         .context("the stroem binary has no target directory")?;
     let screenshots = target.join("ui-screenshots");
+    // The sign-in tests (web/e2e/auth.mjs) sign in through the real OpenID provider.
+    let oidc = crate::oidc::prepare()?;
     let mut e2e = npm(["run", "e2e"]);
     e2e.env("STROEM_BIN", &binary)
-        .env("STROEM_SCREENSHOTS", &screenshots);
+        .env("STROEM_SCREENSHOTS", &screenshots)
+        .env(crate::oidc::DIR_VAR, oidc);
     run(&mut e2e)
 }
 

@@ -224,3 +224,47 @@ export interface ErrorBody {
   details?: { field: string; message: string }[];
   retry_after_secs?: number;
 }
+
+/** A user (API §5.5), also the answer of `GET /api/auth/me`. */
+export interface User {
+  user_id: string;
+  name: string | null;
+  email: string;
+  is_admin: boolean;
+  groups: string[];
+  /** `password` and the ids of linked OIDC providers. */
+  auth_methods: string[];
+  created_at: string;
+  last_login_at: string | null;
+}
+
+/** One of the caller's API keys (`GET /api/auth/api-keys`). */
+export interface ApiKey {
+  prefix: string;
+  name: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** 201 of `POST /api/auth/api-keys`: the only time `key` is shown. */
+export interface ApiKeyCreated {
+  key: string;
+  prefix: string;
+  name: string;
+  expires_at: string | null;
+}
+
+/** One audit-trail entry (`GET /api/audit`). */
+export interface AuditEntry {
+  audit_id: string;
+  at: string;
+  actor: string | null;
+  via: string | null;
+  source_ip: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  status: number;
+  request_id: string | null;
+}
