@@ -26,6 +26,9 @@ pub async fn attach(
     worker_name: &str,
 ) -> anyhow::Result<Runners> {
     let worker = &config.worker;
+    if let Some(message) = unbuilt(&worker.capabilities, cfg!(feature = "docker")) {
+        anyhow::bail!(message);
+    }
     let mut capabilities = Vec::new();
     if worker.capabilities.contains(&Capability::Script) {
         capabilities.push(Capability::Script.as_str().to_owned());
@@ -105,17 +108,38 @@ async fn docker(
     }
 }
 
+/// Never called: [`unbuilt`] stops a worker configured for Docker in a build without it.
 #[cfg(not(feature = "docker"))]
 async fn docker(
     _config: &Config,
     _environment: &BTreeMap<String, String>,
-    _runner: LocalRunner,
+    runner: LocalRunner,
     _scratch: &Arc<Scratch>,
     _worker_name: &str,
 ) -> anyhow::Result<(LocalRunner, bool)> {
-    anyhow::bail!(
+    Ok((runner, false))
+}
+
+/// The start-up error of a worker configured for a runner this build does not have.
+fn unbuilt(configured: &[Capability], docker_built: bool) -> Option<String> {
+    (configured.contains(&Capability::Docker) && !docker_built).then(|| {
         "this worker is configured for the Docker runner (a 'docker' section or the 'docker' \
          capability), but this build of stroem has no Docker runner: build it with the cargo \
          feature 'docker' (release builds and the container image have it)"
-    )
+            .to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_configured_but_not_built_is_named_at_start_up() {
+        let docker = [Capability::Script, Capability::Docker];
+        let message = unbuilt(&docker, false).expect("an error");
+        assert!(message.contains("cargo feature 'docker'"), "{message}");
+        assert_eq!(unbuilt(&docker, true), None);
+        assert_eq!(unbuilt(&[Capability::Script], false), None);
+    }
 }

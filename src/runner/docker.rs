@@ -20,8 +20,8 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use futures_util::StreamExt;
 use tokio::time::{Instant, sleep_until};
@@ -121,21 +121,9 @@ impl DockerRunner {
             return Ok(0);
         };
         let filter = format!("{}={}", label::SCRATCH_ROOT, root.display());
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(HashMap::from([("label".to_owned(), vec![filter])])),
-            ..Default::default()
-        };
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|error| format!("cannot list containers: {error}"))?;
+        let containers = list_labelled(&self.settings.host, &filter).await?;
         let mut removed = 0;
-        for summary in containers {
-            let (Some(id), Some(labels)) = (summary.id, summary.labels) else {
-                continue;
-            };
+        for Listed { id, labels } in containers {
             let alive = labels
                 .get(label::INSTANCE)
                 .is_some_and(|instance| Path::new(instance).exists());
@@ -533,6 +521,95 @@ impl DockerRunner {
 enum StopReason {
     Timeout(u64),
     Cancelled,
+}
+
+/// A container as [`list_labelled`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// Every container (running or not) carrying `label` (`key=value`), read as plain JSON.
+///
+/// Not through bollard's typed listing: podman reports a container it is stopping in state
+/// `stopped`, which bollard's state enum rejects, failing the whole list — and a worker looks
+/// for leftovers exactly while other workers' containers may be stopping. One HTTP/1.0
+/// request (no chunked encoding; the engine closes the connection) over the engine's socket.
+pub async fn list_labelled(host: &str, label: &str) -> Result<Vec<Listed>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let failed = |error: &dyn std::fmt::Display| format!("cannot list containers: {error}");
+    let filters = serde_json::json!({ "label": [label] }).to_string();
+    let request = format!(
+        "GET /containers/json?all=1&filters={} HTTP/1.0\r\nHost: docker\r\n\r\n",
+        percent_encode(&filters)
+    );
+    let mut response = Vec::new();
+    let exchange = async {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let mut stream = tokio::net::UnixStream::connect(path).await?;
+            stream.write_all(request.as_bytes()).await?;
+            stream.read_to_end(&mut response).await?;
+        } else {
+            let address = host
+                .strip_prefix("tcp://")
+                .or_else(|| host.strip_prefix("http://"))
+                .ok_or_else(|| std::io::Error::other(format!("unsupported host '{host}'")))?;
+            let mut stream = tokio::net::TcpStream::connect(address.trim_end_matches('/')).await?;
+            stream.write_all(request.as_bytes()).await?;
+            stream.read_to_end(&mut response).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| failed(&"no answer"))?
+        .map_err(|error| failed(&error))?;
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or_else(|| failed(&"malformed answer"))?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head.split(' ').nth(1).unwrap_or_default();
+    let body = &response[split + 4..];
+    if status != "200" {
+        return Err(failed(&format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(body).trim()
+        )));
+    }
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|error| failed(&error))?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|container| {
+            let id = container.get("Id")?.as_str()?.to_owned();
+            let labels = container
+                .get("Labels")
+                .and_then(serde_json::Value::as_object)
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Listed { id, labels })
+        })
+        .collect())
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// A container's configuration and the notes for the step's log.

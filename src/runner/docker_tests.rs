@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptions;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -102,17 +101,11 @@ impl Harness {
     /// The containers (running or not) of a job.
     async fn containers_of(&self, job: uuid::Uuid) -> Vec<String> {
         let filter = format!("{}={job}", label::JOB);
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(HashMap::from([("label".to_owned(), vec![filter])])),
-            ..Default::default()
-        };
-        self.docker
-            .list_containers(Some(options))
+        super::docker::list_labelled(&test_host(), &filter)
             .await
             .expect("containers listed")
             .into_iter()
-            .filter_map(|summary| summary.id)
+            .map(|listed| listed.id)
             .collect()
     }
 }
