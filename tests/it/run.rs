@@ -631,3 +631,26 @@ fn docker_steps_without_an_engine_fail_naming_where_it_was_looked_for() {
         "{text}"
     );
 }
+
+#[cfg(feature = "docker")]
+#[test]
+fn the_containers_example_runs_with_the_test_image() {
+    let output = stroem()
+        .args(["run", "containers", "--path"])
+        .arg(examples().join("containers"))
+        .args(["--set", "image=localhost/stroem-test:latest"])
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    assert!(
+        text.contains("[greet] Hello, World, from Linux in /tmp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[inventory] Hello, World (seen in /workspace)"),
+        "{text}"
+    );
+    assert!(text.contains(r#"output: {"inventory":{"files":"#), "{text}");
+}
