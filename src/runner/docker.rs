@@ -153,10 +153,20 @@ impl DockerRunner {
             sink.note(note);
         }
         let image = planned.body.image.clone().unwrap_or_default();
+        // The step's timeout counts from the attempt's start, pulling included (WF §13.2).
+        let deadline = spec
+            .timeout_secs
+            .map(|secs| Instant::now() + Duration::from_secs(secs));
+        let never = Instant::now() + Duration::from_secs(365 * 86_400);
         tokio::select! {
             biased;
             () = cancel.cancelled() => {
                 return Ended::failed(Outcome::Cancelled, "cancelled".to_owned());
+            }
+            () = sleep_until(deadline.unwrap_or(never)), if deadline.is_some() => {
+                let secs = spec.timeout_secs.unwrap_or_default();
+                let message = format!("timed out after {} (pulling image '{image}')", StepDuration(secs));
+                return Ended::failed(Outcome::Failed, message);
             }
             present = self.ensure_image(&image, sink) => {
                 if let Err(message) = present {
@@ -181,7 +191,7 @@ impl DockerRunner {
             docker: self.docker.clone(),
             id: Some(id.clone()),
         };
-        let ended = self.supervise(spec, &id, io, sink, cancel).await;
+        let ended = self.supervise(spec, deadline, &id, io, sink, cancel).await;
         self.remove(&id).await;
         guard.id = None;
         ended
@@ -342,6 +352,7 @@ impl DockerRunner {
     async fn supervise(
         &self,
         spec: &StepSpec,
+        deadline: Option<Instant>,
         id: &str,
         io: &Path,
         sink: &mut Sink<'_>,
@@ -366,9 +377,6 @@ impl DockerRunner {
         let mut wait = Box::pin(streaming.wait_container(id, None).into_future());
         let mut stdout = LineSplitter::new(Stream::Stdout);
         let mut stderr = LineSplitter::new(Stream::Stderr);
-        let deadline = spec
-            .timeout_secs
-            .map(|secs| Instant::now() + Duration::from_secs(secs));
         let never = Instant::now() + Duration::from_secs(365 * 86_400);
         let mut reason: Option<StopReason> = None;
         let mut exited = false;
