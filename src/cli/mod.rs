@@ -16,6 +16,7 @@ pub mod logs;
 mod out;
 pub mod render;
 pub mod run;
+mod runners;
 pub mod serve;
 pub mod status;
 pub mod tasks;

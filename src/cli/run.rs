@@ -75,18 +75,6 @@ pub fn run(args: Args) -> ExitCode {
         || std::thread::available_parallelism().map_or(2, usize::from),
         usize::from,
     );
-    let options = Options {
-        max_concurrent,
-        runner: LocalRunner::new(Duration::from_secs(args.kill_grace), environment)
-            .masking(credentials.masker()),
-    };
-    let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
-        Ok(executor) => executor,
-        Err(error) => {
-            eprintln!("error: task '{}': {error}", args.task);
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,6 +82,20 @@ pub fn run(args: Args) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runner = LocalRunner::new(Duration::from_secs(args.kill_grace), environment.clone())
+        .masking(credentials.masker());
+    let runner = runtime.block_on(with_docker(runner, &environment, args.kill_grace));
+    let options = Options {
+        max_concurrent,
+        runner,
+    };
+    let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
+        Ok(executor) => executor,
+        Err(error) => {
+            eprintln!("error: task '{}': {error}", args.task);
             return ExitCode::from(2);
         }
     };
@@ -106,6 +108,39 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Docker steps run on the local engine, found as the Docker CLI finds it (`DOCKER_HOST`, then
+/// the default socket), pulling only images that are not present; without one they fail
+/// saying why.
+#[cfg(feature = "docker")]
+async fn with_docker(
+    runner: LocalRunner,
+    environment: &BTreeMap<String, String>,
+    kill_grace: u64,
+) -> LocalRunner {
+    use crate::runner::docker::{self, DockerRunner, DockerSettings};
+    let settings = DockerSettings {
+        host: docker::host(None, environment),
+        pull_policy: crate::config::PullPolicy::IfNotPresent,
+        runner_image: crate::config::DEFAULT_RUNNER_IMAGE.to_owned(),
+        worker: "stroem run".to_owned(),
+        kill_grace: Duration::from_secs(kill_grace),
+        instance: None,
+    };
+    match DockerRunner::connect(settings).await {
+        Ok(connected) => runner.with_docker(std::sync::Arc::new(connected)),
+        Err(error) => runner.without_docker(error),
+    }
+}
+
+#[cfg(not(feature = "docker"))]
+async fn with_docker(
+    runner: LocalRunner,
+    _environment: &BTreeMap<String, String>,
+    _kill_grace: u64,
+) -> LocalRunner {
+    runner
 }
 
 /// Loads and validates the workspace and resolves its secrets; any problem aborts the run.

@@ -223,17 +223,26 @@ pub async fn start(
     tasks.spawn(Scheduler::new(orchestrator.clone()).run(shutdown.clone()));
     if config.embedded_worker {
         let worker = &config.worker;
+        let name = format!("{} (embedded)", worker.worker_name);
+        let scratch = super::work::scratch(&config.data_dir)?;
+        let runner = LocalRunner::new(
+            Duration::from_secs(worker.kill_grace_secs),
+            environment.clone(),
+        )
+        .masking(config.credentials.masker())
+        .in_scratch(Arc::clone(&scratch));
+        let super::runners::Runners {
+            runner,
+            capabilities,
+        } = super::runners::attach(&config, &environment, runner, &scratch, &name).await?;
         let registration = WorkerRegistration {
-            name: format!("{} (embedded)", worker.worker_name),
+            name,
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            capabilities: vec!["script".to_owned()],
+            capabilities,
             tags: worker.tags.clone(),
             max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
         };
         let transport = Arc::new(InProcess::new(orchestrator.clone(), registration));
-        let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment)
-            .masking(config.credentials.masker())
-            .in_scratch(super::work::scratch(&config.data_dir)?);
         let settings = WorkerSettings {
             max_concurrent: worker.max_concurrent,
             heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),

@@ -203,12 +203,9 @@ pub const ROOT: &[Key] = &[
     leaf("workspace_cache_max_file_bytes"),
     leaf("capabilities"),
     leaf("tags"),
-    // Only `runner: docker | pod` use it, and those runners come in a later phase.
-    later("P2", leaf("runner_image")),
-    later(
-        "P2",
-        section("docker", &[leaf("host"), leaf("pull_policy")]),
-    ),
+    // The image of script steps with `runner: docker` that name none.
+    leaf("runner_image"),
+    section("docker", &[leaf("host"), leaf("pull_policy")]),
     later(
         "P3",
         section("kubernetes", &[leaf("namespace"), leaf("init_image")]),

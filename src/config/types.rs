@@ -355,7 +355,7 @@ pub struct WorkerConfig {
     pub capabilities: Vec<Capability>,
     pub tags: Vec<String>,
     pub runner_image: String,
-    /// [P2] Parsed, without effect in this version.
+    /// The Docker runner's settings (cargo feature `docker`).
     pub docker: Option<DockerConfig>,
     /// [P3] Parsed, without effect in this version.
     pub kubernetes: Option<KubernetesConfig>,

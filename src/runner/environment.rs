@@ -133,6 +133,9 @@ mod tests {
             timeout_secs: None,
             mask: vec![],
             output_schema: None,
+            runner: Default::default(),
+            image: None,
+            resources: None,
         }
     }
 

@@ -85,6 +85,9 @@ pub(super) fn shell(script: &str) -> StepSpec {
         timeout_secs: None,
         mask: vec![],
         output_schema: None,
+        runner: Default::default(),
+        image: None,
+        resources: None,
     }
 }
 

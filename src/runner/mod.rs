@@ -1,10 +1,14 @@
-//! Runners execute one attempt of a worker step. The local runner spawns a process on this host.
+//! Runners execute one attempt of a worker step. The local runner spawns a process on this host;
+//! the Docker runner (cargo feature `docker`) runs a container through the Docker Engine API.
 //!
 //! *Invariant*: runners know nothing about jobs, the DAG or the store; they receive a fully
 //! rendered [`spec::StepSpec`] and report lines and an [`spec::AttemptResult`].
 
 mod capture;
 mod confine;
+pub mod container;
+#[cfg(feature = "docker")]
+pub mod docker;
 mod environment;
 mod leftover;
 pub mod local;
@@ -16,6 +20,8 @@ pub mod spec;
 pub mod supervise;
 pub mod workcopy;
 
+#[cfg(all(test, feature = "docker"))]
+mod docker_tests;
 #[cfg(test)]
 mod local_tests;
 #[cfg(test)]

@@ -563,3 +563,94 @@ tasks:
         }
     }
 }
+
+/// The engine of the container tests (`.ci/start-podman.sh`).
+#[cfg(feature = "docker")]
+fn docker_host() -> String {
+    ["STROEM_TEST_DOCKER_HOST", "DOCKER_HOST"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|host| !host.is_empty()))
+        .unwrap_or_else(|| "unix:///tmp/stroem-podman.sock".to_owned())
+}
+
+#[cfg(feature = "docker")]
+const CONTAINER_WORKFLOW: &str = r#"
+secrets:
+  token: run-secret-value
+tasks:
+  boxed:
+    flow:
+      produce:
+        type: docker
+        image: localhost/stroem-test:latest
+        env: { TOKEN: "{{ secret.token }}" }
+        cmd: 'echo "token=$TOKEN"; echo "{\"n\": 41}" > "$STROEM_OUTPUT"'
+      consume:
+        depends_on: [produce]
+        input: { n: "{{ produce.output.n }}" }
+        action:
+          type: script
+          runner: docker
+          image: localhost/stroem-test:latest
+          input: { n: { type: integer } }
+          script: |
+            cat data.txt
+            echo "OUTPUT: {\"m\": $((INPUT_N + 1))}"
+"#;
+
+#[cfg(feature = "docker")]
+#[test]
+fn docker_steps_run_on_the_local_engine_and_pass_outputs() {
+    let dir = workspace(CONTAINER_WORKFLOW, &[("data.txt", "from the workspace\n")]);
+    let output = stroem()
+        .args(["run", "boxed", "--path", &path_arg(&dir)])
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    assert!(text.contains("[produce] token=••••••"), "{text}");
+    assert!(text.contains("[consume] from the workspace"), "{text}");
+    assert!(text.contains(r#"output: {"consume":{"m":42}}"#), "{text}");
+    assert!(!text.contains("run-secret-value"), "{text}");
+}
+
+#[cfg(feature = "docker")]
+#[test]
+fn docker_steps_without_an_engine_fail_naming_where_it_was_looked_for() {
+    let dir = workspace(CONTAINER_WORKFLOW, &[("data.txt", "x\n")]);
+    let output = stroem()
+        .args(["run", "boxed", "--path", &path_arg(&dir)])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{text}"
+    );
+}
+
+#[cfg(feature = "docker")]
+#[test]
+fn the_containers_example_runs_with_the_test_image() {
+    let output = stroem()
+        .args(["run", "containers", "--path"])
+        .arg(examples().join("containers"))
+        .args(["--set", "image=localhost/stroem-test:latest"])
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    assert!(
+        text.contains("[greet] Hello, World, from Linux in /tmp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[inventory] Hello, World (seen in /workspace)"),
+        "{text}"
+    );
+    assert!(text.contains(r#"output: {"inventory":{"files":"#), "{text}");
+}

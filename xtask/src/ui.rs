@@ -241,21 +241,26 @@ pub fn test_ui() -> Result<()> {
     run(&mut e2e)
 }
 
-/// Builds the `stroem` binary (dev profile, as the tests use) and returns its path.
+/// Builds the `stroem` binary (dev profile and features as the tests use, so nothing is
+/// compiled twice) and returns its path.
 fn build_binary() -> Result<PathBuf> {
     let mut command = cargo([
         "build",
         "--bin",
         "stroem",
+        "--all-features",
         "--message-format=json-render-diagnostics",
     ]);
-    eprintln!("$ cargo build --bin stroem");
+    eprintln!("$ cargo build --bin stroem --all-features");
     let output = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("could not start cargo build")?;
     if !output.status.success() {
-        bail!("`cargo build --bin stroem` failed ({})", output.status);
+        bail!(
+            "`cargo build --bin stroem --all-features` failed ({})",
+            output.status
+        );
     }
     executable_of(&String::from_utf8_lossy(&output.stdout), "stroem")
         .context("cargo build did not report the stroem executable")
