@@ -37,4 +37,4 @@ pub fn mirror_dir(data_dir: &Path, ws: &str) -> PathBuf {
 pub struct GitError(pub String);
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -32,7 +32,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A repository with `files` committed on `main`; returns the commit id.
-fn commit(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
+pub(crate) fn commit(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
     if !repo.join(".git").exists() {
         fs::create_dir_all(repo).expect("dir");
         git(repo, &["init", "-q"]);
@@ -47,7 +47,7 @@ fn commit(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
-fn url(repo: &Path) -> String {
+pub(crate) fn url(repo: &Path) -> String {
     format!("file://{}", repo.display())
 }
 
