@@ -349,8 +349,12 @@ fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
                     git_ref,
                     poll_interval_secs,
                     auth,
+                    webhook_secret,
                 } => Source::Git {
-                    remote: git::Remote::new(url, git_ref, git_auth(config, name, auth.as_ref())?),
+                    remote: git::Remote::new(url, git_ref, git_auth(config, name, auth.as_ref())?)
+                        .with_webhook_secret(
+                            webhook_secret.as_ref().map(|s| s.expose().to_owned()),
+                        ),
                     poll_interval: Duration::from_secs(*poll_interval_secs),
                 },
             };

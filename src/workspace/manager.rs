@@ -371,6 +371,15 @@ impl Workspaces {
         self.reload_with(ws, entry, Fill::Copy(&entry.root), fingerprint, now)
     }
 
+    /// The push webhook secret of git workspace `ws`; `None` when it has none (or is no git
+    /// workspace), which disables its push hook.
+    pub fn push_secret(&self, ws: &str) -> Option<String> {
+        match &self.entries.get(ws)?.source {
+            Source::Git { remote, .. } => remote.webhook_secret().map(str::to_owned),
+            Source::Folder { .. } | Source::Example => None,
+        }
+    }
+
     /// Asks the poller to look at `ws` at its next round (a push webhook). False for an
     /// unknown workspace.
     pub fn poll_soon(&self, ws: &str) -> bool {

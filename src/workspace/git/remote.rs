@@ -39,6 +39,8 @@ pub struct Remote {
     url: String,
     pub git_ref: String,
     pub auth: Option<Auth>,
+    /// What a push webhook from the git host authenticates with; `None` ⇒ no push hook.
+    webhook_secret: Option<String>,
 }
 
 impl fmt::Debug for Remote {
@@ -47,6 +49,10 @@ impl fmt::Debug for Remote {
             .field("url", &self.display_url())
             .field("git_ref", &self.git_ref)
             .field("auth", &self.auth)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -57,7 +63,20 @@ impl Remote {
             url: url.into(),
             git_ref: git_ref.into(),
             auth,
+            webhook_secret: None,
         }
+    }
+
+    /// Enables the push webhook with `secret`.
+    #[must_use]
+    pub fn with_webhook_secret(mut self, secret: Option<String>) -> Remote {
+        self.webhook_secret = secret;
+        self
+    }
+
+    /// The push webhook's secret, for the one check that needs it.
+    pub fn webhook_secret(&self) -> Option<&str> {
+        self.webhook_secret.as_deref()
     }
 
     /// The URL to connect to, userinfo included. Only the fetch itself reads this.
