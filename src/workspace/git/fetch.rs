@@ -29,7 +29,9 @@ pub fn fetch(mirror: &Path, remote: &Remote) -> Result<String, GitError> {
             remote.display_url()
         )))
     };
-    install_tls_provider();
+    // gix's HTTP client is reqwest on rustls without a built-in provider: the tests and any
+    // caller other than `main` get ring here too.
+    crate::install_crypto_provider();
     let repo = open_mirror(mirror, remote).map_err(|e| fail(chain(&e)))?;
     let spec = refspec(&remote.git_ref).map_err(&fail)?;
     let wanted = {
@@ -205,13 +207,6 @@ fn credentials(
         },
         next: context.into(),
     })
-}
-
-/// gix's HTTP client is reqwest on rustls without a built-in crypto provider; `main` installs
-/// ring first, and this does the same for tests and any other caller (a second install is a
-/// no-op error).
-fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// An error and its causes, one sentence each, without repeats.
