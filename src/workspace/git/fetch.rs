@@ -101,7 +101,7 @@ fn overrides(remote: &Remote) -> Vec<String> {
     ];
     if let Some(Auth::SshKey { username, key_path }) = &remote.auth {
         let mut command = format!(
-            "ssh -i '{}' -o IdentitiesOnly=yes -o BatchMode=yes",
+            "ssh -i '{}' -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=20",
             key_path.display().to_string().replace('\'', "'\\''")
         );
         if let Some(user) = username {

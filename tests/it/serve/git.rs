@@ -378,9 +378,11 @@ serve_test! {
         home.configure(&format!(
             "workspaces:\n  a: {{ type: git, url: \"{}\", poll_interval_secs: 1 }}\n  \
              b: {{ type: git, url: \"{with_userinfo}\", ref: main }}\n  \
-             wrong: {{ type: git, url: \"{}\", auth: {{ type: token, token: wrong-{TOKEN} }} }}\n",
+             wrong: {{ type: git, url: \"{}\", auth: {{ type: token, token: wrong-{TOKEN} }} }}\n  \
+             userinfo: {{ type: git, url: \"{}\" }}\n",
             a.file_url(),
             http.url("a"),
+            http.url("a").replace("http://", "http://x-access-token:wrong-userinfo-pw@"),
         ));
         let server = home.start().await;
         let view_a = workspace(&server, "a").await;
@@ -393,8 +395,14 @@ serve_test! {
         assert_eq!(wrong["status"], "error", "{wrong}");
         let message = wrong["errors"][0]["message"].as_str().expect("a message");
         assert!(message.starts_with("cannot fetch 'main' from http://127.0.0.1"), "{message}");
+        // A wrong password in the URL: refused, and neither the URL's userinfo nor the password
+        // shows in the error.
+        let refused = workspace(&server, "userinfo").await;
+        assert_eq!(refused["status"], "error", "{refused}");
+        assert_eq!(refused["source"]["url"], http.url("a").as_str());
         let list = server.get("/api/workspaces").await;
         assert!(!list.body.contains(TOKEN), "{}", list.body);
+        assert!(!list.body.contains("wrong-userinfo-pw"), "{}", list.body);
 
         // `a` polls every second: a push shows up without any request.
         let second_a = a.push(GOOD_TWO, "again");
