@@ -39,7 +39,7 @@ mod snapshot;
 mod tarball;
 mod views;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -330,19 +330,24 @@ impl Workspaces {
     /// changed (a fingerprint of paths, sizes and times decides before any content is read; a
     /// git source compares commit ids).
     pub fn tick(&self, now: DateTime<Utc>) -> Vec<ReloadOutcome> {
-        self.due(now)
+        self.due(now, &HashSet::new())
             .iter()
             .filter_map(|name| self.poll(name, now))
             .collect()
     }
 
-    /// The workspaces whose poll interval has elapsed at `now`, marked as checked.
-    pub fn due(&self, now: DateTime<Utc>) -> Vec<String> {
+    /// The workspaces whose poll interval has elapsed at `now`, marked as checked. Those in
+    /// `polling` (a poll still running) are left alone, due or not, so a request to poll soon
+    /// ([`poll_soon`](Self::poll_soon)) made during a poll is answered by the next one.
+    pub fn due(&self, now: DateTime<Utc>, polling: &HashSet<String>) -> Vec<String> {
         let mut due = Vec::new();
         for (name, entry) in &self.entries {
             let Some(interval) = entry.source.poll_interval() else {
                 continue;
             };
+            if polling.contains(name) {
+                continue;
+            }
             let mut state = lock(&entry.state);
             let elapsed = state.checked_at.is_none_or(|at| {
                 now.signed_duration_since(at)

@@ -39,10 +39,8 @@ impl Workspaces {
                         continue;
                     }
                 }
-                for name in self.due(Utc::now()) {
-                    if !polling.insert(name.clone()) {
-                        continue;
-                    }
+                for name in self.due(Utc::now(), &polling) {
+                    polling.insert(name.clone());
                     let this = Arc::clone(&self);
                     running.spawn_blocking(move || {
                         // Caught here so the workspace's name comes back and it polls again.

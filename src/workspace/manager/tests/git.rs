@@ -187,3 +187,27 @@ fn refresh_fetches_now_once_per_five_seconds() {
     assert!(matches!(workspaces.refresh("nope", at(60)), Ok(None)));
     git(&fx.origin("default"), &["status", "--short"]);
 }
+
+#[test]
+fn a_push_hook_makes_the_workspace_due_even_while_it_polls() {
+    let fx = Fixture::new();
+    fx.push("default", GOOD);
+    let workspaces = fx.open_git(&["default"]);
+    let newer = fx.push("default", GOOD_TWO);
+    assert_eq!(
+        workspaces.tick(at(1)),
+        Vec::new(),
+        "not due before its interval"
+    );
+
+    assert!(workspaces.poll_soon("default"));
+    assert!(!workspaces.poll_soon("nope"));
+    // A poll still running: the request waits for the next round instead of being used up.
+    let polling = std::collections::HashSet::from(["default".to_owned()]);
+    assert_eq!(workspaces.due(at(2), &polling), Vec::<String>::new());
+    let outcomes = workspaces.tick(at(3));
+    assert!(
+        matches!(&outcomes[..], [ReloadOutcome { result: ReloadResult::Activated { revision, .. }, .. }] if *revision == newer),
+        "{outcomes:?}"
+    );
+}
