@@ -23,6 +23,14 @@ const GOOD_REF: &str = "refs/stroem/good";
 /// the ref, and holds no credential.
 pub fn fetch(mirror: &Path, remote: &Remote) -> Result<String, GitError> {
     let fail = |detail: String| {
+        // gix's words when the server asks for credentials and the callback has none.
+        let detail = if detail.contains("No credentials were returned") {
+            "the server requires authentication (HTTP 401) and no credentials were accepted: \
+             configure 'auth' (type token), or check the user and password in the URL"
+                .to_owned()
+        } else {
+            detail
+        };
         GitError(remote.redact(&format!(
             "cannot fetch '{}' from {}: {detail}",
             remote.git_ref,

@@ -395,11 +395,14 @@ serve_test! {
         assert_eq!(wrong["status"], "error", "{wrong}");
         let message = wrong["errors"][0]["message"].as_str().expect("a message");
         assert!(message.starts_with("cannot fetch 'main' from http://127.0.0.1"), "{message}");
+        assert!(message.contains("not accepted by the remote"), "{message}");
         // A wrong password in the URL: refused, and neither the URL's userinfo nor the password
         // shows in the error.
         let refused = workspace(&server, "userinfo").await;
         assert_eq!(refused["status"], "error", "{refused}");
         assert_eq!(refused["source"]["url"], http.url("a").as_str());
+        let message = refused["errors"][0]["message"].as_str().expect("a message");
+        assert!(message.contains("requires authentication (HTTP 401)"), "{message}");
         let list = server.get("/api/workspaces").await;
         assert!(!list.body.contains(TOKEN), "{}", list.body);
         assert!(!list.body.contains("wrong-userinfo-pw"), "{}", list.body);
