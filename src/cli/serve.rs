@@ -18,7 +18,7 @@ use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::config::{Config, ConfigSource, WorkspaceConfig};
+use crate::config::{Config, ConfigSource, GitAuth, SshKey, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
@@ -26,6 +26,7 @@ use crate::scheduler::Scheduler;
 use crate::server::{AppState, Health, Security, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
+use crate::workspace::git;
 use crate::workspace::manager::{self, Source, Workspaces};
 
 #[derive(Debug, clap::Args)]
@@ -132,16 +133,17 @@ pub async fn start(
         )
     })?;
     let sources = workspace_sources(&config)?;
-    let workspaces = Workspaces::new(
-        manager::Settings {
-            data_dir: config.data_dir.clone(),
-            env: environment.clone(),
-            secret_file_dirs: config.secret_file_dirs.clone(),
-            refused_files: config.refused_secret_files().to_vec(),
-        },
-        sources,
-        Utc::now(),
-    )?;
+    let settings = manager::Settings {
+        data_dir: config.data_dir.clone(),
+        env: environment.clone(),
+        secret_file_dirs: config.secret_file_dirs.clone(),
+        refused_files: config.refused_secret_files().to_vec(),
+    };
+    // The first load copies folders and fetches git sources: blocking work.
+    let workspaces =
+        tokio::task::spawn_blocking(move || Workspaces::new(settings, sources, Utc::now()))
+            .await
+            .context("loading the workspaces panicked")??;
     for view in workspaces.list() {
         for error in &view.errors {
             tracing::error!(workspace = %view.name, "{}:{}:{}: {}", error.file, error.line, error.column, error.message);
@@ -298,6 +300,45 @@ pub(super) async fn wait_for_signal() {
     }
 }
 
+/// A git workspace's credentials as the fetch uses them. An inline ssh key (`key`, `key_file`
+/// read by the configuration) is written to a private file under `<data_dir>/git/` for `ssh -i`.
+fn git_auth(
+    config: &Config,
+    workspace: &str,
+    auth: Option<&GitAuth>,
+) -> anyhow::Result<Option<git::Auth>> {
+    Ok(match auth {
+        None => None,
+        Some(GitAuth::Token { token, username }) => Some(git::Auth::Token {
+            username: username.clone(),
+            token: token.expose().to_owned(),
+        }),
+        Some(GitAuth::SshKey { key, username }) => {
+            let key_path = match key {
+                SshKey::Path(path) => path.clone(),
+                SshKey::Inline(text) => {
+                    let dir = config.data_dir.join("git");
+                    crate::private::create_dir(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let path = dir.join(format!("{workspace}.key"));
+                    let mut text = text.expose().to_owned();
+                    if !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    crate::private::write(&path, text).with_context(|| {
+                        format!("cannot write the ssh key of workspace '{workspace}'")
+                    })?;
+                    path
+                }
+            };
+            Some(git::Auth::SshKey {
+                username: username.clone(),
+                key_path,
+            })
+        }
+    })
+}
+
 fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
     config
         .workspaces
@@ -312,11 +353,19 @@ fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
                     poll_interval: Duration::from_secs(*poll_interval_secs),
                 },
                 WorkspaceConfig::Example => Source::Example,
-                WorkspaceConfig::Git { .. } => {
-                    anyhow::bail!(
-                        "workspace '{name}': git sources are not supported in this version"
-                    )
-                }
+                WorkspaceConfig::Git {
+                    url,
+                    git_ref,
+                    poll_interval_secs,
+                    auth,
+                    webhook_secret,
+                } => Source::Git {
+                    remote: git::Remote::new(url, git_ref, git_auth(config, name, auth.as_ref())?)
+                        .with_webhook_secret(
+                            webhook_secret.as_ref().map(|s| s.expose().to_owned()),
+                        ),
+                    poll_interval: Duration::from_secs(*poll_interval_secs),
+                },
             };
             Ok((name.clone(), source))
         })

@@ -124,6 +124,7 @@ pub const ROOT: &[Key] = &[
             leaf("url"),
             leaf("ref"),
             leaf("poll_interval_secs"),
+            secret("webhook_secret"),
             section(
                 "auth",
                 &[

@@ -191,6 +191,9 @@ pub enum WorkspaceConfig {
         git_ref: String,
         poll_interval_secs: u64,
         auth: Option<GitAuth>,
+        /// The secret a git host's push webhook authenticates with
+        /// (`POST /hooks/_workspaces/<name>/refresh`); absent ⇒ no push hook.
+        webhook_secret: Option<Secret>,
     },
     /// The example workspace built into the binary, read-only (API §10.3): the default
     /// `default` when no workspace is configured and `./workspace` does not exist.

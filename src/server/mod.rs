@@ -19,6 +19,7 @@ mod fallback;
 mod gate;
 mod health;
 mod pagination;
+mod refresh;
 mod request_id;
 mod routes;
 mod stream;

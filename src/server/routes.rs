@@ -132,6 +132,7 @@ pub(super) fn table() -> Vec<Entry> {
     ];
     table.extend(super::auth_routes::table());
     table.extend(super::accounts::table());
+    table.extend(super::refresh::table());
     table
 }
 
@@ -327,7 +328,7 @@ async fn get_workspace(
 
 /// A workspace's task and trigger counts as the caller sees them (issue #12: tasks they may
 /// not view are left out of every count).
-fn count_visible(
+pub(super) fn count_visible(
     state: &AppState,
     caller: &Caller,
     view: &mut WorkspaceView,

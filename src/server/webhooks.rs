@@ -33,6 +33,11 @@ pub(super) fn webhook_routes() -> Router<AppState> {
     Router::new()
         .route("/{name}", get(call_webhook).post(call_webhook))
         .route("/{name}/jobs/{job_id}", get(webhook_job))
+        // `_` starts no trigger name (WF §2.3), so this path never shadows a trigger's hook.
+        .route(
+            "/_workspaces/{ws}/refresh",
+            axum::routing::post(super::refresh::push_hook),
+        )
 }
 
 /// A webhook request that passed authentication, with the parts job input is made of.

@@ -5,6 +5,7 @@
 
 mod cancel;
 mod examples;
+mod git;
 mod hardening;
 mod leases;
 mod load;

@@ -34,7 +34,7 @@ export interface Workspace {
   status: "ok" | "stale" | "error";
   revision: string | null;
   loaded_at: string | null;
-  source: { type: string; path?: string; url?: string; ref?: string; commit?: string };
+  source: { type: string; path?: string; url?: string; ref?: string; commit?: string | null };
   tasks_count: number;
   actions_count: number;
   triggers_count: number;
