@@ -1,22 +1,21 @@
 //! `stroem status <job-id>`: one job and a table of its steps (API §3.4).
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::Global;
 use super::client::{Client, ClientError, exit};
 use super::render::{self, Style, Table};
-use crate::api::JobDetail;
+use crate::api::{JobDetail, JobRef};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job's id.
+    /// The job's id: in full, the 8 characters the UI shows, or any longer start or end of it.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
-    let reply = fetch(&global.client()?, args.job_id)?;
+    let reply = fetch(&global.client()?, &args.job_id)?;
     if global.json() {
         super::out::line(&reply.body);
         return Ok(exit::OK);
@@ -27,7 +26,10 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
 }
 
 /// `GET /api/jobs/{id}`.
-pub fn fetch(client: &Client, job_id: Uuid) -> Result<super::client::Reply, ClientError> {
+pub fn fetch(
+    client: &Client,
+    job_id: impl std::fmt::Display,
+) -> Result<super::client::Reply, ClientError> {
     client.get(&format!("/api/jobs/{job_id}"), &[])
 }
 

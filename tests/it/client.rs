@@ -13,6 +13,7 @@ use stroem::cli::serve::{Running, start};
 use stroem::config::{Config, ConfigSource};
 
 mod stream;
+mod usability;
 
 const WORKFLOW: &str = r#"
 actions:

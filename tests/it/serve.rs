@@ -15,6 +15,7 @@ mod rejections;
 mod schedule;
 mod secrets;
 mod semantics;
+mod short_ids;
 mod shutdown;
 mod transitions;
 mod webhooks;
