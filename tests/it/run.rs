@@ -563,3 +563,40 @@ tasks:
         }
     }
 }
+
+/// Issue #15 item 8: an unset secret fails only the tasks that use it (WF §16.1).
+#[test]
+fn an_unset_secret_fails_only_the_tasks_that_use_it() {
+    let dir = workspace(
+        r#"
+secrets:
+  MISSING_TOKEN: "{{ env.LANG_TEST_NEVER_SET_SECRET }}"
+tasks:
+  plain:
+    flow:
+      say:
+        type: script
+        script: echo "no secret here"
+  uses:
+    flow:
+      call:
+        type: script
+        input: { token: "{{ secret.MISSING_TOKEN }}" }
+        script: echo "$INPUT_TOKEN"
+"#,
+        &[],
+    );
+    let output = run(&["plain", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("no secret here"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = run(&["uses", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("secret 'MISSING_TOKEN'"), "{text}");
+    assert!(text.contains("LANG_TEST_NEVER_SET_SECRET"), "{text}");
+}

@@ -8,6 +8,7 @@ mod examples;
 mod hardening;
 mod leases;
 mod load;
+mod missing_secret;
 mod private_files;
 mod quickstart;
 mod recovery;

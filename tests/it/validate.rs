@@ -208,3 +208,37 @@ fn an_unreadable_workflow_file_is_a_workspace_error() {
     let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
     insta::assert_snapshot!(format!("exit code: {}\n{}", output.code, output.stdout));
 }
+
+/// Issue #15 item 8: `validate` warns about a secret whose variable is not set here, naming
+/// both, and still passes (WF §18.2 rule 35: a warning in `stroem validate`).
+#[test]
+fn an_unset_secret_variable_is_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        "secrets:\n  MISSING_TOKEN: \"{{ env.LANG_TEST_NEVER_SET_SECRET }}\"\n\
+         tasks:\n  plain:\n    flow:\n      say: { type: script, script: echo hi }\n",
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("warning[secret-unresolved]"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("MISSING_TOKEN"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("LANG_TEST_NEVER_SET_SECRET"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("ok: 0 actions, 1 task, 0 triggers; 1 warning"),
+        "{}",
+        output.stdout
+    );
+}
