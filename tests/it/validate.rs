@@ -242,3 +242,40 @@ fn an_unset_secret_variable_is_a_warning() {
         output.stdout
     );
 }
+
+/// Issue #15 item 12: `default()` guards only the last lookup of a chain, so
+/// `input.body.pusher.name | default('x')` fails when `pusher` is missing. `validate` says so,
+/// with the way to write it in the help line.
+#[test]
+fn default_after_a_chained_lookup_gets_a_warning_with_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        r#"
+tasks:
+  on-push:
+    flow:
+      show:
+        type: script
+        input:
+          who: "{{ input.body.pusher.name | default('someone') }}"
+          ref: "{{ input.body.ref | default('none') }}"
+        script: echo "$INPUT_WHO $INPUT_REF"
+triggers:
+  push: { type: webhook, task: on-push }
+"#,
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let text = &output.stdout;
+    assert!(text.contains("warning[default-chain]"), "{text}");
+    assert!(text.contains("'input.body.pusher'"), "{text}");
+    assert!(
+        text.contains("(input.body.pusher | default({})).name | default(…)"),
+        "{text}"
+    );
+    // One lookup below a value that is always there is guarded fine: no warning for `ref`.
+    assert_eq!(text.matches("warning[default-chain]").count(), 1, "{text}");
+}

@@ -28,12 +28,14 @@ pub(crate) fn analyze(root: &Stmt<'_>, known: &mut dyn Known) -> Analysis {
         references: BTreeSet::new(),
         unknown_filters: BTreeSet::new(),
         unknown_functions: BTreeSet::new(),
+        unguarded_defaults: BTreeSet::new(),
     };
     walk.stmt(root);
     Analysis {
         references: walk.references.into_iter().collect(),
         unknown_filters: walk.unknown_filters.into_iter().collect(),
         unknown_functions: walk.unknown_functions.into_iter().collect(),
+        unguarded_defaults: walk.unguarded_defaults.into_iter().collect(),
     }
 }
 
@@ -43,6 +45,7 @@ struct Walk<'k> {
     references: BTreeSet<Reference>,
     unknown_filters: BTreeSet<String>,
     unknown_functions: BTreeSet<String>,
+    unguarded_defaults: BTreeSet<(String, String)>,
 }
 
 impl Walk<'_> {
@@ -218,6 +221,9 @@ impl Walk<'_> {
                     self.unknown_filters.insert(f.name.to_owned());
                 }
                 if let Some(inner) = &f.expr {
+                    if matches!(f.name, "default" | "d") {
+                        self.unguarded_default(inner);
+                    }
                     self.expr(inner);
                 }
                 self.args(&f.args);
@@ -235,6 +241,40 @@ impl Walk<'_> {
             Expr::Map(m) => {
                 m.keys.iter().for_each(|key| self.expr(key));
                 m.values.iter().for_each(|value| self.expr(value));
+            }
+        }
+    }
+
+    /// Notes `root.a.b.c | default(…)`: three or more constant lookups below a free variable,
+    /// so a missing `root.a.b` fails before `default` runs. One or two (`input.name`,
+    /// `input.body.ref`) are left alone: their parent is normally there.
+    fn unguarded_default(&mut self, expr: &Expr<'_>) {
+        let mut segments = Vec::new();
+        let mut current = expr;
+        loop {
+            match current {
+                Expr::GetAttr(attr) => {
+                    segments.push(attr.name.to_owned());
+                    current = &attr.expr;
+                }
+                Expr::GetItem(item) => match constant_key(&item.subscript_expr) {
+                    Some(key) => {
+                        segments.push(key);
+                        current = &item.expr;
+                    }
+                    None => return,
+                },
+                Expr::Var(var) if !self.is_bound(var.id) && segments.len() >= 3 => {
+                    segments.reverse();
+                    let last = segments.pop().unwrap_or_default();
+                    let parent = std::iter::once(var.id.to_owned())
+                        .chain(segments)
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    self.unguarded_defaults.insert((parent, last));
+                    return;
+                }
+                _ => return,
             }
         }
     }

@@ -309,6 +309,15 @@ fn check_text(c: &mut Checker<'_>, text: &str, path: &str, scopes: &[Scope<'_>])
             c.push(Diagnostic::error(code, message, &at, path));
         }
     }
+    for (parent, last) in &analysis.unguarded_defaults {
+        let message = format!(
+            "default() guards only the last lookup: when '{parent}' is missing, the template fails before default() runs"
+        );
+        let help = format!(
+            "guard the parent too: ({parent} | default({{}})).{last} | default(…), or test it with `{parent} is defined`"
+        );
+        c.push(Diagnostic::warning("default-chain", message, &at, path).with_help(help));
+    }
     for filter in &analysis.unknown_filters {
         c.push(Diagnostic::error(
             "unknown-filter",
