@@ -629,8 +629,18 @@ async fn job_logs(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.find_job(&caller, &job_ref(&id)?).await?.id;
-    read_logs(&state, id, query.after, query.limit as usize, query.step).await
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
+    if let Some(step) = &query.step {
+        known_step(&job, step)?;
+    }
+    read_logs(
+        &state,
+        job.id,
+        query.after,
+        query.limit as usize,
+        query.step,
+    )
+    .await
 }
 
 async fn step_logs(
@@ -639,8 +649,42 @@ async fn step_logs(
     ApiPath((id, step)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.find_job(&caller, &job_ref(&id)?).await?.id;
-    read_logs(&state, id, query.after, query.limit as usize, Some(step)).await
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
+    known_step(&job, &step)?;
+    read_logs(
+        &state,
+        job.id,
+        query.after,
+        query.limit as usize,
+        Some(step),
+    )
+    .await
+}
+
+/// A log filter must name a step of the job (a loop step's name covers its instances) or the
+/// server's own lines: anything else would read as a step that printed nothing (issue #15).
+pub(super) fn known_step(job: &JobState, step: &str) -> Result<(), ApiError> {
+    let steps: Vec<&str> = job.steps.iter().map(|s| s.step_name.as_str()).collect();
+    if step == crate::logs::SERVER_STEP
+        || steps
+            .iter()
+            .any(|name| crate::logs::step_matches(step, name))
+    {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = steps
+        .into_iter()
+        .filter(|name| !name.ends_with(']'))
+        .collect();
+    names.push(crate::logs::SERVER_STEP);
+    Err(ApiError::bad_field(
+        "step",
+        format!(
+            "job {} has no step '{step}' (its steps: {})",
+            job.id,
+            names.join(", ")
+        ),
+    ))
 }
 
 /// The most JSONL text one log read returns. A read stops before the line that would go past
