@@ -220,6 +220,7 @@ impl LocalRunner {
             serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
         private::write(&input_file, input)?;
         private::write(&output_file, "")?;
+        private::write(&io.path().join(super::output::VARS_FILE), "")?;
         let paths = StepPaths {
             root: &root,
             input_file: &input_file,

@@ -149,7 +149,14 @@ fn any_path_inside_a_workspace_validates_the_whole_workspace() {
         .run();
     for output in [&from_root, &from_dir, &from_file] {
         assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
-        assert_eq!(output.stdout, "ok: 2 actions, 1 task, 0 triggers\n");
+        // The seed README's original hello world writes input into shell code: two warnings.
+        assert!(
+            output
+                .stdout
+                .ends_with("ok: 2 actions, 1 task, 0 triggers; 2 warnings\n"),
+            "{}",
+            output.stdout
+        );
     }
 }
 
@@ -278,4 +285,61 @@ triggers:
     );
     // One lookup below a value that is always there is guarded fine: no warning for `ref`.
     assert_eq!(text.matches("warning[default-chain]").count(), 1, "{text}");
+}
+
+/// Issue #15 item 11: a template that writes a value into a shell script's code is a warning,
+/// with the fix in the help line; quoted values, typed numbers and other languages are not.
+#[test]
+fn a_value_written_into_shell_code_is_a_script_injection_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        r#"
+actions:
+  greet:
+    type: script
+    input:
+      name: { type: string }
+      count: { type: integer }
+    script: |
+      echo Hello {{ input.name }}
+      echo {{ input.name | shell_quote }} {{ input.count }}
+      echo "$INPUT_NAME"
+  py:
+    type: script
+    language: python
+    input:
+      name: { type: string }
+    script: print("{{ input.name }}")
+tasks:
+  hello:
+    input:
+      name: { type: string }
+    flow:
+      say:
+        action: greet
+        input: { name: "{{ input.name }}", count: 2 }
+      py:
+        action: py
+        input: { name: "{{ input.name }}" }
+"#,
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let text = &output.stdout;
+    assert_eq!(
+        text.matches("warning[script-injection]").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("'{{ input.name }}' puts a value into the shell script"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write {{ input.name | shell_quote }}, or use \"$INPUT_NAME\""),
+        "{text}"
+    );
 }
