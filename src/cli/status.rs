@@ -70,6 +70,13 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     for (label, value) in rows {
         text.push_str(&format!("{:<9} {value}\n", style.bold(label)));
     }
+    if let Some(hooked) = job.hook_of_job_id {
+        text.push_str(&format!(
+            "{:<9} {hooked} (`stroem status {hooked}`)\n",
+            style.bold("hook of")
+        ));
+    }
+    text.push_str(&hook_lines(job, style));
     if job.steps.is_empty() {
         return text;
     }
@@ -90,6 +97,52 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     text
 }
 
+/// `hooks` and one line per hook job the job fired: event, task, status, id (issue #15).
+pub fn hook_lines(job: &JobDetail, style: Style) -> String {
+    let mut text = String::new();
+    for (index, hook) in job.hook_jobs.iter().enumerate() {
+        let label = if index == 0 { "hooks" } else { "" };
+        text.push_str(&format!(
+            "{:<9} {} {} {} {}\n",
+            style.bold(label),
+            hook.event,
+            hook.task_name,
+            style.status(hook.status.as_str()),
+            hook.job_id
+        ));
+    }
+    text
+}
+
 fn plain(text: String) -> (String, String) {
     (text.clone(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_jobs_are_listed_with_their_event_task_status_and_id() {
+        let id = uuid::Uuid::nil();
+        let job: JobDetail = serde_json::from_value(serde_json::json!({
+            "job_id": id, "workspace": "default", "task_name": "deploy", "mode": "distributed",
+            "status": "failed", "source_type": "api", "source_id": null, "revision": "r",
+            "priority": 0, "parent_job_id": null, "retry_of_job_id": null, "retry_attempt": 1,
+            "created_at": "2026-03-01T12:00:00.000Z", "started_at": null, "completed_at": null,
+            "error": null, "input": {}, "raw_input": {}, "output": null,
+            "parent_step_name": null, "timeout_secs": null, "steps": [],
+            "hook_jobs": [{"job_id": "00000000-0000-0000-0000-000000000001",
+                           "event": "on_error", "task_name": "_hook:notify",
+                           "status": "completed", "completed_at": null}],
+        }))
+        .expect("job detail");
+        let text = render(&job, Style::plain(), Utc::now());
+        assert!(
+            text.contains(
+                "hooks     on_error _hook:notify completed 00000000-0000-0000-0000-000000000001\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -209,6 +209,7 @@ fn outcome(job: &JobDetail, style: Style) -> String {
     if let Some(error) = &summary.error {
         text.push_str(&format!("error: {}\n", style.stderr_line(error)));
     }
+    text.push_str(&status::hook_lines(job, style));
     text
 }
 

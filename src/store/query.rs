@@ -21,6 +21,8 @@ pub struct JobFilter {
     pub parent_job_id: Option<Uuid>,
     /// Only jobs without a parent that are not hook jobs.
     pub top_level: bool,
+    /// Only the hook jobs this job fired (`source_id` `<id>/<event>`).
+    pub hook_of: Option<Uuid>,
     /// Substring of task name, workspace or source id (any case), or a job-id prefix.
     pub search: Option<String>,
     /// The jobs the caller may see (access rules); `None` sees all.
@@ -56,6 +58,7 @@ impl Default for JobFilter {
             source_type: None,
             parent_job_id: None,
             top_level: false,
+            hook_of: None,
             search: None,
             visibility: None,
             limit: 50,
@@ -189,6 +192,14 @@ impl Store {
                  OR lower(workspace) LIKE ${substring} ESCAPE '\\' \
                  OR lower(coalesce(source_id, '')) LIKE ${substring} ESCAPE '\\' \
                  OR {id_text} LIKE ${prefix} ESCAPE '\\')"
+            ));
+        }
+        if let Some(hooked) = filter.hook_of {
+            // A uuid holds no LIKE wildcard.
+            params.push(Param::Text(format!("{hooked}/%")));
+            conditions.push(format!(
+                "source_type = 'hook' AND source_id LIKE ${}",
+                params.len()
             ));
         }
         if filter.top_level {

@@ -6,6 +6,7 @@
 mod cancel;
 mod examples;
 mod hardening;
+mod hook_jobs;
 mod leases;
 mod load;
 mod missing_secret;

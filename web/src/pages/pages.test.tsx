@@ -187,6 +187,55 @@ describe("Dashboard recent jobs", () => {
   });
 });
 
+describe("Hook jobs", () => {
+  const HOOK_ID = "01a21bdc-f12b-70c0-b820-0000000000aa";
+
+  it("are listed on the job that fired them, with links", async () => {
+    const fired = {
+      ...job("completed", [step("build", "completed")]),
+      hook_jobs: [
+        { job_id: HOOK_ID, event: "on_success", task_name: "_hook:notify", status: "completed", completed_at: null },
+      ],
+      hook_of_job_id: null,
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(200, fired))),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+    const list = await screen.findByRole("region", { name: "Hook jobs" });
+    const link = within(list).getByRole("link", { name: /_hook:notify/ });
+    expect(link).toHaveAttribute("href", `/jobs/${HOOK_ID}`);
+    expect(list).toHaveTextContent("on_success");
+  });
+
+  it("of a worker action link back to their job, not to a task that does not exist", async () => {
+    const hook = {
+      ...job("completed", [step("notify", "completed")]),
+      job_id: HOOK_ID,
+      task_name: "_hook:notify",
+      source_type: "hook",
+      source_id: `${JOB_ID}/on_success`,
+      hook_jobs: [],
+      hook_of_job_id: JOB_ID,
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(200, hook))),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${HOOK_ID}`, <JobDetailPage />, "/jobs/:id");
+    await screen.findByTestId("job-status");
+    // No link to a task page for `_hook:notify`, and no "Run again" that would open one.
+    for (const link of screen.getAllByRole("link")) {
+      expect(link.getAttribute("href") ?? "").not.toContain("/tasks/");
+    }
+    expect(screen.queryByRole("link", { name: "Run again" })).toBeNull();
+    expect(screen.getByRole("link", { name: /Hook of/ })).toHaveAttribute("href", `/jobs/${JOB_ID}`);
+  });
+});
+
 describe("Job detail", () => {
   it("reports an unknown job as not found", async () => {
     vi.stubGlobal(
