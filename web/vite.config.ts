@@ -29,5 +29,9 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     css: false,
+    // Tests wait on conditions (findBy…, waitFor); this is only the bound after which a test
+    // that never gets there fails. Vitest's 5 s default failed healthy tests on a loaded
+    // 2-core machine, where rendering the whole run form alone can take seconds.
+    testTimeout: 30_000,
   },
 });

@@ -288,7 +288,11 @@ async fn slot<T: Transport>(
 ) {
     let mut backoff = Backoff::new(settings.retry_pause);
     loop {
+        // Biased: once shutdown has begun no claim is even started. Unbiased, the claim could
+        // win the race and its step would run (and at once be stopped) past the shutdown,
+        // spending an attempt nobody meant to spend.
         let claimed = tokio::select! {
+            biased;
             () = stops.claiming.cancelled() => return,
             claimed = transport.claim(worker_id, settings.claim_wait) => claimed,
         };

@@ -318,10 +318,8 @@ describe("Job detail", () => {
     ]);
     expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
     // The page keeps polling until the stopped step shows as cancelled too.
-    await waitFor(() => expect(steps.querySelector('[data-step="ship"]')).toHaveAttribute("data-status", "cancelled"), {
-      timeout: 5000,
-    });
-  }, 15_000);
+    await waitFor(() => expect(steps.querySelector('[data-step="ship"]')).toHaveAttribute("data-status", "cancelled"));
+  });
 });
 
 describe("Jobs filters", () => {
