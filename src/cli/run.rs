@@ -172,14 +172,25 @@ fn prepare(args: &Args, environment: &BTreeMap<String, String>) -> Result<LocalW
         ));
     }
     let dirs: Vec<PathBuf> = SECRET_FILE_DIRS.iter().map(PathBuf::from).collect();
-    let secrets =
-        secrets::resolve(&loaded.def.secrets, environment, &dirs, &[]).map_err(|errors| {
+    let resolved = secrets::resolve_available(&loaded.def.secrets, environment, &dirs, &[])
+        .map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             format!(
                 "cannot resolve the workspace's secrets:\n{}",
                 lines.join("\n")
             )
         })?;
+    // WF §16.1: a missing variable or file fails only a task that uses the secret.
+    let missing = secrets::missing_for_task(
+        &loaded.def,
+        &args.task,
+        &resolved.missing,
+        &crate::workflow::template::Templates::new(),
+    );
+    if !missing.is_empty() {
+        return Err(secrets::refusal(&missing));
+    }
+    let secrets = resolved.value;
     let revision = folder::revision(&root, &files).map_err(|error| error.to_string())?;
     Ok(LocalWorkspace {
         root,

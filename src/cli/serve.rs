@@ -81,7 +81,12 @@ pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, Strin
         .unwrap_or_else(|| format!("{},sqlx=warn", config.log_level.as_str()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: a log file or collector gets plain text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && !environment.contains_key("NO_COLOR"),
+        );
     // A second initialisation (tests run several servers in one process) keeps the first.
     let _ = match config.log_format {
         crate::config::LogFormat::Json => builder.json().try_init(),

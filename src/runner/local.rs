@@ -296,6 +296,7 @@ impl LocalRunner {
             serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
         private::write(&io.path().join("input.json"), input)?;
         private::write(&io.path().join("output.json"), "")?;
+        private::write(&io.path().join(super::output::VARS_FILE), "")?;
         Ok(io)
     }
 

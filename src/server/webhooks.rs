@@ -14,8 +14,6 @@ use axum::routing::get;
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::extract::body_error;
 use super::stream::Shutdown;
 use super::{ApiError, ApiPath, AppState, BodyLimit};
@@ -179,7 +177,7 @@ async fn wait_for_end(
 /// (docs/deviations.md). Other jobs are 404.
 async fn webhook_job(
     State(state): State<AppState>,
-    ApiPath((name, job_id)): ApiPath<(String, Uuid)>,
+    ApiPath((name, part)): ApiPath<(String, String)>,
     request: Request,
 ) -> Result<(StatusCode, Json<WebhookJobReply>), ApiError> {
     let orchestrator = state.jobs()?;
@@ -198,13 +196,33 @@ async fn webhook_job(
     let timeout: u64 = params.number("timeout", 30, 1, 300)?;
     let hook = &received.hook;
     let source = format!("{}/{}", hook.workspace, hook.trigger);
+    // Only this webhook's jobs are candidates: a partial id reveals no other job.
+    let of = format!(" of webhook '{name}'");
+    let part = super::routes::job_ref(&part)?;
+    let job_id = match part.exact() {
+        Some(id) => id,
+        None => {
+            let ids = orchestrator
+                .store()
+                .find_job_ids(
+                    part.start_range(),
+                    part.digits(),
+                    None,
+                    Some(("webhook", &source)),
+                    crate::api::job_ref::MAX_CANDIDATES + 1,
+                )
+                .await
+                .map_err(ApiError::internal)?;
+            super::routes::one_job(&part, ids, &of)?
+        }
+    };
     let job = orchestrator
         .store()
         .get_job(job_id)
         .await
         .map_err(ApiError::internal)?
         .filter(|job| job.source_type == "webhook" && job.source_id.as_deref() == Some(&source))
-        .ok_or_else(|| ApiError::not_found(format!("job {job_id} of webhook '{name}'")))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {job_id}{of}")))?;
     let job = if wait {
         let wait = Duration::from_secs(timeout);
         wait_for_end(orchestrator, job, wait, received.shutdown.clone()).await?

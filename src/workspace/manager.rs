@@ -156,6 +156,9 @@ pub struct Revision {
     pub sources: SourceMap,
     /// Resolved secrets: a nested JSON object of strings.
     pub secrets: Value,
+    /// Secrets whose variable or file is missing (WF §16.1): a warning of the revision, and
+    /// the jobs that use one are refused at creation.
+    pub missing_secrets: Vec<crate::workspace::secrets::SecretError>,
     /// What every job of this revision and its views mask (WF §16.3): the resolved secrets and
     /// the literal values of `secret: true` fields ([`masks`]).
     pub mask: crate::mask::Masker,

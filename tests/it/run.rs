@@ -76,7 +76,7 @@ fn redact_durations(text: &str) -> String {
 }
 
 #[test]
-fn hello_world_runs_unchanged_from_the_seed_readme() {
+fn hello_world_example_runs() {
     let path = examples().join("hello-world");
     let output = run(&[
         "hello-world",
@@ -87,6 +87,28 @@ fn hello_world_runs_unchanged_from_the_seed_readme() {
     ]);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     insta::assert_snapshot!(redact_durations(&stdout(&output)));
+
+    // Issue #15 item 11: a name with quotes is data, not shell code.
+    let output = run(&[
+        "hello-world",
+        "--path",
+        path.to_str().expect("utf-8 path"),
+        "--set",
+        r#"name=O'Brien "the" $HOME"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let job: Value = serde_json::from_str(&stdout(&output)).expect("job JSON");
+    let greeting = job["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["step_name"] == "say-hello"))
+        .map(|step| step["output"]["greeting"].clone());
+    assert_eq!(
+        greeting,
+        Some(Value::from(r#"Hello O'Brien "the" $HOME"#)),
+        "{job:#}"
+    );
 }
 
 #[test]
@@ -653,4 +675,41 @@ fn the_containers_example_runs_with_the_test_image() {
         "{text}"
     );
     assert!(text.contains(r#"output: {"inventory":{"files":"#), "{text}");
+}
+
+/// Issue #15 item 8: an unset secret fails only the tasks that use it (WF §16.1).
+#[test]
+fn an_unset_secret_fails_only_the_tasks_that_use_it() {
+    let dir = workspace(
+        r#"
+secrets:
+  MISSING_TOKEN: "{{ env.LANG_TEST_NEVER_SET_SECRET }}"
+tasks:
+  plain:
+    flow:
+      say:
+        type: script
+        script: echo "no secret here"
+  uses:
+    flow:
+      call:
+        type: script
+        input: { token: "{{ secret.MISSING_TOKEN }}" }
+        script: echo "$INPUT_TOKEN"
+"#,
+        &[],
+    );
+    let output = run(&["plain", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("no secret here"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = run(&["uses", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("secret 'MISSING_TOKEN'"), "{text}");
+    assert!(text.contains("LANG_TEST_NEVER_SET_SECRET"), "{text}");
 }

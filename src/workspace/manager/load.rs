@@ -106,6 +106,7 @@ pub(super) fn attempt(
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
+        missing_secrets: checked.missing_secrets,
         root,
         loaded_at: now,
         diagnostics: checked.loaded.diagnostics,
@@ -148,6 +149,7 @@ pub(super) fn adopt(
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
+        missing_secrets: checked.missing_secrets,
         root,
         loaded_at,
         diagnostics: checked.loaded.diagnostics,
@@ -158,6 +160,7 @@ struct Checked {
     revision: String,
     loaded: Loaded,
     secrets: Value,
+    missing_secrets: Vec<SecretError>,
 }
 
 /// Scans, validates, resolves and hashes the tree at `root`; a git source's revision is its
@@ -177,13 +180,16 @@ fn check(
         }
     };
     let mut loaded = workflow::load(&files);
-    let secrets = match secrets::resolve(
+    let (secrets, missing_secrets) = match secrets::resolve_available(
         &loaded.def.secrets,
         &settings.env,
         &settings.secret_file_dirs,
         &settings.refused_files,
     ) {
-        Ok(resolved) => {
+        Ok(secrets::Resolved {
+            value: resolved,
+            missing,
+        }) => {
             for name in secrets::unmaskable(&resolved) {
                 let path = secret_path(&name);
                 loaded.diagnostics.push(Diagnostic::warning(
@@ -196,12 +202,22 @@ fn check(
                     &path,
                 ));
             }
-            resolved
+            // WF §16.1: the workspace serves; only jobs that use these are refused.
+            for error in &missing {
+                let path = secret_path(&error.name);
+                loaded.diagnostics.push(Diagnostic::warning(
+                    "secret-unresolved",
+                    format!("{error}; jobs that use it are refused until it is set"),
+                    &loaded.sources.key_or_value(&path),
+                    &path,
+                ));
+            }
+            (resolved, missing)
         }
         Err(errors) => {
             let unresolved = errors.iter().map(|e| unresolved(&loaded.sources, e));
             loaded.diagnostics.extend(unresolved.collect::<Vec<_>>());
-            Value::Null
+            (Value::Null, Vec::new())
         }
     };
     loaded.diagnostics.extend(webhook_clashes(
@@ -225,6 +241,7 @@ fn check(
         revision,
         loaded,
         secrets,
+        missing_secrets,
     })
 }
 

@@ -166,6 +166,18 @@ export interface JobDetail extends JobSummary {
   parent_step_name: string | null;
   timeout_secs: number | null;
   steps: Step[];
+  /** The hook jobs this job fired (servers before issue #15 leave it out). */
+  hook_jobs?: HookJob[];
+  /** For a hook job: the job whose end fired it. */
+  hook_of_job_id?: string | null;
+}
+
+export interface HookJob {
+  job_id: string;
+  event: string;
+  task_name: string;
+  status: JobStatus;
+  completed_at: string | null;
 }
 
 export interface Worker {
