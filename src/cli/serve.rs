@@ -23,7 +23,7 @@ use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
-use crate::server::{AppState, Health, Security, WorkerAccess};
+use crate::server::{AppState, Health, MetricsAccess, Security, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
 use crate::workspace::manager::{self, Source, Workspaces};
@@ -207,6 +207,11 @@ pub async fn start(
                 .as_ref()
                 .and_then(|auth| auth.base_url.as_deref()),
         ),
+        metrics: MetricsAccess {
+            public: config.metrics.public,
+            token: config.metrics.token.clone(),
+            metrics: store.metrics().clone(),
+        },
     };
     let token = shutdown.clone();
     tasks.spawn(async move {

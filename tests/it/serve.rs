@@ -8,6 +8,7 @@ mod examples;
 mod hardening;
 mod leases;
 mod load;
+mod metrics;
 mod private_files;
 mod quickstart;
 mod recovery;
