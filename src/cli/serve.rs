@@ -18,7 +18,7 @@ use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::config::{Config, ConfigSource, WorkspaceConfig};
+use crate::config::{Config, ConfigSource, LogFormat, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
@@ -46,6 +46,25 @@ pub struct Args {
     /// Do not start the embedded worker (`embedded_worker: false`).
     #[arg(long)]
     pub no_worker: bool,
+    /// Log lines on stderr as `text` or `json`, one object per line (`log_format`).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` of `serve` and `work`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -63,6 +82,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     config.apply_serve_flags(args.listen, args.data_dir, args.workspace, args.no_worker);
+    if let Some(format) = args.log_format {
+        config.log_format = format.into();
+    }
     init_tracing(&config, &environment);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -73,6 +95,8 @@ pub fn run(args: Args) -> ExitCode {
     super::run_role(serve(config, environment))
 }
 
+/// The log subscriber of `serve` and `work`: `log_level` (or `RUST_LOG`) filters, and
+/// `log_format` picks human-readable text or JSON lines (docs/observability.md).
 pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
     let filter = environment
         .get("RUST_LOG")
@@ -83,8 +107,15 @@ pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, Strin
         .with_writer(std::io::stderr);
     // A second initialisation (tests run several servers in one process) keeps the first.
     let _ = match config.log_format {
-        crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+        // One flat object per line: `timestamp`, `level`, `target`, `message` and the event's
+        // fields beside them, and the span the event happened in, for log shippers.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }
 

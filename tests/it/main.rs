@@ -6,6 +6,7 @@ mod auth;
 mod client;
 mod config_example;
 mod credentials;
+mod logging;
 mod run;
 mod serve;
 mod server_harness;
