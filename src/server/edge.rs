@@ -8,6 +8,12 @@
 //!   the server's own (the request's `Host`), `auth.base_url`'s, or one of
 //!   `http.allowed_origins` — 403 otherwise. `/hooks` and `/worker` are exempt: webhook senders
 //!   and workers are not browsers, and authenticate with their own secrets.
+//! - **CORS** (API §1.6). Without `auth.base_url` no CORS header is ever sent: the UI is
+//!   same-origin. With it, exactly that origin may call `/api` from a browser with
+//!   credentials: its preflights are answered before the authentication gate (a preflight
+//!   carries no credentials), and every answer to it — a 401 too, so a page can tell it must
+//!   refresh — names it. `http.allowed_origins` only relaxes the cross-site write check above;
+//!   it grants no CORS.
 //! - **Slow requests.** Every request must be answered within `http.request_timeout_secs`
 //!   (408 `request_timeout`), except those that wait by design and bound their own waits: the
 //!   log WebSocket, `/worker/jobs/claim` long polls (≤ 30 s) and `/hooks` (sync webhooks and
@@ -33,6 +39,8 @@ pub struct HttpPolicy {
     pub request_timeout: Duration,
     /// Lower-case `scheme://host[:port]` origins allowed besides the server's own.
     pub allowed_origins: Arc<[String]>,
+    /// The one origin granted CORS with credentials: `auth.base_url`'s.
+    pub cors_origin: Option<Arc<str>>,
 }
 
 impl HttpPolicy {
@@ -40,14 +48,16 @@ impl HttpPolicy {
     /// address of the server, API §1.6).
     pub fn new(config: &HttpConfig, base_url: Option<&str>) -> Self {
         let mut allowed_origins = config.allowed_origins.clone();
-        if let Some(origin) = base_url.and_then(origin_of_url) {
-            allowed_origins.push(origin);
+        let cors_origin = base_url.and_then(origin_of_url);
+        if let Some(origin) = &cors_origin {
+            allowed_origins.push(origin.clone());
         }
         HttpPolicy {
             header_timeout: Duration::from_secs(config.header_timeout_secs),
             body_timeout: Duration::from_secs(config.body_timeout_secs),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             allowed_origins: allowed_origins.into(),
+            cors_origin: cors_origin.map(Arc::from),
         }
     }
 }
@@ -92,6 +102,60 @@ pub async fn same_origin_writes(
         }
     }
     next.run(request).await
+}
+
+/// What a preflight may ask for: every method of the API and the headers its clients send.
+const CORS_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
+const CORS_HEADERS: &str = "authorization, content-type, x-request-id";
+/// How long a browser may cache a preflight answer (10 minutes, Chromium's cap).
+const CORS_MAX_AGE_SECS: &str = "600";
+
+/// Middleware on `/api`, outside the authentication gate: CORS for `auth.base_url`'s origin
+/// only (above).
+pub async fn cors(State(policy): State<HttpPolicy>, request: Request, next: Next) -> Response {
+    let Some(allowed) = policy.cors_origin.as_deref() else {
+        return next.run(request).await;
+    };
+    let granted = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .map(|origin| origin.trim_end_matches('/'))
+        .is_some_and(|origin| origin.eq_ignore_ascii_case(allowed));
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if granted && preflight {
+        let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_METHODS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_HEADERS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(CORS_MAX_AGE_SECS),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    // Caches must not hand one origin's answer to another.
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if granted && let Ok(origin) = HeaderValue::from_str(allowed) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// `Content-Type: application/json` or `application/…+json`, parameters allowed.

@@ -98,8 +98,9 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
     let workers = worker_routes::worker_routes(&state);
     // The gate wraps the whole `/api` surface, unknown paths and methods included, so every
     // route — also one added later — needs credentials unless it is public (API §5.1). It is
-    // the outermost layer, so nothing about a route shows before sign-in and the audit trail
-    // also records writes the same-origin check refuses.
+    // outside everything but CORS (whose preflights carry no credentials), so nothing about a
+    // route shows before sign-in and the audit trail also records writes the same-origin check
+    // refuses.
     let api = machine_surface(api, limits::API_BODY)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -108,6 +109,10 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::cors,
         ))
         .route_layer(axum::middleware::from_fn(metrics::label_route));
     let hooks = machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY)

@@ -373,8 +373,12 @@ impl Server {
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
         tokio::task::spawn_blocking(move || {
-            let response = if method == "GET" {
-                let mut request = agent.get(&url);
+            let response = if method == "GET" || method == "OPTIONS" {
+                let mut request = if method == "GET" {
+                    agent.get(&url)
+                } else {
+                    agent.options(&url)
+                };
                 for (name, value) in &headers {
                     request = request.header(name, value);
                 }

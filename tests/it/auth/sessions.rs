@@ -324,3 +324,73 @@ serve_test! {
         assert_eq!((job["source_type"].clone(), job["source_id"].clone()), (json!("api"), serde_json::Value::Null));
     }
 }
+
+serve_test! {
+    /// API §1.6: `auth.base_url`'s origin may call the API from a browser, with credentials:
+    /// preflights are answered before sign-in, and every answer to it (a 401 included, so a
+    /// page can see it must refresh) names it. Other origins get no CORS headers at all.
+    async fn the_base_url_origin_may_call_the_api_across_origins(backend) {
+        let home = Home::new(backend).await;
+        configure(&home);
+        let server = home.start().await;
+        let base = "https://stroem.company.com";
+
+        let preflight = server
+            .send(
+                "OPTIONS",
+                "/api/workspaces/default/tasks/hello/execute",
+                &[
+                    ("Origin", base),
+                    ("Access-Control-Request-Method", "POST"),
+                    ("Access-Control-Request-Headers", "authorization, content-type"),
+                ],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(preflight.status, 204, "{}", preflight.body);
+        let header = |reply: &crate::server_harness::Reply, name: &str| {
+            reply.headers.get(name).cloned().unwrap_or_default()
+        };
+        assert_eq!(header(&preflight, "access-control-allow-origin"), base);
+        assert_eq!(header(&preflight, "access-control-allow-credentials"), "true");
+        assert!(header(&preflight, "access-control-allow-methods").contains("POST"));
+        let allowed_headers = header(&preflight, "access-control-allow-headers").to_lowercase();
+        assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+        assert!(allowed_headers.contains("content-type"), "{allowed_headers}");
+
+        let anonymous = server.send("GET", "/api/jobs", &[("Origin", base)], Vec::new()).await;
+        assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+        assert_eq!(header(&anonymous, "access-control-allow-origin"), base);
+        assert!(header(&anonymous, "vary").to_lowercase().contains("origin"));
+
+        let token = login(&server, ADMIN.0, ADMIN.1).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned();
+        let bearer = format!("Bearer {token}");
+        let signed_in = server
+            .send("GET", "/api/jobs", &[("Origin", base), ("Authorization", &bearer)], Vec::new())
+            .await;
+        assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+        assert_eq!(header(&signed_in, "access-control-allow-origin"), base);
+        assert_eq!(header(&signed_in, "access-control-allow-credentials"), "true");
+
+        for origin in ["https://evil.example", "null", "https://stroem.company.com.evil.example"] {
+            let preflight = server
+                .send(
+                    "OPTIONS",
+                    "/api/jobs",
+                    &[("Origin", origin), ("Access-Control-Request-Method", "GET")],
+                    Vec::new(),
+                )
+                .await;
+            assert_ne!(preflight.status, 204, "{origin}: {}", preflight.body);
+            assert!(!preflight.headers.contains_key("access-control-allow-origin"), "{origin}");
+            let read = server
+                .send("GET", "/api/jobs", &[("Origin", origin), ("Authorization", &bearer)], Vec::new())
+                .await;
+            assert!(!read.headers.contains_key("access-control-allow-origin"), "{origin}");
+        }
+        server.stop().await;
+    }
+}

@@ -364,6 +364,12 @@ serve_test! {
         let cancel = server.post_json(&format!("/api/jobs/{id}/cancel"), "").await;
         assert_eq!(cancel.status, 200, "{}", cancel.body);
 
+        // Without `auth.base_url` no CORS headers are sent (API §1.6): the UI is same-origin.
+        let preflight = server
+            .send("OPTIONS", execute, &[("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")], Vec::new())
+            .await;
+        assert!(!preflight.headers.keys().any(|name| name.starts_with("access-control-")), "{:?}", preflight.headers);
+
         let page = server.get("/").await;
         assert_eq!(page.headers.get("x-frame-options").map(String::as_str), Some("DENY"));
         let policy = page.headers.get("content-security-policy").cloned().unwrap_or_default();
