@@ -100,7 +100,7 @@ impl Default for Families {
             ),
             step_duration: HistogramVec::new(
                 "stroem_step_duration_seconds",
-                "Time from a step's start (its last attempt's claim) to its end, by workspace and task.",
+                "Time from the start of a step's last attempt to the step's end, by workspace and task.",
                 &["workspace", "task"],
                 DURATION_BUCKETS,
             ),

@@ -122,9 +122,10 @@ pub(super) async fn record_http(
 ) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
+    let path = request.uri().path();
     let machine = ["/api", "/hooks", "/worker"].iter().any(|surface| {
-        let path = request.uri().path();
-        path == *surface || path.starts_with(&format!("{surface}/"))
+        path.strip_prefix(surface)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     });
     let response = next.run(request).await;
     let route = match response.extensions().get::<RouteLabel>() {
