@@ -18,12 +18,12 @@ use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::config::{Config, ConfigSource, GitAuth, SshKey, WorkspaceConfig};
+use crate::config::{Config, ConfigSource, GitAuth, LogFormat, SshKey, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
-use crate::server::{AppState, Health, Security, WorkerAccess};
+use crate::server::{AppState, Health, MetricsAccess, Security, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
 use crate::workspace::git;
@@ -47,6 +47,25 @@ pub struct Args {
     /// Do not start the embedded worker (`embedded_worker: false`).
     #[arg(long)]
     pub no_worker: bool,
+    /// Log lines on stderr as `text` or `json`, one object per line (`log_format`).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` of `serve` and `work`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -64,6 +83,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     config.apply_serve_flags(args.listen, args.data_dir, args.workspace, args.no_worker);
+    if let Some(format) = args.log_format {
+        config.log_format = format.into();
+    }
     init_tracing(&config, &environment);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -74,6 +96,8 @@ pub fn run(args: Args) -> ExitCode {
     super::run_role(serve(config, environment))
 }
 
+/// The log subscriber of `serve` and `work`: `log_level` (or `RUST_LOG`) filters, and
+/// `log_format` picks human-readable text or JSON lines (docs/observability.md).
 pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
     let filter = environment
         .get("RUST_LOG")
@@ -89,8 +113,15 @@ pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, Strin
         );
     // A second initialisation (tests run several servers in one process) keeps the first.
     let _ = match config.log_format {
-        crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+        // One flat object per line: `timestamp`, `level`, `target`, `message` and the event's
+        // fields beside them, and the span the event happened in, for log shippers.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }
 
@@ -214,6 +245,11 @@ pub async fn start(
                 .as_ref()
                 .and_then(|auth| auth.base_url.as_deref()),
         ),
+        metrics: MetricsAccess {
+            public: config.metrics.public,
+            token: config.metrics.token.clone(),
+            metrics: store.metrics().clone(),
+        },
     };
     let token = shutdown.clone();
     tasks.spawn(async move {

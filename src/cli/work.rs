@@ -40,6 +40,9 @@ pub struct Args {
     /// How many steps run at once (`max_concurrent`; default 4).
     #[arg(long, value_name = "N")]
     pub max_concurrent: Option<usize>,
+    /// Log lines on stderr as `text` or `json`, one object per line (`log_format`).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<super::serve::LogFormatArg>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -52,6 +55,9 @@ pub fn run(args: Args) -> ExitCode {
     })
     .and_then(|mut config| {
         config.apply_work_flags(args.server, args.name, args.max_concurrent)?;
+        if let Some(format) = args.log_format {
+            config.log_format = format.into();
+        }
         config.require_worker_token()?;
         Ok(config)
     });

@@ -186,7 +186,7 @@ pub const ROOT: &[Key] = &[
             ],
         ),
     ),
-    later("P2", section("metrics", &[leaf("public"), secret("token")])),
+    section("metrics", &[leaf("public"), secret("token")]),
     // worker
     leaf("server_url"),
     leaf("worker_name"),

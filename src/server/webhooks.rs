@@ -105,15 +105,31 @@ async fn call_webhook(
     ApiPath(name): ApiPath<String>,
     request: Request,
 ) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
+    let answer = answer_webhook(&state, &name, request).await;
+    // By outcome only: a label per hook name would let callers of unknown names add series.
+    let outcome = match &answer {
+        Ok((StatusCode::OK, _)) => "completed",
+        Ok(_) => "accepted",
+        Err(error) => error.status_and_code().1,
+    };
+    state.metrics.metrics.webhook_call(outcome);
+    answer
+}
+
+async fn answer_webhook(
+    state: &AppState,
+    name: &str,
+    request: Request,
+) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
     let orchestrator = state.jobs()?;
-    let received = receive(&state, &name, request).await?;
+    let received = receive(state, name, request).await?;
     let call = received.call();
     let hook = &received.hook;
     let input = webhook::input(&call).map_err(|error| ApiError::bad_field("body", error))?;
     let job = orchestrator.fire_webhook(hook, input).await?;
     tracing::info!(
         job_id = %job.id,
-        webhook = %super::request_id::escape_control(&name),
+        webhook = %super::request_id::escape_control(name),
         workspace = %hook.workspace,
         "webhook fired"
     );

@@ -134,7 +134,7 @@ async fn require_worker_token(
 
 /// Compares two secrets in constant time: both are hashed first, so neither the length nor
 /// the position of the first difference shows in the timing.
-fn same_secret(presented: &str, expected: &str) -> bool {
+pub(super) fn same_secret(presented: &str, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());

@@ -7,6 +7,7 @@ mod client;
 mod config_example;
 mod credentials;
 mod faults;
+mod logging;
 mod run;
 mod serve;
 mod server_harness;

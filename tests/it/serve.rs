@@ -11,6 +11,7 @@ mod hook_jobs;
 mod leases;
 mod load;
 mod missing_secret;
+mod metrics;
 mod private_files;
 mod quickstart;
 mod recovery;

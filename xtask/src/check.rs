@@ -72,6 +72,8 @@ impl Runner {
 pub fn test(extra: &[OsString]) -> Result<()> {
     let runner = Runner::detect();
     let oidc = crate::oidc::prepare()?;
+    // The `/metrics` test parses the exposition with prometheus-client from this venv.
+    let python = crate::venv::tools(crate::venv::TEST_TOOLS)?.join("python");
     if extra.is_empty() {
         run(&mut cargo([
             "test",
@@ -80,7 +82,9 @@ pub fn test(extra: &[OsString]) -> Result<()> {
             "--doc",
         ]))?;
     }
-    run(cargo(runner.args(extra)).env(crate::oidc::DIR_VAR, oidc))
+    run(cargo(runner.args(extra))
+        .env(crate::oidc::DIR_VAR, oidc)
+        .env("STROEM_TEST_PYTHON", python))
 }
 
 /// Formatting and clippy with warnings denied, exactly as CI checks them.
