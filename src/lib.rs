@@ -11,6 +11,7 @@ pub mod engine;
 pub mod local;
 pub mod logs;
 pub mod mask;
+pub mod metrics;
 pub mod orchestrator;
 pub mod private;
 pub mod runner;

@@ -180,12 +180,17 @@ impl Scheduler {
                 .pass_over_tick(&due.workspace, &due.trigger, newest, now)
                 .await?
             {
+                self.orchestrator
+                    .store()
+                    .metrics()
+                    .scheduler_tick("passed_over");
                 report.ticks.push(outcome(newest, TickAction::PassedOver));
             }
             return Ok(());
         }
         let mut fire = ticks.on_time;
         if let Some(missed) = ticks.latest_missed {
+            self.orchestrator.store().metrics().scheduler_missed();
             tracing::warn!(
                 workspace = %due.workspace, trigger = %due.trigger, tick = %missed,
                 "scheduler tick missed (no scheduler ran within {}s of it)",
@@ -200,6 +205,10 @@ impl Scheduler {
                             .pass_over_tick(&due.workspace, &due.trigger, missed, now)
                             .await?
                         {
+                            self.orchestrator
+                                .store()
+                                .metrics()
+                                .scheduler_tick("passed_over");
                             report.ticks.push(outcome(missed, TickAction::PassedOver));
                         }
                     }
@@ -219,6 +228,13 @@ impl Scheduler {
                     tracing::info!(workspace = %due.workspace, trigger = %due.trigger, %tick, %job_id, "trigger skipped: a previous job is still running");
                 }
                 Fired::Rejected { .. } | Fired::AlreadyFired => {}
+            }
+            let metrics = self.orchestrator.store().metrics();
+            match &fired {
+                Fired::Created { .. } => metrics.scheduler_tick("fired"),
+                Fired::Skipped { .. } => metrics.scheduler_tick("skipped"),
+                Fired::Rejected { .. } => metrics.scheduler_tick("rejected"),
+                Fired::AlreadyFired => {}
             }
             report.ticks.push(outcome(tick, TickAction::Fired(fired)));
         }

@@ -154,6 +154,12 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Whether a secret sent as it is (a header such as GitLab's `X-Gitlab-Token`) is `secret`,
+/// compared in constant time like the Bearer token.
+pub fn token_matches(given: &str, secret: &str) -> bool {
+    !secret.is_empty() && bool::from(sha256(given.as_bytes()).ct_eq(&sha256(secret.as_bytes())))
+}
+
 fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     Sha256::digest(data).into()

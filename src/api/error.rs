@@ -19,6 +19,9 @@ pub struct ErrorBody {
     /// Every problem, when there are several (input validation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<ErrorDetail>>,
+    /// 400 `ambiguous` only: the ids a partial job id matched (at most ten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
     /// 429 only: seconds until the client may try again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,

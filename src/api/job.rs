@@ -138,6 +138,24 @@ pub struct JobDetail {
     pub source_job_id: Option<Uuid>,
     /// Topological order; loop instances right after their loop step.
     pub steps: Vec<StepView>,
+    /// The hook jobs this job fired, oldest first (issue #15).
+    #[serde(default)]
+    pub hook_jobs: Vec<HookJob>,
+    /// For a hook job: the job whose end fired it.
+    #[serde(default)]
+    pub hook_of_job_id: Option<Uuid>,
+}
+
+/// One hook job, as the job that fired it lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookJob {
+    pub job_id: Uuid,
+    /// `on_success`, `on_error`, …
+    pub event: String,
+    pub task_name: String,
+    pub status: JobStatus,
+    #[serde(with = "crate::api::time::option", default)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl JobDetail {
@@ -150,6 +168,12 @@ impl JobDetail {
             parent_step_name: job.parent_step_name.clone(),
             timeout_secs: job.timeout_secs,
             source_job_id: job.source_job_id,
+            hook_jobs: Vec::new(),
+            hook_of_job_id: (job.source_type == "hook")
+                .then_some(job.source_id.as_deref())
+                .flatten()
+                .and_then(|source| source.split('/').next())
+                .and_then(|id| Uuid::parse_str(id).ok()),
             steps: job
                 .steps
                 .iter()

@@ -11,6 +11,7 @@ pub mod error;
 pub mod execute;
 pub mod health;
 pub mod job;
+pub mod job_ref;
 pub mod logs;
 pub mod protocol;
 pub mod query;
@@ -24,6 +25,7 @@ pub use execute::{
 };
 pub use health::{DbStatus, HealthReply, HealthStatus};
 pub use job::{JobDetail, JobMode, JobSummary, JobView, RetryView, StepView};
+pub use job_ref::{JobRef, JobRefError};
 pub use logs::LogsReply;
 pub use protocol::{
     BatchLine, Capability, ClaimReply, ClaimRequest, CompleteRequest, HeartbeatReply,

@@ -180,7 +180,7 @@ impl FromParams for JobListQuery {
 }
 
 /// `running,failed` → the statuses, each known (blank entries are ignored).
-fn parse_statuses(list: &str) -> Result<Vec<JobStatus>, ParamError> {
+pub fn parse_statuses(list: &str) -> Result<Vec<JobStatus>, ParamError> {
     let mut statuses = Vec::new();
     for word in list
         .split(',')

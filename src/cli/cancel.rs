@@ -1,17 +1,15 @@
 //! `stroem cancel <job-id>`: cancels a job (API §3.4, §8.4).
 
-use uuid::Uuid;
-
 use super::Global;
 use super::client::{ClientError, exit};
 use super::render::Style;
-use crate::api::JobStatusReply;
+use crate::api::{JobRef, JobStatusReply};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job's id.
+    /// The job's id: in full, the 8 characters the UI shows, or any longer start or end of it.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {

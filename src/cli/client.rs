@@ -35,7 +35,7 @@ pub enum ClientError {
     Unreachable { url: String, message: String },
     /// Exit 3: the server answered with an error body (API §1.3).
     #[error("{}", .body.error)]
-    Api { status: u16, body: ErrorBody },
+    Api { status: u16, body: Box<ErrorBody> },
     /// Exit 3: the server answered something that is not the API's shape.
     #[error("unexpected answer from {url} (HTTP {status}): {message}")]
     Unexpected {
@@ -232,7 +232,10 @@ fn finish(
 /// An error answer: the API's error body when it is one.
 pub fn error_from(url: &str, status: u16, body: &str) -> ClientError {
     match serde_json::from_str::<ErrorBody>(body) {
-        Ok(body) => ClientError::Api { status, body },
+        Ok(body) => ClientError::Api {
+            status,
+            body: Box::new(body),
+        },
         Err(_) => ClientError::Unexpected {
             url: url.to_owned(),
             status,

@@ -15,7 +15,6 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
-use uuid::Uuid;
 
 use super::client::{Client, ClientError, error_from, segment};
 use crate::logs::StoredLine;
@@ -43,7 +42,7 @@ pub enum Event {
 /// after [`Event::End`] or [`Event::Failed`].
 pub fn spawn(
     client: &Client,
-    job_id: Uuid,
+    job_id: impl std::fmt::Display,
     after: u64,
     step: Option<String>,
 ) -> mpsc::Receiver<Event> {
@@ -51,7 +50,7 @@ pub fn spawn(
     let follow = Follow {
         base: client.base().replacen("http", "ws", 1),
         token: client.token().map(str::to_owned),
-        job_id,
+        job_id: job_id.to_string(),
         after,
         step,
     };
@@ -63,7 +62,8 @@ struct Follow {
     /// `ws://host:port` or `wss://…`.
     base: String,
     token: Option<String>,
-    job_id: Uuid,
+    /// The job's id or the part of it the user gave (the server resolves it).
+    job_id: String,
     after: u64,
     step: Option<String>,
 }

@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long = "task", value_name = "NAME")]
     pub task: Option<String>,
     /// Only jobs with one of these statuses (comma-separated).
-    #[arg(long = "status", value_name = "S[,S…]")]
+    #[arg(long = "status", value_name = "S[,S…]", value_parser = status_list)]
     pub status: Option<String>,
     /// At most this many jobs.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
@@ -24,6 +24,13 @@ pub struct Args {
     /// Skip this many of the newest jobs.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
+}
+
+/// `--status` is checked here, so a typo is a usage error (exit 2) naming the valid statuses.
+fn status_list(text: &str) -> Result<String, String> {
+    crate::api::query::parse_statuses(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| error.message)
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {

@@ -6,21 +6,20 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use chrono::SecondsFormat;
-use uuid::Uuid;
 
 use super::Global;
 use super::client::{Client, ClientError, exit};
 use super::follow::{self, Event};
 use super::render::Style;
-use crate::api::LogsReply;
+use crate::api::{JobRef, LogsReply};
 use crate::logs::StoredLine;
 use crate::runner::spec::Stream;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job's id.
+    /// The job's id: in full, the 8 characters the UI shows, or any longer start or end of it.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
     /// Only this step's lines (a loop step's name matches all its instances; `_server` the
     /// server's own lines).
     #[arg(long, value_name = "NAME")]
@@ -37,14 +36,14 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let client = global.client()?;
     let style = Style::detect();
     if args.follow {
-        let events = follow::spawn(&client, args.job_id, args.after, args.step.clone());
+        let events = follow::spawn(&client, &args.job_id, args.after, args.step.clone());
         let to = if global.json() { To::Jsonl } else { To::Stdout };
         stream(&events, None, to, style)?;
         return Ok(exit::OK);
     }
     let mut after = args.after;
     loop {
-        let reply = read_page(&client, args.job_id, after, args.step.as_deref())?;
+        let reply = read_page(&client, &args.job_id, after, args.step.as_deref())?;
         if global.json() {
             // One document: the API's answer for the first page (`--after` pages on).
             super::out::line(&reply.body);
@@ -66,7 +65,7 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
 
 fn read_page(
     client: &Client,
-    job_id: Uuid,
+    job_id: &JobRef,
     after: u64,
     step: Option<&str>,
 ) -> Result<super::client::Reply, ClientError> {

@@ -19,6 +19,7 @@ mod prompt;
 pub mod render;
 pub mod rerun;
 pub mod run;
+mod runners;
 pub mod serve;
 pub mod status;
 pub mod tasks;
@@ -31,7 +32,7 @@ use std::process::ExitCode;
 
 use crate::config::DEFAULT_SERVER_URL;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -162,10 +163,67 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The global options (API §9.1) each verb uses; the others are hidden from its help (they
+/// are still accepted, so `stroem -o json serve` does not fail): `--server`/`--token` are
+/// for the client verbs (`--server` also `work`), `-o` for the verbs that print documents.
+const VERB_OPTIONS: [(&str, &[&str]); 5] = [
+    ("run", &["output"]),
+    ("serve", &[]),
+    ("validate", &["output"]),
+    ("work", &["server"]),
+    ("completions", &[]),
+];
+
+/// The command line as `main` parses it: [`Cli`] with the help of each verb showing only the
+/// global options that verb uses.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // A verb that already has an argument does not get the global one: give the verbs that do
+    // not use an option a hidden copy of it (values still reach `Global`).
+    let globals: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .cloned()
+        .collect();
+    for (verb, used) in VERB_OPTIONS {
+        command = command.mut_subcommand(verb, |mut sub| {
+            for arg in &globals {
+                if !used.contains(&arg.get_id().as_str()) {
+                    sub = sub.arg(arg.clone().hide(true));
+                }
+            }
+            sub
+        });
+    }
+    command
+}
+
 /// Parses the command line (applying `STROEM_ROLE`) and runs the verb.
 pub fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if let (Some(_), Some(verb)) = (args.next(), args.next())
+        && verb == crate::runner::supervise::SUBCOMMAND
+    {
+        // A step's supervisor, started by a worker of this binary: no configuration, no clap.
+        return crate::runner::supervise::main(args.collect());
+    }
+    // Workers of this process start steps through this very binary: `/proc/self/exe` runs it
+    // even after an upgrade replaced the file.
+    let this = std::path::PathBuf::from("/proc/self/exe");
+    if let Ok(program) = if this.exists() {
+        Ok(this)
+    } else {
+        std::env::current_exe()
+    } {
+        crate::runner::supervise::install(program);
+    }
     let role = std::env::var("STROEM_ROLE").ok();
-    let cli = Cli::parse_from(with_role(std::env::args_os().collect(), role.as_deref()));
+    let args = with_role(std::env::args_os().collect(), role.as_deref());
+    let cli = command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|error| error.exit());
     let global = cli.global;
     let result = match cli.command {
         Command::Run(mut args) => {
@@ -324,6 +382,7 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

@@ -75,23 +75,6 @@ pub fn run(args: Args) -> ExitCode {
         || std::thread::available_parallelism().map_or(2, usize::from),
         usize::from,
     );
-    let approver_name = environment
-        .get("USER")
-        .cloned()
-        .unwrap_or_else(|| "local user".to_owned());
-    let options = Options {
-        max_concurrent,
-        runner: LocalRunner::new(Duration::from_secs(args.kill_grace), environment)
-            .masking(credentials.masker()),
-        approver: super::prompt::terminal_approver(approver_name),
-    };
-    let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
-        Ok(executor) => executor,
-        Err(error) => {
-            eprintln!("error: task '{}': {error}", args.task);
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +82,25 @@ pub fn run(args: Args) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runner = LocalRunner::new(Duration::from_secs(args.kill_grace), environment.clone())
+        .masking(credentials.masker());
+    let runner = runtime.block_on(with_docker(runner, &environment, args.kill_grace));
+    let approver_name = environment
+        .get("USER")
+        .cloned()
+        .unwrap_or_else(|| "local user".to_owned());
+    let options = Options {
+        max_concurrent,
+        runner,
+        approver: super::prompt::terminal_approver(approver_name),
+    };
+    let executor = match Executor::new(workspace, &args.task, raw_input, options, printer) {
+        Ok(executor) => executor,
+        Err(error) => {
+            eprintln!("error: task '{}': {error}", args.task);
             return ExitCode::from(2);
         }
     };
@@ -111,6 +113,39 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Docker steps run on the local engine, found as the Docker CLI finds it (`DOCKER_HOST`, then
+/// the default socket), pulling only images that are not present; without one they fail
+/// saying why.
+#[cfg(feature = "docker")]
+async fn with_docker(
+    runner: LocalRunner,
+    environment: &BTreeMap<String, String>,
+    kill_grace: u64,
+) -> LocalRunner {
+    use crate::runner::docker::{self, DockerRunner, DockerSettings};
+    let settings = DockerSettings {
+        host: docker::host(None, environment),
+        pull_policy: crate::config::PullPolicy::IfNotPresent,
+        runner_image: crate::config::DEFAULT_RUNNER_IMAGE.to_owned(),
+        worker: "stroem run".to_owned(),
+        kill_grace: Duration::from_secs(kill_grace),
+        instance: None,
+    };
+    match DockerRunner::connect(settings).await {
+        Ok(connected) => runner.with_docker(std::sync::Arc::new(connected)),
+        Err(error) => runner.without_docker(error),
+    }
+}
+
+#[cfg(not(feature = "docker"))]
+async fn with_docker(
+    runner: LocalRunner,
+    _environment: &BTreeMap<String, String>,
+    _kill_grace: u64,
+) -> LocalRunner {
+    runner
 }
 
 /// Loads and validates the workspace and resolves its secrets; any problem aborts the run.
@@ -142,14 +177,25 @@ fn prepare(args: &Args, environment: &BTreeMap<String, String>) -> Result<LocalW
         ));
     }
     let dirs: Vec<PathBuf> = SECRET_FILE_DIRS.iter().map(PathBuf::from).collect();
-    let secrets =
-        secrets::resolve(&loaded.def.secrets, environment, &dirs, &[]).map_err(|errors| {
+    let resolved = secrets::resolve_available(&loaded.def.secrets, environment, &dirs, &[])
+        .map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             format!(
                 "cannot resolve the workspace's secrets:\n{}",
                 lines.join("\n")
             )
         })?;
+    // WF §16.1: a missing variable or file fails only a task that uses the secret.
+    let missing = secrets::missing_for_task(
+        &loaded.def,
+        &args.task,
+        &resolved.missing,
+        &crate::workflow::template::Templates::new(),
+    );
+    if !missing.is_empty() {
+        return Err(secrets::refusal(&missing));
+    }
+    let secrets = resolved.value;
     let revision = folder::revision(&root, &files).map_err(|error| error.to_string())?;
     Ok(LocalWorkspace {
         root,

@@ -18,14 +18,15 @@ use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::config::{Config, ConfigSource, WorkspaceConfig};
+use crate::config::{Config, ConfigSource, GitAuth, LogFormat, SshKey, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
-use crate::server::{AppState, Health, Security, WorkerAccess};
+use crate::server::{AppState, Health, MetricsAccess, Security, WorkerAccess};
 use crate::store::{Store, WorkerRegistration};
 use crate::worker::{InProcess, WorkerSettings};
+use crate::workspace::git;
 use crate::workspace::manager::{self, Source, Workspaces};
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +47,25 @@ pub struct Args {
     /// Do not start the embedded worker (`embedded_worker: false`).
     #[arg(long)]
     pub no_worker: bool,
+    /// Log lines on stderr as `text` or `json`, one object per line (`log_format`).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` of `serve` and `work`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -63,6 +83,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     config.apply_serve_flags(args.listen, args.data_dir, args.workspace, args.no_worker);
+    if let Some(format) = args.log_format {
+        config.log_format = format.into();
+    }
     init_tracing(&config, &environment);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -73,6 +96,8 @@ pub fn run(args: Args) -> ExitCode {
     super::run_role(serve(config, environment))
 }
 
+/// The log subscriber of `serve` and `work`: `log_level` (or `RUST_LOG`) filters, and
+/// `log_format` picks human-readable text or JSON lines (docs/observability.md).
 pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, String>) {
     let filter = environment
         .get("RUST_LOG")
@@ -80,11 +105,23 @@ pub(super) fn init_tracing(config: &Config, environment: &BTreeMap<String, Strin
         .unwrap_or_else(|| format!("{},sqlx=warn", config.log_level.as_str()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: a log file or collector gets plain text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && !environment.contains_key("NO_COLOR"),
+        );
     // A second initialisation (tests run several servers in one process) keeps the first.
     let _ = match config.log_format {
-        crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+        // One flat object per line: `timestamp`, `level`, `target`, `message` and the event's
+        // fields beside them, and the span the event happened in, for log shippers.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }
 
@@ -132,16 +169,17 @@ pub async fn start(
         )
     })?;
     let sources = workspace_sources(&config)?;
-    let workspaces = Workspaces::new(
-        manager::Settings {
-            data_dir: config.data_dir.clone(),
-            env: environment.clone(),
-            secret_file_dirs: config.secret_file_dirs.clone(),
-            refused_files: config.refused_secret_files().to_vec(),
-        },
-        sources,
-        Utc::now(),
-    )?;
+    let settings = manager::Settings {
+        data_dir: config.data_dir.clone(),
+        env: environment.clone(),
+        secret_file_dirs: config.secret_file_dirs.clone(),
+        refused_files: config.refused_secret_files().to_vec(),
+    };
+    // The first load copies folders and fetches git sources: blocking work.
+    let workspaces =
+        tokio::task::spawn_blocking(move || Workspaces::new(settings, sources, Utc::now()))
+            .await
+            .context("loading the workspaces panicked")??;
     for view in workspaces.list() {
         for error in &view.errors {
             tracing::error!(workspace = %view.name, "{}:{}:{}: {}", error.file, error.line, error.column, error.message);
@@ -207,6 +245,11 @@ pub async fn start(
                 .as_ref()
                 .and_then(|auth| auth.base_url.as_deref()),
         ),
+        metrics: MetricsAccess {
+            public: config.metrics.public,
+            token: config.metrics.token.clone(),
+            metrics: store.metrics().clone(),
+        },
     };
     let token = shutdown.clone();
     tasks.spawn(async move {
@@ -223,17 +266,26 @@ pub async fn start(
     tasks.spawn(Scheduler::new(orchestrator.clone()).run(shutdown.clone()));
     if config.embedded_worker {
         let worker = &config.worker;
+        let name = format!("{} (embedded)", worker.worker_name);
+        let scratch = super::work::scratch(&config.data_dir)?;
+        let runner = LocalRunner::new(
+            Duration::from_secs(worker.kill_grace_secs),
+            environment.clone(),
+        )
+        .masking(config.credentials.masker())
+        .in_scratch(Arc::clone(&scratch));
+        let super::runners::Runners {
+            runner,
+            capabilities,
+        } = super::runners::attach(&config, &environment, runner, &scratch, &name).await?;
         let registration = WorkerRegistration {
-            name: format!("{} (embedded)", worker.worker_name),
+            name,
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            capabilities: vec!["script".to_owned()],
+            capabilities,
             tags: worker.tags.clone(),
             max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
         };
         let transport = Arc::new(InProcess::new(orchestrator.clone(), registration));
-        let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment)
-            .masking(config.credentials.masker())
-            .in_scratch(super::work::scratch(&config.data_dir)?);
         let settings = WorkerSettings {
             max_concurrent: worker.max_concurrent,
             heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),
@@ -289,6 +341,45 @@ pub(super) async fn wait_for_signal() {
     }
 }
 
+/// A git workspace's credentials as the fetch uses them. An inline ssh key (`key`, `key_file`
+/// read by the configuration) is written to a private file under `<data_dir>/git/` for `ssh -i`.
+fn git_auth(
+    config: &Config,
+    workspace: &str,
+    auth: Option<&GitAuth>,
+) -> anyhow::Result<Option<git::Auth>> {
+    Ok(match auth {
+        None => None,
+        Some(GitAuth::Token { token, username }) => Some(git::Auth::Token {
+            username: username.clone(),
+            token: token.expose().to_owned(),
+        }),
+        Some(GitAuth::SshKey { key, username }) => {
+            let key_path = match key {
+                SshKey::Path(path) => path.clone(),
+                SshKey::Inline(text) => {
+                    let dir = config.data_dir.join("git");
+                    crate::private::create_dir(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let path = dir.join(format!("{workspace}.key"));
+                    let mut text = text.expose().to_owned();
+                    if !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    crate::private::write(&path, text).with_context(|| {
+                        format!("cannot write the ssh key of workspace '{workspace}'")
+                    })?;
+                    path
+                }
+            };
+            Some(git::Auth::SshKey {
+                username: username.clone(),
+                key_path,
+            })
+        }
+    })
+}
+
 fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
     config
         .workspaces
@@ -303,11 +394,19 @@ fn workspace_sources(config: &Config) -> anyhow::Result<Vec<(String, Source)>> {
                     poll_interval: Duration::from_secs(*poll_interval_secs),
                 },
                 WorkspaceConfig::Example => Source::Example,
-                WorkspaceConfig::Git { .. } => {
-                    anyhow::bail!(
-                        "workspace '{name}': git sources are not supported in this version"
-                    )
-                }
+                WorkspaceConfig::Git {
+                    url,
+                    git_ref,
+                    poll_interval_secs,
+                    auth,
+                    webhook_secret,
+                } => Source::Git {
+                    remote: git::Remote::new(url, git_ref, git_auth(config, name, auth.as_ref())?)
+                        .with_webhook_secret(
+                            webhook_secret.as_ref().map(|s| s.expose().to_owned()),
+                        ),
+                    poll_interval: Duration::from_secs(*poll_interval_secs),
+                },
             };
             Ok((name.clone(), source))
         })

@@ -1,22 +1,21 @@
 //! `stroem status <job-id>`: one job and a table of its steps (API §3.4).
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::Global;
 use super::client::{Client, ClientError, exit};
 use super::render::{self, Style, Table};
-use crate::api::JobDetail;
+use crate::api::{JobDetail, JobRef};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job's id.
+    /// The job's id: in full, the 8 characters the UI shows, or any longer start or end of it.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
-    let reply = fetch(&global.client()?, args.job_id)?;
+    let reply = fetch(&global.client()?, &args.job_id)?;
     if global.json() {
         super::out::line(&reply.body);
         return Ok(exit::OK);
@@ -27,7 +26,10 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
 }
 
 /// `GET /api/jobs/{id}`.
-pub fn fetch(client: &Client, job_id: Uuid) -> Result<super::client::Reply, ClientError> {
+pub fn fetch(
+    client: &Client,
+    job_id: impl std::fmt::Display,
+) -> Result<super::client::Reply, ClientError> {
     client.get(&format!("/api/jobs/{job_id}"), &[])
 }
 
@@ -68,6 +70,13 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     for (label, value) in rows {
         text.push_str(&format!("{:<9} {value}\n", style.bold(label)));
     }
+    if let Some(hooked) = job.hook_of_job_id {
+        text.push_str(&format!(
+            "{:<9} {hooked} (`stroem status {hooked}`)\n",
+            style.bold("hook of")
+        ));
+    }
+    text.push_str(&hook_lines(job, style));
     if job.steps.is_empty() {
         return text;
     }
@@ -88,6 +97,52 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     text
 }
 
+/// `hooks` and one line per hook job the job fired: event, task, status, id (issue #15).
+pub fn hook_lines(job: &JobDetail, style: Style) -> String {
+    let mut text = String::new();
+    for (index, hook) in job.hook_jobs.iter().enumerate() {
+        let label = if index == 0 { "hooks" } else { "" };
+        text.push_str(&format!(
+            "{:<9} {} {} {} {}\n",
+            style.bold(label),
+            hook.event,
+            hook.task_name,
+            style.status(hook.status.as_str()),
+            hook.job_id
+        ));
+    }
+    text
+}
+
 fn plain(text: String) -> (String, String) {
     (text.clone(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_jobs_are_listed_with_their_event_task_status_and_id() {
+        let id = uuid::Uuid::nil();
+        let job: JobDetail = serde_json::from_value(serde_json::json!({
+            "job_id": id, "workspace": "default", "task_name": "deploy", "mode": "distributed",
+            "status": "failed", "source_type": "api", "source_id": null, "revision": "r",
+            "priority": 0, "parent_job_id": null, "retry_of_job_id": null, "retry_attempt": 1,
+            "created_at": "2026-03-01T12:00:00.000Z", "started_at": null, "completed_at": null,
+            "error": null, "input": {}, "raw_input": {}, "output": null,
+            "parent_step_name": null, "timeout_secs": null, "steps": [],
+            "hook_jobs": [{"job_id": "00000000-0000-0000-0000-000000000001",
+                           "event": "on_error", "task_name": "_hook:notify",
+                           "status": "completed", "completed_at": null}],
+        }))
+        .expect("job detail");
+        let text = render(&job, Style::plain(), Utc::now());
+        assert!(
+            text.contains(
+                "hooks     on_error _hook:notify completed 00000000-0000-0000-0000-000000000001\n"
+            ),
+            "{text}"
+        );
+    }
 }

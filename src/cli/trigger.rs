@@ -45,6 +45,36 @@ pub struct Args {
     pub timeout: Option<Duration>,
 }
 
+/// A task that is not found gets the nearest task name of its workspace, as `stroem run` does.
+fn suggest_task(client: &Client, args: &Args, mut error: ClientError) -> ClientError {
+    let ClientError::Api { status: 404, body } = &mut error else {
+        return error;
+    };
+    if !body.error.starts_with("task '") {
+        return error;
+    }
+    let path = format!("/api/workspaces/{}/tasks", segment(&args.workspace));
+    let Ok(tasks) = client
+        .get(&path, &[])
+        .and_then(|reply| reply.parse::<Vec<serde_json::Value>>())
+    else {
+        return error;
+    };
+    let names: Vec<&str> = tasks
+        .iter()
+        .filter_map(|task| task.get("name").and_then(serde_json::Value::as_str))
+        .collect();
+    match crate::workflow::diagnostic::suggest(&args.task, names.iter().copied()) {
+        Some(name) => body.error.push_str(&format!(" — did you mean '{name}'?")),
+        None if !names.is_empty() => {
+            body.error
+                .push_str(&format!(" (tasks: {})", names.join(", ")));
+        }
+        None => {}
+    }
+    error
+}
+
 /// First and longest pause between status polls of `--wait`.
 const FIRST_POLL: Duration = Duration::from_millis(100);
 const MAX_POLL: Duration = Duration::from_secs(1);
@@ -67,7 +97,9 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
         input,
         source_job_id: None,
     };
-    let reply = client.post(&path, Some(&request))?;
+    let reply = client
+        .post(&path, Some(&request))
+        .map_err(|error| suggest_task(&client, &args, error))?;
     let created: JobStatusReply = reply.parse()?;
     let style = Style::detect();
     if !args.wait && !args.follow {
@@ -177,6 +209,7 @@ fn outcome(job: &JobDetail, style: Style) -> String {
     if let Some(error) = &summary.error {
         text.push_str(&format!("error: {}\n", style.stderr_line(error)));
     }
+    text.push_str(&status::hook_lines(job, style));
     text
 }
 

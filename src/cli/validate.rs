@@ -16,6 +16,7 @@ use crate::cli::OutputFormat;
 use crate::workflow::diagnostic::{Diagnostic, Severity};
 use crate::workflow::{Loaded, WorkflowFile, WorkspaceFiles, load};
 use crate::workspace::folder::{ScanError, UnreadableFile, scan};
+use crate::workspace::secrets;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,7 +41,8 @@ pub fn run(args: Args) -> ExitCode {
     };
     let (files, loaded) = match target.files() {
         Ok(files) => {
-            let loaded = load(&files);
+            let mut loaded = load(&files);
+            warn_unresolved_secrets(&mut loaded, &super::environment());
             (files, loaded)
         }
         // Unreadable files are workspace errors (WF §1.4), shown like any other diagnostic.
@@ -78,6 +80,43 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// WF §16.1, §18.2 rule 35: a secret whose variable or file is missing here is a warning
+/// (`validate` may run far from the server), naming the secret and what is missing.
+fn warn_unresolved_secrets(
+    loaded: &mut Loaded,
+    environment: &std::collections::BTreeMap<String, String>,
+) {
+    let dirs: Vec<PathBuf> = ["/run/secrets", "/var/run/secrets"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let Err(errors) = secrets::resolve(&loaded.def.secrets, environment, &dirs, &[]) else {
+        return;
+    };
+    for error in errors
+        .iter()
+        .filter(|error| error.kind == secrets::SecretErrorKind::Missing)
+    {
+        let path = error
+            .name
+            .split('.')
+            .fold("secrets".to_owned(), |path, key| {
+                crate::workflow::source::join(&path, key)
+            });
+        let message = format!(
+            "{error}; a server without it refuses the jobs that use this secret, and runs the rest"
+        );
+        let at = loaded.sources.key_or_value(&path);
+        loaded.diagnostics.push(Diagnostic::warning(
+            "secret-unresolved",
+            message,
+            &at,
+            &path,
+        ));
+    }
+    crate::workflow::diagnostic::sort(&mut loaded.diagnostics);
 }
 
 /// What PATH resolved to.

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::protocol::{MAX_CLAIM_WAIT_SECS, RegisterRequest};
-use crate::config::{Capability, Config, ConfigSource};
+use crate::config::{Config, ConfigSource};
 use crate::runner::{LocalRunner, Scratch};
 use crate::worker::{HttpSettings, HttpTransport, WorkerSettings};
 
@@ -40,6 +40,9 @@ pub struct Args {
     /// How many steps run at once (`max_concurrent`; default 4).
     #[arg(long, value_name = "N")]
     pub max_concurrent: Option<usize>,
+    /// Log lines on stderr as `text` or `json`, one object per line (`log_format`).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<super::serve::LogFormatArg>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -52,6 +55,9 @@ pub fn run(args: Args) -> ExitCode {
     })
     .and_then(|mut config| {
         config.apply_work_flags(args.server, args.name, args.max_concurrent)?;
+        if let Some(format) = args.log_format {
+            config.log_format = format.into();
+        }
         config.require_worker_token()?;
         Ok(config)
     });
@@ -81,13 +87,26 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
             worker.workspace_cache_dir.display()
         )
     })?;
-    // Only the local runner exists in this version; advertising docker or kubernetes would
-    // make the server hand out steps this worker cannot run. The configuration warns about
-    // other capabilities and has moved capability words out of `tags`.
+    // Steps never see the worker's own credentials, and their lines never show one.
+    let environment = config.credentials.scrub(&environment);
+    let scratch = scratch(&config.data_dir)?;
+    let runner = LocalRunner::new(
+        Duration::from_secs(worker.kill_grace_secs),
+        environment.clone(),
+    )
+    .masking(config.credentials.masker())
+    .in_scratch(Arc::clone(&scratch));
+    // A capability is advertised only when its runner can run steps now (API §7.5): the
+    // server must never hand this worker a step it cannot run.
+    let super::runners::Runners {
+        runner,
+        capabilities,
+    } = super::runners::attach(&config, &environment, runner, &scratch, &worker.worker_name)
+        .await?;
     let registration = RegisterRequest {
         name: worker.worker_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        capabilities: vec![Capability::Script.as_str().to_owned()],
+        capabilities,
         tags: worker.tags.clone(),
         max_concurrent: u32::try_from(worker.max_concurrent).unwrap_or(u32::MAX),
     };
@@ -103,11 +122,6 @@ async fn work(config: Config, environment: BTreeMap<String, String>) -> anyhow::
         },
         retry_pause,
     }));
-    // Steps never see the worker's own credentials, and their lines never show one.
-    let environment = config.credentials.scrub(&environment);
-    let runner = LocalRunner::new(Duration::from_secs(worker.kill_grace_secs), environment)
-        .masking(config.credentials.masker())
-        .in_scratch(scratch(&config.data_dir)?);
     let settings = WorkerSettings {
         max_concurrent: worker.max_concurrent,
         heartbeat_interval: Duration::from_secs(worker.heartbeat_interval_secs.max(1)),

@@ -64,6 +64,20 @@ pub fn render(workspaces: &[Value], style: Style) -> String {
                 field(error, "message")
             ));
         }
+        // A missing secret changes which tasks run (WF §16.1): say which, whatever else warns.
+        for warning in workspace
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|warning| field(warning, "code") == "secret-unresolved")
+        {
+            output.push_str(&format!(
+                "{}: warning: {}\n",
+                field(workspace, "name"),
+                field(warning, "message")
+            ));
+        }
     }
     output
 }
@@ -79,4 +93,31 @@ pub fn field(object: &Value, key: &str) -> String {
 
 pub fn plain(text: String) -> (String, String) {
     (text.clone(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_secret_is_named_under_the_table() {
+        let workspaces = [serde_json::json!({
+            "name": "default", "status": "ok", "revision": "0123456789abcdef",
+            "tasks_count": 2, "actions_count": 0, "triggers_count": 0,
+            "source": {"type": "folder", "path": "/ws"}, "errors": [],
+            "warnings": [
+                {"code": "short-secret", "message": "secret 'PIN' is short"},
+                {"code": "secret-unresolved",
+                 "message": "secret 'TOKEN': environment variable 'TOKEN' is not set"},
+            ],
+        })];
+        let text = render(&workspaces, Style::plain());
+        assert!(
+            text.ends_with(
+                "default: warning: secret 'TOKEN': environment variable 'TOKEN' is not set\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("PIN"), "{text}");
+    }
 }

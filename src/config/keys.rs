@@ -124,6 +124,7 @@ pub const ROOT: &[Key] = &[
             leaf("url"),
             leaf("ref"),
             leaf("poll_interval_secs"),
+            secret("webhook_secret"),
             section(
                 "auth",
                 &[
@@ -185,7 +186,7 @@ pub const ROOT: &[Key] = &[
             ],
         ),
     ),
-    later("P2", section("metrics", &[leaf("public"), secret("token")])),
+    section("metrics", &[leaf("public"), secret("token")]),
     // worker
     leaf("server_url"),
     leaf("worker_name"),
@@ -203,12 +204,9 @@ pub const ROOT: &[Key] = &[
     leaf("workspace_cache_max_file_bytes"),
     leaf("capabilities"),
     leaf("tags"),
-    // Only `runner: docker | pod` use it, and those runners come in a later phase.
-    later("P2", leaf("runner_image")),
-    later(
-        "P2",
-        section("docker", &[leaf("host"), leaf("pull_policy")]),
-    ),
+    // The image of script steps with `runner: docker` that name none.
+    leaf("runner_image"),
+    section("docker", &[leaf("host"), leaf("pull_policy")]),
     later(
         "P3",
         section("kubernetes", &[leaf("namespace"), leaf("init_image")]),

@@ -191,6 +191,9 @@ pub enum WorkspaceConfig {
         git_ref: String,
         poll_interval_secs: u64,
         auth: Option<GitAuth>,
+        /// The secret a git host's push webhook authenticates with
+        /// (`POST /hooks/_workspaces/<name>/refresh`); absent ⇒ no push hook.
+        webhook_secret: Option<Secret>,
     },
     /// The example workspace built into the binary, read-only (API §10.3): the default
     /// `default` when no workspace is configured and `./workspace` does not exist.
@@ -355,7 +358,7 @@ pub struct WorkerConfig {
     pub capabilities: Vec<Capability>,
     pub tags: Vec<String>,
     pub runner_image: String,
-    /// [P2] Parsed, without effect in this version.
+    /// The Docker runner's settings (cargo feature `docker`).
     pub docker: Option<DockerConfig>,
     /// [P3] Parsed, without effect in this version.
     pub kubernetes: Option<KubernetesConfig>,

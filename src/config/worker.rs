@@ -114,8 +114,9 @@ fn capabilities(cx: &mut Cx, root: &Section, docker: bool, kubernetes: bool) -> 
 /// The routing tags. A capability word among them counts as a capability (API §10.2), so it
 /// moves to `capabilities` here: the worker then registers it as what it is, and the start-up
 /// warning below covers it, instead of the server reading it as a capability the worker's
-/// runners cannot honour. Every capability but `script` warns: this build has only the local
-/// runner, and both workers register with `[script]`.
+/// runners cannot honour. `kubernetes` warns: this version has no Kubernetes runner, and
+/// workers never register it. (Whether `docker` is registered is decided at start-up, when the
+/// engine is reached.)
 fn tags(cx: &mut Cx, root: &Section, capabilities: &mut Vec<Capability>) -> Vec<String> {
     let words = cx.strings(root, "tags").unwrap_or_default();
     let mut tags = Vec::new();
@@ -129,23 +130,16 @@ fn tags(cx: &mut Cx, root: &Section, capabilities: &mut Vec<Capability>) -> Vec<
             None => {}
         }
     }
-    let unsupported: Vec<&str> = capabilities
-        .iter()
-        .filter(|capability| **capability != Capability::Script)
-        .map(|capability| capability.as_str())
-        .collect();
-    if !unsupported.is_empty() {
-        let origin = ["capabilities", "tags", "docker", "kubernetes"]
+    if capabilities.contains(&Capability::Kubernetes) {
+        let origin = ["capabilities", "tags", "kubernetes"]
             .iter()
             .find_map(|key| root.entry(key))
             .map_or_else(|| root.origin.clone(), |entry| entry.key_origin.clone());
         cx.warn(
             &origin,
-            format!(
-                "capabilities [{}] are not supported in this version and have no effect; \
-                 workers register with [script] only",
-                unsupported.join(", ")
-            ),
+            "capability 'kubernetes' is not supported in this version and has no effect; \
+             workers do not register it"
+                .to_owned(),
         );
     }
     tags

@@ -91,7 +91,18 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
         .or_else(|| section.get("type").is_none().then_some(Type::Folder))?;
     match kind {
         Type::Folder => {
-            reject(cx, section, &["url", "ref", "auth"], "git workspaces");
+            reject(
+                cx,
+                section,
+                &[
+                    "url",
+                    "ref",
+                    "auth",
+                    "webhook_secret",
+                    "webhook_secret_file",
+                ],
+                "git workspaces",
+            );
             let poll_interval_secs = cx
                 .uint(section, "poll_interval_secs", 1)
                 .unwrap_or(FOLDER_POLL_SECS);
@@ -115,6 +126,7 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
             let auth = cx
                 .section(section, "auth")
                 .and_then(|auth| git_auth(cx, &auth));
+            let webhook_secret = cx.secret(section, "webhook_secret");
             let Some(url) = cx.string(section, "url") else {
                 cx.missing(section, "url", "for a git workspace");
                 return None;
@@ -124,6 +136,7 @@ fn workspace(cx: &mut Cx, section: &Section) -> Option<WorkspaceConfig> {
                 git_ref,
                 poll_interval_secs,
                 auth,
+                webhook_secret,
             })
         }
     }

@@ -12,9 +12,9 @@ use super::masking::{secret_field_names, secret_field_values, show_input};
 use super::plan::{JobPlan, PlannedStep};
 use super::state::{JobState, StepState, StepStatus};
 use crate::mask::Masker;
-use crate::runner::spec::{Program, ScriptBody, StepSpec};
+use crate::runner::spec::{Limits, Program, RunnerKind, ScriptBody, StepSpec};
 use crate::workflow::input::{EnforceOptions, FieldError, enforce};
-use crate::workflow::model::{ActionKind, ApprovalAction, InputSchema, ScriptCode};
+use crate::workflow::model::{ActionKind, ApprovalAction, InputSchema, Runner, ScriptCode};
 use crate::workflow::template::{Templates, is_template};
 
 /// What rendering needs besides the job: the template environment, the workspace's resolved
@@ -261,13 +261,12 @@ pub fn prepare_attempt(
         .step(step_name)
         .ok_or_else(|| format!("unknown step '{step_name}'"))?;
     let planned = planned_step(plan, state)?;
-    let ActionKind::Script(script) = &planned.action.kind else {
+    if !planned.action.runs_on_worker() {
         return Err(format!(
-            "{} actions are not supported in this version",
+            "{} actions do not run on a worker",
             planned.action.type_name()
         ));
-    };
-
+    }
     let rendered = render_step_input(job, plan, state, ctx)?;
     let default_scope = json!({"secret": ctx.secrets, "job": job_variable(job)});
     let render_default = |template: &str| {
@@ -293,13 +292,9 @@ pub fn prepare_attempt(
         with_declared_nulls(&Value::Object(input.clone()), planned.action.input.as_ref());
 
     // Action fields see the step's validated input as `input`.
-    let code_template = match &script.code {
-        ScriptCode::Inline(code) => code.as_str(),
-        ScriptCode::Source(path) => path.as_str(),
-    };
-    let templates = [code_template]
-        .into_iter()
-        .chain(script.args.iter().map(String::as_str))
+    let fields = ActionFields::of(&planned.action.kind);
+    let templates = fields
+        .templates()
         .chain(planned.action.env.values().map(String::as_str))
         .chain(planned.action.workdir.as_deref());
     let scope = context_for(job, ctx, &input_value, Some(state), templates);
@@ -308,45 +303,111 @@ pub fn prepare_attempt(
             .render_string(template, &scope)
             .map_err(|error| format!("{field}: {error}"))
     };
-    let code = match &script.code {
-        ScriptCode::Inline(code) => ScriptBody::Inline(text("script", code)?),
-        ScriptCode::Source(path) => {
-            let path = text("source", path)?;
-            check_relative(&path, "source")?;
-            ScriptBody::Source(path)
+    let list = |field: &str, templates: &[String]| {
+        templates
+            .iter()
+            .enumerate()
+            .map(|(index, item)| text(&format!("{field}[{index}]"), item))
+            .collect::<Result<Vec<_>, String>>()
+    };
+    let (program, runner, image) = match &planned.action.kind {
+        ActionKind::Script(script) => {
+            let code = match &script.code {
+                ScriptCode::Inline(code) => ScriptBody::Inline(text("script", code)?),
+                ScriptCode::Source(path) => {
+                    let path = text("source", path)?;
+                    check_relative(&path, "source")?;
+                    ScriptBody::Source(path)
+                }
+            };
+            let program = Program::Script {
+                code,
+                interpreter: script.interpreter.clone(),
+                default_interpreter: script
+                    .language
+                    .default_interpreter()
+                    .iter()
+                    .map(|part| (*part).to_owned())
+                    .collect(),
+                args: list("args", &script.args)?,
+            };
+            let runner = match script.runner {
+                Runner::Local => RunnerKind::Local,
+                Runner::Docker => RunnerKind::Docker,
+                Runner::Pod => RunnerKind::Pod,
+            };
+            let image = script
+                .image
+                .as_deref()
+                .map(|image| text("image", image))
+                .transpose()?;
+            (program, runner, image)
+        }
+        ActionKind::Docker(container) | ActionKind::Pod(container) => {
+            let program = Program::Container {
+                entrypoint: container
+                    .entrypoint
+                    .as_deref()
+                    .map(|items| list("entrypoint", items))
+                    .transpose()?,
+                command: container
+                    .command
+                    .as_deref()
+                    .map(|items| list("command", items))
+                    .transpose()?,
+                cmd: container
+                    .cmd
+                    .as_deref()
+                    .map(|cmd| text("cmd", cmd))
+                    .transpose()?,
+            };
+            let runner = if matches!(planned.action.kind, ActionKind::Pod(_)) {
+                RunnerKind::Pod
+            } else {
+                RunnerKind::Docker
+            };
+            let image = text("image", &container.image)?;
+            if image.trim().is_empty() {
+                return Err("image: the rendered image name is empty".to_owned());
+            }
+            (program, runner, Some(image))
+        }
+        ActionKind::Task(_) | ActionKind::Approval(_) => {
+            return Err(format!(
+                "{} actions do not run on a worker",
+                planned.action.type_name()
+            ));
         }
     };
-    let args = script
-        .args
-        .iter()
-        .map(|arg| text("args", arg))
-        .collect::<Result<Vec<_>, _>>()?;
     let env = planned
         .action
         .env
         .iter()
         .map(|(key, value)| Ok((key.clone(), text(&format!("env.{key}"), value)?)))
         .collect::<Result<Vec<_>, String>>()?;
+    let container_program = matches!(program, Program::Container { .. });
     let workdir = match &planned.action.workdir {
         Some(template) => {
             let dir = text("workdir", template)?;
-            check_relative(&dir, "workdir")?;
+            if container_program {
+                // A path inside the image (WF §6.3).
+                if !dir.starts_with('/') {
+                    return Err(format!(
+                        "workdir: '{dir}' must be an absolute path in the container"
+                    ));
+                }
+            } else {
+                check_relative(&dir, "workdir")?;
+            }
             Some(dir)
         }
         None => None,
     };
+    let resources = planned.action.resources.as_ref().map(|limits| Limits {
+        cpu: limits.cpu.clone(),
+        memory: limits.memory.clone(),
+    });
 
-    let program = Program::Script {
-        code,
-        interpreter: script.interpreter.clone(),
-        default_interpreter: script
-            .language
-            .default_interpreter()
-            .iter()
-            .map(|part| (*part).to_owned())
-            .collect(),
-        args,
-    };
     let mut spec = StepSpec {
         job_id: job.id,
         workspace: job.workspace.clone(),
@@ -361,9 +422,44 @@ pub fn prepare_attempt(
         timeout_secs: planned.timeout.map(|timeout| timeout.secs()),
         mask: Vec::new(),
         output_schema: planned.action.output.clone(),
+        runner,
+        image,
+        resources,
     };
     spec.mask = step_mask(ctx.mask, planned.action.input.as_ref(), &spec);
     Ok(spec)
+}
+
+/// The template fields of a worker action besides `env` and `workdir`.
+struct ActionFields<'a>(Vec<&'a str>);
+
+impl<'a> ActionFields<'a> {
+    fn of(kind: &'a ActionKind) -> Self {
+        let mut fields = Vec::new();
+        match kind {
+            ActionKind::Script(script) => {
+                fields.push(match &script.code {
+                    ScriptCode::Inline(code) => code.as_str(),
+                    ScriptCode::Source(path) => path.as_str(),
+                });
+                fields.extend(script.args.iter().map(String::as_str));
+                fields.extend(script.image.as_deref());
+            }
+            ActionKind::Docker(container) | ActionKind::Pod(container) => {
+                fields.push(container.image.as_str());
+                for list in [&container.entrypoint, &container.command] {
+                    fields.extend(list.iter().flatten().map(String::as_str));
+                }
+                fields.extend(container.cmd.as_deref());
+            }
+            ActionKind::Task(_) | ActionKind::Approval(_) => {}
+        }
+        ActionFields(fields)
+    }
+
+    fn templates(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 /// The mask values that occur in this attempt's rendered spec (API §7.3): pieces of the job's
@@ -382,8 +478,14 @@ fn step_mask(
         combined = job_mask.union(&Masker::new(&own));
         &combined
     };
-    let rendered = serde_json::to_value((&spec.program, &spec.env, &spec.input, &spec.workdir))
-        .unwrap_or(Value::Null);
+    let rendered = serde_json::to_value((
+        &spec.program,
+        &spec.env,
+        &spec.input,
+        &spec.workdir,
+        &spec.image,
+    ))
+    .unwrap_or(Value::Null);
     let mut found = std::collections::BTreeSet::new();
     mask.collect_found_in_value(&rendered, &mut found);
     found.into_iter().collect()

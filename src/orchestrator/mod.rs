@@ -373,6 +373,27 @@ impl Orchestrator {
         raw_input: &Value,
     ) -> Result<PreparedJob> {
         let plan = self.inner.plans.task(revision, task)?;
+        // WF §16.1: a secret that could not be resolved refuses the jobs that use it.
+        let missing = crate::workspace::secrets::missing_for_task(
+            &revision.def,
+            task,
+            &revision.missing_secrets,
+            &self.inner.templates,
+        );
+        if !missing.is_empty() {
+            return Err(OrchestratorError::InvalidInput(
+                missing
+                    .into_iter()
+                    .map(|error| FieldError {
+                        field: format!("secret.{}", error.name),
+                        message: format!(
+                            "cannot be resolved ({}); jobs that use this secret are refused until it is set",
+                            error.message
+                        ),
+                    })
+                    .collect(),
+            ));
+        }
         let default_scope = json!({
             "secret": revision.secrets,
             "job": {"id": meta.id, "task": task, "workspace": meta.workspace,

@@ -42,6 +42,7 @@ impl Orchestrator {
         for lease in self.inner.store.expired_leases(now).await? {
             if self.expire(lease.lease_id, now, LOST_LEASE).await? {
                 sweep.expired_leases += 1;
+                self.inner.store.metrics().leases_expired(1);
             }
         }
         for job_id in self.inner.store.unfinished_jobs().await? {

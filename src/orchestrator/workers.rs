@@ -230,9 +230,13 @@ impl Orchestrator {
         };
         let logs = self.inner.logs.clone();
         let job_id = key.job_id;
+        let bytes = lines.iter().map(|line| line.line.len()).sum();
+        let count = lines.len();
         tokio::task::spawn_blocking(move || logs.append_batch(job_id, &batch, &lines, &mask))
             .await
             .map_err(|error| OrchestratorError::Logs(crate::logs::LogError::Task(error)))??;
+        // A batch sent again after a lost answer counts again: these count what arrived.
+        self.inner.store.metrics().log_lines(count, bytes);
         Ok(LogAck {
             cancel: lease.state == LeaseStatus::Cancelling,
         })

@@ -69,6 +69,14 @@ pub fn build(base: &BTreeMap<String, String>, spec: &StepSpec, paths: &StepPaths
         ("STROEM_WORKDIR", paths.root.display().to_string()),
         ("STROEM_INPUT", paths.input_file.display().to_string()),
         ("STROEM_OUTPUT", paths.output_file.display().to_string()),
+        (
+            "STROEM_OUTPUT_VARS",
+            paths
+                .output_file
+                .with_file_name(super::output::VARS_FILE)
+                .display()
+                .to_string(),
+        ),
     ];
     env.vars.extend(
         stroem
@@ -133,6 +141,9 @@ mod tests {
             timeout_secs: None,
             mask: vec![],
             output_schema: None,
+            runner: Default::default(),
+            image: None,
+            resources: None,
         }
     }
 
@@ -182,6 +193,7 @@ mod tests {
                 "STROEM_INPUT": "/io/input.json",
                 "STROEM_JOB_ID": "00000000-0000-0000-0000-000000000000",
                 "STROEM_OUTPUT": "/io/output.json",
+                "STROEM_OUTPUT_VARS": "/io/output.vars",
                 "STROEM_STEP": "push[2]",
                 "STROEM_STEP_NAME": "push[2]",
                 "STROEM_TASK": "deploy",

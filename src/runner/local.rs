@@ -26,12 +26,13 @@ use super::environment::{self, StepPaths};
 use super::process::{self, Ended, Launch};
 use super::scratch::Scratch;
 use super::sink::{LogSink, Sink};
-use super::spec::{AttemptResult, Outcome, Program, ScriptBody, StepSpec};
+use super::spec::{AttemptResult, Outcome, Program, RunnerKind, ScriptBody, StepSpec};
 use crate::mask::Masker;
 use crate::private;
 use crate::workflow::input::check_output;
 
-/// Runs script steps as processes on the worker host.
+/// Runs script steps as processes on the worker host, and hands container steps to the
+/// container runner it was given ([`LocalRunner::with_docker`]).
 #[derive(Debug, Clone)]
 pub struct LocalRunner {
     kill_grace: Duration,
@@ -42,15 +43,30 @@ pub struct LocalRunner {
     mask: Masker,
     /// Where attempts make their directories; the system's temporary directory without one.
     scratch: Option<Arc<Scratch>>,
+    /// The `stroem` binary steps start through, so they die with this process (see
+    /// [`supervise`](super::supervise)); without one, steps are started directly.
+    supervisor: Option<PathBuf>,
+    /// The Docker runner, or why this worker has none (the error message of its steps).
+    containers: Containers,
+}
+
+/// What runs `runner: docker` steps here.
+#[derive(Debug, Clone)]
+enum Containers {
+    #[cfg(feature = "docker")]
+    Docker(Arc<super::docker::DockerRunner>),
+    Unavailable(String),
 }
 
 /// Why an attempt could not be started.
 #[derive(Debug, thiserror::Error)]
-enum PrepareError {
+pub(super) enum PrepareError {
     #[error(transparent)]
     Confine(#[from] ConfineError),
     #[error("the action's interpreter is empty")]
     EmptyInterpreter,
+    #[error("a container action needs a container runner")]
+    NotAScript,
     #[error("working copy `{path}` is not usable: {source}")]
     WorkingCopy { path: PathBuf, source: io::Error },
     #[error("cannot prepare the step's files: {0}")]
@@ -59,11 +75,13 @@ enum PrepareError {
 
 impl PrepareError {
     /// Escapes and missing files come back on every retry; I/O trouble may not.
-    fn outcome(&self) -> Outcome {
+    pub(super) fn outcome(&self) -> Outcome {
         match self {
             PrepareError::Confine(ConfineError::Io { .. }) | PrepareError::Io(_) => Outcome::Failed,
             PrepareError::WorkingCopy { .. } => Outcome::Failed,
-            PrepareError::Confine(_) | PrepareError::EmptyInterpreter => Outcome::FailedPermanently,
+            PrepareError::Confine(_)
+            | PrepareError::EmptyInterpreter
+            | PrepareError::NotAScript => Outcome::FailedPermanently,
         }
     }
 }
@@ -91,13 +109,38 @@ impl LocalRunner {
             base_env,
             mask: Masker::default(),
             scratch: None,
+            supervisor: super::supervise::installed(),
+            containers: Containers::Unavailable(NO_DOCKER.to_owned()),
         }
+    }
+
+    /// Runs `runner: docker` and `type: docker` steps with `docker`.
+    #[cfg(feature = "docker")]
+    #[must_use]
+    pub fn with_docker(mut self, docker: Arc<super::docker::DockerRunner>) -> Self {
+        self.containers = Containers::Docker(docker);
+        self
+    }
+
+    /// Fails `runner: docker` and `type: docker` steps with `reason` (the engine could not be
+    /// reached, say).
+    #[must_use]
+    pub fn without_docker(mut self, reason: String) -> Self {
+        self.containers = Containers::Unavailable(reason);
+        self
     }
 
     /// Makes attempt directories in `scratch` (see [`Scratch`]).
     #[must_use]
     pub fn in_scratch(mut self, scratch: Arc<Scratch>) -> Self {
         self.scratch = Some(scratch);
+        self
+    }
+
+    /// Starts steps through the supervisor `program` (`stroem`), or directly with `None`.
+    #[must_use]
+    pub fn supervised_by(mut self, program: Option<PathBuf>) -> Self {
+        self.supervisor = program;
         self
     }
 
@@ -139,6 +182,11 @@ impl LocalRunner {
         let mut sink = Sink::new(&spec.step, spec.attempt, masker, logs);
         let ended = if cancel.is_cancelled() {
             Ended::failed(Outcome::Cancelled, "cancelled".to_owned())
+        } else if spec.runner != RunnerKind::Local {
+            let ended = self
+                .run_in_container(spec, working_copy, &mut sink, &cancel)
+                .await;
+            checked(spec, ended)
         } else {
             match self.prepare(spec, working_copy) {
                 Err(error) => Ended::failed(error.outcome(), error.to_string()),
@@ -177,22 +225,79 @@ impl LocalRunner {
             output_file: &prepared.output_file,
             timeout_secs: spec.timeout_secs,
             kill_grace: self.kill_grace,
+            supervisor: self.supervisor.as_deref(),
+            record_in: prepared.io.path(),
         };
         let ended = process::run(launch, sink, cancel).await;
-        match (&spec.output_schema, ended.outcome) {
-            (Some(schema), Outcome::Succeeded) => match check_output(schema, &ended.output) {
-                Ok(output) => Ended { output, ..ended },
-                Err(errors) => {
-                    let message = errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    Ended::failed(Outcome::Failed, message)
-                }
-            },
-            _ => ended,
-        }
+        checked(spec, ended)
+    }
+
+    /// One attempt of a container step, with its I/O directory prepared here.
+    #[cfg(feature = "docker")]
+    async fn run_in_container(
+        &self,
+        spec: &StepSpec,
+        working_copy: &Path,
+        sink: &mut Sink<'_>,
+        cancel: &CancellationToken,
+    ) -> Ended {
+        let runner = match (&self.containers, spec.runner) {
+            (_, RunnerKind::Pod) => {
+                return Ended::failed(Outcome::Failed, NO_KUBERNETES.to_owned());
+            }
+            (Containers::Unavailable(reason), _) => {
+                return Ended::failed(Outcome::Failed, reason.clone());
+            }
+            (Containers::Docker(runner), _) => runner,
+        };
+        let prepared = working_copy
+            .canonicalize()
+            .map_err(|source| PrepareError::WorkingCopy {
+                path: working_copy.to_owned(),
+                source,
+            })
+            .and_then(|root| Ok((root, self.io_dir(spec)?)));
+        let (root, io) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return Ended::failed(error.outcome(), error.to_string()),
+        };
+        let ended = runner.run(spec, &root, io.path(), sink, cancel).await;
+        // As for local steps: a directory left behind goes with the worker's scratch.
+        let _ = io.close();
+        ended
+    }
+
+    /// Without the `docker` feature a container step fails, saying why.
+    #[cfg(not(feature = "docker"))]
+    async fn run_in_container(
+        &self,
+        spec: &StepSpec,
+        _working_copy: &Path,
+        _sink: &mut Sink<'_>,
+        _cancel: &CancellationToken,
+    ) -> Ended {
+        let message = match (&self.containers, spec.runner) {
+            (_, RunnerKind::Pod) => NO_KUBERNETES.to_owned(),
+            (Containers::Unavailable(reason), _) => reason.clone(),
+        };
+        Ended::failed(Outcome::Failed, message)
+    }
+
+    /// A private I/O directory holding `input.json` and an empty `output.json`.
+    fn io_dir(&self, spec: &StepSpec) -> Result<TempDir, PrepareError> {
+        let mut io = tempfile::Builder::new();
+        io.prefix("stroem-io-")
+            .permissions(fs::Permissions::from_mode(private::DIR_MODE));
+        let io = match self.scratch_dir() {
+            Some(dir) => io.tempdir_in(dir)?,
+            None => io.tempdir()?,
+        };
+        let input =
+            serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
+        private::write(&io.path().join("input.json"), input)?;
+        private::write(&io.path().join("output.json"), "")?;
+        private::write(&io.path().join(super::output::VARS_FILE), "")?;
+        Ok(io)
     }
 
     fn prepare(&self, spec: &StepSpec, working_copy: &Path) -> Result<Prepared, PrepareError> {
@@ -202,13 +307,7 @@ impl LocalRunner {
                 path: working_copy.to_owned(),
                 source,
             })?;
-        let mut io = tempfile::Builder::new();
-        io.prefix("stroem-io-")
-            .permissions(fs::Permissions::from_mode(private::DIR_MODE));
-        let io = match self.scratch_dir() {
-            Some(dir) => io.tempdir_in(dir)?,
-            None => io.tempdir()?,
-        };
+        let io = self.io_dir(spec)?;
         let mut argv = program(&spec.program, &root, io.path())?;
         let cwd = match &spec.workdir {
             Some(rel) => confine::workdir(&root, rel)?,
@@ -216,10 +315,6 @@ impl LocalRunner {
         };
         let input_file = io.path().join("input.json");
         let output_file = io.path().join("output.json");
-        let input =
-            serde_json::to_vec(&Value::Object(spec.input.clone())).map_err(io::Error::other)?;
-        private::write(&input_file, input)?;
-        private::write(&output_file, "")?;
         let paths = StepPaths {
             root: &root,
             input_file: &input_file,
@@ -242,15 +337,50 @@ impl LocalRunner {
     }
 }
 
+/// The error of a `runner: docker` step on a worker without the Docker runner.
+#[cfg(feature = "docker")]
+const NO_DOCKER: &str =
+    "this worker has no Docker runner (its configuration has no 'docker' section)";
+#[cfg(not(feature = "docker"))]
+const NO_DOCKER: &str =
+    "this worker has no Docker runner: it was built without the cargo feature 'docker'";
+/// The error of a `runner: pod` step: the Kubernetes runner is not built in this version.
+const NO_KUBERNETES: &str = "this worker has no Kubernetes runner (not built in this version)";
+
+/// The output schema check of WF §4 on a successful attempt.
+fn checked(spec: &StepSpec, ended: Ended) -> Ended {
+    match (&spec.output_schema, ended.outcome) {
+        (Some(schema), Outcome::Succeeded) => match check_output(schema, &ended.output) {
+            Ok(output) => Ended { output, ..ended },
+            Err(errors) => {
+                let message = errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Ended::failed(Outcome::Failed, message)
+            }
+        },
+        _ => ended,
+    }
+}
+
 /// The command line (WF §6.1): `<interpreter> <file> <args…>`, or `<file> <args…>` for a `#!`
-/// source without an explicit interpreter.
-fn program(program: &Program, root: &Path, io_dir: &Path) -> Result<Vec<OsString>, PrepareError> {
+/// source without an explicit interpreter. Inline code is written to `io_dir`.
+pub(super) fn program(
+    program: &Program,
+    root: &Path,
+    io_dir: &Path,
+) -> Result<Vec<OsString>, PrepareError> {
     let Program::Script {
         code,
         interpreter,
         default_interpreter,
         args,
-    } = program;
+    } = program
+    else {
+        return Err(PrepareError::NotAScript);
+    };
     let (file, direct) = match code {
         ScriptBody::Inline(text) => {
             let file = io_dir.join("script");

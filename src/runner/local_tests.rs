@@ -85,6 +85,9 @@ pub(super) fn shell(script: &str) -> StepSpec {
         timeout_secs: None,
         mask: vec![],
         output_schema: None,
+        runner: Default::default(),
+        image: None,
+        resources: None,
     }
 }
 
@@ -216,6 +219,38 @@ async fn output_file_wins_over_output_lines() {
         stream(&lines, Stream::Stdout),
         [r#"OUTPUT: {"from": "line"}"#]
     );
+}
+
+/// Issue #15 item 11: shell steps set outputs with `key=value` lines (and `key<<END` … `END`
+/// for several lines) appended to `$STROEM_OUTPUT_VARS`, no hand-written JSON needed.
+#[tokio::test]
+async fn key_value_lines_in_the_vars_file_become_output_fields() {
+    let harness = Harness::new(Duration::from_secs(5));
+    let spec = shell(
+        r#"name="O'Brien \"the\" \$HOME"
+           echo "greeting=Hello $name" >> "$STROEM_OUTPUT_VARS"
+           printf 'notes<<END\nfirst\nsecond=2\nEND\n' >> "$STROEM_OUTPUT_VARS"
+           echo "count=3" >> "$STROEM_OUTPUT_VARS""#,
+    );
+    let (result, _) = harness.run(&spec).await;
+    assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
+    assert_eq!(
+        result.output,
+        json!({"greeting": "Hello O'Brien \"the\" $HOME", "notes": "first\nsecond=2", "count": "3"})
+    );
+
+    // Beside an `OUTPUT:` object the fields are added; a line without `=` fails the attempt.
+    let spec = shell(
+        r#"echo 'OUTPUT: {"n": 1}'
+           echo "extra=yes" >> "$STROEM_OUTPUT_VARS""#,
+    );
+    let (result, _) = harness.run(&spec).await;
+    assert_eq!(result.output, json!({"n": 1, "extra": "yes"}));
+    let spec = shell(r#"echo "no equals sign" >> "$STROEM_OUTPUT_VARS""#);
+    let (result, _) = harness.run(&spec).await;
+    assert_eq!(result.outcome, Outcome::Failed, "{result:?}");
+    let message = result.error_message.unwrap_or_default();
+    assert!(message.contains("$STROEM_OUTPUT_VARS line 1"), "{message}");
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! A step's output and error message (WF §11.3, §11.4): the `$STROEM_OUTPUT` file wins, else
-//! the last valid `OUTPUT:` line on stdout, else `null`; failures carry the last stderr lines.
+//! the last valid `OUTPUT:` line on stdout, else `null`; the `key=value` lines of
+//! `$STROEM_OUTPUT_VARS` (issue #15, like GitHub's `$GITHUB_OUTPUT`) are added to it as string
+//! fields; failures carry the last stderr lines.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -23,6 +25,52 @@ pub enum OutputError {
     Unreadable(io::Error),
     #[error("output larger than 1 MiB ({0} bytes)")]
     TooLarge(usize),
+    #[error("$STROEM_OUTPUT_VARS line {line}: {message}")]
+    InvalidVars { line: usize, message: String },
+    #[error("$STROEM_OUTPUT_VARS sets fields, but the output is not an object")]
+    VarsBesideNonObject,
+}
+
+/// The name of the `key=value` outputs file, beside the `$STROEM_OUTPUT` file.
+pub const VARS_FILE: &str = "output.vars";
+
+/// `key=value` lines, and `key<<DELIMITER` … `DELIMITER` for values of several lines.
+fn parse_vars(text: &str) -> Result<serde_json::Map<String, Value>, OutputError> {
+    let mut fields = serde_json::Map::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((index, line)) = lines.next() {
+        let invalid = |message: &str| OutputError::InvalidVars {
+            line: index + 1,
+            message: message.to_owned(),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = match (line.find("<<"), line.find('=')) {
+            (Some(at), equals) if equals.is_none_or(|equals| at < equals) => {
+                let delimiter = &line[at + 2..];
+                if delimiter.is_empty() {
+                    return Err(invalid("`key<<DELIMITER` needs a delimiter"));
+                }
+                let mut value = Vec::new();
+                loop {
+                    match lines.next() {
+                        Some((_, text)) if text == delimiter => break,
+                        Some((_, text)) => value.push(text),
+                        None => return Err(invalid(&format!("no closing line '{delimiter}'"))),
+                    }
+                }
+                (&line[..at], value.join("\n"))
+            }
+            (_, Some(at)) => (&line[..at], line[at + 1..].to_owned()),
+            (_, None) => return Err(invalid("expected `key=value` or `key<<DELIMITER`")),
+        };
+        if key.is_empty() {
+            return Err(invalid("the key is empty"));
+        }
+        fields.insert(key.to_owned(), Value::String(value));
+    }
+    Ok(fields)
 }
 
 /// The last `OUTPUT:` line seen on stdout.
@@ -55,8 +103,34 @@ impl OutputLines {
         }
     }
 
-    /// The output after the process exited successfully, `output_file` taking precedence.
+    /// The output after the process exited successfully, `output_file` taking precedence, with
+    /// the fields of the vars file beside it added.
     pub fn finish(self, output_file: &Path) -> Result<Value, OutputError> {
+        let output = self.json_output(output_file)?;
+        let vars = output_file.with_file_name(VARS_FILE);
+        let text = match fs::read(&vars) {
+            Ok(bytes) if bytes.len() > OUTPUT_LIMIT => {
+                return Err(OutputError::TooLarge(bytes.len()));
+            }
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(OutputError::Unreadable(error)),
+        };
+        let fields = parse_vars(&text)?;
+        if fields.is_empty() {
+            return Ok(output);
+        }
+        match output {
+            Value::Null => Ok(Value::Object(fields)),
+            Value::Object(mut object) => {
+                object.extend(fields);
+                Ok(Value::Object(object))
+            }
+            _ => Err(OutputError::VarsBesideNonObject),
+        }
+    }
+
+    fn json_output(self, output_file: &Path) -> Result<Value, OutputError> {
         let size = fs::metadata(output_file)
             .map_err(OutputError::Unreadable)?
             .len();

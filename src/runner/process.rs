@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -20,6 +21,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -28,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::capture::spawn_reader;
 use super::sink::Sink;
 use super::spec::{Outcome, Stream};
+use super::supervise;
 use crate::workflow::model::Duration as StepDuration;
 
 /// How long the output pipes may stay open after the step's process group is gone.
@@ -46,6 +49,11 @@ pub struct Launch<'a> {
     pub output_file: &'a Path,
     pub timeout_secs: Option<u64>,
     pub kill_grace: Duration,
+    /// The `stroem` binary to start the step through (see [`super::supervise`]), if any.
+    pub supervisor: Option<&'a Path>,
+    /// Where the attempt records its process group for a later worker (see
+    /// [`super::leftover`]): its I/O directory.
+    pub record_in: &'a Path,
 }
 
 /// How the process ended, before the output schema is checked.
@@ -77,8 +85,10 @@ pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationT
         .argv
         .first()
         .map(|p| p.to_string_lossy().into_owned());
-    let mut child = match spawn(&launch).await {
-        Ok(child) => child,
+    // Held until the attempt ends: dropping it (this process ending included) tells the
+    // supervisor to stop the step.
+    let (mut child, _lifeline) = match spawn(&launch).await {
+        Ok(spawned) => spawned,
         Err(error) => {
             let program = program.unwrap_or_default();
             return Ended::failed(
@@ -91,6 +101,11 @@ pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationT
         return Ended::failed(Outcome::Failed, "the process vanished at start".to_owned());
     };
     let mut group = Group::new(Pid::from_raw(pgid), launch.kill_grace);
+    // Without the record a later worker cannot stop what a kill of this one leaves running;
+    // the step still runs, and the supervisor still stops it when this process dies.
+    if let Err(error) = super::leftover::record(launch.record_in, pgid) {
+        tracing::warn!(%error, "cannot record the step's process group");
+    }
     let (lines_tx, mut lines) = mpsc::channel(LINE_QUEUE);
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
@@ -162,8 +177,37 @@ pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationT
     ended(reason, exit, sink, launch.output_file)
 }
 
-async fn spawn(launch: &Launch<'_>) -> io::Result<Child> {
-    let Some((program, args)) = launch.argv.split_first() else {
+async fn spawn(launch: &Launch<'_>) -> io::Result<(Child, Option<tokio::net::UnixStream>)> {
+    let Some(supervisor) = launch.supervisor else {
+        return Ok((spawn_direct(launch, launch.argv).await?, None));
+    };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let line = supervise::command_line(supervisor, launch.kill_grace, launch.argv);
+    let mut command = command(launch, &line)?;
+    command.stdin(Stdio::from(OwnedFd::from(theirs)));
+    let mut child = command.spawn()?;
+    // The command holds a copy of the supervisor's end: without closing it, the supervisor's
+    // death would never reach `ours` as end-of-file.
+    drop(command);
+    ours.set_nonblocking(true)?;
+    let mut lifeline = tokio::net::UnixStream::from_std(ours)?;
+    let mut said = Vec::new();
+    let mut byte = [0u8; 1];
+    while said.len() < 4096 && lifeline.read(&mut byte).await? == 1 && byte[0] != b'\n' {
+        said.push(byte[0]);
+    }
+    let said = String::from_utf8_lossy(&said);
+    if let Some(reason) = said.strip_prefix(supervise::FAILED) {
+        let _ = child.wait().await;
+        return Err(io::Error::other(reason.to_owned()));
+    }
+    // Anything else (`started`, or nothing from a supervisor that died at once) leaves the
+    // outcome to its exit status.
+    Ok((child, Some(lifeline)))
+}
+
+fn command(launch: &Launch<'_>, argv: &[OsString]) -> io::Result<Command> {
+    let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
     let mut command = Command::new(program);
@@ -176,6 +220,11 @@ async fn spawn(launch: &Launch<'_>) -> io::Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    Ok(command)
+}
+
+async fn spawn_direct(launch: &Launch<'_>, argv: &[OsString]) -> io::Result<Child> {
+    let mut command = command(launch, argv)?;
     // ETXTBSY: a file made executable just now may still be open for writing in a process
     // another thread is forking; that descriptor closes at its exec, so trying again works.
     let mut tries = 0;

@@ -23,6 +23,7 @@ const LOCK: &str = ".lock";
 /// This process's attempt directory; removed when dropped.
 #[derive(Debug)]
 pub struct Scratch {
+    root: PathBuf,
     dir: PathBuf,
     /// Held (locked) while this value lives: it marks the directory as in use.
     _lock: File,
@@ -48,12 +49,22 @@ impl Scratch {
             .open(dir.join(LOCK))?;
         lock.try_lock().map_err(io::Error::other)?;
         guard.unlock()?;
-        Ok((Scratch { dir, _lock: lock }, removed))
+        let scratch = Scratch {
+            root: root.to_owned(),
+            dir,
+            _lock: lock,
+        };
+        Ok((scratch, removed))
     }
 
     /// Where this process's attempts make their directories.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The root holding the directories of every worker process that uses it.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 }
 
@@ -86,6 +97,8 @@ fn remove_stale(root: &Path) -> io::Result<usize> {
             Err(error) => return Err(error),
         };
         if !held {
+            // Before its files go: what the dead worker's steps left running (issue #16 item 18).
+            super::leftover::stop_recorded(&path);
             fs::remove_dir_all(&path)?;
             removed += 1;
         }

@@ -30,6 +30,47 @@ pub struct StepSpec {
     pub mask: Vec<String>,
     /// Declared output schema, checked after a successful exit (WF §4).
     pub output_schema: Option<crate::workflow::model::OutputSchema>,
+    /// Where the step runs (WF §6.1 `runner`; `docker` for `type: docker`, `pod` for
+    /// `type: pod`).
+    #[serde(default)]
+    pub runner: RunnerKind,
+    /// The rendered container image; `None` for a container script step means the worker's
+    /// `runner_image`. Always `None` for the local runner.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Container limits (WF §6.5), in the notation the action was written in.
+    #[serde(default)]
+    pub resources: Option<Limits>,
+}
+
+/// Where a worker step runs; the capability a worker needs for it (API §7.5 rule 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerKind {
+    /// A process on the worker host.
+    #[default]
+    Local,
+    /// A container through the Docker Engine API.
+    Docker,
+    /// A Kubernetes pod.
+    Pod,
+}
+
+impl RunnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerKind::Local => "local",
+            RunnerKind::Docker => "docker",
+            RunnerKind::Pod => "pod",
+        }
+    }
+}
+
+/// `resources: {cpu, memory}` (WF §2.5, §6.5): Kubernetes notation, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 /// What to execute (WF §6.1).
@@ -44,6 +85,16 @@ pub enum Program {
         interpreter: Option<Vec<String>>,
         default_interpreter: Vec<String>,
         args: Vec<String>,
+    },
+    /// A prepared image (`type: docker` / `type: pod`, WF §6.3): the image's own program, or
+    /// the one these fields name.
+    Container {
+        /// Replaces the image's ENTRYPOINT.
+        entrypoint: Option<Vec<String>>,
+        /// Replaces the image's CMD.
+        command: Option<Vec<String>>,
+        /// `/bin/sh -c <cmd>`, or split into arguments for `entrypoint`.
+        cmd: Option<String>,
     },
 }
 

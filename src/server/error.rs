@@ -30,6 +30,13 @@ pub enum ApiError {
         message: String,
         field: Option<String>,
     },
+    /// A partial id (a job's short id) that matches several: the candidates, newest first.
+    #[error("{message}")]
+    Ambiguous {
+        field: String,
+        message: String,
+        candidates: Vec<String>,
+    },
     /// Job or approval input violates its schema (WF §3.2): every problem at once.
     #[error("{}", invalid_input_message(.0))]
     InvalidInput(Vec<FieldError>),
@@ -204,6 +211,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            ApiError::Ambiguous { .. } => (StatusCode::BAD_REQUEST, "ambiguous"),
             ApiError::Unauthorized { reason, .. } => (
                 StatusCode::UNAUTHORIZED,
                 match reason {
@@ -254,10 +262,15 @@ impl ApiError {
                 errors.first().map(|error| error.field.clone()),
                 Some(errors.iter().map(ErrorDetail::from).collect()),
             ),
+            ApiError::Ambiguous { field, .. } => (Some(field.clone()), None),
             _ => (None, None),
         };
         let retry_after_secs = match self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let candidates = match self {
+            ApiError::Ambiguous { candidates, .. } => Some(candidates.clone()),
             _ => None,
         };
         ErrorBody {
@@ -265,6 +278,7 @@ impl ApiError {
             code: code.to_owned(),
             field,
             details,
+            candidates,
             retry_after_secs,
         }
     }

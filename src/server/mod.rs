@@ -7,7 +7,7 @@
 //! [`serve`] takes an already bound listener (port 0 in tests) and a shutdown token.
 //!
 //! Surfaces (API §1.1): `/api`, `/hooks` and `/worker` answer unknown paths with JSON 404;
-//! `/healthz` is public; everything else falls through to the embedded web UI ([`ui`]).
+//! `/healthz` is public, `/metrics` has its own token ([`metrics`]); everything else falls through to the embedded web UI ([`ui`]).
 
 mod accounts;
 mod auth_routes;
@@ -18,7 +18,9 @@ mod extract;
 mod fallback;
 mod gate;
 mod health;
+mod metrics;
 mod pagination;
+mod refresh;
 mod request_id;
 mod routes;
 mod stream;
@@ -43,6 +45,7 @@ pub use extract::{
 };
 pub use gate::{ClientIp, Security};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
+pub use metrics::MetricsAccess;
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
 pub use ui::UiBundle;
@@ -70,6 +73,8 @@ pub struct AppState {
     pub security: Security,
     /// Timeouts and allowed origins (the `http` section).
     pub http: HttpPolicy,
+    /// Who may scrape `/metrics`, and the metrics HTTP requests are counted in.
+    pub metrics: MetricsAccess,
 }
 
 impl FromRef<AppState> for HttpPolicy {
@@ -109,23 +114,55 @@ fn assemble(state: AppState, api: Router<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::cors,
-        ));
+        ))
+        .route_layer(axum::middleware::from_fn(metrics::label_route));
+    let hooks = machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY)
+        .route_layer(axum::middleware::from_fn(metrics::label_route));
+    let workers = machine_surface(workers, limits::LOG_BATCH)
+        .route_layer(axum::middleware::from_fn(metrics::label_route));
+    // `/metrics` has its own credentials (API §3.6), like `/worker`: outside the `/api` gate.
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::get_metrics))
+        .route_layer(axum::middleware::from_fn(metrics::label_route))
         .nest("/api", api)
-        .nest(
-            "/hooks",
-            machine_surface(webhooks::webhook_routes(), limits::WEBHOOK_BODY),
-        )
-        .nest("/worker", machine_surface(workers, limits::LOG_BATCH))
+        .nest("/hooks", hooks)
+        .nest("/worker", workers)
         .fallback(ui::serve_ui)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::request_deadline,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record_http,
+        ))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
+}
+
+/// Every route of the machine surfaces — the `/api` table, the worker protocol and the
+/// webhooks — as method and path pattern (`/api/jobs/{id}/cancel`), for tests that walk them
+/// all (issue #16 item 20).
+pub fn route_patterns() -> Vec<(String, String)> {
+    let api = routes::table().into_iter().map(|entry| {
+        (
+            entry.route.method.to_string(),
+            format!("/api{}", entry.route.path),
+        )
+    });
+    let workers = worker_routes::PATTERNS
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), format!("/worker{path}")));
+    let hooks = [
+        ("GET", "/hooks/{name}"),
+        ("POST", "/hooks/{name}"),
+        ("GET", "/hooks/{name}/jobs/{job_id}"),
+    ]
+    .into_iter()
+    .map(|(method, path)| (method.to_owned(), path.to_owned()));
+    api.chain(workers).chain(hooks).collect()
 }
 
 /// The `/api` routes (API §3, §5).

@@ -20,6 +20,7 @@ use crate::api::execute::{
     RejectRequest,
 };
 use crate::api::job::{JobDetail, JobMode, JobSummary};
+use crate::api::job_ref::{self, JobRef};
 use crate::api::query::{FromParams, JobListQuery, LogQuery, Page, Params};
 use crate::api::{WorkerDetail, WorkerView};
 use crate::auth::Caller;
@@ -147,6 +148,7 @@ pub(super) fn table() -> Vec<Entry> {
     ];
     table.extend(super::auth_routes::table());
     table.extend(super::accounts::table());
+    table.extend(super::refresh::table());
     table
 }
 
@@ -222,6 +224,42 @@ impl AppState {
             .and_then(|auth| auth.acl().visibility(caller))
     }
 
+    /// The job a user named by its id or a part of it (issue #15: the short id the UI shows,
+    /// any longer start or end), if `caller` may see it: 404 when no visible job matches,
+    /// 400 `ambiguous` listing the candidates when several do.
+    pub(super) async fn find_job(
+        &self,
+        caller: &Caller,
+        part: &JobRef,
+    ) -> Result<JobState, ApiError> {
+        let id = self.resolve_job_id(caller, part).await?;
+        self.visible_job(caller, id).await
+    }
+
+    /// The id of the one visible job `part` names (see [`AppState::find_job`]).
+    pub(super) async fn resolve_job_id(
+        &self,
+        caller: &Caller,
+        part: &JobRef,
+    ) -> Result<Uuid, ApiError> {
+        if let Some(id) = part.exact() {
+            return Ok(id);
+        }
+        let ids = self
+            .jobs()?
+            .store()
+            .find_job_ids(
+                part.start_range(),
+                part.digits(),
+                self.visibility(caller).as_ref(),
+                None,
+                job_ref::MAX_CANDIDATES + 1,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+        one_job(part, ids, "")
+    }
+
     /// The job `id` if `caller` may see it; a job they may not see is "not found" (issue #12:
     /// its existence is not revealed).
     pub(super) async fn visible_job(
@@ -238,6 +276,37 @@ impl AppState {
             .filter(|job| self.access(caller, &job.workspace, &job.task) >= Access::View)
             .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
         Ok(job)
+    }
+}
+
+/// A job id path parameter, whole or in part: 400 naming `id` when it is neither.
+pub(super) fn job_ref(text: &str) -> Result<JobRef, ApiError> {
+    text.parse()
+        .map_err(|error| ApiError::bad_field("id", error))
+}
+
+/// The one job of `ids` (those whose id `part` starts or ends, at most
+/// [`job_ref::MAX_CANDIDATES`] + 1): 404 naming `part` (and `of`, ` of webhook 'x'`) when there
+/// is none, 400 `ambiguous` listing them when there are several.
+pub(super) fn one_job(part: &JobRef, mut ids: Vec<Uuid>, of: &str) -> Result<Uuid, ApiError> {
+    ids.retain(|id| part.matches(*id));
+    match ids.as_slice() {
+        [] => Err(ApiError::not_found(format!("job '{part}'{of}"))),
+        [id] => Ok(*id),
+        several => {
+            let mut candidates: Vec<String> = several.iter().map(Uuid::to_string).collect();
+            let more = candidates.len() > job_ref::MAX_CANDIDATES;
+            candidates.truncate(job_ref::MAX_CANDIDATES);
+            Err(ApiError::Ambiguous {
+                field: "id".to_owned(),
+                message: format!(
+                    "job id '{part}' is ambiguous: it matches {}{}; give more of the id",
+                    candidates.join(", "),
+                    if more { " and more" } else { "" }
+                ),
+                candidates,
+            })
+        }
     }
 }
 
@@ -348,7 +417,7 @@ async fn get_workspace(
 
 /// A workspace's task and trigger counts as the caller sees them (issue #12: tasks they may
 /// not view are left out of every count).
-fn count_visible(
+pub(super) fn count_visible(
     state: &AppState,
     caller: &Caller,
     view: &mut WorkspaceView,
@@ -537,10 +606,10 @@ async fn list_jobs(
 async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobDetail>, ApiError> {
     let orchestrator = state.jobs()?;
-    let job = state.visible_job(&caller, id).await?;
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
     let detail = views::job_detail(orchestrator, &job)
         .await
         .map_err(ApiError::internal)?;
@@ -550,10 +619,11 @@ async fn get_job(
 async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobStatusReply>, ApiError> {
     let orchestrator = state.jobs()?;
-    let job = state.visible_job(&caller, id).await?;
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
+    let id = job.id;
     require_run(
         state.access(&caller, &job.workspace, &job.task),
         &format!("job {id}"),
@@ -650,21 +720,65 @@ async fn decide(
 async fn job_logs(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    state.visible_job(&caller, id).await?;
-    read_logs(&state, id, query.after, query.limit as usize, query.step).await
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
+    if let Some(step) = &query.step {
+        known_step(&job, step)?;
+    }
+    read_logs(
+        &state,
+        job.id,
+        query.after,
+        query.limit as usize,
+        query.step,
+    )
+    .await
 }
 
 async fn step_logs(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiPath((id, step)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    state.visible_job(&caller, id).await?;
-    read_logs(&state, id, query.after, query.limit as usize, Some(step)).await
+    let job = state.find_job(&caller, &job_ref(&id)?).await?;
+    known_step(&job, &step)?;
+    read_logs(
+        &state,
+        job.id,
+        query.after,
+        query.limit as usize,
+        Some(step),
+    )
+    .await
+}
+
+/// A log filter must name a step of the job (a loop step's name covers its instances) or the
+/// server's own lines: anything else would read as a step that printed nothing (issue #15).
+pub(super) fn known_step(job: &JobState, step: &str) -> Result<(), ApiError> {
+    let steps: Vec<&str> = job.steps.iter().map(|s| s.step_name.as_str()).collect();
+    if step == crate::logs::SERVER_STEP
+        || steps
+            .iter()
+            .any(|name| crate::logs::step_matches(step, name))
+    {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = steps
+        .into_iter()
+        .filter(|name| !name.ends_with(']'))
+        .collect();
+    names.push(crate::logs::SERVER_STEP);
+    Err(ApiError::bad_field(
+        "step",
+        format!(
+            "job {} has no step '{step}' (its steps: {})",
+            job.id,
+            names.join(", ")
+        ),
+    ))
 }
 
 /// The most JSONL text one log read returns. A read stops before the line that would go past

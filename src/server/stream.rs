@@ -67,7 +67,7 @@ impl FromParams for StreamQuery {
 pub(super) async fn stream_logs(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<StreamQuery>,
     shutdown: Option<axum::Extension<Shutdown>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -77,7 +77,13 @@ pub(super) async fn stream_logs(
         .clone()
         .ok_or_else(|| ApiError::unavailable("the job engine is not running"))?;
     // A job the caller may not view does not exist for them, live log included (issue #12).
-    state.visible_job(&caller, id).await?;
+    let job = state
+        .find_job(&caller, &super::routes::job_ref(&id)?)
+        .await?;
+    if let Some(step) = &query.step {
+        super::routes::known_step(&job, step)?;
+    }
+    let id = job.id;
     let upgrade = upgrade
         .map_err(|rejection| {
             ApiError::bad_request(format!("expected a WebSocket upgrade: {rejection}"))

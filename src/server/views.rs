@@ -23,6 +23,28 @@ pub(super) async fn job_detail(
         view = view.with_plan(plan);
     }
     let mut detail = JobDetail::from_state(job, &view);
+    let hooks = crate::store::JobFilter {
+        hook_of: Some(job.id),
+        limit: 100,
+        ..crate::store::JobFilter::default()
+    };
+    let (mut hook_jobs, _) = orchestrator.store().list_jobs(&hooks).await?;
+    hook_jobs.reverse();
+    detail.hook_jobs = hook_jobs
+        .into_iter()
+        .map(|hook| crate::api::job::HookJob {
+            job_id: hook.job_id,
+            event: hook
+                .source_id
+                .as_deref()
+                .and_then(|source| source.split_once('/'))
+                .map(|(_, event)| event.to_owned())
+                .unwrap_or_default(),
+            task_name: hook.task_name,
+            status: hook.status,
+            completed_at: hook.completed_at,
+        })
+        .collect();
     for (shown, state) in detail.steps.iter_mut().zip(&job.steps) {
         let worker_of = |attempt: u32| {
             leases

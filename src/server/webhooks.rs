@@ -14,8 +14,6 @@ use axum::routing::get;
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::extract::body_error;
 use super::stream::Shutdown;
 use super::{ApiError, ApiPath, AppState, BodyLimit};
@@ -33,6 +31,11 @@ pub(super) fn webhook_routes() -> Router<AppState> {
     Router::new()
         .route("/{name}", get(call_webhook).post(call_webhook))
         .route("/{name}/jobs/{job_id}", get(webhook_job))
+        // `_` starts no trigger name (WF §2.3), so this path never shadows a trigger's hook.
+        .route(
+            "/_workspaces/{ws}/refresh",
+            axum::routing::post(super::refresh::push_hook),
+        )
 }
 
 /// A webhook request that passed authentication, with the parts job input is made of.
@@ -102,15 +105,31 @@ async fn call_webhook(
     ApiPath(name): ApiPath<String>,
     request: Request,
 ) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
+    let answer = answer_webhook(&state, &name, request).await;
+    // By outcome only: a label per hook name would let callers of unknown names add series.
+    let outcome = match &answer {
+        Ok((StatusCode::OK, _)) => "completed",
+        Ok(_) => "accepted",
+        Err(error) => error.status_and_code().1,
+    };
+    state.metrics.metrics.webhook_call(outcome);
+    answer
+}
+
+async fn answer_webhook(
+    state: &AppState,
+    name: &str,
+    request: Request,
+) -> Result<(StatusCode, Json<WebhookReply>), ApiError> {
     let orchestrator = state.jobs()?;
-    let received = receive(&state, &name, request).await?;
+    let received = receive(state, name, request).await?;
     let call = received.call();
     let hook = &received.hook;
     let input = webhook::input(&call).map_err(|error| ApiError::bad_field("body", error))?;
     let job = orchestrator.fire_webhook(hook, input).await?;
     tracing::info!(
         job_id = %job.id,
-        webhook = %super::request_id::escape_control(&name),
+        webhook = %super::request_id::escape_control(name),
         workspace = %hook.workspace,
         "webhook fired"
     );
@@ -174,7 +193,7 @@ async fn wait_for_end(
 /// (docs/deviations.md). Other jobs are 404.
 async fn webhook_job(
     State(state): State<AppState>,
-    ApiPath((name, job_id)): ApiPath<(String, Uuid)>,
+    ApiPath((name, part)): ApiPath<(String, String)>,
     request: Request,
 ) -> Result<(StatusCode, Json<WebhookJobReply>), ApiError> {
     let orchestrator = state.jobs()?;
@@ -193,13 +212,33 @@ async fn webhook_job(
     let timeout: u64 = params.number("timeout", 30, 1, 300)?;
     let hook = &received.hook;
     let source = format!("{}/{}", hook.workspace, hook.trigger);
+    // Only this webhook's jobs are candidates: a partial id reveals no other job.
+    let of = format!(" of webhook '{name}'");
+    let part = super::routes::job_ref(&part)?;
+    let job_id = match part.exact() {
+        Some(id) => id,
+        None => {
+            let ids = orchestrator
+                .store()
+                .find_job_ids(
+                    part.start_range(),
+                    part.digits(),
+                    None,
+                    Some(("webhook", &source)),
+                    crate::api::job_ref::MAX_CANDIDATES + 1,
+                )
+                .await
+                .map_err(ApiError::internal)?;
+            super::routes::one_job(&part, ids, &of)?
+        }
+    };
     let job = orchestrator
         .store()
         .get_job(job_id)
         .await
         .map_err(ApiError::internal)?
         .filter(|job| job.source_type == "webhook" && job.source_id.as_deref() == Some(&source))
-        .ok_or_else(|| ApiError::not_found(format!("job {job_id} of webhook '{name}'")))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {job_id}{of}")))?;
     let job = if wait {
         let wait = Duration::from_secs(timeout);
         wait_for_end(orchestrator, job, wait, received.shutdown.clone()).await?

@@ -68,21 +68,44 @@ impl FromRef<AppState> for WorkerAccess {
     }
 }
 
+/// The `/worker` routes (API §7): method and path below `/worker`. The router is built from
+/// this list, and tests walk it (issue #16 item 20).
+pub(super) const PATTERNS: [(&str, &str); 9] = [
+    ("POST", "/register"),
+    ("POST", "/heartbeat"),
+    ("POST", "/deregister"),
+    ("POST", "/jobs/claim"),
+    ("POST", "/jobs/{id}/steps/{step}/start"),
+    ("POST", "/jobs/{id}/logs"),
+    ("POST", "/jobs/{id}/steps/{step}/complete"),
+    ("POST", "/jobs/{id}/complete"),
+    ("GET", "/workspace/{file}"),
+];
+
+/// The handler of each of [`PATTERNS`].
+fn handler(path: &str) -> MethodRouter<AppState> {
+    match path {
+        "/register" => post(register),
+        "/heartbeat" => post(heartbeat),
+        "/deregister" => post(deregister),
+        "/jobs/claim" => post(claim),
+        "/jobs/{id}/steps/{step}/start" => post(start),
+        "/jobs/{id}/logs" => post(logs),
+        "/jobs/{id}/steps/{step}/complete" => post(complete)
+            .layer::<_, Infallible>(DefaultBodyLimit::max(limits::COMPLETE_BODY))
+            .layer::<_, Infallible>(Extension(BodyLimit(limits::COMPLETE_BODY))),
+        "/jobs/{id}/complete" => post(retired_job_complete),
+        _ => get(tarball),
+    }
+}
+
 /// The `/worker` routes, behind the worker-token check.
 pub(super) fn worker_routes(state: &AppState) -> Router<AppState> {
-    let complete: MethodRouter<AppState> = post(complete)
-        .layer::<_, Infallible>(DefaultBodyLimit::max(limits::COMPLETE_BODY))
-        .layer::<_, Infallible>(Extension(BodyLimit(limits::COMPLETE_BODY)));
-    Router::new()
-        .route("/register", post(register))
-        .route("/heartbeat", post(heartbeat))
-        .route("/deregister", post(deregister))
-        .route("/jobs/claim", post(claim))
-        .route("/jobs/{id}/steps/{step}/start", post(start))
-        .route("/jobs/{id}/logs", post(logs))
-        .route("/jobs/{id}/steps/{step}/complete", complete)
-        .route("/jobs/{id}/complete", post(retired_job_complete))
-        .route("/workspace/{file}", get(tarball))
+    PATTERNS
+        .iter()
+        .fold(Router::new(), |router, (_, path)| {
+            router.route(path, handler(path))
+        })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_worker_token,
@@ -111,7 +134,7 @@ async fn require_worker_token(
 
 /// Compares two secrets in constant time: both are hashed first, so neither the length nor
 /// the position of the first difference shows in the timing.
-fn same_secret(presented: &str, expected: &str) -> bool {
+pub(super) fn same_secret(presented: &str, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());

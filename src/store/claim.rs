@@ -21,6 +21,7 @@ use super::lease::{Lease, LeaseStatus};
 use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_json};
 use super::worker::Worker;
 use crate::engine::{JobState, StepStatus};
+use crate::metrics::Transition;
 
 /// A ready worker step that has waited since `ready_at` (API §8.5 item 6: the server fails it
 /// when no active worker has its capability and tags).
@@ -145,6 +146,7 @@ impl Store {
             }
             let mut state = loaded.state.clone();
             let attempt = state.step(&step).map_or(0, |s| s.attempt);
+            let ready_at = state.step(&step).and_then(|s| s.ready_at);
             let decision = decide(&mut state, &step)?;
             let after = state.step(&step);
             match decision {
@@ -171,7 +173,10 @@ impl Store {
                         .await?;
                     insert_lease(&mut tx, &lease).await?;
                     tx.commit().await?;
-                    self.cache.put(saved);
+                    self.committed(saved);
+                    self.metrics.record(&[Transition::Claimed {
+                        seconds: ready_at.map(|ready| super::job::seconds_between(ready, now)),
+                    }]);
                     return Ok(Some(Claim {
                         lease,
                         job: state,
@@ -186,7 +191,7 @@ impl Store {
                         .save_job(&mut tx, loaded, &state, &LeaseEnding::default())
                         .await?;
                     tx.commit().await?;
-                    self.cache.put(saved);
+                    self.committed(saved);
                 }
             }
         }

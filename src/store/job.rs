@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Store;
@@ -17,7 +18,8 @@ use super::lease::LeaseStatus;
 use super::rows::{JobRow, StepRow, bind_job, bind_step, read_job, read_step};
 use super::tx::{Tx, on_tx, to_json};
 use super::{notify, sql};
-use crate::engine::{JobPlan, JobState, StepStatus, Steps};
+use crate::engine::{JobPlan, JobState, StepState, StepStatus, Steps};
+use crate::metrics::Transition;
 
 /// What a job's rows need besides its [`JobState`]: claim order and routing (API §7.5), fixed
 /// when the job is created.
@@ -52,6 +54,9 @@ pub(crate) struct LoadedJob {
     pub tags: Arc<HashMap<String, String>>,
     pub state: JobState,
     pub version: i64,
+    /// What the write that produced this version changed, for the metrics once it committed
+    /// ([`Store::committed`]); empty for a version read from the rows.
+    pub transitions: Vec<Transition>,
 }
 
 /// How the leases of steps that stopped running end in this transaction. The lease whose
@@ -77,7 +82,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let loaded = self.insert_job(&mut tx, job, routing).await?;
         tx.commit().await?;
-        self.cache.put(Arc::new(loaded));
+        self.committed(Arc::new(loaded));
         Ok(())
     }
 
@@ -132,9 +137,9 @@ impl Store {
             created.push(self.insert_job(&mut tx, job, routing).await?);
         }
         tx.commit().await?;
-        self.cache.put(saved);
+        self.committed(saved);
         for loaded in created {
-            self.cache.put(Arc::new(loaded));
+            self.committed(Arc::new(loaded));
         }
         Ok((value, state))
     }
@@ -253,11 +258,21 @@ impl Store {
         }
         // The state as stored: times at millisecond precision, like a load from the rows.
         let state = row.to_state(steps)?;
+        let mut transitions = vec![Transition::JobCreated {
+            workspace: state.workspace.clone(),
+            task: state.task.clone(),
+            source_type: state.source_type.clone(),
+        }];
+        for step in state.steps.iter() {
+            step_transition(&state, None, step, &mut transitions);
+        }
+        job_transition(&state, &mut transitions);
         Ok(LoadedJob {
             row,
             tags: Arc::new(tags),
             state,
             version: 0,
+            transitions,
         })
     }
 }
@@ -300,6 +315,7 @@ async fn load_rows(tx: &mut Tx, job_id: Uuid) -> Result<Option<LoadedJob>> {
         tags,
         state,
         version,
+        transitions: Vec::new(),
     }))
 }
 
@@ -323,6 +339,7 @@ impl Store {
             mut tags,
             state: old_state,
             version: old_version,
+            transitions: _,
         } = Arc::try_unwrap(loaded).unwrap_or_else(|shared| LoadedJob::clone(&shared));
         let job_row = JobRow::from_state(new, old_row.priority)?;
         let version = old_version + 1;
@@ -336,7 +353,9 @@ impl Store {
         // The row is at `version` already: the locked load incremented it.
         // Steps keep their positions unless loop instances were inserted before them; the index by
         // name is built only then. Every old step must be matched by a new one.
+        let old_completed_at = old_state.completed_at;
         let old = old_state.steps;
+        let mut transitions = Vec::new();
         let mut matched = vec![false; old.len()];
         let mut by_name: Option<HashMap<&str, usize>> = None;
         let mut stored = Steps::with_capacity(new.steps.len());
@@ -376,6 +395,7 @@ impl Store {
                 .or_else(|| tags.get(step.flow_name()))
                 .map_or("[]", String::as_str);
             let row = StepRow::from_state(new.id, position, step, step_tags)?;
+            step_transition(new, before, step, &mut transitions);
             made_ready |= step.status == StepStatus::Ready
                 && before.is_none_or(|before| before.status != StepStatus::Ready);
             stopped_running |= before.is_some_and(|before| {
@@ -412,13 +432,55 @@ impl Store {
         }
         // The state as stored: times at millisecond precision, like a load from the rows.
         let state = job_row.to_state(stored)?;
+        if old_completed_at.is_none() {
+            job_transition(&state, &mut transitions);
+        }
         Ok(Arc::new(LoadedJob {
             row: job_row,
             tags,
             state,
             version,
+            transitions,
         }))
     }
+}
+
+/// A step that became terminal in this write, for the metrics.
+fn step_transition(
+    job: &JobState,
+    before: Option<&StepState>,
+    step: &StepState,
+    out: &mut Vec<Transition>,
+) {
+    if !step.status.is_terminal() || before.is_some_and(|before| before.status.is_terminal()) {
+        return;
+    }
+    let seconds = match (step.started_at, step.completed_at) {
+        (Some(started), Some(completed)) => Some(seconds_between(started, completed)),
+        _ => None,
+    };
+    out.push(Transition::StepFinished {
+        workspace: job.workspace.clone(),
+        task: job.task.clone(),
+        status: step.status.as_str(),
+        seconds,
+    });
+}
+
+/// The job's end, when `job` (as stored) has one; the caller knows the version before had none.
+fn job_transition(job: &JobState, out: &mut Vec<Transition>) {
+    if let Some(completed) = job.completed_at {
+        out.push(Transition::JobFinished {
+            workspace: job.workspace.clone(),
+            task: job.task.clone(),
+            status: job.status.as_str(),
+            seconds: seconds_between(job.created_at, completed),
+        });
+    }
+}
+
+pub(super) fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }
 
 async fn insert_step(tx: &mut Tx, row: &StepRow) -> Result<()> {

@@ -246,7 +246,7 @@ impl Store {
             });
         }
         tx.commit().await?;
-        self.cache.put(saved);
+        self.committed(saved);
         Ok((value, state, lease))
     }
 
@@ -305,7 +305,7 @@ impl Store {
             .map_err(StoreError::from)?;
         });
         tx.commit().await?;
-        self.cache.put(saved);
+        self.committed(saved);
         Ok(Some((value, state)))
     }
 

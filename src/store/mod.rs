@@ -19,6 +19,7 @@ mod audit;
 mod cache;
 mod claim;
 mod error;
+mod gauges;
 mod job;
 mod lease;
 mod migrate;
@@ -72,6 +73,8 @@ pub struct Store {
     id: std::sync::Arc<str>,
     /// Claims of this process take turns (see [`Store::claim`]).
     claims: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The process's metrics: committed job and step changes are recorded here.
+    metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +151,7 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(busy_timeout)
+                    .after_release(|conn, _| Box::pin(tx::still_usable(conn)))
                     .connect_with(options.clone())
                     .await?;
                 Db::Sqlite(Box::new(Sqlite {
@@ -171,9 +175,25 @@ impl Store {
             cache: std::sync::Arc::default(),
             id: uuid::Uuid::new_v4().to_string().into(),
             claims: std::sync::Arc::default(),
+            metrics: crate::metrics::Metrics::default(),
         };
         migrate::run(store.begin_write().await?).await?;
         Ok(store)
+    }
+
+    /// The metrics this store records committed changes in; the server's other parts record
+    /// theirs in the same set.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// After the commit of a write that produced `saved`: its changes count in the metrics,
+    /// and it becomes the cached version.
+    pub(crate) fn committed(&self, saved: std::sync::Arc<job::LoadedJob>) {
+        if !saved.transitions.is_empty() {
+            self.metrics.record(&saved.transitions);
+        }
+        self.cache.put(saved);
     }
 
     /// Closes every connection; pending work finishes first.

@@ -21,6 +21,8 @@ pub struct JobFilter {
     pub parent_job_id: Option<Uuid>,
     /// Only jobs without a parent that are not hook jobs.
     pub top_level: bool,
+    /// Only the hook jobs this job fired (`source_id` `<id>/<event>`).
+    pub hook_of: Option<Uuid>,
     /// Substring of task name, workspace or source id (any case), or a job-id prefix.
     pub search: Option<String>,
     /// The jobs the caller may see (access rules); `None` sees all.
@@ -56,6 +58,7 @@ impl Default for JobFilter {
             source_type: None,
             parent_job_id: None,
             top_level: false,
+            hook_of: None,
             search: None,
             visibility: None,
             limit: 50,
@@ -191,6 +194,14 @@ impl Store {
                  OR {id_text} LIKE ${prefix} ESCAPE '\\')"
             ));
         }
+        if let Some(hooked) = filter.hook_of {
+            // A uuid holds no LIKE wildcard.
+            params.push(Param::Text(format!("{hooked}/%")));
+            conditions.push(format!(
+                "source_type = 'hook' AND source_id LIKE ${}",
+                params.len()
+            ));
+        }
         if filter.top_level {
             conditions.push("parent_job_id IS NULL AND source_type <> 'hook'".to_owned());
         }
@@ -270,6 +281,66 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// The ids of the jobs whose id lies in `start` (the ids that start with some digits) or
+    /// whose hex digits end with `end` (issue #15: the UI shows the last 8), of the jobs
+    /// `visibility` lets through (and only those of `source`, `(source_type, source_id)`, when
+    /// given), newest first, at most `limit`. The start is a range over the primary key; the
+    /// end needs a scan, which is fine for a person typing an id. `end` must be lower-case hex
+    /// digits.
+    pub async fn find_job_ids(
+        &self,
+        start: (Uuid, Uuid),
+        end: &str,
+        visibility: Option<&Visibility>,
+        source: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.read_one().await?;
+        let (low, high) = start;
+        let id_text = if tx.is_postgres() {
+            "replace(id::text, '-', '')"
+        } else {
+            "lower(hex(id))"
+        };
+        // Only hex digits, so nothing in the pattern is special to LIKE.
+        let end: String = end.chars().filter(char::is_ascii_hexdigit).collect();
+        let mut params = vec![
+            Param::Id(low),
+            Param::Id(high),
+            Param::Text(format!("%{end}")),
+        ];
+        let mut sql =
+            format!("SELECT id FROM jobs WHERE (id BETWEEN $1 AND $2 OR {id_text} LIKE $3)");
+        if let Some((source_type, source_id)) = source {
+            params.push(Param::Text(source_type.to_owned()));
+            params.push(Param::Text(source_id.to_owned()));
+            sql.push_str(&format!(
+                " AND source_type = ${} AND source_id = ${}",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        if let Some(visibility) = visibility
+            && let Some(condition) = visibility_condition(visibility, tx.is_postgres(), &mut params)
+        {
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            params.len() + 1
+        ));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<Uuid> = on_tx!(&mut tx, conn => {
+            bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), &params)
+                .bind(limit)
+                .fetch_all(&mut **conn)
+                .await?
+        });
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Jobs that have not finished (no `completed_at`), oldest first: after a restart the

@@ -147,7 +147,7 @@ impl Store {
         };
         tx.commit().await?;
         if let Some(loaded) = inserted {
-            self.cache.put(Arc::new(loaded));
+            self.committed(Arc::new(loaded));
         }
         Ok(true)
     }

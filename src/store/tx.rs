@@ -40,6 +40,25 @@ impl Tx {
     }
 }
 
+/// Whether a SQLite connection going back to the pool can serve another transaction.
+///
+/// When a write fails for lack of disk space or an I/O error, SQLite may end the transaction by
+/// itself (`SQLITE_FULL`, `SQLITE_IOERR`); the `ROLLBACK` sqlx then sends fails ("no transaction
+/// is active") and sqlx keeps counting the transaction as open. Back in the pool, such a
+/// connection refuses every later `BEGIN IMMEDIATE` ("begin_with at non-zero transaction
+/// depth"), so one moment of a full disk would break writes until a restart (issue #16 item
+/// 17). It is closed instead, and the pool opens a fresh one when needed. The ping first lets
+/// the connection carry out the rollback queued when the transaction was dropped.
+pub(crate) async fn still_usable(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    let usable = !conn.is_in_transaction();
+    if !usable {
+        tracing::warn!("closing a database connection whose transaction could not be ended");
+    }
+    Ok(usable)
+}
+
 /// Runs `$body` with `$conn` bound to the transaction's connection (`&mut **$conn` is an
 /// executor), once per backend. With `$sql = (sqlite, postgres)` the body also gets the text
 /// for its backend.

@@ -9,11 +9,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::http::HttpError;
 use super::{Running, Transport};
-use crate::orchestrator::ClaimedStep;
+use crate::orchestrator::{ClaimedStep, OrchestratorError};
 use crate::runner::spec::{AttemptResult, LogLine, Outcome};
 use crate::runner::{LocalRunner, WorkingCopy};
-use crate::store::LeaseKey;
+use crate::store::{LeaseKey, StoreError};
 
 /// Lines per log batch, and how long a partial batch may wait. Large batches keep the
 /// per-batch cost (a lease check, an append) small next to a step that floods its output.
@@ -21,8 +22,10 @@ const BATCH_LINES: usize = 5_000;
 /// Bytes of line text per batch, so a batch of long lines stays under the 4 MiB limit.
 const BATCH_BYTES: usize = 2 * 1024 * 1024;
 const BATCH_DELAY: Duration = Duration::from_millis(100);
-/// How often a `complete` report is tried before the attempt is left to lease expiry.
-const COMPLETE_TRIES: u32 = 5;
+/// The first pause between `complete` tries, and the longest.
+const COMPLETE_PAUSES: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
+/// How often a `complete` report is tried once the worker is shutting down.
+const COMPLETE_TRIES_AT_SHUTDOWN: u32 = 5;
 
 pub(super) async fn run<T: Transport>(
     transport: &T,
@@ -92,15 +95,64 @@ pub(super) async fn run<T: Transport>(
     }
     let result = shutdown_failure(result, hard_stop);
 
-    for attempt in 1..=COMPLETE_TRIES {
-        match transport.complete(&key, result.clone()).await {
+    report_complete(transport, &key, &result, hard_stop, COMPLETE_PAUSES).await;
+}
+
+/// Reports the attempt's end until the server takes it or refuses it for good (issue #16 item
+/// 17): a server that cannot write for a while (a full disk, a database restarting) must not
+/// make a finished step wait for its lease to expire and run again. Tries are spaced out
+/// exponentially from the first of `pauses` up to the second. Once this worker is shutting down, it tries at
+/// most [`COMPLETE_TRIES_AT_SHUTDOWN`] times: the server then learns the rest from lease expiry.
+async fn report_complete<T: Transport>(
+    transport: &T,
+    key: &LeaseKey,
+    result: &AttemptResult,
+    shutdown: &CancellationToken,
+    pauses: (Duration, Duration),
+) {
+    let (mut pause, longest) = pauses;
+    let mut tries = 0u32;
+    loop {
+        let error = match transport.complete(key, result.clone()).await {
             Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, attempt, step = %key.step_name, "complete report failed");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            }
+            Err(error) => error,
+        };
+        tries += 1;
+        if refused(&error) {
+            tracing::warn!(%error, step = %key.step_name, "the server refused the complete report");
+            return;
         }
+        if shutdown.is_cancelled() && tries >= COMPLETE_TRIES_AT_SHUTDOWN {
+            tracing::warn!(%error, step = %key.step_name, "complete report failed; giving up at shutdown");
+            return;
+        }
+        tracing::warn!(%error, tries, step = %key.step_name, "complete report failed; trying again in {pause:?}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(longest);
     }
+}
+
+/// Whether the server said no for good, rather than could not answer now: trying the same
+/// report again would get the same answer.
+fn refused(error: &anyhow::Error) -> bool {
+    if let Some(error) = error.downcast_ref::<OrchestratorError>() {
+        // What a remote worker would see as a 5xx: the database or the log files failing.
+        return !matches!(
+            error,
+            OrchestratorError::Store(StoreError::Database(_) | StoreError::WriterBusy(_))
+                | OrchestratorError::Logs(_)
+        );
+    }
+    if let Some(error) = error.downcast_ref::<HttpError>() {
+        return match error {
+            HttpError::Status { status, .. } => {
+                (400..500).contains(status) && *status != 408 && *status != 429
+            }
+            HttpError::Decode(_) => true,
+            HttpError::Unreachable(_) | HttpError::Revision(_) | HttpError::Task(_) => false,
+        };
+    }
+    false
 }
 
 /// A step stopped because this worker shuts down (its shutdown grace ran out) was cancelled by
@@ -164,5 +216,128 @@ async fn forward_logs<T: Transport>(
         if closed {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A transport whose `complete` fails with the queued errors, then succeeds.
+    struct Flaky {
+        errors: Mutex<Vec<anyhow::Error>>,
+        tries: Mutex<u32>,
+    }
+
+    impl Flaky {
+        fn new(errors: Vec<anyhow::Error>) -> Self {
+            Flaky {
+                errors: Mutex::new(errors),
+                tries: Mutex::new(0),
+            }
+        }
+
+        fn tries(&self) -> u32 {
+            *self.tries.lock().expect("tries")
+        }
+    }
+
+    impl Transport for Flaky {
+        async fn register(&self) -> anyhow::Result<Uuid> {
+            Ok(Uuid::nil())
+        }
+        async fn heartbeat(&self, _: Uuid, _: &[Uuid]) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+            Ok((Vec::new(), Vec::new()))
+        }
+        async fn claim(&self, _: Uuid, _: Duration) -> anyhow::Result<Option<ClaimedStep>> {
+            Ok(None)
+        }
+        async fn revision_files(&self, _: &ClaimedStep) -> anyhow::Result<std::path::PathBuf> {
+            anyhow::bail!("unused")
+        }
+        async fn start(&self, _: &LeaseKey) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+        async fn logs(&self, _: &LeaseKey, _: u64, _: Vec<LogLine>) -> anyhow::Result<bool> {
+            Ok(false)
+        }
+        async fn complete(&self, _: &LeaseKey, _: AttemptResult) -> anyhow::Result<()> {
+            *self.tries.lock().expect("tries") += 1;
+            match self.errors.lock().expect("errors").pop() {
+                Some(error) => Err(error),
+                None => Ok(()),
+            }
+        }
+        async fn deregister(&self, _: Uuid) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn key() -> LeaseKey {
+        LeaseKey {
+            lease_id: Uuid::nil(),
+            worker_id: Uuid::nil(),
+            job_id: Uuid::nil(),
+            step_name: "s".to_owned(),
+        }
+    }
+
+    fn result() -> AttemptResult {
+        AttemptResult {
+            outcome: Outcome::Succeeded,
+            output: serde_json::Value::Null,
+            error_message: None,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+        }
+    }
+
+    fn unavailable() -> anyhow::Error {
+        OrchestratorError::Store(StoreError::WriterBusy(Duration::from_secs(5))).into()
+    }
+
+    const FAST: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(4));
+
+    #[tokio::test]
+    async fn a_complete_report_is_retried_until_the_server_takes_it() {
+        // Far past the 5 tries in 3 s of before: with the real pauses, 25 failures take
+        // about 1m45s (0.2 s doubling to the 5 s cap).
+        let transport = Flaky::new((0..25).map(|_| unavailable()).collect());
+        report_complete(
+            &transport,
+            &key(),
+            &result(),
+            &CancellationToken::new(),
+            FAST,
+        )
+        .await;
+        assert_eq!(transport.tries(), 26);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_or_a_shutdown_ends_the_tries() {
+        let refused: anyhow::Error = OrchestratorError::StaleLease {
+            state: None,
+            report_digest: None,
+        }
+        .into();
+        let transport = Flaky::new(vec![refused, unavailable()]);
+        report_complete(
+            &transport,
+            &key(),
+            &result(),
+            &CancellationToken::new(),
+            FAST,
+        )
+        .await;
+        assert_eq!(transport.tries(), 2, "one retry, then the refusal ends it");
+
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        let transport = Flaky::new((0..50).map(|_| unavailable()).collect());
+        report_complete(&transport, &key(), &result(), &stopped, FAST).await;
+        assert_eq!(transport.tries(), COMPLETE_TRIES_AT_SHUTDOWN);
     }
 }

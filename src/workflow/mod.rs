@@ -9,6 +9,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod input;
 pub mod model;
+pub mod reach;
 pub mod source;
 pub mod template;
 pub mod validate;

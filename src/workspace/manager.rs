@@ -19,8 +19,17 @@
 //!
 //! All loads are serialised by one lock, so the cross-workspace rule that a webhook name is
 //! unique across the server (WF §15.2) sees a consistent set of active revisions.
+//!
+//! *Git sources* ([`crate::workspace::git`]) fetch before they load, outside that lock, under
+//! a lock of their own workspace (a slow remote holds up nobody else). Their revision is the
+//! commit id rather than a content hash; a commit is loaded once — the next poll that finds the
+//! same commit active or already refused does nothing — and a failed fetch is reported like a
+//! refused revision (`stale`, or `error` before anything loaded) while the last good one keeps
+//! serving. A restart that cannot reach the remote serves the last good commit kept in the
+//! mirror.
 
 mod fingerprint;
+mod git_source;
 mod load;
 mod masks;
 mod pins;
@@ -30,7 +39,7 @@ mod snapshot;
 mod tarball;
 mod views;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -41,8 +50,9 @@ use serde_json::Value;
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::WorkspaceDef;
 use crate::workflow::source::SourceMap;
+use crate::workspace::git;
 use fingerprint::Fingerprint;
-use load::{Attempt, Rejection};
+use load::{Attempt, Fill, Rejection};
 
 pub use masks::{action_of, revision_mask};
 pub use poller::log_outcome;
@@ -59,13 +69,21 @@ pub const DEFAULT_FOLDER_POLL: Duration = Duration::from_secs(30);
 /// How often [`Workspaces::run_poller`] asks whether some workspace is due for a re-scan.
 const POLLER_TICK: Duration = Duration::from_secs(1);
 
-/// Where a workspace's files come from (API §10.2). `git` sources come later and will be one
-/// more variant here: everything downstream of loading only sees a directory to copy.
+/// Git sources are fetched this often unless configured (API §10.2).
+pub const DEFAULT_GIT_POLL: Duration = Duration::from_secs(60);
+
+/// Where a workspace's files come from (API §10.2). Everything downstream of loading only sees
+/// a staging directory filled from the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A directory on the server, re-scanned every `poll_interval`.
     Folder {
         path: PathBuf,
+        poll_interval: Duration,
+    },
+    /// One ref of a git repository, fetched every `poll_interval`.
+    Git {
+        remote: git::Remote,
         poll_interval: Duration,
     },
     /// The example built into the binary (API §10.3); read-only, never re-scanned.
@@ -75,7 +93,9 @@ pub enum Source {
 impl Source {
     fn poll_interval(&self) -> Option<Duration> {
         match self {
-            Source::Folder { poll_interval, .. } => Some(*poll_interval),
+            Source::Folder { poll_interval, .. } | Source::Git { poll_interval, .. } => {
+                Some(*poll_interval)
+            }
             Source::Example => None,
         }
     }
@@ -117,6 +137,8 @@ pub enum ManagerError {
     InvalidName(String),
     #[error("workspace '{0}' is configured twice")]
     Duplicate(String),
+    #[error("workspace '{0}' was refreshed less than 5 seconds ago")]
+    TooSoon(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -128,12 +150,15 @@ pub enum ManagerError {
 #[derive(Debug)]
 pub struct Revision {
     pub workspace: String,
-    /// The content hash (lowercase hex).
+    /// The content hash, or a git source's commit id (lowercase hex).
     pub revision: String,
     pub def: WorkspaceDef,
     pub sources: SourceMap,
     /// Resolved secrets: a nested JSON object of strings.
     pub secrets: Value,
+    /// Secrets whose variable or file is missing (WF §16.1): a warning of the revision, and
+    /// the jobs that use one are refused at creation.
+    pub missing_secrets: Vec<crate::workspace::secrets::SecretError>,
     /// What every job of this revision and its views mask (WF §16.3): the resolved secrets and
     /// the literal values of `secret: true` fields ([`masks`]).
     pub mask: crate::mask::Masker,
@@ -179,9 +204,12 @@ pub struct Workspaces {
 #[derive(Debug)]
 struct Entry {
     source: Source,
-    /// The directory loads copy from: the folder, or the materialised example.
+    /// The directory loads copy from: the folder, or the materialised example; a git
+    /// source's mirror.
     root: PathBuf,
     state: Mutex<State>,
+    /// Held by a git source's fetch and load: one at a time per mirror.
+    fetching: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +221,8 @@ struct State {
     warnings: Vec<Diagnostic>,
     fingerprint: Option<Fingerprint>,
     checked_at: Option<DateTime<Utc>>,
+    /// The last `POST …/refresh` (API §3.2: one per 5 s).
+    refreshed_at: Option<DateTime<Utc>>,
     /// Revisions retained by jobs, with their counts.
     pins: HashMap<String, Pin>,
 }
@@ -246,6 +276,7 @@ impl Workspaces {
             }
             let root = match &source {
                 Source::Folder { path, .. } => path.clone(),
+                Source::Git { .. } => git::mirror_dir(&settings.data_dir, &name),
                 Source::Example => {
                     let dir = settings.data_dir.join("example").join(&name);
                     super::example::materialise(&dir).map_err(|source| ManagerError::Io {
@@ -260,6 +291,7 @@ impl Workspaces {
                 source,
                 root,
                 state: Mutex::new(State::default()),
+                fetching: Mutex::new(()),
             };
             if entries.insert(name.clone(), entry).is_some() {
                 return Err(ManagerError::Duplicate(name));
@@ -298,55 +330,119 @@ impl Workspaces {
     }
 
     /// Re-scans every workspace whose poll interval has elapsed and reloads those whose files
-    /// changed (a fingerprint of paths, sizes and times decides before any content is read).
+    /// changed (a fingerprint of paths, sizes and times decides before any content is read; a
+    /// git source compares commit ids).
     pub fn tick(&self, now: DateTime<Utc>) -> Vec<ReloadOutcome> {
-        let mut outcomes = Vec::new();
+        self.due(now, &HashSet::new())
+            .iter()
+            .filter_map(|name| self.poll(name, now))
+            .collect()
+    }
+
+    /// The workspaces whose poll interval has elapsed at `now`, marked as checked. Those in
+    /// `polling` (a poll still running) are left alone, due or not, so a request to poll soon
+    /// ([`poll_soon`](Self::poll_soon)) made during a poll is answered by the next one.
+    pub fn due(&self, now: DateTime<Utc>, polling: &HashSet<String>) -> Vec<String> {
+        let mut due = Vec::new();
         for (name, entry) in &self.entries {
             let Some(interval) = entry.source.poll_interval() else {
                 continue;
             };
-            {
-                let mut state = lock(&entry.state);
-                let due = state.checked_at.is_none_or(|at| {
-                    now.signed_duration_since(at)
-                        .to_std()
-                        .is_ok_and(|elapsed| elapsed >= interval)
-                });
-                if !due {
-                    continue;
-                }
-                state.checked_at = Some(now);
-            }
-            // Walked without the state lock: readers of the active revision never wait on disk.
-            let fingerprint = Fingerprint::of(&entry.root);
-            if fingerprint.is_some() && lock(&entry.state).fingerprint == fingerprint {
+            if polling.contains(name) {
                 continue;
             }
-            if let Some(outcome) = self.reload_with(name, entry, fingerprint, now) {
-                outcomes.push(outcome);
+            let mut state = lock(&entry.state);
+            let elapsed = state.checked_at.is_none_or(|at| {
+                now.signed_duration_since(at)
+                    .to_std()
+                    .is_ok_and(|elapsed| elapsed >= interval)
+            });
+            if elapsed {
+                state.checked_at = Some(now);
+                due.push(name.clone());
             }
         }
-        outcomes
+        due
     }
 
-    /// Reloads `ws` now, whatever its fingerprint says (start-up, `POST …/refresh`).
+    /// One poll of `ws`: reloads it when its source changed. `None` when nothing happened.
+    pub fn poll(&self, ws: &str, now: DateTime<Utc>) -> Option<ReloadOutcome> {
+        let entry = self.entries.get(ws)?;
+        if let Source::Git { remote, .. } = &entry.source {
+            return self.refresh_git(ws, entry, remote, false, now);
+        }
+        // Walked without the state lock: readers of the active revision never wait on disk.
+        let fingerprint = Fingerprint::of(&entry.root);
+        if fingerprint.is_some() && lock(&entry.state).fingerprint == fingerprint {
+            return None;
+        }
+        self.reload_with(ws, entry, Fill::Copy(&entry.root), fingerprint, now)
+    }
+
+    /// The push webhook secret of git workspace `ws`; `None` when it has none (or is no git
+    /// workspace), which disables its push hook.
+    pub fn push_secret(&self, ws: &str) -> Option<String> {
+        match &self.entries.get(ws)?.source {
+            Source::Git { remote, .. } => remote.webhook_secret().map(str::to_owned),
+            Source::Folder { .. } | Source::Example => None,
+        }
+    }
+
+    /// Asks the poller to look at `ws` at its next round (a push webhook). False for an
+    /// unknown workspace.
+    pub fn poll_soon(&self, ws: &str) -> bool {
+        let Some(entry) = self.entries.get(ws) else {
+            return false;
+        };
+        lock(&entry.state).checked_at = None;
+        true
+    }
+
+    /// Reloads `ws` now, whatever its fingerprint says (start-up); a git source fetches first.
     pub fn reload(&self, ws: &str, now: DateTime<Utc>) -> Option<ReloadOutcome> {
         let entry = self.entries.get(ws)?;
-        let fingerprint = Fingerprint::of(&entry.root);
         lock(&entry.state).checked_at = Some(now);
-        self.reload_with(ws, entry, fingerprint, now)
+        if let Source::Git { remote, .. } = &entry.source {
+            return self.refresh_git(ws, entry, remote, true, now);
+        }
+        let fingerprint = Fingerprint::of(&entry.root);
+        self.reload_with(ws, entry, Fill::Copy(&entry.root), fingerprint, now)
+    }
+
+    /// `POST /api/workspaces/{ws}/refresh` (API §3.2): [`reload`](Self::reload), at most once
+    /// per 5 seconds per workspace. `Ok(None)` for an unknown workspace.
+    pub fn refresh(
+        &self,
+        ws: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReloadOutcome>, ManagerError> {
+        let Some(entry) = self.entries.get(ws) else {
+            return Ok(None);
+        };
+        {
+            let mut state = lock(&entry.state);
+            let recent = state
+                .refreshed_at
+                .is_some_and(|at| now.signed_duration_since(at) < chrono::TimeDelta::seconds(5));
+            if recent {
+                return Err(ManagerError::TooSoon(ws.to_owned()));
+            }
+            state.refreshed_at = Some(now);
+        }
+        Ok(self.reload(ws, now))
     }
 
     fn reload_with(
         &self,
         name: &str,
         entry: &Entry,
+        fill: Fill<'_>,
         fingerprint: Option<Fingerprint>,
         now: DateTime<Utc>,
     ) -> Option<ReloadOutcome> {
         let _serial = lock(&self.load_lock);
         let taken = self.webhook_names_except(name);
-        let attempt = load::attempt(&self.settings, name, &entry.root, &taken, now);
+        let attempt = load::attempt(&self.settings, name, fill, &taken, now);
         let mut state = lock(&entry.state);
         state.fingerprint = fingerprint;
         let result = match attempt {

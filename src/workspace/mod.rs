@@ -4,5 +4,6 @@
 
 pub mod example;
 pub mod folder;
+pub mod git;
 pub mod manager;
 pub mod secrets;

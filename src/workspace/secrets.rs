@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::workflow::model::{Map, SecretValue};
+use crate::workflow::model::{Map, SecretValue, WorkspaceDef};
 use crate::workflow::template::{Templates, is_template};
 
 /// Why a secret could not be resolved.
@@ -50,6 +50,83 @@ pub fn resolve(
     secret_file_dirs: &[PathBuf],
     refused_files: &[PathBuf],
 ) -> Result<Value, Vec<SecretError>> {
+    let (resolved, errors) = resolve_all(secrets, env, secret_file_dirs, refused_files);
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Secrets resolved as far as they can be (WF §16.1): a missing variable or file does not fail
+/// the workspace, only the jobs that use that secret.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The secrets that resolved, as [`resolve`] returns them.
+    pub value: Value,
+    /// The secrets whose variable or file is missing ([`SecretErrorKind::Missing`]).
+    pub missing: Vec<SecretError>,
+}
+
+/// [`resolve`], except that missing variables and files are set aside in
+/// [`Resolved::missing`]; every other failure (a refused file, an empty value, a broken
+/// template) is still an error of the workspace.
+pub fn resolve_available(
+    secrets: &Map<SecretValue>,
+    env: &BTreeMap<String, String>,
+    secret_file_dirs: &[PathBuf],
+    refused_files: &[PathBuf],
+) -> Result<Resolved, Vec<SecretError>> {
+    let (value, errors) = resolve_all(secrets, env, secret_file_dirs, refused_files);
+    let (missing, errors): (Vec<_>, Vec<_>) = errors
+        .into_iter()
+        .partition(|error| error.kind == SecretErrorKind::Missing);
+    if errors.is_empty() {
+        Ok(Resolved { value, missing })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The missing secrets that jobs of `task` would read, directly or through a child task or a
+/// hook ([`crate::workflow::reach`]): such a job is refused at creation.
+pub fn missing_for_task<'m>(
+    def: &WorkspaceDef,
+    task: &str,
+    missing: &'m [SecretError],
+    templates: &Templates,
+) -> Vec<&'m SecretError> {
+    if missing.is_empty() {
+        return Vec::new();
+    }
+    let used = crate::workflow::reach::secrets_used(def, task, templates);
+    missing
+        .iter()
+        .filter(|error| used.uses(&error.name))
+        .collect()
+}
+
+/// The message of a job refused for missing secrets, naming each with its cause.
+pub fn refusal(missing: &[&SecretError]) -> String {
+    let named: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    format!(
+        "the task uses {} that cannot be resolved: {}",
+        if missing.len() == 1 {
+            "a secret"
+        } else {
+            "secrets"
+        },
+        named.join("; ")
+    )
+}
+
+/// Every secret that resolved, and every one that did not.
+fn resolve_all(
+    secrets: &Map<SecretValue>,
+    env: &BTreeMap<String, String>,
+    secret_file_dirs: &[PathBuf],
+    refused_files: &[PathBuf],
+) -> (Value, Vec<SecretError>) {
     let visible: BTreeMap<String, String> = env
         .iter()
         .filter(|(name, _)| !name.starts_with("STROEM"))
@@ -76,11 +153,7 @@ pub fn resolve(
         errors: Vec::new(),
     };
     let resolved = resolver.map(secrets, "");
-    if resolver.errors.is_empty() {
-        Ok(resolved)
-    } else {
-        Err(resolver.errors)
-    }
+    (resolved, resolver.errors)
 }
 
 struct Resolver {

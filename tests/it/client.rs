@@ -13,6 +13,7 @@ use stroem::cli::serve::{Running, start};
 use stroem::config::{Config, ConfigSource};
 
 mod stream;
+mod usability;
 
 const WORKFLOW: &str = r#"
 actions:
@@ -278,8 +279,9 @@ fn trigger_wait_status_logs_and_jobs() {
             .expect("jsonl")
             .contains("\"careful\"")
     );
+    // A step the job does not have is an error (issue #15), not an empty log.
     let output = server.run(&["logs", &id, "--step", "nothing"]);
-    assert_eq!((code(&output), stdout(&output).as_str()), (0, ""));
+    assert_eq!((code(&output), stdout(&output).as_str()), (3, ""));
 
     let output = server.run(&["trigger", "broken", "--wait"]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));

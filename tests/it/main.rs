@@ -6,6 +6,8 @@ mod auth;
 mod client;
 mod config_example;
 mod credentials;
+mod faults;
+mod logging;
 mod run;
 mod serve;
 mod server_harness;

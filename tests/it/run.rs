@@ -76,7 +76,7 @@ fn redact_durations(text: &str) -> String {
 }
 
 #[test]
-fn hello_world_runs_unchanged_from_the_seed_readme() {
+fn hello_world_example_runs() {
     let path = examples().join("hello-world");
     let output = run(&[
         "hello-world",
@@ -87,6 +87,28 @@ fn hello_world_runs_unchanged_from_the_seed_readme() {
     ]);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     insta::assert_snapshot!(redact_durations(&stdout(&output)));
+
+    // Issue #15 item 11: a name with quotes is data, not shell code.
+    let output = run(&[
+        "hello-world",
+        "--path",
+        path.to_str().expect("utf-8 path"),
+        "--set",
+        r#"name=O'Brien "the" $HOME"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let job: Value = serde_json::from_str(&stdout(&output)).expect("job JSON");
+    let greeting = job["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["step_name"] == "say-hello"))
+        .map(|step| step["output"]["greeting"].clone());
+    assert_eq!(
+        greeting,
+        Some(Value::from(r#"Hello O'Brien "the" $HOME"#)),
+        "{job:#}"
+    );
 }
 
 #[test]
@@ -653,4 +675,132 @@ fn on_a_terminal_run_asks_and_records_the_approver() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("rejected by tester: not now"), "{text}");
+}
+
+/// The engine of the container tests (`.ci/start-podman.sh`).
+#[cfg(feature = "docker")]
+fn docker_host() -> String {
+    ["STROEM_TEST_DOCKER_HOST", "DOCKER_HOST"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|host| !host.is_empty()))
+        .unwrap_or_else(|| "unix:///tmp/stroem-podman.sock".to_owned())
+}
+
+#[cfg(feature = "docker")]
+const CONTAINER_WORKFLOW: &str = r#"
+secrets:
+  token: run-secret-value
+tasks:
+  boxed:
+    flow:
+      produce:
+        type: docker
+        image: localhost/stroem-test:latest
+        env: { TOKEN: "{{ secret.token }}" }
+        cmd: 'echo "token=$TOKEN"; echo "{\"n\": 41}" > "$STROEM_OUTPUT"'
+      consume:
+        depends_on: [produce]
+        input: { n: "{{ produce.output.n }}" }
+        action:
+          type: script
+          runner: docker
+          image: localhost/stroem-test:latest
+          input: { n: { type: integer } }
+          script: |
+            cat data.txt
+            echo "OUTPUT: {\"m\": $((INPUT_N + 1))}"
+"#;
+
+#[cfg(feature = "docker")]
+#[test]
+fn docker_steps_run_on_the_local_engine_and_pass_outputs() {
+    let dir = workspace(CONTAINER_WORKFLOW, &[("data.txt", "from the workspace\n")]);
+    let output = stroem()
+        .args(["run", "boxed", "--path", &path_arg(&dir)])
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    assert!(text.contains("[produce] token=••••••"), "{text}");
+    assert!(text.contains("[consume] from the workspace"), "{text}");
+    assert!(text.contains(r#"output: {"consume":{"m":42}}"#), "{text}");
+    assert!(!text.contains("run-secret-value"), "{text}");
+}
+
+#[cfg(feature = "docker")]
+#[test]
+fn docker_steps_without_an_engine_fail_naming_where_it_was_looked_for() {
+    let dir = workspace(CONTAINER_WORKFLOW, &[("data.txt", "x\n")]);
+    let output = stroem()
+        .args(["run", "boxed", "--path", &path_arg(&dir)])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{text}"
+    );
+}
+
+#[cfg(feature = "docker")]
+#[test]
+fn the_containers_example_runs_with_the_test_image() {
+    let output = stroem()
+        .args(["run", "containers", "--path"])
+        .arg(examples().join("containers"))
+        .args(["--set", "image=localhost/stroem-test:latest"])
+        .env("DOCKER_HOST", docker_host())
+        .output()
+        .expect("stroem runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    assert!(
+        text.contains("[greet] Hello, World, from Linux in /tmp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[inventory] Hello, World (seen in /workspace)"),
+        "{text}"
+    );
+    assert!(text.contains(r#"output: {"inventory":{"files":"#), "{text}");
+}
+
+/// Issue #15 item 8: an unset secret fails only the tasks that use it (WF §16.1).
+#[test]
+fn an_unset_secret_fails_only_the_tasks_that_use_it() {
+    let dir = workspace(
+        r#"
+secrets:
+  MISSING_TOKEN: "{{ env.LANG_TEST_NEVER_SET_SECRET }}"
+tasks:
+  plain:
+    flow:
+      say:
+        type: script
+        script: echo "no secret here"
+  uses:
+    flow:
+      call:
+        type: script
+        input: { token: "{{ secret.MISSING_TOKEN }}" }
+        script: echo "$INPUT_TOKEN"
+"#,
+        &[],
+    );
+    let output = run(&["plain", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("no secret here"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = run(&["uses", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("secret 'MISSING_TOKEN'"), "{text}");
+    assert!(text.contains("LANG_TEST_NEVER_SET_SECRET"), "{text}");
 }

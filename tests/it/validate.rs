@@ -149,7 +149,14 @@ fn any_path_inside_a_workspace_validates_the_whole_workspace() {
         .run();
     for output in [&from_root, &from_dir, &from_file] {
         assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
-        assert_eq!(output.stdout, "ok: 2 actions, 1 task, 0 triggers\n");
+        // The seed README's original hello world writes input into shell code: two warnings.
+        assert!(
+            output
+                .stdout
+                .ends_with("ok: 2 actions, 1 task, 0 triggers; 2 warnings\n"),
+            "{}",
+            output.stdout
+        );
     }
 }
 
@@ -207,4 +214,132 @@ fn an_unreadable_workflow_file_is_a_workspace_error() {
     std::fs::write(workflows.join("latin1.yaml"), b"name: caf\xe9\n").expect("write");
     let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
     insta::assert_snapshot!(format!("exit code: {}\n{}", output.code, output.stdout));
+}
+
+/// Issue #15 item 8: `validate` warns about a secret whose variable is not set here, naming
+/// both, and still passes (WF §18.2 rule 35: a warning in `stroem validate`).
+#[test]
+fn an_unset_secret_variable_is_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        "secrets:\n  MISSING_TOKEN: \"{{ env.LANG_TEST_NEVER_SET_SECRET }}\"\n\
+         tasks:\n  plain:\n    flow:\n      say: { type: script, script: echo hi }\n",
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("warning[secret-unresolved]"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("MISSING_TOKEN"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("LANG_TEST_NEVER_SET_SECRET"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("ok: 0 actions, 1 task, 0 triggers; 1 warning"),
+        "{}",
+        output.stdout
+    );
+}
+
+/// Issue #15 item 12: `default()` guards only the last lookup of a chain, so
+/// `input.body.pusher.name | default('x')` fails when `pusher` is missing. `validate` says so,
+/// with the way to write it in the help line.
+#[test]
+fn default_after_a_chained_lookup_gets_a_warning_with_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        r#"
+tasks:
+  on-push:
+    flow:
+      show:
+        type: script
+        input:
+          who: "{{ input.body.pusher.name | default('someone') }}"
+          ref: "{{ input.body.ref | default('none') }}"
+        script: echo "$INPUT_WHO $INPUT_REF"
+triggers:
+  push: { type: webhook, task: on-push }
+"#,
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let text = &output.stdout;
+    assert!(text.contains("warning[default-chain]"), "{text}");
+    assert!(text.contains("'input.body.pusher'"), "{text}");
+    assert!(
+        text.contains("(input.body.pusher | default({})).name | default(…)"),
+        "{text}"
+    );
+    // One lookup below a value that is always there is guarded fine: no warning for `ref`.
+    assert_eq!(text.matches("warning[default-chain]").count(), 1, "{text}");
+}
+
+/// Issue #15 item 11: a template that writes a value into a shell script's code is a warning,
+/// with the fix in the help line; quoted values, typed numbers and other languages are not.
+#[test]
+fn a_value_written_into_shell_code_is_a_script_injection_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join(".workflows")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".workflows/main.yaml"),
+        r#"
+actions:
+  greet:
+    type: script
+    input:
+      name: { type: string }
+      count: { type: integer }
+    script: |
+      echo Hello {{ input.name }}
+      echo {{ input.name | shell_quote }} {{ input.count }}
+      echo "$INPUT_NAME"
+  py:
+    type: script
+    language: python
+    input:
+      name: { type: string }
+    script: print("{{ input.name }}")
+tasks:
+  hello:
+    input:
+      name: { type: string }
+    flow:
+      say:
+        action: greet
+        input: { name: "{{ input.name }}", count: 2 }
+      py:
+        action: py
+        input: { name: "{{ input.name }}" }
+"#,
+    )
+    .expect("write");
+    let output = Stroem::new().arg("validate").current_dir(dir.path()).run();
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let text = &output.stdout;
+    assert_eq!(
+        text.matches("warning[script-injection]").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("'{{ input.name }}' puts a value into the shell script"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write {{ input.name | shell_quote }}, or use \"$INPUT_NAME\""),
+        "{text}"
+    );
 }

@@ -1,6 +1,8 @@
 //! Remote workers end to end (API §7): a real server in-process on port 0 without its embedded
 //! worker, and real `stroem work` processes talking to it over HTTP.
 
+#[cfg(feature = "docker")]
+mod docker;
 mod replicas;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +24,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const EXPIRY_WAIT: Duration = Duration::from_secs(60);
 
 const WORKFLOWS: &str = r#"
+secrets:
+  token: container-secret-value
 tasks:
   spread:
     flow:
@@ -59,6 +63,30 @@ tasks:
   quick:
     flow:
       only: { type: script, script: "echo hi" }
+  containers:
+    flow:
+      produce:
+        type: docker
+        image: localhost/stroem-test:latest
+        env: { TOKEN: "{{ secret.token }}" }
+        cmd: 'echo "token=$TOKEN"; echo "{\"n\": 41}" > "$STROEM_OUTPUT"'
+      consume:
+        depends_on: [produce]
+        input: { n: "{{ produce.output.n }}" }
+        action:
+          type: script
+          runner: docker
+          image: localhost/stroem-test:latest
+          input: { n: { type: integer } }
+          script: |
+            cat data.txt
+            echo "OUTPUT: {\"m\": $((INPUT_N + 1))}"
+  container_sleep:
+    flow:
+      sleeper:
+        type: docker
+        image: localhost/stroem-test:latest
+        cmd: "echo up; exec sleep 300"
   requeue:
     flow:
       again:
@@ -182,6 +210,12 @@ impl Harness {
 
     /// Starts `stroem work` against the server at `url`.
     fn worker_of(&mut self, url: &str, name: &str, slots: u32) -> usize {
+        self.worker_with(url, name, slots, &[])
+    }
+
+    /// Starts `stroem work` with extra environment variables (configuration keys). A worker
+    /// started again under the same name reuses its data directory.
+    fn worker_with(&mut self, url: &str, name: &str, slots: u32, env: &[(&str, &str)]) -> usize {
         let home = self.dir.path().join(name);
         std::fs::create_dir_all(&home).expect("mkdir");
         let log = home.join("worker.log");
@@ -194,6 +228,7 @@ impl Harness {
             .env("STROEM__HEARTBEAT_INTERVAL_SECS", "1")
             .env("STROEM__POLL_INTERVAL_SECS", "1")
             .env("STROEM__SHUTDOWN_GRACE_SECS", "1")
+            .envs(env.iter().copied())
             .env_remove("STROEM_CONFIG")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -320,11 +355,6 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-fn kill_group(pid: i32) {
-    use nix::sys::signal::{Signal, killpg};
-    let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-}
-
 async fn jobs_spread_over_two_workers(backend: Backend) {
     let mut harness = Harness::start(backend).await;
     harness.worker("w1", 1);
@@ -377,9 +407,15 @@ async fn a_killed_worker_s_steps_are_retried_elsewhere_or_failed() {
         .child
         .kill()
         .expect("kill -9 the worker");
-    // Its steps' processes outlive it in their own process groups; the test cleans them up.
-    kill_group(retried);
-    kill_group(lost);
+    // Its steps' processes die with it (issue #16 item 18).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while alive(retried) || alive(lost) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the steps outlived their worker"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let job = harness.finished(id, EXPIRY_WAIT).await;
     assert_eq!(job.status, JobStatus::Failed);

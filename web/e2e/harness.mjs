@@ -4,7 +4,7 @@
 // story (run a job, then find it) rather than independent cases.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,8 +30,12 @@ const CHROMIUM_ARGS = [
 /** How long a condition may take before a test fails (a job runs a few seconds at most). */
 export const TIMEOUT_MS = 20_000;
 
-/** Starts `stroem serve` on 127.0.0.1 port 0; resolves once it printed its address. */
-export async function startServer() {
+/**
+ * Starts `stroem serve` on 127.0.0.1 (port 0 unless `listen` names one) with `config` (a
+ * stroem.yaml's text, written into the data directory) when given; resolves once it printed
+ * its address.
+ */
+export async function startServer({ listen = "127.0.0.1:0", config = null } = {}) {
   const binary = process.env.STROEM_BIN;
   if (binary === undefined || !existsSync(binary)) {
     throw new Error(
@@ -43,7 +47,13 @@ export async function startServer() {
   // Only what the server needs from the environment: a developer's STROEM__* settings or
   // STROEM_CONFIG must not change what the tests run against.
   const env = { PATH: process.env.PATH, HOME: dataDir, RUST_LOG: "info,sqlx=warn", NO_COLOR: "1" };
-  const child = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--workspace", WORKSPACE], {
+  const args = ["serve", "--listen", listen, "--data-dir", dataDir, "--workspace", WORKSPACE];
+  if (config !== null) {
+    const file = join(dataDir, "stroem.yaml");
+    writeFileSync(file, config, { mode: 0o600 });
+    args.push("--config", file);
+  }
+  const child = spawn(binary, args, {
     cwd: dataDir,
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -4,6 +4,10 @@
 //! Tests run under cargo-nextest when it is installed (one process per test, a clear summary),
 //! otherwise under `cargo test`. Nextest cannot run doctests, so those always go through
 //! `cargo test --doc`; they run first so that the last summary printed is the main run's.
+//!
+//! Tests and clippy build with `--all-features`, so the container runners (features `docker`
+//! and `kubernetes`) are checked and tested, and one feature set is compiled for both (cargo
+//! rebuilds the crate for each feature set it sees).
 
 use std::ffi::OsString;
 
@@ -38,9 +42,16 @@ impl Runner {
                 "run",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--no-fail-fast",
             ],
-            Runner::CargoTest => &["test", "--workspace", "--all-targets", "--no-fail-fast"],
+            Runner::CargoTest => &[
+                "test",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--no-fail-fast",
+            ],
         };
         let mut args: Vec<OsString> = base.iter().map(OsString::from).collect();
         if !extra.is_empty() {
@@ -61,10 +72,19 @@ impl Runner {
 pub fn test(extra: &[OsString]) -> Result<()> {
     let runner = Runner::detect();
     let oidc = crate::oidc::prepare()?;
+    // The `/metrics` test parses the exposition with prometheus-client from this venv.
+    let python = crate::venv::tools(crate::venv::TEST_TOOLS)?.join("python");
     if extra.is_empty() {
-        run(&mut cargo(["test", "--workspace", "--doc"]))?;
+        run(&mut cargo([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--doc",
+        ]))?;
     }
-    run(cargo(runner.args(extra)).env(crate::oidc::DIR_VAR, oidc))
+    run(cargo(runner.args(extra))
+        .env(crate::oidc::DIR_VAR, oidc)
+        .env("STROEM_TEST_PYTHON", python))
 }
 
 /// Formatting and clippy with warnings denied, exactly as CI checks them.
@@ -74,6 +94,7 @@ pub fn lint() -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
@@ -100,6 +121,7 @@ mod tests {
                 "run",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--no-fail-fast",
                 "workflow::"
             ]
@@ -115,6 +137,7 @@ mod tests {
                 "test",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--no-fail-fast",
                 "--",
                 "workflow::"
@@ -122,7 +145,13 @@ mod tests {
         );
         assert_eq!(
             strings(Runner::CargoTest.args(&[])),
-            ["test", "--workspace", "--all-targets", "--no-fail-fast"]
+            [
+                "test",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--no-fail-fast"
+            ]
         );
     }
 }

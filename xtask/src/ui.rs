@@ -219,7 +219,8 @@ pub fn serve(args: &[OsString]) -> Result<()> {
     run(&mut command)
 }
 
-/// `cargo xtask test-ui`: Vitest, then the browser tests against a real `stroem serve`.
+/// `cargo xtask test-ui`: Vitest, then the browser tests against a real `stroem serve` (and,
+/// for signing in, the OpenID provider of `cargo xtask oidc`).
 pub fn test_ui() -> Result<()> {
     require_npm()?;
     build_if_stale()?;
@@ -231,27 +232,35 @@ pub fn test_ui() -> Result<()> {
         .and_then(Path::parent)
         .context("the stroem binary has no target directory")?;
     let screenshots = target.join("ui-screenshots");
+    // The sign-in tests (web/e2e/auth.mjs) sign in through the real OpenID provider.
+    let oidc = crate::oidc::prepare()?;
     let mut e2e = npm(["run", "e2e"]);
     e2e.env("STROEM_BIN", &binary)
-        .env("STROEM_SCREENSHOTS", &screenshots);
+        .env("STROEM_SCREENSHOTS", &screenshots)
+        .env(crate::oidc::DIR_VAR, oidc);
     run(&mut e2e)
 }
 
-/// Builds the `stroem` binary (dev profile, as the tests use) and returns its path.
+/// Builds the `stroem` binary (dev profile and features as the tests use, so nothing is
+/// compiled twice) and returns its path.
 fn build_binary() -> Result<PathBuf> {
     let mut command = cargo([
         "build",
         "--bin",
         "stroem",
+        "--all-features",
         "--message-format=json-render-diagnostics",
     ]);
-    eprintln!("$ cargo build --bin stroem");
+    eprintln!("$ cargo build --bin stroem --all-features");
     let output = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("could not start cargo build")?;
     if !output.status.success() {
-        bail!("`cargo build --bin stroem` failed ({})", output.status);
+        bail!(
+            "`cargo build --bin stroem --all-features` failed ({})",
+            output.status
+        );
     }
     executable_of(&String::from_utf8_lossy(&output.stdout), "stroem")
         .context("cargo build did not report the stroem executable")

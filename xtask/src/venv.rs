@@ -1,8 +1,10 @@
 //! The Python tools xtask uses, in one venv: for the chart and image tests `helm-python-sdk`
 //! (Helm's own library: lint, values schema, rendering — no helm binary), `kubernetes-validate`
 //! (the Kubernetes schemas, offline) and `podman-compose` (Debian's 1.0.3 cannot run a service
-//! on the host network); for cross builds (`dist --target` another architecture) `ziglang` and
-//! `cargo-zigbuild`, whose zig is a C compiler and linker with musl headers for every target.
+//! on the host network), and for the Rust tests `prometheus-client` (the Prometheus project's
+//! text-format parser, which the `/metrics` test reads the exposition with); for cross builds
+//! (`dist --target` another architecture) `ziglang` and `cargo-zigbuild`, whose zig is a C
+//! compiler and linker with musl headers for every target.
 //!
 //! The venv lives under `$STROEM_TOOLS_VENV`, else `/var/cache/stroem/tools-venv`, and is made
 //! or completed only when it lacks a package at its pinned version, so a warm run costs a
@@ -20,6 +22,7 @@ pub const TEST_TOOLS: &[&str] = &[
     "helm-python-sdk==0.2.2",
     "kubernetes-validate==1.37.0",
     "podman-compose==1.6.0",
+    "prometheus-client==0.26.0",
 ];
 
 /// The cross-build tools, pinned.

@@ -116,6 +116,9 @@ fn protocol_bodies_have_the_documented_shape() {
         timeout_secs: Some(600),
         mask: vec!["s3cr3t".to_owned()],
         output_schema: None,
+        runner: Default::default(),
+        image: None,
+        resources: None,
     };
     let claim = ClaimReply {
         lease_id: Uuid::from_u128(2),

@@ -13,11 +13,12 @@ fn example_text() -> String {
 }
 
 /// The `*_file` secrets the example reads from `/run/secrets`.
-const SECRET_FILES: [(&str, &str); 7] = [
+const SECRET_FILES: [(&str, &str); 8] = [
     ("worker_token", "worker-token-0123456789abcdef0123456789"),
     ("jwt", "jwt-secret-0123456789abcdef0123456789"),
     ("refresh", "refresh-secret"),
     ("git_token", "git-token"),
+    ("data_team_hook", "data-team-push-hook-secret"),
     ("oidc_client_secret", "client-secret"),
     ("admin_pw", "admin-password"),
     ("metrics_token", "metrics-token"),

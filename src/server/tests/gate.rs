@@ -1,7 +1,7 @@
 //! The gate with authentication on: every `/api` route of the router's table except the public
 //! ones of API §5.1 answers 401 without credentials, for every method — also methods the route
-//! does not have and paths that do not exist — while `/worker`, `/hooks` and `/healthz` keep
-//! their own rules.
+//! does not have and paths that do not exist — while `/worker`, `/hooks`, `/healthz` and
+//! `/metrics` keep their own rules.
 
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -146,8 +146,36 @@ async fn public_routes_and_other_surfaces_keep_their_rules() {
     .await;
     assert_ne!(hook.status.as_u16(), 401, "{}", hook.body);
     // The UI is public: its own login page must load.
-    let ui = send(router(state), super::get("/login")).await;
+    let ui = send(router(state.clone()), super::get("/login")).await;
     assert_eq!(ui.status.as_u16(), 200);
+    // `/metrics` asks for the metrics token, never a user's credentials (API §3.6).
+    let mut state = state;
+    state.metrics.token = Some(Secret::new("metrics-token"));
+    let anonymous = send(router(state.clone()), super::get("/metrics")).await;
+    assert_eq!(anonymous.status.as_u16(), 401);
+    assert!(
+        anonymous.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("metrics token"),
+        "{}",
+        anonymous.body
+    );
+    let request = Request::get("/metrics")
+        .header("authorization", "Bearer metrics-token")
+        .body(Body::empty())
+        .expect("request");
+    let scraped = send(router(state), request).await;
+    assert_eq!(scraped.status.as_u16(), 200);
+    assert!(
+        scraped
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("# TYPE stroem_http_requests_total counter"),
+        "{}",
+        scraped.body
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ pub(super) fn state(db_ok: bool) -> AppState {
         ui: super::UiBundle::default(),
         security: super::Security::default(),
         http: super::HttpPolicy::default(),
+        metrics: super::MetricsAccess::default(),
     }
 }
 

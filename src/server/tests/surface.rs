@@ -96,6 +96,7 @@ async fn a_hung_database_check_is_unhealthy() {
         ui: crate::server::UiBundle::default(),
         security: crate::server::Security::default(),
         http: crate::server::HttpPolicy::default(),
+        metrics: crate::server::MetricsAccess::default(),
     });
     let reply = send(app, get("/healthz")).await;
     assert_eq!(reply.status.as_u16(), 503);

@@ -62,6 +62,7 @@ fn state(ui: UiBundle) -> AppState {
         ui,
         security: crate::server::Security::default(),
         http: crate::server::HttpPolicy::default(),
+        metrics: crate::server::MetricsAccess::default(),
     }
 }
 

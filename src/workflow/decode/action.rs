@@ -256,7 +256,6 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
         }
     };
     match shape {
-        Shape::Docker => cx.unsupported("action type 'docker'", type_node.mark, &type_path),
         Shape::Pod => cx.unsupported("action type 'pod'", type_node.mark, &type_path),
         _ => {}
     }

@@ -15,10 +15,7 @@ pub fn runner(cx: &mut Ctx, f: &mut Fields) -> Runner {
     let path = f.path_of("runner");
     match text.as_str() {
         "local" => Runner::Local,
-        "docker" => {
-            cx.unsupported("runner: docker", mark, &path);
-            Runner::Docker
-        }
+        "docker" => Runner::Docker,
         "pod" => {
             cx.unsupported("runner: pod", mark, &path);
             Runner::Pod

@@ -28,12 +28,16 @@ pub(crate) fn analyze(root: &Stmt<'_>, known: &mut dyn Known) -> Analysis {
         references: BTreeSet::new(),
         unknown_filters: BTreeSet::new(),
         unknown_functions: BTreeSet::new(),
+        unguarded_defaults: BTreeSet::new(),
+        unquoted: BTreeSet::new(),
     };
     walk.stmt(root);
     Analysis {
         references: walk.references.into_iter().collect(),
         unknown_filters: walk.unknown_filters.into_iter().collect(),
         unknown_functions: walk.unknown_functions.into_iter().collect(),
+        unguarded_defaults: walk.unguarded_defaults.into_iter().collect(),
+        unquoted: walk.unquoted.into_iter().collect(),
     }
 }
 
@@ -43,6 +47,8 @@ struct Walk<'k> {
     references: BTreeSet<Reference>,
     unknown_filters: BTreeSet<String>,
     unknown_functions: BTreeSet<String>,
+    unguarded_defaults: BTreeSet<(String, String)>,
+    unquoted: BTreeSet<Reference>,
 }
 
 impl Walk<'_> {
@@ -79,7 +85,12 @@ impl Walk<'_> {
     fn stmt(&mut self, stmt: &Stmt<'_>) {
         match stmt {
             Stmt::Template(t) => self.body(&t.children),
-            Stmt::EmitExpr(e) => self.expr(&e.expr),
+            Stmt::EmitExpr(e) => {
+                if let Some(reference) = self.written(&e.expr) {
+                    self.unquoted.insert(reference);
+                }
+                self.expr(&e.expr)
+            }
             Stmt::EmitRaw(_) | Stmt::Continue(_) | Stmt::Break(_) => {}
             Stmt::ForLoop(l) => {
                 // The iterable is evaluated outside the loop's scope.
@@ -218,6 +229,9 @@ impl Walk<'_> {
                     self.unknown_filters.insert(f.name.to_owned());
                 }
                 if let Some(inner) = &f.expr {
+                    if matches!(f.name, "default" | "d") {
+                        self.unguarded_default(inner);
+                    }
                     self.expr(inner);
                 }
                 self.args(&f.args);
@@ -235,6 +249,77 @@ impl Walk<'_> {
             Expr::Map(m) => {
                 m.keys.iter().for_each(|key| self.expr(key));
                 m.values.iter().for_each(|value| self.expr(value));
+            }
+        }
+    }
+
+    /// The lookup an emitted expression writes out as text, unless a filter makes it safe in a
+    /// shell. Only plain lookups (through any other filters) count: an operator or a call is
+    /// left alone.
+    fn written(&self, expr: &Expr<'_>) -> Option<Reference> {
+        let mut segments = Vec::new();
+        let mut current = expr;
+        loop {
+            match current {
+                Expr::Filter(f) => {
+                    if matches!(
+                        f.name,
+                        "shell_quote" | "int" | "float" | "length" | "b64encode"
+                    ) {
+                        return None;
+                    }
+                    current = f.expr.as_ref()?;
+                }
+                Expr::GetAttr(attr) => {
+                    segments.push(attr.name.to_owned());
+                    current = &attr.expr;
+                }
+                Expr::GetItem(item) => {
+                    segments.push(constant_key(&item.subscript_expr)?);
+                    current = &item.expr;
+                }
+                Expr::Var(var) if !self.is_bound(var.id) => {
+                    segments.reverse();
+                    return Some(Reference {
+                        root: var.id.to_owned(),
+                        path: segments,
+                    });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Notes `root.a.b.c | default(…)`: three or more constant lookups below a free variable,
+    /// so a missing `root.a.b` fails before `default` runs. One or two (`input.name`,
+    /// `input.body.ref`) are left alone: their parent is normally there.
+    fn unguarded_default(&mut self, expr: &Expr<'_>) {
+        let mut segments = Vec::new();
+        let mut current = expr;
+        loop {
+            match current {
+                Expr::GetAttr(attr) => {
+                    segments.push(attr.name.to_owned());
+                    current = &attr.expr;
+                }
+                Expr::GetItem(item) => match constant_key(&item.subscript_expr) {
+                    Some(key) => {
+                        segments.push(key);
+                        current = &item.expr;
+                    }
+                    None => return,
+                },
+                Expr::Var(var) if !self.is_bound(var.id) && segments.len() >= 3 => {
+                    segments.reverse();
+                    let last = segments.pop().unwrap_or_default();
+                    let parent = std::iter::once(var.id.to_owned())
+                        .chain(segments)
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    self.unguarded_defaults.insert((parent, last));
+                    return;
+                }
+                _ => return,
             }
         }
     }

@@ -59,6 +59,15 @@ pub struct Analysis {
     pub unknown_filters: Vec<String>,
     /// Functions called that are not defined in the analysed context.
     pub unknown_functions: Vec<String>,
+    /// Lookup chains that `default`/`d` is applied to and that go two or more steps below a
+    /// value that may be missing (`input.body.pusher.name | default('x')`), each as
+    /// `(parent, last)` (`input.body.pusher`, `name`): `default` guards only the last lookup,
+    /// so the template fails when the parent is missing (issue #15).
+    pub unguarded_defaults: Vec<(String, String)>,
+    /// Values written out with `{{ … }}` without `shell_quote` (or another filter whose result
+    /// is safe in a shell: `int`, `float`, `length`, `b64encode`), each named by the lookup it
+    /// writes (`input.name`): in a shell script such a value is code (issue #15).
+    pub unquoted: Vec<Reference>,
 }
 
 /// Whether a string is a template at all (contains `{{` or `{%`).

@@ -168,6 +168,33 @@ fn undefined_values_are_errors_but_default_and_defined_accept_them() {
 }
 
 #[test]
+fn a_chain_under_default_is_noted_and_the_advised_form_renders() {
+    let analysis = Templates::new()
+        .analyze("{{ input.body.pusher.name | default('x') }} {{ input.body.ref | d('y') }}")
+        .expect("parses");
+    assert_eq!(
+        analysis.unguarded_defaults,
+        [("input.body.pusher".to_owned(), "name".to_owned())]
+    );
+    // What `validate` advises works when the parent is missing, and when it is there.
+    let templates = Templates::new();
+    let advised = "{{ (input.body.pusher | default({})).name | default('x') }}";
+    let missing = json!({"input": {"body": {}}});
+    assert_eq!(
+        templates.render(advised, &missing).expect("renders"),
+        json!("x")
+    );
+    let present = json!({"input": {"body": {"pusher": {"name": "ann"}}}});
+    assert_eq!(
+        templates.render(advised, &present).expect("renders"),
+        json!("ann")
+    );
+    // The written form fails exactly when the parent is missing.
+    let written = "{{ input.body.pusher.name | default('x') }}";
+    assert!(templates.render(written, &missing).is_err());
+}
+
+#[test]
 fn error_messages_name_the_problem_and_its_position() {
     insta::assert_snapshot!(errors(&[
         "{{ foo }}",

@@ -11,7 +11,7 @@ use super::scope::{FlowScope, InputScope, Scope, available, check_reference};
 use super::{Checker, UsedAction, action_path, all_actions, hooks, steps};
 use crate::workflow::diagnostic::{Diagnostic, Location};
 use crate::workflow::model::{
-    Action, ActionKind, ForEach, InputSchema, ScriptCode, SecretValue, TriggerKind, When,
+    Action, ActionKind, FieldType, ForEach, InputSchema, ScriptCode, SecretValue, TriggerKind, When,
 };
 use crate::workflow::source::{index, join};
 use crate::workflow::template::{TemplateError, is_template};
@@ -180,6 +180,66 @@ fn check_actions(c: &mut Checker<'_>) {
         for (text, field) in action_fields(action, &path) {
             check_text(c, text, &field, &scopes);
         }
+        check_shell_code(c, action, &path);
+    }
+}
+
+/// A shell script that writes a value into its own code with `{{ … }}` runs whatever the value
+/// holds: a quote or `;` changes the script (issue #15; actionlint's script-injection check).
+/// Values the action's input declares as numbers or booleans are safe; everything else is a
+/// warning whose help line shows the two safe ways.
+fn check_shell_code(c: &mut Checker<'_>, action: &Action, path: &str) {
+    let ActionKind::Script(script) = &action.kind else {
+        return;
+    };
+    let (ScriptCode::Inline(text), crate::workflow::model::Language::Shell) =
+        (&script.code, script.language)
+    else {
+        return;
+    };
+    if !is_template(text) {
+        return;
+    }
+    let Ok(analysis) = c.templates.analyze(text) else {
+        return;
+    };
+    let field = join(path, if script.legacy_shell { "cmd" } else { "script" });
+    for reference in &analysis.unquoted {
+        let typed = reference.root == "input"
+            && reference.path.len() == 1
+            && action
+                .input
+                .as_ref()
+                .and_then(|schema| schema.get(&reference.path[0]))
+                .is_some_and(|field| {
+                    matches!(
+                        field.field_type,
+                        FieldType::Integer | FieldType::Number | FieldType::Boolean
+                    )
+                });
+        if typed {
+            continue;
+        }
+        let written = std::iter::once(reference.root.as_str())
+            .chain(reference.path.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(".");
+        let message = format!(
+            "'{{{{ {written} }}}}' puts a value into the shell script as code: a quote, `;` or `$(…)` in it changes what the script runs"
+        );
+        let env_hint = match (reference.root.as_str(), reference.path.as_slice()) {
+            ("input", [name]) => format!(
+                "\"$INPUT_{}\" (every input field is an environment variable)",
+                name.to_ascii_uppercase()
+                    .replace(|ch: char| !ch.is_ascii_alphanumeric(), "_")
+            ),
+            _ => format!(
+                "an environment variable (`env: {{ VALUE: \"{{{{ {written} }}}}\" }}`, then \"$VALUE\")"
+            ),
+        };
+        let help = format!("write {{{{ {written} | shell_quote }}}}, or use {env_hint}");
+        let at = c.at(&field);
+        c.push(Diagnostic::warning("script-injection", message, &at, &field).with_help(help));
     }
 }
 
@@ -308,6 +368,15 @@ fn check_text(c: &mut Checker<'_>, text: &str, path: &str, scopes: &[Scope<'_>])
             };
             c.push(Diagnostic::error(code, message, &at, path));
         }
+    }
+    for (parent, last) in &analysis.unguarded_defaults {
+        let message = format!(
+            "default() guards only the last lookup: when '{parent}' is missing, the template fails before default() runs"
+        );
+        let help = format!(
+            "guard the parent too: ({parent} | default({{}})).{last} | default(…), or test it with `{parent} is defined`"
+        );
+        c.push(Diagnostic::warning("default-chain", message, &at, path).with_help(help));
     }
     for filter in &analysis.unknown_filters {
         c.push(Diagnostic::error(

@@ -48,7 +48,7 @@ fn a_problem_in_a_shared_action_is_reported_once() {
 actions:
   greet:
     type: script
-    script: echo {{ input.nmae }}
+    script: echo {{ input.nmae | shell_quote }}
     input: { name: { type: string } }
 tasks:
   t:
@@ -68,7 +68,7 @@ fn each_in_a_shared_action_is_checked_per_using_step() {
 actions:
   per-item:
     type: script
-    script: echo {{ each.item }}
+    script: echo {{ each.item | shell_quote }}
 tasks:
   t:
     flow:

@@ -17,8 +17,28 @@ use crate::workflow::diagnostic::{self, Diagnostic, Location};
 use crate::workflow::model::{TriggerKind, WorkspaceDef};
 use crate::workflow::source::{SourceMap, join};
 use crate::workflow::{self, Loaded};
-use crate::workspace::folder;
 use crate::workspace::secrets::{self, SecretError};
+use crate::workspace::{folder, git};
+
+/// Where a load's files come from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fill<'a> {
+    /// A directory copied as it is (a folder, the materialised example); the revision is the
+    /// content hash.
+    Copy(&'a Path),
+    /// A commit's tree written from a git mirror; the revision is the commit id.
+    Git { mirror: &'a Path, commit: &'a str },
+}
+
+impl Fill<'_> {
+    /// What an error message calls the source.
+    fn describe(&self) -> String {
+        match self {
+            Fill::Copy(root) => format!("the workspace at '{}'", root.display()),
+            Fill::Git { commit, .. } => format!("commit {commit}"),
+        }
+    }
+}
 
 /// The result of one load.
 #[derive(Debug)]
@@ -37,21 +57,27 @@ pub(super) struct Rejection {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads the files under `source_root` as a new revision of `ws`. `taken_webhooks` maps the
-/// webhook names other workspaces serve to those workspaces.
+/// Loads the files `fill` names as a new revision of `ws`. `taken_webhooks` maps the webhook
+/// names other workspaces serve to those workspaces.
 pub(super) fn attempt(
     settings: &Settings,
     ws: &str,
-    source_root: &Path,
+    fill: Fill<'_>,
     taken_webhooks: &HashMap<String, String>,
     now: DateTime<Utc>,
 ) -> Attempt {
     let staging = match snapshot::staging_dir(&settings.data_dir, ws) {
         Ok(dir) => dir,
-        Err(error) => return unreadable(source_root, &error.to_string()),
+        Err(error) => return unreadable(&fill, &error.to_string()),
     };
-    if let Err(error) = copy_tree(source_root, staging.path()) {
-        return unreadable(source_root, &error.to_string());
+    let filled = match fill {
+        Fill::Copy(root) => copy_tree(root, staging.path()).map_err(|e| e.to_string()),
+        Fill::Git { mirror, commit } => {
+            git::export(mirror, commit, staging.path()).map_err(|e| e.to_string())
+        }
+    };
+    if let Err(error) = filled {
+        return unreadable(&fill, &error);
     }
     // Version-control metadata is not workspace content (folder scanning and tarballs skip
     // it too); dropping it keeps snapshots small.
@@ -59,15 +85,19 @@ pub(super) fn attempt(
     if git.is_dir()
         && let Err(error) = fs::remove_dir_all(&git)
     {
-        return unreadable(source_root, &error.to_string());
+        return unreadable(&fill, &error.to_string());
     }
-    let checked = match check(settings, staging.path(), taken_webhooks) {
+    let commit = match fill {
+        Fill::Git { commit, .. } => Some(commit),
+        Fill::Copy(_) => None,
+    };
+    let checked = match check(settings, staging.path(), taken_webhooks, commit) {
         Ok(checked) => checked,
         Err(rejection) => return Attempt::Rejected(rejection),
     };
     let root = match snapshot::install(&settings.data_dir, ws, &checked.revision, staging) {
         Ok(root) => root,
-        Err(error) => return unreadable(source_root, &error.to_string()),
+        Err(error) => return unreadable(&fill, &error.to_string()),
     };
     Attempt::Loaded(Box::new(Revision {
         workspace: ws.to_owned(),
@@ -76,6 +106,7 @@ pub(super) fn attempt(
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
+        missing_secrets: checked.missing_secrets,
         root,
         loaded_at: now,
         diagnostics: checked.loaded.diagnostics,
@@ -83,8 +114,16 @@ pub(super) fn attempt(
 }
 
 /// Re-adopts a revision from its snapshot on disk (a job's pinned revision after a restart).
-/// `None` when the snapshot is missing, no longer loads cleanly, or hashes differently.
-pub(super) fn adopt(settings: &Settings, ws: &str, revision: &str) -> Option<Revision> {
+/// `None` when the snapshot is missing, no longer loads cleanly, or (for a content-hash
+/// revision) hashes differently. A git revision is named by its commit, which the snapshot's
+/// files cannot be checked against without the commit itself; the snapshot directory is only
+/// ever written whole (renamed into place), so its name is trusted.
+pub(super) fn adopt(
+    settings: &Settings,
+    ws: &str,
+    revision: &str,
+    commit_named: bool,
+) -> Option<Revision> {
     // The revision names a directory: anything but lowercase hex could escape it (API §7.7).
     if revision.is_empty() || !revision.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
         return None;
@@ -95,7 +134,8 @@ pub(super) fn adopt(settings: &Settings, ws: &str, revision: &str) -> Option<Rev
     }
     // Webhook clashes decide which workspace may serve a hook, not whether a running job may
     // finish on its files: no cross-workspace check here.
-    let checked = check(settings, &root, &HashMap::new()).ok()?;
+    let commit = commit_named.then_some(revision);
+    let checked = check(settings, &root, &HashMap::new(), commit).ok()?;
     if checked.revision != revision {
         return None;
     }
@@ -109,6 +149,7 @@ pub(super) fn adopt(settings: &Settings, ws: &str, revision: &str) -> Option<Rev
         def: checked.loaded.def,
         sources: checked.loaded.sources,
         secrets: checked.secrets,
+        missing_secrets: checked.missing_secrets,
         root,
         loaded_at,
         diagnostics: checked.loaded.diagnostics,
@@ -119,25 +160,36 @@ struct Checked {
     revision: String,
     loaded: Loaded,
     secrets: Value,
+    missing_secrets: Vec<SecretError>,
 }
 
-/// Scans, validates, resolves and hashes the tree at `root`.
+/// Scans, validates, resolves and hashes the tree at `root`; a git source's revision is its
+/// `commit` instead of the hash.
 fn check(
     settings: &Settings,
     root: &Path,
     taken_webhooks: &HashMap<String, String>,
+    commit: Option<&str>,
 ) -> Result<Checked, Rejection> {
-    let files = folder::scan(root).map_err(|error| rejected(None, error.diagnostics()))?;
-    let revision =
-        folder::revision(root, &files).map_err(|error| rejected(None, error.diagnostics()))?;
+    let files = folder::scan(root)
+        .map_err(|error| rejected(commit.map(str::to_owned), error.diagnostics()))?;
+    let revision = match commit {
+        Some(commit) => commit.to_owned(),
+        None => {
+            folder::revision(root, &files).map_err(|error| rejected(None, error.diagnostics()))?
+        }
+    };
     let mut loaded = workflow::load(&files);
-    let secrets = match secrets::resolve(
+    let (secrets, missing_secrets) = match secrets::resolve_available(
         &loaded.def.secrets,
         &settings.env,
         &settings.secret_file_dirs,
         &settings.refused_files,
     ) {
-        Ok(resolved) => {
+        Ok(secrets::Resolved {
+            value: resolved,
+            missing,
+        }) => {
             for name in secrets::unmaskable(&resolved) {
                 let path = secret_path(&name);
                 loaded.diagnostics.push(Diagnostic::warning(
@@ -150,12 +202,22 @@ fn check(
                     &path,
                 ));
             }
-            resolved
+            // WF §16.1: the workspace serves; only jobs that use these are refused.
+            for error in &missing {
+                let path = secret_path(&error.name);
+                loaded.diagnostics.push(Diagnostic::warning(
+                    "secret-unresolved",
+                    format!("{error}; jobs that use it are refused until it is set"),
+                    &loaded.sources.key_or_value(&path),
+                    &path,
+                ));
+            }
+            (resolved, missing)
         }
         Err(errors) => {
             let unresolved = errors.iter().map(|e| unresolved(&loaded.sources, e));
             loaded.diagnostics.extend(unresolved.collect::<Vec<_>>());
-            Value::Null
+            (Value::Null, Vec::new())
         }
     };
     loaded.diagnostics.extend(webhook_clashes(
@@ -179,6 +241,7 @@ fn check(
         revision,
         loaded,
         secrets,
+        missing_secrets,
     })
 }
 
@@ -251,18 +314,24 @@ fn rejected(revision: Option<String>, errors: Vec<Diagnostic>) -> Rejection {
 }
 
 /// A source that cannot be copied at all: one diagnostic at the workspace root.
-fn unreadable(source_root: &Path, reason: &str) -> Attempt {
+fn unreadable(fill: &Fill<'_>, reason: &str) -> Attempt {
+    let message = format!("cannot read {}: {reason}", fill.describe());
+    let revision = match fill {
+        Fill::Git { commit, .. } => Some((*commit).to_owned()),
+        Fill::Copy(_) => None,
+    };
+    Attempt::Rejected(rejected(
+        revision,
+        vec![source_error("unreadable-file", message)],
+    ))
+}
+
+/// A problem with the source as a whole, located at the workspace root.
+pub(super) fn source_error(code: &str, message: String) -> Diagnostic {
     let at = Location {
         file: String::new(),
         line: 1,
         column: 1,
     };
-    let message = format!(
-        "cannot read the workspace at '{}': {reason}",
-        source_root.display()
-    );
-    Attempt::Rejected(rejected(
-        None,
-        vec![Diagnostic::error("unreadable-file", message, &at, "")],
-    ))
+    Diagnostic::error(code, message, &at, "")
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Pin, Revision, Workspaces, load, lock, snapshot};
+use super::{Pin, Revision, Source, Workspaces, load, lock, snapshot};
 
 impl Workspaces {
     /// Pins `revision` for a job: its snapshot stays on disk until a matching
@@ -32,7 +32,8 @@ impl Workspaces {
             }
         }
         let _serial = lock(&self.load_lock);
-        let adopted = Arc::new(load::adopt(&self.settings, ws, revision)?);
+        let commit_named = matches!(entry.source, Source::Git { .. });
+        let adopted = Arc::new(load::adopt(&self.settings, ws, revision, commit_named)?);
         let mut state = lock(&entry.state);
         let pin = state.pins.entry(revision.to_owned()).or_insert(Pin {
             revision: adopted,

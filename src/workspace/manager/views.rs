@@ -54,12 +54,20 @@ pub struct WorkspaceView {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// `source` of API §2.1: a folder's `path`; a git source's `url` (without userinfo), `ref`
+/// and the checked-out `commit` (the active revision, null before one loaded).
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceView {
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Option<String>>,
 }
 
 /// API §2.2, list items.
@@ -220,15 +228,27 @@ fn workspace_view(name: &str, source: &Source, state: &State) -> WorkspaceView {
         (Some(_), Some(_)) => WorkspaceStatus::Stale,
         (Some(_), None) => WorkspaceStatus::Ok,
     };
+    let none = SourceView {
+        kind: "example",
+        path: None,
+        url: None,
+        git_ref: None,
+        commit: None,
+    };
     let source = match source {
         Source::Folder { path, .. } => SourceView {
             kind: "folder",
             path: Some(path.display().to_string()),
+            ..none
         },
-        Source::Example => SourceView {
-            kind: "example",
-            path: None,
+        Source::Git { remote, .. } => SourceView {
+            kind: "git",
+            url: Some(remote.display_url()),
+            git_ref: Some(remote.git_ref.clone()),
+            commit: Some(active.map(|a| a.revision.clone())),
+            ..none
         },
+        Source::Example => none,
     };
     let count = |f: fn(&Revision) -> usize| active.map_or(0, f);
     WorkspaceView {

@@ -253,3 +253,35 @@ serve_test! {
         assert_eq!(audit[0]["target"], format!("{id}/confirm"), "{audit}");
     }
 }
+
+serve_test! {
+    async fn refreshing_a_workspace_needs_run_on_one_of_its_tasks_or_an_admin(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n{SEED_AUTH}  acl:\n    default: none\n    rules:\n      \
+             - {{ tasks: [\"*\"], users: [viewer@example.test], allow: view }}\n      \
+             - {{ tasks: [public-hello], users: [runner@example.test], allow: run }}\n",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let path = "/api/workspaces/default/refresh";
+        let anonymous = server.call("POST", path, &[], None).await;
+        assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+        let admin = As::login(&server, ADMIN.0, ADMIN.1).await;
+        admin.create_user("viewer@example.test", "viewer-password-1", &[]).await;
+        admin.create_user("runner@example.test", "runner-password-1", &[]).await;
+        let reply = admin.post(path, &json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json()["status"], "ok");
+
+        let viewer = As::login(&server, "viewer@example.test", "viewer-password-1").await;
+        let refused = viewer.post(path, &json!({})).await;
+        assert_eq!((refused.status, code(&refused).as_str()), (403, "forbidden"), "{}", refused.body);
+        // The runner may; within 5 s of the admin's refresh that is a 429, not a 403.
+        let runner = As::login(&server, "runner@example.test", "runner-password-1").await;
+        let limited = runner.post(path, &json!({})).await;
+        assert_eq!(limited.status, 429, "{}", limited.body);
+        server.stop().await;
+    }
+}

@@ -164,3 +164,44 @@ serve_test! {
         server.stop().await;
     }
 }
+
+serve_test! {
+    /// A cancel that races the embedded worker's claim and start of the first step (sent right
+    /// after the job is created) is answered 200 or 409 `already_terminal`, never a 500, and
+    /// the job ends `cancelled` with nothing left running.
+    async fn a_cancel_right_after_creation_races_the_claim_cleanly(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        let scratch = home.scratch();
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        let body = json!({"input": {"dir": scratch}}).to_string();
+        let mut jobs = Vec::new();
+        for _ in 0..12 {
+            let id = server.execute("default", "hang", &body).await;
+            let cancel = server.post_json(&format!("/api/jobs/{id}/cancel"), "").await;
+            assert!(
+                cancel.status == 200 || cancel.status == 409,
+                "cancel answered {}: {}",
+                cancel.status,
+                cancel.body
+            );
+            jobs.push(id);
+        }
+        for id in jobs {
+            let server = &server;
+            eventually("the cancelled job to end", Duration::from_secs(60), move || async move {
+                let job = server.job(id).await;
+                job["status"] == "cancelled"
+                    && job["steps"]
+                        .as_array()
+                        .is_some_and(|steps| steps.iter().all(|s| s["status"] != "running"))
+            })
+            .await;
+        }
+        server.stop().await;
+    }
+}

@@ -177,6 +177,7 @@ serve_test! {
             .await
             .expect("recovery");
         assert_eq!(sweep.expired_leases, 2, "{sweep:?}");
+        assert_eq!(orchestrator.store().metrics().families().leases_expired.get(&[]), 2);
         assert_eq!(sweep.inactive_workers, 1, "{sweep:?}");
 
         // `try` has an attempt left: back to ready, the lost attempt in its history.

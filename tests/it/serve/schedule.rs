@@ -320,6 +320,12 @@ serve_test! {
             _ => None,
         });
         assert_eq!(cancelled.map(|ids| ids.len()), Some(1));
+        // The same outcomes in the metrics (issue #17 item 7).
+        let metrics = engine.orchestrator.store().metrics().families();
+        assert_eq!(metrics.scheduler_ticks.get(&["fired"]), 3);
+        assert_eq!(metrics.scheduler_ticks.get(&["skipped"]), 1);
+        assert_eq!(metrics.scheduler_ticks.get(&["passed_over"]), 2);
+        assert_eq!(metrics.scheduler_missed.get(&[]), 0);
         let jobs = trigger_jobs(&engine.orchestrator).await;
         let of = |source: &str| -> Vec<JobStatus> {
             jobs.iter().filter(|(s, _)| s == source).map(|(_, status)| *status).collect()
@@ -337,6 +343,7 @@ serve_test! {
             hourly,
             ["latest@2030-05-01T11:00:00Z created", "none@2030-05-01T11:00:00Z passed over"]
         );
+        assert!(engine.orchestrator.store().metrics().families().scheduler_missed.get(&[]) >= 2);
         let fired = engine.tick("2030-05-01T12:00:30Z").await;
         let hourly: Vec<&String> =
             fired.iter().filter(|l| l.starts_with("latest") || l.starts_with("none")).collect();

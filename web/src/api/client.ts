@@ -1,70 +1,23 @@
 // The one way the UI talks to the server: JSON over fetch, errors turned into `ApiError`
-// carrying the API §1.3 body, and the bearer token of a signed-in user attached (API §5). The
-// token lives in sessionStorage, so it survives a reload but not the closing of the tab.
+// carrying the API §1.3 body, and the access token of the signed-in user attached (API §5),
+// refreshed when it is about to expire and once more when the server still says 401 (see
+// `session.ts`). Without authentication on the server there is no token and nothing of this
+// happens.
 
-import type { ErrorBody } from "./types";
+import { ApiError, errorOf, parseJson, UNREACHABLE_MESSAGE } from "./error";
+import { freshToken, getToken, refreshSession, tokenNeedsRefresh } from "./session";
 
-const TOKEN_KEY = "stroem.access_token";
+export { ApiError } from "./error";
+export { getToken } from "./session";
 
-/** Fired on `window` when the server answers 401: the page asks the user to sign in. */
-export const UNAUTHORIZED_EVENT = "stroem:unauthorized";
+/**
+ * Routes that take no access token, or whose 401 means wrong credentials rather than an expired
+ * token: their 401 is never answered with a refresh.
+ */
+const SIGN_IN_ROUTE = /^\/api\/auth\/(login|refresh|logout|oidc)(\/|$|\?)/;
 
-function storedToken(): string | null {
-  try {
-    return typeof sessionStorage === "undefined" ? null : sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    // Storage can be disabled (privacy settings); the UI then works without remembering.
-    return null;
-  }
-}
-
-let token: string | null = storedToken();
-
-/** Sets (or clears) the bearer token sent with every request and the log stream. */
-export function setToken(value: string | null): void {
-  token = value;
-  try {
-    if (value === null) sessionStorage.removeItem(TOKEN_KEY);
-    else sessionStorage.setItem(TOKEN_KEY, value);
-  } catch {
-    // See storedToken.
-  }
-}
-
-export function getToken(): string | null {
-  return token;
-}
-
-/** A failed request: an HTTP error with the server's error body, or no answer at all. */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly body: ErrorBody | null;
-
-  constructor(status: number, body: ErrorBody | null, message: string) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.body = body;
-  }
-
-  /** The server could not be reached (status 0), as opposed to answering with an error. */
-  get unreachable(): boolean {
-    return this.status === 0;
-  }
-
-  get notFound(): boolean {
-    return this.status === 404;
-  }
-}
-
-function isErrorBody(value: unknown): value is ErrorBody {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { error?: unknown }).error === "string" &&
-    typeof (value as { code?: unknown }).code === "string"
-  );
-}
+/** 401 codes that a new access token may cure. `token_expired` is not in API §1.3 (yet). */
+const RETRY_CODES = new Set(["unauthorized", "token_expired"]);
 
 export interface Reply<T> {
   data: T;
@@ -72,19 +25,19 @@ export interface Reply<T> {
   total: number | null;
 }
 
-export async function request<T>(
+async function send(
   method: string,
   path: string,
-  options: { body?: unknown; signal?: AbortSignal } = {},
-): Promise<Reply<T>> {
+  options: { body?: unknown; signal?: AbortSignal },
+  token: string | null,
+): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json" };
   // The server refuses state-changing requests that do not declare JSON, even without a body
   // (its defence against cross-site requests, docs/security.md).
   if (options.body !== undefined || method !== "GET") headers["Content-Type"] = "application/json";
   if (token !== null) headers["Authorization"] = `Bearer ${token}`;
-  let response: Response;
   try {
-    response = await fetch(path, {
+    return await fetch(path, {
       method,
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
@@ -92,31 +45,34 @@ export async function request<T>(
     });
   } catch (cause) {
     if (cause instanceof DOMException && cause.name === "AbortError") throw cause;
-    throw new ApiError(0, null, "Cannot reach the Strøm server. Is it running?");
+    throw new ApiError(0, null, UNREACHABLE_MESSAGE);
   }
-  const text = await response.text();
-  let parsed: unknown = null;
-  if (text.length > 0) {
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = null;
+}
+
+export async function request<T>(
+  method: string,
+  path: string,
+  options: { body?: unknown; signal?: AbortSignal } = {},
+): Promise<Reply<T>> {
+  const renewable = !SIGN_IN_ROUTE.test(path);
+  // Awaited only when a refresh is due, so a request otherwise leaves at once.
+  const token = renewable && tokenNeedsRefresh() ? await freshToken() : getToken();
+  let response = await send(method, path, options, token);
+  let text = await response.text();
+  if (response.status === 401 && renewable) {
+    const code = errorOf(response, text).code;
+    // A refused request changed nothing (the gate answers before the route runs), so sending
+    // it again with a new token is safe, even a POST.
+    if (code !== null && RETRY_CODES.has(code) && (await refreshSession(token)) === "refreshed") {
+      options.signal?.throwIfAborted();
+      response = await send(method, path, options, getToken());
+      text = await response.text();
     }
   }
-  if (!response.ok) {
-    const body = isErrorBody(parsed) ? parsed : null;
-    // An expired or missing token: forget it and let the page send the user to sign in. The
-    // sign-in request itself answers 401 for wrong credentials, which its form shows instead.
-    if (response.status === 401 && !path.startsWith("/api/auth/")) {
-      setToken(null);
-      window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
-    }
-    const message = body?.error ?? `The server answered ${response.status} ${response.statusText}`.trim();
-    throw new ApiError(response.status, body, message);
-  }
+  if (!response.ok) throw errorOf(response, text);
   const totalHeader = response.headers.get("X-Total-Count");
   const total = totalHeader === null ? null : Number(totalHeader);
-  return { data: parsed as T, total: Number.isFinite(total) ? total : null };
+  return { data: parseJson(text) as T, total: Number.isFinite(total) ? total : null };
 }
 
 export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
@@ -127,15 +83,30 @@ export async function post<T>(path: string, body?: unknown): Promise<T> {
   return (await request<T>("POST", path, { body })).data;
 }
 
+export async function put<T>(path: string, body?: unknown): Promise<T> {
+  return (await request<T>("PUT", path, { body })).data;
+}
+
+export async function del(path: string): Promise<void> {
+  await request<unknown>("DELETE", path);
+}
+
 /** Percent-encodes one path segment (loop instances like `deploy[2]` included, API §1.2). */
 export function seg(value: string): string {
   return encodeURIComponent(value);
 }
 
 /** The WebSocket URL of a job's log stream (API §4.3); browsers pass the token in the query. */
-export function logStreamUrl(jobId: string, after: number, base: Location = window.location): string {
+export function logStreamUrl(
+  jobId: string,
+  after: number,
+  base: Location = window.location,
+  token: string | null = getToken(),
+): string {
   const scheme = base.protocol === "https:" ? "wss:" : "ws:";
   const params = new URLSearchParams({ after: String(after) });
   if (token !== null) params.set("token", token);
   return `${scheme}//${base.host}/api/jobs/${seg(jobId)}/logs/stream?${params.toString()}`;
 }
+
+export { freshToken, tokenNeedsRefresh };

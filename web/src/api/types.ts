@@ -34,7 +34,7 @@ export interface Workspace {
   status: "ok" | "stale" | "error";
   revision: string | null;
   loaded_at: string | null;
-  source: { type: string; path?: string; url?: string; ref?: string; commit?: string };
+  source: { type: string; path?: string; url?: string; ref?: string; commit?: string | null };
   tasks_count: number;
   actions_count: number;
   triggers_count: number;
@@ -171,6 +171,18 @@ export interface JobDetail extends JobSummary {
   timeout_secs: number | null;
   source_job_id?: string | null;
   steps: Step[];
+  /** The hook jobs this job fired (servers before issue #15 leave it out). */
+  hook_jobs?: HookJob[];
+  /** For a hook job: the job whose end fired it. */
+  hook_of_job_id?: string | null;
+}
+
+export interface HookJob {
+  job_id: string;
+  event: string;
+  task_name: string;
+  status: JobStatus;
+  completed_at: string | null;
 }
 
 export interface Worker {
@@ -228,4 +240,48 @@ export interface ErrorBody {
   field?: string;
   details?: { field: string; message: string }[];
   retry_after_secs?: number;
+}
+
+/** A user (API §5.5), also the answer of `GET /api/auth/me`. */
+export interface User {
+  user_id: string;
+  name: string | null;
+  email: string;
+  is_admin: boolean;
+  groups: string[];
+  /** `password` and the ids of linked OIDC providers. */
+  auth_methods: string[];
+  created_at: string;
+  last_login_at: string | null;
+}
+
+/** One of the caller's API keys (`GET /api/auth/api-keys`). */
+export interface ApiKey {
+  prefix: string;
+  name: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** 201 of `POST /api/auth/api-keys`: the only time `key` is shown. */
+export interface ApiKeyCreated {
+  key: string;
+  prefix: string;
+  name: string;
+  expires_at: string | null;
+}
+
+/** One audit-trail entry (`GET /api/audit`). */
+export interface AuditEntry {
+  audit_id: string;
+  at: string;
+  actor: string | null;
+  via: string | null;
+  source_ip: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  status: number;
+  request_id: string | null;
 }

@@ -1,12 +1,12 @@
 // The frame of every page: a header with the main navigation (a menu button on small
 // screens), the server version from /api/config, and a skip link for keyboard users.
 
-import { useCallback, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, NavLink, Outlet, useLocation, useNavigate } from "react-router";
-import { getToken, post, setToken, UNAUTHORIZED_EVENT } from "../api/client";
-import { useApi } from "../api/useApi";
-import type { ServerConfig } from "../api/types";
 import { ErrorBoundary } from "../components/ErrorBoundary";
+import { ErrorPanel, Spinner } from "../components/ui";
+import { isAdmin, useAuth } from "./auth";
+import { UserMenu } from "./UserMenu";
 
 const NAV = [
   { to: "/", label: "Dashboard", end: true },
@@ -14,6 +14,12 @@ const NAV = [
   { to: "/tasks", label: "Tasks", end: false },
   { to: "/workspaces", label: "Workspaces", end: false },
   { to: "/workers", label: "Workers", end: false },
+];
+
+/** Pages for admins only: the others never see them. */
+const ADMIN_NAV = [
+  { to: "/users", label: "Users", end: false },
+  { to: "/audit", label: "Audit", end: false },
 ];
 
 /** A task's page lives under /workspaces/… but belongs to "Tasks" in the navigation. */
@@ -27,34 +33,29 @@ function navClass(to: string, pathname: string) {
   };
 }
 
+/** The sign-in page's address that returns to `location` afterwards. */
+export function loginPath(location: { pathname: string; search: string }): string {
+  const next = `${location.pathname}${location.search}`;
+  return next === "/" ? "/login" : `/login?next=${encodeURIComponent(next)}`;
+}
+
 export function Layout() {
   const [open, setOpen] = useState(false);
   const location = useLocation();
-  const config = useApi<ServerConfig>("/api/config");
+  const auth = useAuth();
   const navigate = useNavigate();
   // Following a link closes the phone menu.
   useEffect(() => setOpen(false), [location.pathname]);
 
-  // A server with authentication: without a token, or when the token stops working, the user
-  // signs in and comes back to the page they wanted.
-  const toLogin = useCallback(() => {
-    if (location.pathname === "/login") return;
-    const next = `${location.pathname}${location.search}`;
-    navigate(`/login?next=${encodeURIComponent(next)}`, { replace: true });
-  }, [location.pathname, location.search, navigate]);
+  // A server with authentication: without a session, or when it ends (here, in another tab, or
+  // because the refresh cookie stopped working), the user signs in and comes back here.
+  const signedOut = auth.phase === "signed-out";
   useEffect(() => {
-    if (config.data?.auth_required === true && getToken() === null) toLogin();
-  }, [config.data, toLogin]);
-  const signOut = () => {
-    // The refresh cookie's family ends on the server; the access token is simply forgotten.
-    void post("/api/auth/logout").catch(() => undefined);
-    setToken(null);
-    navigate("/login", { replace: true });
-  };
-  useEffect(() => {
-    window.addEventListener(UNAUTHORIZED_EVENT, toLogin);
-    return () => window.removeEventListener(UNAUTHORIZED_EVENT, toLogin);
-  }, [toLogin]);
+    if (signedOut) navigate(loginPath(location), { replace: true });
+  }, [signedOut]);
+
+  const nav = isAdmin(auth) ? [...NAV, ...ADMIN_NAV] : NAV;
+  const ready = auth.phase === "off" || auth.phase === "signed-in";
 
   return (
     <div className="min-h-screen">
@@ -75,7 +76,7 @@ export function Layout() {
           </Link>
           <nav aria-label="Main" className="hidden md:block">
             <ul className="flex gap-1">
-              {NAV.map((item) => (
+              {nav.map((item) => (
                 <li key={item.to}>
                   <NavLink to={item.to} end={item.end} className={navClass(item.to, location.pathname)}>
                     {item.label}
@@ -84,38 +85,36 @@ export function Layout() {
               ))}
             </ul>
           </nav>
-          <span className="ml-auto hidden text-xs text-slate-400 sm:inline">
-            {config.data !== undefined ? `v${config.data.version}` : ""}
-          </span>
-          {config.data?.auth_required === true && getToken() !== null && (
-            <button type="button" className="btn-secondary hidden px-2 py-1 text-xs sm:inline-flex" onClick={signOut}>
-              Sign out
-            </button>
-          )}
-          <button
-            type="button"
-            className="ml-auto rounded-md p-2 text-slate-700 hover:bg-slate-100 md:hidden sm:ml-0"
-            aria-expanded={open}
-            aria-controls="mobile-nav"
-            onClick={() => setOpen((value) => !value)}
-          >
-            <span className="sr-only">{open ? "Close menu" : "Open menu"}</span>
-            <svg
-              aria-hidden="true"
-              viewBox="0 0 24 24"
-              className="size-6"
-              fill="none"
-              stroke="currentColor"
-              strokeWidth="2"
+          <div className="ml-auto flex items-center gap-2">
+            <span className="hidden text-xs text-slate-400 sm:inline">
+              {auth.config !== undefined ? `v${auth.config.version}` : ""}
+            </span>
+            {auth.phase === "signed-in" && auth.user !== null && <UserMenu user={auth.user} />}
+            <button
+              type="button"
+              className="rounded-md p-2 text-slate-700 hover:bg-slate-100 md:hidden"
+              aria-expanded={open}
+              aria-controls="mobile-nav"
+              onClick={() => setOpen((value) => !value)}
             >
-              {open ? <path d="M6 6l12 12M18 6L6 18" /> : <path d="M4 7h16M4 12h16M4 17h16" />}
-            </svg>
-          </button>
+              <span className="sr-only">{open ? "Close menu" : "Open menu"}</span>
+              <svg
+                aria-hidden="true"
+                viewBox="0 0 24 24"
+                className="size-6"
+                fill="none"
+                stroke="currentColor"
+                strokeWidth="2"
+              >
+                {open ? <path d="M6 6l12 12M18 6L6 18" /> : <path d="M4 7h16M4 12h16M4 17h16" />}
+              </svg>
+            </button>
+          </div>
         </div>
         {open && (
           <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-100 px-4 py-2 md:hidden">
             <ul>
-              {NAV.map((item) => (
+              {nav.map((item) => (
                 <li key={item.to}>
                   <NavLink to={item.to} end={item.end} className={navClass(item.to, location.pathname)}>
                     {item.label}
@@ -127,9 +126,15 @@ export function Layout() {
         )}
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-6">
-        <ErrorBoundary what="this page" resetKey={location.pathname}>
-          <Outlet />
-        </ErrorBoundary>
+        {ready ? (
+          <ErrorBoundary what="this page" resetKey={location.pathname}>
+            <Outlet />
+          </ErrorBoundary>
+        ) : auth.phase === "error" && auth.error !== undefined ? (
+          <ErrorPanel error={auth.error} onRetry={auth.retry} what="Strøm" />
+        ) : (
+          <Spinner label={auth.phase === "checking" ? "Checking your session…" : "Loading…"} />
+        )}
       </main>
     </div>
   );

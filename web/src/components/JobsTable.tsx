@@ -44,8 +44,9 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
                   {job.task_name}
                 </Link>
                 {showWorkspace && <span className="ml-1 text-xs text-slate-500">{job.workspace}</span>}
-                <span className="block text-xs text-slate-500 sm:hidden">
-                  <Time at={job.created_at} />
+                <span className="block text-xs text-slate-500 tabular-nums sm:hidden">
+                  <Time at={job.created_at} /> ·{" "}
+                  <span>{formatDuration(durationBetween(job.started_at, job.completed_at, now))}</span>
                 </span>
                 {job.error !== null && (
                   <p className="mt-0.5 max-w-md truncate text-xs text-red-700" title={job.error}>

@@ -28,13 +28,20 @@ export function relativeTime(at: string | null, now: number = Date.now()): strin
   const then = Date.parse(at);
   if (Number.isNaN(then)) return at;
   const seconds = Math.round((now - then) / 1000);
+  // A time to come (an API key's expiry): "in 30 d".
+  if (seconds <= -5) return `in ${span(-seconds)}`;
   if (seconds < 5) return "just now";
-  if (seconds < 60) return `${seconds} s ago`;
+  return `${span(seconds)} ago`;
+}
+
+/** `12 s`, `3 min`, `5 h`, `30 d` (at least 5 seconds). */
+function span(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
   const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} min ago`;
+  if (minutes < 60) return `${minutes} min`;
   const hours = Math.round(minutes / 60);
-  if (hours < 48) return `${hours} h ago`;
-  return `${Math.round(hours / 24)} d ago`;
+  if (hours < 48) return `${hours} h`;
+  return `${Math.round(hours / 24)} d`;
 }
 
 /** Local date and time with seconds, for tooltips and detail fields. */

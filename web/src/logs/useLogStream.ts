@@ -3,7 +3,7 @@
 // slow reader) and stops after the end frame.
 
 import { useEffect, useState } from "react";
-import { logStreamUrl } from "../api/client";
+import { freshToken, getToken, logStreamUrl, tokenNeedsRefresh } from "../api/client";
 import { LogBuffer, parseFrame } from "./buffer";
 
 export type StreamState = "connecting" | "live" | "reconnecting" | "ended";
@@ -32,9 +32,11 @@ export function useLogStream(jobId: string): LogStream {
     setState("connecting");
     setEndStatus(null);
 
-    const connect = () => {
+    const connect = async () => {
+      // The token goes in the URL; one about to expire is refreshed first.
+      const token = tokenNeedsRefresh() ? await freshToken() : getToken();
       if (stopped) return;
-      socket = new WebSocket(logStreamUrl(jobId, buffer.lastSeq));
+      socket = new WebSocket(logStreamUrl(jobId, buffer.lastSeq, window.location, token));
       socket.onopen = () => {
         attempts = 0;
         setState("live");
@@ -56,12 +58,12 @@ export function useLogStream(jobId: string): LogStream {
         setState("reconnecting");
         attempts += 1;
         const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(attempts - 1, 5));
-        retryTimer = window.setTimeout(connect, delay);
+        retryTimer = window.setTimeout(() => void connect(), delay);
       };
     };
     // Connecting on the next tick lets a mount that is undone at once (React's development
     // double mount, a quick navigation) end without opening a socket at all.
-    retryTimer = window.setTimeout(connect, 0);
+    retryTimer = window.setTimeout(() => void connect(), 0);
     return () => {
       stopped = true;
       window.clearTimeout(retryTimer);

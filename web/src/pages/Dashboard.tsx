@@ -2,7 +2,18 @@ import { Link } from "react-router";
 import { useApi } from "../api/useApi";
 import { JOB_STATUSES, type JobStatus, type JobSummary, type Stats, type Workspace } from "../api/types";
 import { JobsTable } from "../components/JobsTable";
-import { Card, Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, StatusBadge, useTitle } from "../components/ui";
+import {
+  Card,
+  Empty,
+  ErrorPanel,
+  PageHeader,
+  Spinner,
+  StaleBanner,
+  StatusBadge,
+  Time,
+  useTitle,
+} from "../components/ui";
+import { durationBetween, formatDuration } from "../lib/format";
 
 const TILE_ACCENT: Record<JobStatus, string> = {
   pending: "text-slate-700",
@@ -112,6 +123,10 @@ export function Dashboard() {
                     {job.task_name}
                   </Link>
                   <span className="ml-2 text-xs text-slate-500">{job.workspace}</span>
+                  <span className="block text-xs text-slate-500 tabular-nums">
+                    <Time at={job.created_at} /> ·{" "}
+                    <span>{formatDuration(durationBetween(job.started_at, job.completed_at))}</span>
+                  </span>
                   {job.error !== null && (
                     <p className="truncate text-xs text-red-700" title={job.error}>
                       {job.error}

@@ -99,6 +99,10 @@ function JobView({
   };
 
   const stepNames = useMemo(() => job.steps.map((step) => step.step_name), [job.steps]);
+  // A hook job of a worker action runs `_hook:<action>`, which is no task: no task page, no
+  // "Run again" (issue #15). Its original job is linked instead.
+  const isTask = !job.task_name.startsWith("_hook:");
+  const hookOf = job.hook_of_job_id ?? null;
   const selectedStep = selected === null ? undefined : job.steps.find((step) => step.step_name === selected);
 
   return (
@@ -109,9 +113,13 @@ function JobView({
       <PageHeader
         title={
           <span className="flex flex-wrap items-center gap-3">
-            <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="text-slate-900">
-              {job.task_name}
-            </Link>
+            {isTask ? (
+              <Link to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`} className="text-slate-900">
+                {job.task_name}
+              </Link>
+            ) : (
+              <span>{job.task_name}</span>
+            )}
             <span data-testid="job-status" aria-live="polite">
               <StatusBadge status={job.status} />
             </span>
@@ -126,13 +134,15 @@ function JobView({
         actions={
           <>
             {!terminal && <CancelButton jobId={job.job_id} onCancelled={reload} />}
-            <Link
-              to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
-              state={{ rerun: { jobId: job.job_id, input: rerunInput(job.raw_input) } }}
-              className="btn-secondary hover:no-underline"
-            >
-              Run again
-            </Link>
+            {isTask && (
+              <Link
+                to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
+                state={{ rerun: { jobId: job.job_id, input: rerunInput(job.raw_input) } }}
+                className="btn-secondary hover:no-underline"
+              >
+                Run again
+              </Link>
+            )}
           </>
         }
       />
@@ -169,6 +179,13 @@ function JobView({
             {job.revision.slice(0, 12)}
           </span>
         </Fact>
+        {hookOf !== null && (
+          <Fact label="Hook of">
+            <Link to={`/jobs/${hookOf}`} className="font-mono text-xs" aria-label={`Hook of job ${shortId(hookOf)}`}>
+              {shortId(hookOf)}
+            </Link>
+          </Fact>
+        )}
         {job.parent_job_id !== null && (
           <Fact label="Parent job">
             <Link to={`/jobs/${job.parent_job_id}`} className="font-mono text-xs">
@@ -178,6 +195,24 @@ function JobView({
           </Fact>
         )}
       </dl>
+
+      {(job.hook_jobs ?? []).length > 0 && (
+        <section aria-label="Hook jobs" className="mb-6">
+          <Card title={`Hook jobs (${(job.hook_jobs ?? []).length})`}>
+            <ul className="divide-y divide-slate-100">
+              {(job.hook_jobs ?? []).map((hook) => (
+                <li key={hook.job_id} className="flex flex-wrap items-center gap-3 py-2 text-sm">
+                  <span className="text-xs text-slate-500">{hook.event}</span>
+                  <Link to={`/jobs/${hook.job_id}`} className="font-medium">
+                    {hook.task_name} <span className="font-mono text-xs">{shortId(hook.job_id)}</span>
+                  </Link>
+                  <StatusBadge status={hook.status} />
+                </li>
+              ))}
+            </ul>
+          </Card>
+        </section>
+      )}
 
       <section aria-label="Step graph" className="mb-6">
         <ErrorBoundary what="the step graph">

@@ -2,7 +2,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { JobDetail, Step, TaskSummary } from "../api/types";
+import type { JobDetail, JobSummary, Step, TaskSummary } from "../api/types";
 import { Dashboard } from "./Dashboard";
 import { JobDetailPage } from "./JobDetail";
 import { barOf, timeSpan } from "./job/Steps";
@@ -131,6 +131,108 @@ describe("Dashboard", () => {
     await waitFor(() => expect(screen.getByTestId("count-completed")).toHaveTextContent("40"));
     expect(screen.getByTestId("count-failed")).toHaveTextContent("3");
     expect(screen.getByTestId("count-failed").closest("a")).toHaveAttribute("href", "/jobs?status=failed");
+  });
+});
+
+describe("Dashboard recent jobs", () => {
+  it("shows when each recent and each failed job ran, and for how long", async () => {
+    const job = (id: string, status: JobSummary["status"]): JobSummary => ({
+      job_id: id,
+      workspace: "default",
+      task_name: `task-${status}`,
+      mode: "distributed",
+      status,
+      source_type: "api",
+      source_id: null,
+      revision: "abc",
+      priority: 0,
+      parent_job_id: null,
+      retry_of_job_id: null,
+      retry_attempt: 1,
+      created_at: "2026-03-01T12:00:00.000Z",
+      started_at: "2026-03-01T12:00:00.000Z",
+      completed_at: "2026-03-01T12:00:42.000Z",
+      error: status === "failed" ? "exit code 3" : null,
+    });
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string) => {
+        if (url === "/api/stats")
+          return Promise.resolve(
+            json(200, { pending: 0, running: 0, completed: 1, failed: 1, cancelled: 0, skipped: 0 }),
+          );
+        if (url.startsWith("/api/jobs?status=failed"))
+          return Promise.resolve(json(200, [job("01a21bdc-f12b-70c0-b820-00000000beef", "failed")]));
+        if (url.startsWith("/api/jobs"))
+          return Promise.resolve(json(200, [job("01a21bdc-f12b-70c0-b820-00000000cafe", "completed")]));
+        return Promise.resolve(json(200, []));
+      }),
+    );
+    renderAt("/", <Dashboard />, "/");
+    for (const title of ["Recent jobs", "Recent failures"]) {
+      const heading = await screen.findByRole("heading", { name: title });
+      const card = heading.closest("section") ?? heading.parentElement?.parentElement;
+      if (card === null || card === undefined) throw new Error(`no card for ${title}`);
+      await waitFor(() => expect(within(card).getAllByText(/^task-/).length).toBeGreaterThan(0));
+      // The time (as a <time> element) and the duration, in the row itself, at every width.
+      const row =
+        within(card)
+          .getAllByText(/^task-/)
+          .at(0)
+          ?.closest("tr, li") ?? null;
+      if (row === null) throw new Error(`no row in ${title}`);
+      expect(row.querySelector("time")).toHaveAttribute("dateTime", "2026-03-01T12:00:00.000Z");
+      expect(within(row as HTMLElement).getAllByText("42 s").length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("Hook jobs", () => {
+  const HOOK_ID = "01a21bdc-f12b-70c0-b820-0000000000aa";
+
+  it("are listed on the job that fired them, with links", async () => {
+    const fired = {
+      ...job("completed", [step("build", "completed")]),
+      hook_jobs: [
+        { job_id: HOOK_ID, event: "on_success", task_name: "_hook:notify", status: "completed", completed_at: null },
+      ],
+      hook_of_job_id: null,
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(200, fired))),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+    const list = await screen.findByRole("region", { name: "Hook jobs" });
+    const link = within(list).getByRole("link", { name: /_hook:notify/ });
+    expect(link).toHaveAttribute("href", `/jobs/${HOOK_ID}`);
+    expect(list).toHaveTextContent("on_success");
+  });
+
+  it("of a worker action link back to their job, not to a task that does not exist", async () => {
+    const hook = {
+      ...job("completed", [step("notify", "completed")]),
+      job_id: HOOK_ID,
+      task_name: "_hook:notify",
+      source_type: "hook",
+      source_id: `${JOB_ID}/on_success`,
+      hook_jobs: [],
+      hook_of_job_id: JOB_ID,
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(200, hook))),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${HOOK_ID}`, <JobDetailPage />, "/jobs/:id");
+    await screen.findByTestId("job-status");
+    // No link to a task page for `_hook:notify`, and no "Run again" that would open one.
+    for (const link of screen.getAllByRole("link")) {
+      expect(link.getAttribute("href") ?? "").not.toContain("/tasks/");
+    }
+    expect(screen.queryByRole("link", { name: "Run again" })).toBeNull();
+    expect(screen.getByRole("link", { name: /Hook of/ })).toHaveAttribute("href", `/jobs/${JOB_ID}`);
   });
 });
 

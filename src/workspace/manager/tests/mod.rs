@@ -1,6 +1,7 @@
 //! Tests of the workspace registry on real temporary directories: a workspace folder that the
 //! tests edit between ticks, and a data dir whose snapshots they inspect.
 
+mod git;
 mod lifecycle;
 mod pins;
 mod tarballs;
