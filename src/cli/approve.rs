@@ -1,17 +1,16 @@
 //! `stroem approve <job-id> <step> [--input JSON] | --reject [--reason TEXT]`: decides a
 //! suspended approval step (API §3.4, §9.2).
 
-use uuid::Uuid;
-
 use super::Global;
 use super::client::{ClientError, exit, segment};
+use crate::api::JobRef;
 use crate::api::execute::{ApproveRequest, DecisionReply};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job's id.
+    /// The job's id: in full, the 8 characters the UI shows, or any longer start or end of it.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
     /// The approval step (loop instances as `name[i]`).
     #[arg(value_name = "STEP")]
     pub step: String,

@@ -3,17 +3,16 @@
 //! server replaces with the source job's values. Prints the new job's id.
 
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::Global;
 use super::client::{ClientError, exit, segment};
-use crate::api::{ExecuteRequest, JobDetail, JobStatusReply};
+use crate::api::{ExecuteRequest, JobDetail, JobRef, JobStatusReply};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job to run again.
+    /// The job to run again: in full, the 8 characters the UI shows, or any longer start or end.
     #[arg(value_name = "JOB_ID")]
-    pub job_id: Uuid,
+    pub job_id: JobRef,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
@@ -27,7 +26,7 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     };
     let request = ExecuteRequest {
         input,
-        source_job_id: Some(args.job_id),
+        source_job_id: Some(source.summary.job_id),
     };
     let path = format!(
         "/api/workspaces/{}/tasks/{}/execute",

@@ -659,7 +659,7 @@ async fn cancel_job(
 async fn approve_step(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiPath((id, step)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<ApproveRequest>,
 ) -> Result<Json<DecisionReply>, ApiError> {
     let decision = if request.approved {
@@ -674,7 +674,7 @@ async fn approve_step(
 async fn reject_step(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath((id, step)): ApiPath<(Uuid, String)>,
+    ApiPath((id, step)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<RejectRequest>,
 ) -> Result<Json<DecisionReply>, ApiError> {
     decide(&state, &caller, id, &step, Decision::Reject(request.reason)).await
@@ -683,7 +683,7 @@ async fn reject_step(
 async fn decide(
     state: &AppState,
     caller: &Caller,
-    id: Uuid,
+    id: String,
     step: &str,
     decision: Decision,
 ) -> Result<Json<DecisionReply>, ApiError> {
@@ -696,7 +696,9 @@ async fn decide(
         ));
     }
     let orchestrator = state.jobs()?;
-    let job = state.visible_job(caller, id).await?;
+    // The UI's short id, or any unique part, as on every job route.
+    let job = state.find_job(caller, &job_ref(&id)?).await?;
+    let id = job.id;
     require_run(
         state.access(caller, &job.workspace, &job.task),
         &format!("job {id}"),
