@@ -677,14 +677,8 @@ fn on_a_terminal_run_asks_and_records_the_approver() {
     assert!(text.contains("rejected by tester: not now"), "{text}");
 }
 
-/// The engine of the container tests (`.ci/start-podman.sh`).
 #[cfg(feature = "docker")]
-fn docker_host() -> String {
-    ["STROEM_TEST_DOCKER_HOST", "DOCKER_HOST"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|host| !host.is_empty()))
-        .unwrap_or_else(|| "unix:///tmp/stroem-podman.sock".to_owned())
-}
+use crate::support::docker_host;
 
 #[cfg(feature = "docker")]
 const CONTAINER_WORKFLOW: &str = r#"

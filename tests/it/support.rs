@@ -60,3 +60,13 @@ impl Stroem {
         }
     }
 }
+
+/// The engine of the container tests (`.ci/start-podman.sh`): `STROEM_TEST_DOCKER_HOST`, else
+/// `DOCKER_HOST`, else the socket that script serves.
+#[cfg(feature = "docker")]
+pub fn docker_host() -> String {
+    ["STROEM_TEST_DOCKER_HOST", "DOCKER_HOST"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|host| !host.is_empty()))
+        .unwrap_or_else(|| "unix:///tmp/stroem-podman.sock".to_owned())
+}

@@ -14,12 +14,7 @@ use uuid::Uuid;
 
 use super::{Backend, EXPIRY_WAIT, Harness, WAIT};
 
-fn test_host() -> String {
-    ["STROEM_TEST_DOCKER_HOST", "DOCKER_HOST"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|host| !host.is_empty()))
-        .unwrap_or_else(|| "unix:///tmp/stroem-podman.sock".to_owned())
-}
+use crate::support::docker_host as test_host;
 
 /// A worker with the Docker runner; `never` pulls, as no registry is reachable.
 fn docker_worker(harness: &mut Harness, name: &str) -> usize {
