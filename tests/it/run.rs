@@ -798,3 +798,70 @@ tasks:
     assert!(text.contains("secret 'MISSING_TOKEN'"), "{text}");
     assert!(text.contains("LANG_TEST_NEVER_SET_SECRET"), "{text}");
 }
+
+const JAVASCRIPT: &str = r#"
+tasks:
+  js:
+    input:
+      name: { type: string, default: World }
+    flow:
+      greet:
+        type: script
+        language: javascript
+        input:
+          name: "{{ input.name }}"
+        script: |
+          const fs = require("fs");
+          const greeting = `Hello ${process.env.INPUT_NAME} from ${process.argv[2]}`;
+          console.log(greeting);
+          fs.appendFileSync(process.env.STROEM_OUTPUT, JSON.stringify({ greeting }));
+        args: [node]
+      shout:
+        depends_on: [greet]
+        type: script
+        language: js
+        input:
+          text: "{{ greet.output.greeting }}"
+        script: |
+          console.log("OUTPUT: " + JSON.stringify({ loud: process.env.INPUT_TEXT.toUpperCase() }));
+"#;
+
+#[test]
+fn javascript_steps_run_with_node_and_pass_outputs() {
+    let dir = workspace(JAVASCRIPT, &[]);
+    let output = run(&[
+        "js",
+        "--path",
+        &path_arg(&dir),
+        "--input",
+        r#"{"name": "Oslo"}"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(
+        job["steps"][0]["output"]["greeting"],
+        "Hello Oslo from node"
+    );
+    assert_eq!(job["steps"][1]["output"]["loud"], "HELLO OSLO FROM NODE");
+}
+
+#[test]
+fn a_javascript_step_without_node_fails_with_an_error_naming_the_interpreter() {
+    let dir = workspace(JAVASCRIPT, &[]);
+    // A PATH with a shell but no node: the step, not the workspace, fails.
+    let bin = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink("/bin/sh", bin.path().join("sh")).expect("symlink");
+    let output = stroem()
+        .args(["run", "js", "--path", &path_arg(&dir)])
+        .env("PATH", bin.path())
+        .output()
+        .expect("stroem runs");
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("`node` is not installed on this worker or not on its PATH"),
+        "{text}"
+    );
+}
