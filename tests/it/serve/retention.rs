@@ -95,7 +95,9 @@ serve_test! {
         let server = home.start().await;
         let server_ref = &server;
         eventually("the old job to be deleted", Duration::from_secs(30), || async move {
-            server_ref.get(&format!("/api/jobs/{old}")).await.status == 404
+            let deleted = &server_ref.orchestrator().store().metrics().families().retention_deleted;
+            // The counter moves just after the batch's commit.
+            server_ref.get(&format!("/api/jobs/{old}")).await.status == 404 && deleted.get(&["jobs"]) == 1
         })
         .await;
         assert!(log_files(&home, old).is_empty(), "{:?}", log_files(&home, old));
