@@ -7,7 +7,17 @@ use std::time::Duration;
 use crate::server_harness::{Home, eventually, serve_test, step};
 
 const WORKSPACE: &str = r#"
+actions:
+  on-gpu:
+    type: script
+    tags: [gpu]
+    script: echo "on a gpu"
 tasks:
+  split:
+    mode: local
+    flow:
+      prepare: { type: script, script: echo prepared }
+      train: { action: on-gpu, depends_on: [prepare] }
   build:
     mode: local
     input:
@@ -68,6 +78,41 @@ serve_test! {
         let logs = server.get(&format!("/api/jobs/{id}/logs")).await.json();
         let text = logs["logs"].as_str().unwrap_or_default();
         assert!(text.contains("fresh copy") && !text.contains("leaked"), "{logs:#}");
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn a_step_the_pinned_worker_cannot_run_fails_naming_the_pin(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure(&format!(
+            "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n\
+             recovery:\n  heartbeat_timeout_secs: 60\n  sweep_interval_secs: 1\n  \
+             unmatched_step_timeout_secs: 5\n",
+            workspace.display()
+        ));
+        let server = home.start().await;
+        // A worker with the `gpu` tag is active, but the job is pinned to the embedded worker
+        // (API §7.5 rule 4), which lacks it: `train` can never be claimed.
+        let gpu = stroem::store::WorkerRegistration {
+            name: "gpu".to_owned(),
+            version: "0".to_owned(),
+            capabilities: vec!["script".to_owned()],
+            tags: vec!["gpu".to_owned()],
+            max_concurrent: 1,
+        };
+        server.orchestrator().register_worker(&gpu).await.expect("register");
+        let id = server.execute("default", "split", "{}").await;
+        let job = server.wait_finished(id).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert_eq!(step(&job, "prepare")["status"], "completed", "{job:#}");
+        let error = step(&job, "train")["error_message"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            error.starts_with("the worker this local job is pinned to (")
+                && error.ends_with("cannot run this step (needs capability 'script', tags [gpu])"),
+            "{job:#}"
+        );
         server.stop().await;
     }
 }
