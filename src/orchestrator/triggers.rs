@@ -453,6 +453,8 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         depth: 0,
         timeout_secs: None,
         source_job_id: None,
+        mode: crate::workflow::model::TaskMode::Distributed,
+        pinned_worker: None,
         steps: Steps::default(),
         mask: None,
     }

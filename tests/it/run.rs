@@ -863,5 +863,54 @@ fn a_javascript_step_without_node_fails_with_an_error_naming_the_interpreter() {
     assert!(
         text.contains("`node` is not installed on this worker or not on its PATH"),
         "{text}"
+
+/// `mode: local` under `stroem run` (WF §8): everything runs on this machine anyway, so the
+/// job's steps share one working copy — a file one step writes is there for the next — while
+/// a distributed job's steps each get a fresh copy. The shared copy goes when the job ends.
+#[test]
+fn a_local_job_s_steps_share_one_working_copy() {
+    let marker = tempfile::tempdir().expect("temp dir");
+    let yaml = format!(
+        r#"
+tasks:
+  local:
+    mode: local
+    flow:
+      write:
+        type: script
+        script: echo shared > note.txt; pwd > "{dir}/workdir"
+      read:
+        type: script
+        depends_on: [write]
+        script: cat note.txt
+  apart:
+    flow:
+      write: {{ type: script, script: echo shared > note.txt }}
+      read:
+        type: script
+        depends_on: [write]
+        script: test -e note.txt && echo leaked || echo fresh
+"#,
+        dir = marker.path().display()
+    );
+    let dir = workspace(&yaml, &[]);
+    let output = run(&["local", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("[read] shared"),
+        "{}",
+        stdout(&output)
+    );
+    let workdir = std::fs::read_to_string(marker.path().join("workdir")).expect("workdir");
+    assert!(
+        !Path::new(workdir.trim()).exists(),
+        "the shared copy is removed"
+    );
+    let output = run(&["apart", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("[read] fresh"),
+        "{}",
+        stdout(&output)
     );
 }
