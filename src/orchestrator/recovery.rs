@@ -24,6 +24,8 @@ pub struct Sweep {
     pub timed_out_jobs: usize,
     /// Ready steps failed because no active worker could run them (item 6).
     pub unmatched_steps: usize,
+    /// Task-level retries made (WF §13.1 [P2]).
+    pub retries: usize,
     pub events: usize,
 }
 
@@ -104,6 +106,23 @@ impl Orchestrator {
             }
         }
         sweep.unmatched_steps = self.fail_unmatched(now).await?;
+        // WF §13.1: retries whose delay is over, should their timer have been lost with a
+        // restart or run on another server.
+        for job_id in self.inner.store.due_retries(now).await? {
+            match self.create_retry(job_id).await {
+                Ok(Some(_)) => sweep.retries += 1,
+                Ok(None) | Err(OrchestratorError::JobNotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%job_id, %error, "creating a task retry failed");
+                }
+            }
+        }
+        // WF §8: an admission pass for every task with queued jobs, should a pass have been
+        // lost between a commit and its pass.
+        for (workspace, task) in self.inner.store.tasks_with_queued_jobs().await? {
+            let effects = self.admit(&workspace, &task).await?;
+            self.carry_out(effects).await;
+        }
         if sweep != Sweep::default() {
             tracing::info!(?sweep, "recovery sweep");
         }

@@ -15,7 +15,8 @@ use crate::engine::{JobState, StepState, Steps};
 
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
-     parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id";
+     parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id, \
+     retry_of_job_id, retry_attempt, retry_due_at, retry_job_id, queued";
 
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
@@ -50,6 +51,13 @@ pub(crate) struct JobRow {
     pub mask: Option<String>,
     /// The job a re-run or restart was made from (API §3.3 [P2]).
     pub source_job_id: Option<Uuid>,
+    /// Task-level retries (WF §13.1 [P2]).
+    pub retry_of_job_id: Option<Uuid>,
+    pub retry_attempt: i64,
+    pub retry_due_at: Option<i64>,
+    pub retry_job_id: Option<Uuid>,
+    /// Waiting for admission under the task's `concurrency` (WF §8 [P2]).
+    pub queued: bool,
 }
 
 /// One `steps` row.
@@ -89,7 +97,7 @@ pub(crate) struct StepRow {
 }
 
 impl JobRow {
-    pub fn from_state(job: &JobState, priority: i64) -> Result<JobRow> {
+    pub fn from_state(job: &JobState) -> Result<JobRow> {
         Ok(JobRow {
             id: job.id,
             workspace: job.workspace.clone(),
@@ -109,9 +117,14 @@ impl JobRow {
             revision: job.revision.clone(),
             depth: i64::from(job.depth),
             timeout_secs: job.timeout_secs.map(to_i64).transpose()?,
-            priority,
+            priority: job.priority,
             mask: job.mask.as_ref().map(to_json).transpose()?,
             source_job_id: job.source_job_id,
+            retry_of_job_id: job.retry_of_job_id,
+            retry_attempt: i64::from(job.retry_attempt),
+            retry_due_at: opt_millis(job.retry_due_at),
+            retry_job_id: job.retry_job_id,
+            queued: job.queued,
         })
     }
 
@@ -141,6 +154,12 @@ impl JobRow {
             steps: steps.into(),
             mask: self.mask.as_deref().map(from_json).transpose()?,
             source_job_id: self.source_job_id,
+            priority: self.priority,
+            retry_of_job_id: self.retry_of_job_id,
+            retry_attempt: to_u32(self.retry_attempt)?,
+            retry_due_at: opt_from_millis(self.retry_due_at)?,
+            retry_job_id: self.retry_job_id,
+            queued: self.queued,
         })
     }
 }
@@ -249,6 +268,11 @@ macro_rules! read_job {
             priority: sqlx::Row::try_get(row, "priority")?,
             mask: sqlx::Row::try_get(row, "mask")?,
             source_job_id: sqlx::Row::try_get(row, "source_job_id")?,
+            retry_of_job_id: sqlx::Row::try_get(row, "retry_of_job_id")?,
+            retry_attempt: sqlx::Row::try_get(row, "retry_attempt")?,
+            retry_due_at: sqlx::Row::try_get(row, "retry_due_at")?,
+            retry_job_id: sqlx::Row::try_get(row, "retry_job_id")?,
+            queued: sqlx::Row::try_get(row, "queued")?,
         }
     }};
 }
@@ -317,6 +341,11 @@ macro_rules! bind_job {
             .bind(row.priority)
             .bind(row.mask.as_deref())
             .bind(row.source_job_id)
+            .bind(row.retry_of_job_id)
+            .bind(row.retry_attempt)
+            .bind(row.retry_due_at)
+            .bind(row.retry_job_id)
+            .bind(row.queued)
     }};
 }
 pub(crate) use bind_job;
