@@ -178,15 +178,16 @@ pub struct JobState {
     #[serde(default = "first_attempt")]
     pub retry_attempt: u32,
     /// On a failed job with attempts left: when its retry job is due. Cleared when the retry
-    /// job is created (see `retry_job_id`) or the retry is cancelled.
-    #[serde(default)]
+    /// job is created (see `retry_job_id`) or the retry is cancelled. Left out when unset, as
+    /// in the API's job detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_due_at: Option<DateTime<Utc>>,
     /// The retry job created from this one, the next link of the chain.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_job_id: Option<Uuid>,
     /// Waiting for admission under its task's `concurrency` limit (WF §8 [P2]): the job is
     /// `pending` and no step is promoted until [`Event::JobAdmitted`](super::Event).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub queued: bool,
     pub steps: Steps,
     /// `None` only for jobs stored before masks were kept with jobs: their views mask with the

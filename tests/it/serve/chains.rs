@@ -71,7 +71,9 @@ fn id_of(value: &Value) -> Uuid {
 /// The jobs of `task`, newest first.
 async fn jobs_of(server: &Server, task: &str) -> Vec<Value> {
     let reply = server
-        .get(&format!("/api/jobs?workspace=default&task_name={task}&limit=100"))
+        .get(&format!(
+            "/api/jobs?workspace=default&task_name={task}&limit=100"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json().as_array().cloned().expect("a list of jobs")

@@ -206,11 +206,7 @@ function JobView({
           </Fact>
         )}
         {job.priority !== 0 && <Fact label="Priority">{job.priority}</Fact>}
-        {chain.length > 0 && (
-          <Fact label="Attempt">
-            {job.retry_attempt} of the chain
-          </Fact>
-        )}
+        {chain.length > 0 && <Fact label="Attempt">{job.retry_attempt} of the chain</Fact>}
         {job.parent_job_id !== null && (
           <Fact label="Parent job">
             <Link to={`/jobs/${job.parent_job_id}`} className="font-mono text-xs">
