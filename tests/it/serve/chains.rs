@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use stroem::orchestrator::JobSource;
 use uuid::Uuid;
 
-use crate::server_harness::{Home, Server, eventually, serve_test};
+use super::leases::{claim, register};
+use crate::server_harness::{Home, Server, eventually, serve_test, step};
 
 /// The one bound every wait of these tests shares.
 const WAIT: Duration = Duration::from_secs(60);
@@ -40,6 +41,16 @@ tasks:
       call: { type: script, script: exit 1 }
     on_error:
       - action: { type: script, script: echo failed for good }
+  parent:
+    flow:
+      sub: { type: task, task: flaky }
+  plain:
+    flow:
+      work: { type: script, script: echo plain }
+  urgent:
+    priority: 9
+    flow:
+      work: { type: script, script: echo urgent }
   limited:
     concurrency: 2
     priority: 7
@@ -324,5 +335,50 @@ serve_test! {
         }
         one.stop().await;
         two.stop().await;
+    }
+}
+
+serve_test! {
+    async fn a_parent_step_waits_for_its_child_chain_and_takes_its_last_result(backend) {
+        let home = Home::new(backend).await;
+        let server = start(&home, true).await;
+        let parent = server.execute("default", "parent", "{}").await;
+        let done = server.wait_finished(parent).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+        let sub = step(&done, "sub");
+        assert_eq!(sub["status"], "completed", "{done:#}");
+        // The step knows the chain by its first job, whose detail shows the whole chain.
+        let first = server.job(id_of(&sub["child_job_id"])).await;
+        assert_eq!(first["retry_attempt"], 1, "{first:#}");
+        assert_eq!(first["parent_job_id"], parent.to_string(), "{first:#}");
+        let chain = first["retry_chain"].as_array().expect("retry_chain");
+        assert_eq!(chain.len(), 3, "{first:#}");
+        let last = server.job(id_of(&chain[2]["job_id"])).await;
+        assert_eq!(last["parent_job_id"], parent.to_string(), "{last:#}");
+        assert_eq!(last["status"], "completed", "{last:#}");
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn steps_of_a_higher_priority_task_are_claimed_first(backend) {
+        let home = Home::new(backend).await;
+        let server = start(&home, false).await;
+        let orchestrator = server.orchestrator();
+        let plain = orchestrator
+            .create_job("default", "plain", json!({}), JobSource::api())
+            .await
+            .expect("job");
+        let urgent = orchestrator
+            .create_job("default", "urgent", json!({}), JobSource::api())
+            .await
+            .expect("job");
+        assert_eq!(server.job(urgent.id).await["priority"], 9);
+        assert_eq!(server.job(plain.id).await["priority"], 0);
+        let worker = register(orchestrator, "test worker").await;
+        // The older job waits: the newer one's task has the higher priority (API §7.5).
+        assert_eq!(claim(orchestrator, worker).await.lease.job_id, urgent.id);
+        assert_eq!(claim(orchestrator, worker).await.lease.job_id, plain.id);
+        server.stop().await;
     }
 }
