@@ -47,11 +47,6 @@ impl From<TaskMode> for JobMode {
 pub struct JobView<'a> {
     /// How the job's values are masked (the orchestrator's `view_mask`).
     pub mask: &'a ViewMask,
-    /// [P2] job priority; 0 until then.
-    pub priority: i64,
-    /// [P2] task-level retries.
-    pub retry_of_job_id: Option<Uuid>,
-    pub retry_attempt: u32,
     /// The job's plan, when at hand, adds what only the workflow knows: each step's `when`,
     /// its written `for_each` and its `action_image`.
     pub plan: Option<&'a JobPlan>,
@@ -60,13 +55,7 @@ pub struct JobView<'a> {
 impl<'a> JobView<'a> {
     /// A first-attempt job of priority 0, without a plan.
     pub fn new(mask: &'a ViewMask) -> Self {
-        JobView {
-            mask,
-            priority: 0,
-            retry_of_job_id: None,
-            retry_attempt: 1,
-            plan: None,
-        }
+        JobView { mask, plan: None }
     }
 
     pub fn with_plan(self, plan: &'a JobPlan) -> Self {
@@ -94,8 +83,13 @@ pub struct JobSummary {
     pub revision: String,
     pub priority: i64,
     pub parent_job_id: Option<Uuid>,
+    /// [P2] task-level retries: the first job of the chain, on every later job (WF §13.1).
     pub retry_of_job_id: Option<Uuid>,
     pub retry_attempt: u32,
+    /// [P2] a job waiting for admission under its task's `concurrency` (WF §8): its place in
+    /// the task's queue, from 1; omitted for other jobs (docs/deviations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
     #[serde(with = "super::time")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "super::time::option")]
@@ -116,10 +110,12 @@ impl JobSummary {
             source_type: job.source_type.clone(),
             source_id: job.source_id.clone(),
             revision: job.revision.clone(),
-            priority: view.priority,
+            priority: job.priority,
             parent_job_id: job.parent_job_id,
-            retry_of_job_id: view.retry_of_job_id,
-            retry_attempt: view.retry_attempt,
+            retry_of_job_id: job.retry_of_job_id,
+            retry_attempt: job.retry_attempt,
+            // The server fills it from the queue.
+            queue_position: None,
             created_at: job.created_at,
             started_at: job.started_at,
             completed_at: job.completed_at,
@@ -151,6 +147,32 @@ pub struct JobDetail {
     /// For a hook job: the job whose end fired it.
     #[serde(default)]
     pub hook_of_job_id: Option<Uuid>,
+    /// [P2] a failed job whose task-level retry is still to come: when it is due.
+    #[serde(
+        with = "crate::api::time::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_due_at: Option<DateTime<Utc>>,
+    /// [P2] the retry job made from this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_job_id: Option<Uuid>,
+    /// [P2] every job of the task-level retry chain this job belongs to, in attempt order;
+    /// empty for a job that is no retry and was not retried. The server fills it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_chain: Vec<ChainJob>,
+}
+
+/// One job of a task-level retry chain (WF §13.1 [P2]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainJob {
+    pub job_id: Uuid,
+    pub retry_attempt: u32,
+    pub status: JobStatus,
+    #[serde(with = "crate::api::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::api::time::option", default)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 /// One hook job, as the job that fired it lists it.
@@ -181,6 +203,9 @@ impl JobDetail {
                 .flatten()
                 .and_then(|source| source.split('/').next())
                 .and_then(|id| Uuid::parse_str(id).ok()),
+            retry_due_at: job.retry_due_at,
+            retry_job_id: job.retry_job_id,
+            retry_chain: Vec::new(),
             steps: job
                 .steps
                 .iter()

@@ -24,7 +24,7 @@ pub use execute::{
     ExecuteRequest, JobStatusReply, OkReply, OkStatus, WebhookJobReply, WebhookReply,
 };
 pub use health::{DbStatus, HealthReply, HealthStatus};
-pub use job::{JobDetail, JobMode, JobSummary, JobView, RetryView, StepView};
+pub use job::{ChainJob, JobDetail, JobMode, JobSummary, JobView, RetryView, StepView};
 pub use job_ref::{JobRef, JobRefError};
 pub use logs::LogsReply;
 pub use protocol::{

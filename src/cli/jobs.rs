@@ -93,11 +93,22 @@ pub fn render(jobs: &[JobSummary], style: Style, now: DateTime<Utc>) -> String {
     ]);
     for job in jobs {
         let status = job.status.as_str();
+        // WF §8, §13.1 [P2]: a queued job's place, a retry's attempt.
+        let mut note = String::new();
+        if let Some(position) = job.queue_position {
+            note.push_str(&format!(" (queued #{position})"));
+        }
+        if job.retry_attempt > 1 {
+            note.push_str(&format!(" (retry #{})", job.retry_attempt));
+        }
         table.styled_row(vec![
             plain(job.job_id.to_string()),
             plain(job.workspace.clone()),
             plain(job.task_name.clone()),
-            (status.to_owned(), style.status(status)),
+            (
+                format!("{status}{note}"),
+                format!("{}{note}", style.status(status)),
+            ),
             plain(job.source_type.clone()),
             plain(render::time(Some(job.created_at))),
             plain(render::duration(job.started_at, job.completed_at, now)),
@@ -108,4 +119,30 @@ pub fn render(jobs: &[JobSummary], style: Style, now: DateTime<Utc>) -> String {
 
 fn plain(text: String) -> (String, String) {
     (text.clone(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_jobs_and_retries_are_marked() {
+        let jobs: Vec<JobSummary> = serde_json::from_value(serde_json::json!([
+            {"job_id": uuid::Uuid::from_u128(1), "workspace": "default", "task_name": "deploy",
+             "mode": "distributed", "status": "pending", "source_type": "api", "source_id": null,
+             "revision": "r", "priority": 0, "parent_job_id": null, "retry_of_job_id": null,
+             "retry_attempt": 1, "queue_position": 2, "created_at": "2026-03-01T12:00:00.000Z",
+             "started_at": null, "completed_at": null, "error": null},
+            {"job_id": uuid::Uuid::from_u128(2), "workspace": "default", "task_name": "sync",
+             "mode": "distributed", "status": "running", "source_type": "retry",
+             "source_id": null, "revision": "r", "priority": 0, "parent_job_id": null,
+             "retry_of_job_id": uuid::Uuid::from_u128(3), "retry_attempt": 3,
+             "created_at": "2026-03-01T12:00:00.000Z", "started_at": null,
+             "completed_at": null, "error": null},
+        ]))
+        .expect("job summaries");
+        let text = render(&jobs, Style::plain(), Utc::now());
+        assert!(text.contains("pending (queued #2)"), "{text}");
+        assert!(text.contains("running (retry #3)"), "{text}");
+    }
 }

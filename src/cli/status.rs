@@ -60,6 +60,24 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     if let Some(parent) = summary.parent_job_id {
         rows.push(("parent", parent.to_string()));
     }
+    // WF §8 [P2]: waiting for a slot under the task's `concurrency`.
+    if let Some(position) = summary.queue_position {
+        rows.push(("queued", format!("#{position} in the task's queue")));
+    }
+    if summary.priority != 0 {
+        rows.push(("priority", summary.priority.to_string()));
+    }
+    // WF §13.1 [P2]: the task-level retry chain.
+    if !job.retry_chain.is_empty() {
+        let total = job.retry_chain.len();
+        rows.push((
+            "attempt",
+            format!("{} (chain of {total})", summary.retry_attempt),
+        ));
+    }
+    if let Some(due) = job.retry_due_at {
+        rows.push(("retry", format!("due {}", render::time(Some(due)))));
+    }
     if let Some(error) = &summary.error {
         rows.push(("error", style.stderr_line(error)));
     }
@@ -77,6 +95,7 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
         ));
     }
     text.push_str(&hook_lines(job, style));
+    text.push_str(&chain_lines(job, style));
     if job.steps.is_empty() {
         return text;
     }
@@ -114,6 +133,28 @@ pub fn hook_lines(job: &JobDetail, style: Style) -> String {
     text
 }
 
+/// `retries` and one line per job of the task-level retry chain: attempt, status, id, with
+/// this job marked (WF §13.1 [P2]).
+pub fn chain_lines(job: &JobDetail, style: Style) -> String {
+    let mut text = String::new();
+    for (index, link) in job.retry_chain.iter().enumerate() {
+        let label = if index == 0 { "retries" } else { "" };
+        let this = if link.job_id == job.summary.job_id {
+            " (this job)"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "{:<9} #{} {} {}{this}\n",
+            style.bold(label),
+            link.retry_attempt,
+            style.status(link.status.as_str()),
+            link.job_id
+        ));
+    }
+    text
+}
+
 fn plain(text: String) -> (String, String) {
     (text.clone(), text)
 }
@@ -142,6 +183,45 @@ mod tests {
             text.contains(
                 "hooks     on_error _hook:notify completed 00000000-0000-0000-0000-000000000001\n"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_retry_chain_and_a_queue_place_are_shown() {
+        let id = uuid::Uuid::from_u128(2);
+        let job: JobDetail = serde_json::from_value(serde_json::json!({
+            "job_id": id, "workspace": "default", "task_name": "sync", "mode": "distributed",
+            "status": "pending", "source_type": "retry",
+            "source_id": "00000000-0000-0000-0000-000000000001", "revision": "r",
+            "priority": 3, "parent_job_id": null,
+            "retry_of_job_id": "00000000-0000-0000-0000-000000000001", "retry_attempt": 2,
+            "queue_position": 4,
+            "created_at": "2026-03-01T12:00:00.000Z", "started_at": null, "completed_at": null,
+            "error": null, "input": {}, "raw_input": {}, "output": null,
+            "parent_step_name": null, "timeout_secs": null, "steps": [],
+            "retry_chain": [
+                {"job_id": "00000000-0000-0000-0000-000000000001", "retry_attempt": 1,
+                 "status": "failed", "created_at": "2026-03-01T11:00:00.000Z",
+                 "completed_at": "2026-03-01T11:01:00.000Z"},
+                {"job_id": id, "retry_attempt": 2, "status": "pending",
+                 "created_at": "2026-03-01T12:00:00.000Z", "completed_at": null},
+            ],
+        }))
+        .expect("job detail");
+        let text = render(&job, Style::plain(), Utc::now());
+        assert!(
+            text.contains("queued    #4 in the task's queue\n"),
+            "{text}"
+        );
+        assert!(text.contains("priority  3\n"), "{text}");
+        assert!(text.contains("attempt   2 (chain of 2)\n"), "{text}");
+        assert!(
+            text.contains("retries   #1 failed 00000000-0000-0000-0000-000000000001\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("          #2 pending 00000000-0000-0000-0000-000000000002 (this job)\n"),
             "{text}"
         );
     }

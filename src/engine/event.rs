@@ -61,10 +61,18 @@ pub enum Event {
         by: String,
         reason: Option<String>,
     },
+    /// A slot of the task's `concurrency` limit was given to this queued job (WF §8 [P2]): its
+    /// steps are promoted from now on.
+    JobAdmitted,
+    /// The retry job of this failed job was created (WF §13.1 [P2]): the chain goes on there.
+    /// Accepted only on a finished job whose retry is due.
+    RetryCreated { retry_job_id: Uuid },
     /// Time passed: ready task steps whose retry delay is over are dispatched again. Send it at
     /// [`JobState::next_retry_at`](super::state::JobState::next_retry_at).
     Tick,
     /// Someone cancelled the job (API §8.4): `by` is who (`alice@example.com`, `parent job …`).
+    /// On a failed job waiting for its task-level retry, the retry is cancelled instead
+    /// ([`Effect::RetryCancelled`]).
     CancelRequested { by: Option<String> },
     /// The job ran past its task `timeout` (WF §13.2).
     JobTimedOut,
@@ -105,11 +113,22 @@ pub enum Effect {
     ///
     /// [`suspended_hook_variable`]: super::hooks::hook_variable
     StepSuspended { step: String, message: String },
+    /// The job was created `queued` under its task's `concurrency` limit (WF §8 [P2]): admit
+    /// the task's queued jobs while it has free slots — highest `priority`, then oldest first —
+    /// each with [`Event::JobAdmitted`]. Whenever a job of the task finishes, do the same.
+    JobQueued,
     /// A `_server` log line (stream `stderr`, attempt null, timestamped now).
     Log { line: String },
-    /// Every step is terminal: the job has its final status, output and error. Fire hooks,
-    /// update the parent step, finalise the log.
+    /// Every step is terminal: the job has its final status, output and error. Finalise the
+    /// log; unless a task-level retry is due ([`JobState::retry_pending`], WF §13.1), fire
+    /// hooks and update the parent step — with a retry due, the executor creates the retry job
+    /// at `retry_due_at` and answers [`Event::RetryCreated`].
+    ///
+    /// [`JobState::retry_pending`]: super::state::JobState::retry_pending
     JobFinished { status: JobStatus },
+    /// The pending task-level retry of a failed job was cancelled: the chain ends with this
+    /// job. Fire its hooks and update the parent step as for [`Effect::JobFinished`].
+    RetryCancelled,
 }
 
 /// An event that does not fit the job's state. Nothing was changed.
@@ -135,6 +154,10 @@ pub enum EventError {
     StaleChild { step: String, child: Uuid },
     #[error("the job has already finished")]
     JobFinished,
+    #[error("the job is not queued")]
+    NotQueued,
+    #[error("the job has no retry due")]
+    NoRetryDue,
 }
 
 impl EventError {

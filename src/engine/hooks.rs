@@ -29,7 +29,8 @@ pub fn hook_event(job: &JobState) -> Option<HookEvent> {
 /// The hook entries that fire (WF §14.1): the task's own for this event when it defines any;
 /// otherwise the workspace-level ones, but only for top-level jobs. Hook jobs never fire hooks.
 pub fn hooks_to_fire<'d>(def: &'d WorkspaceDef, job: &JobState, event: HookEvent) -> &'d [Hook] {
-    if job.source_type == "hook" {
+    // A failed job whose task-level retry goes on is not the chain's last (WF §13.1).
+    if job.source_type == "hook" || job.chain_continues() {
         return &[];
     }
     let own = def

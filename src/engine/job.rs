@@ -16,7 +16,8 @@ use crate::workflow::model::Duration;
 
 /// Creates a job of `plan` with its validated `input` (WF §3.2 already passed) and applies the
 /// rules once, so steps without dependencies are ready (or the job already finished, when every
-/// step is skipped). `ctx.mask` is the job's full mask set: [`super::job_masker`] of the
+/// step is skipped). A job of a task with a `concurrency` limit (WF §8 [P2]) is created
+/// `queued` instead: nothing is promoted until the executor admits it ([`Event::JobAdmitted`]). `ctx.mask` is the job's full mask set: [`super::job_masker`] of the
 /// revision's and [`super::mask_record`] of this plan, input and `meta.inherited_mask`.
 pub fn create(
     plan: &JobPlan,
@@ -49,10 +50,19 @@ pub fn create(
         source_job_id: meta.source_job_id,
         mode: plan.mode,
         pinned_worker: None,
+        priority: plan.priority,
+        retry_of_job_id: meta.retry_of.map(|link| link.first_job_id),
+        retry_attempt: meta.retry_of.map_or(1, |link| link.attempt),
+        retry_due_at: None,
+        retry_job_id: None,
+        queued: plan.concurrency.is_some(),
         steps,
         mask: Some(mask),
     };
     let mut effects = Vec::new();
+    if job.queued {
+        effects.push(Effect::JobQueued);
+    }
     Settle {
         plan,
         ctx,
@@ -60,8 +70,48 @@ pub fn create(
         effects: &mut effects,
     }
     .run(&mut job);
+    // A job that fails at creation (a `when` error) is retried after the plain delay.
+    schedule_retry(&mut job, plan, now, &mut || 0.0, &mut effects);
     super::masking::protect(&mut job, plan, ctx.mask);
     (job, effects)
+}
+
+/// WF §13.1 task retry: a job that just ended `failed` (not `cancelled`) with attempts left in
+/// its task's `retry` block gets `retry_due_at`, and a `_server` line says so before the
+/// [`Effect::JobFinished`] that finalises its log.
+fn schedule_retry(
+    job: &mut JobState,
+    plan: &JobPlan,
+    now: DateTime<Utc>,
+    jitter: Jitter<'_>,
+    effects: &mut Vec<Effect>,
+) {
+    let Some(finished) = effects
+        .iter()
+        .position(|effect| matches!(effect, Effect::JobFinished { .. }))
+    else {
+        return;
+    };
+    let Some(retry) = plan.retry.as_ref() else {
+        return;
+    };
+    // Hook jobs fire no hooks and are not retried either: a chain of them would be
+    // invisible from the job that fired them (docs/deviations.md).
+    if job.status != JobStatus::Failed
+        || job.retry_attempt >= retry.max_attempts
+        || job.source_type == "hook"
+    {
+        return;
+    }
+    let delay = retry_delay(retry, job.retry_attempt, jitter);
+    job.retry_due_at = Some(now + delay);
+    let line = format!(
+        "job attempt {} of {} failed; retrying the job in {}",
+        job.retry_attempt,
+        retry.max_attempts,
+        format_delay(delay)
+    );
+    effects.insert(finished, Effect::Log { line });
 }
 
 fn initial_step(planned: &PlannedStep) -> StepState {
@@ -103,7 +153,7 @@ pub fn apply(
     jitter: Jitter<'_>,
 ) -> Result<Vec<Effect>, EventError> {
     if job.is_finished() {
-        return Err(EventError::JobFinished);
+        return chain_event(job, event);
     }
     let mut change = Change {
         plan,
@@ -120,8 +170,39 @@ pub fn apply(
         effects: &mut effects,
     }
     .run(job);
+    schedule_retry(job, plan, now, change.jitter, &mut effects);
     super::masking::protect(job, plan, ctx.mask);
     Ok(effects)
+}
+
+/// The events a finished job still takes: those of its task-level retry (WF §13.1).
+fn chain_event(job: &mut JobState, event: Event) -> Result<Vec<Effect>, EventError> {
+    if !job.retry_pending() {
+        return Err(EventError::JobFinished);
+    }
+    match event {
+        Event::RetryCreated { retry_job_id } => {
+            job.retry_due_at = None;
+            job.retry_job_id = Some(retry_job_id);
+            Ok(vec![Effect::Log {
+                line: format!(
+                    "retried as job {retry_job_id} (attempt {})",
+                    job.retry_attempt + 1
+                ),
+            }])
+        }
+        Event::CancelRequested { by } => {
+            job.retry_due_at = None;
+            let by = by.map_or_else(String::new, |by| format!(" by {by}"));
+            Ok(vec![
+                Effect::Log {
+                    line: format!("retry cancelled{by}"),
+                },
+                Effect::RetryCancelled,
+            ])
+        }
+        _ => Err(EventError::JobFinished),
+    }
 }
 
 /// The direct consequence of one event, before re-evaluation.
@@ -302,6 +383,13 @@ impl<'a> Change<'a, '_> {
                 self.log(format!("step '{step}' {error}"));
                 self.fail_step(&mut job.steps[position], error);
             }
+            Event::JobAdmitted => {
+                if !job.queued {
+                    return Err(EventError::NotQueued);
+                }
+                job.queued = false;
+            }
+            Event::RetryCreated { .. } => return Err(EventError::NoRetryDue),
             Event::Tick => {}
             Event::CancelRequested { by } => {
                 if job.is_halted() {

@@ -44,7 +44,7 @@ pub use render::{
 };
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
-    JobMeta, JobState, JobStatus, MaskRecord, RetryRecord, StepState, StepStatus, Steps,
+    JobMeta, JobState, JobStatus, MaskRecord, RetryOf, RetryRecord, StepState, StepStatus, Steps,
 };
 pub use timing::{Jitter, job_deadline, retry_delay, step_deadline};
 

@@ -99,6 +99,12 @@ pub struct JobPlan {
     pub timeout: Option<Duration>,
     /// `local`: every worker step on the worker the first claim pins the job to (API §7.9).
     pub mode: TaskMode,
+    /// Task-level retry (WF §13.1 [P2]): failed jobs are re-run as new jobs.
+    pub retry: Option<Retry>,
+    /// At most this many jobs of the task admitted at once (WF §8 [P2]).
+    pub concurrency: Option<u32>,
+    /// Claim order of the task's jobs (API §7.5 [P2]); 0 when the task sets none.
+    pub priority: i64,
     /// Steps in topological order; among steps whose dependencies are placed, YAML order wins.
     pub steps: Vec<PlannedStep>,
     index: HashMap<String, usize>,
@@ -164,6 +170,9 @@ impl JobPlan {
             task_input: task_def.input.clone(),
             timeout: task_def.timeout,
             mode: task_def.mode,
+            retry: task_def.retry.clone(),
+            concurrency: task_def.concurrency,
+            priority: task_def.priority.unwrap_or(0),
             steps,
             index,
         };

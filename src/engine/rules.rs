@@ -66,6 +66,11 @@ impl Settle<'_> {
         if job.is_finished() {
             return;
         }
+        // A queued job promotes nothing (WF §8 [P2]); cancelling it still finishes it.
+        if job.queued {
+            self.finish_if_done(job);
+            return;
+        }
         let mut index = Index::of(job, self.plan);
         loop {
             let mut changed = false;

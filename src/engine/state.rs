@@ -98,6 +98,17 @@ pub struct JobMeta {
     /// Mask values the job that led to this one hands on (WF §16.3): a child job gets its
     /// parent's, a hook job its original job's.
     pub inherited_mask: Vec<String>,
+    /// Set on a task-level retry (WF §13.1 [P2]): the chain it continues.
+    pub retry_of: Option<RetryOf>,
+}
+
+/// Where a task-level retry sits in its chain (WF §13.1 [P2]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryOf {
+    /// The first job of the chain (API §2.4 `retry_of_job_id`).
+    pub first_job_id: Uuid,
+    /// This job's attempt, from 2 (the first job is attempt 1).
+    pub attempt: u32,
 }
 
 /// What must stay masked in a job's views that its workspace revision cannot tell (WF §16.3),
@@ -166,6 +177,27 @@ pub struct JobState {
     /// step of the job goes to it. Set by the claim, never by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_worker: Option<Uuid>,
+    /// Claim order (API §7.5 [P2]): the task's `priority`, fixed at creation.
+    #[serde(default)]
+    pub priority: i64,
+    /// Task-level retries (WF §13.1 [P2]): the first job of the chain, on every later job.
+    #[serde(default)]
+    pub retry_of_job_id: Option<Uuid>,
+    /// Which attempt of its chain the job is, from 1.
+    #[serde(default = "first_attempt")]
+    pub retry_attempt: u32,
+    /// On a failed job with attempts left: when its retry job is due. Cleared when the retry
+    /// job is created (see `retry_job_id`) or the retry is cancelled. Left out when unset, as
+    /// in the API's job detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_due_at: Option<DateTime<Utc>>,
+    /// The retry job created from this one, the next link of the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_job_id: Option<Uuid>,
+    /// Waiting for admission under its task's `concurrency` limit (WF §8 [P2]): the job is
+    /// `pending` and no step is promoted until [`Event::JobAdmitted`](super::Event).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
     pub steps: Steps,
     /// `None` only for jobs stored before masks were kept with jobs: their views mask with the
     /// revision while it is at hand and show nothing secret-bearing otherwise (fail closed).
@@ -174,7 +206,27 @@ pub struct JobState {
     pub mask: Option<MaskRecord>,
 }
 
+fn first_attempt() -> u32 {
+    1
+}
+
 impl JobState {
+    /// Whether the job ended `failed` and a retry of it is still to be made (WF §13.1): its
+    /// chain goes on, so its hooks and its parent wait for the chain's last job.
+    pub fn retry_pending(&self) -> bool {
+        self.retry_due_at.is_some()
+    }
+
+    /// Whether a later job of the chain decides the outcome: a retry is due or was made.
+    pub fn chain_continues(&self) -> bool {
+        self.retry_due_at.is_some() || self.retry_job_id.is_some()
+    }
+
+    /// The id a parent step knows the chain by: the first job's (WF §13.1).
+    pub fn chain_id(&self) -> Uuid {
+        self.retry_of_job_id.unwrap_or(self.id)
+    }
+
     /// True once a cancellation or a job timeout stopped the job: no step is promoted any more
     /// (R7). A job that merely failed is terminal only when all its steps are, so `failed` with
     /// unfinished steps always means a timeout.

@@ -156,6 +156,7 @@ impl Executor {
         };
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: executor.workspace.revision.clone(),
@@ -186,8 +187,12 @@ impl Executor {
         let mut interrupt = Interrupt::new();
         loop {
             self.claim_ready_steps();
-            // Hook jobs of the top-level job run before the command returns.
-            let all_finished = self.jobs.values().all(|job| job.state.is_finished());
+            // Hook jobs of the top-level job run before the command returns, and so do task-level
+            // retries (WF §13.1).
+            let all_finished = self
+                .jobs
+                .values()
+                .all(|job| job.state.is_finished() && !job.state.retry_pending());
             if all_finished && self.running.is_empty() {
                 break;
             }
@@ -336,7 +341,7 @@ impl Executor {
                     depth,
                 } => self.start_child(job_id, step, &task, input, depth, &mut queue),
                 Effect::CancelChildJob { child_job_id, .. } => self.apply_into(
-                    child_job_id,
+                    self.latest_of_chain(child_job_id),
                     Event::CancelRequested {
                         by: Some(format!("parent job {job_id}")),
                     },
@@ -353,12 +358,20 @@ impl Executor {
                     self.decide(job_id, step, message);
                 }
                 Effect::JobFinished { status } => {
-                    // Every step is terminal: the shared working copy is no longer needed.
-                    if let Some(job) = self.jobs.get_mut(&job_id) {
-                        job.workdir = None;
+                    if !self.jobs[&job_id].state.retry_pending() {
+                        // Every step is terminal: the shared working copy is no longer needed.
+                        if let Some(job) = self.jobs.get_mut(&job_id) {
+                            job.workdir = None;
+                        }
+                        self.job_finished(job_id, status, &mut queue);
                     }
+                    self.admit(job_id, &mut queue);
+                }
+                Effect::RetryCancelled => {
+                    let status = self.jobs[&job_id].state.status;
                     self.job_finished(job_id, status, &mut queue);
                 }
+                Effect::JobQueued => self.admit(job_id, &mut queue),
             }
         }
     }
@@ -376,6 +389,7 @@ impl Executor {
         let inherited_mask = engine::record_of(&parent_job.state, &parent_job.plan).values;
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: parent_job.state.revision.clone(),
@@ -431,12 +445,97 @@ impl Executor {
         };
         let event = Event::ChildJobFinished {
             step,
-            child_job_id: job_id,
+            child_job_id: job.chain_id(),
             status,
             output: job.output.clone(),
             error: job.error.clone(),
         };
         self.apply_into(parent, event, queue);
+    }
+
+    /// Admits queued jobs of `job_id`'s task into its free `concurrency` slots (WF §8 [P2]):
+    /// highest priority first, then oldest, as the server does.
+    fn admit(&mut self, job_id: Uuid, queue: &mut VecDeque<(Uuid, Effect)>) {
+        let job = &self.jobs[&job_id];
+        let Some(limit) = job.plan.concurrency else {
+            return;
+        };
+        let task = job.state.task.clone();
+        let of_task = || {
+            self.jobs
+                .values()
+                .filter(|job| job.state.task == task && !job.state.is_finished())
+        };
+        let admitted = of_task().filter(|job| !job.state.queued).count();
+        let mut waiting: Vec<_> = of_task()
+            .filter(|job| job.state.queued)
+            .map(|job| (-job.state.priority, job.state.created_at, job.state.id))
+            .collect();
+        waiting.sort();
+        let free = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(admitted);
+        for (_, _, id) in waiting.into_iter().take(free) {
+            self.apply_into(id, Event::JobAdmitted, queue);
+        }
+    }
+
+    /// The job of a task-level retry chain that runs now, given the chain's first job.
+    fn latest_of_chain(&self, first: Uuid) -> Uuid {
+        self.jobs
+            .values()
+            .filter(|job| job.state.chain_id() == first)
+            .max_by_key(|job| job.state.retry_attempt)
+            .map_or(first, |job| job.state.id)
+    }
+
+    /// Creates the retry job of a failed job whose task-level retry is due (WF §13.1): same
+    /// input, plan and parent; the top-level job's retry becomes the top-level job.
+    fn create_retry(&mut self, job_id: Uuid, queue: &mut VecDeque<(Uuid, Effect)>) {
+        let old = &self.jobs[&job_id];
+        if !old.state.retry_pending() {
+            return;
+        }
+        let inherited_mask = engine::record_of(&old.state, &old.plan).values;
+        let meta = JobMeta {
+            source_job_id: None,
+            retry_of: Some(engine::RetryOf {
+                first_job_id: old.state.chain_id(),
+                attempt: old.state.retry_attempt + 1,
+            }),
+            id: Uuid::now_v7(),
+            workspace: old.state.workspace.clone(),
+            revision: old.state.revision.clone(),
+            source_type: "retry".to_owned(),
+            source_id: Some(job_id.to_string()),
+            parent_job_id: old.state.parent_job_id,
+            parent_step_name: old.state.parent_step_name.clone(),
+            depth: old.state.depth,
+            raw_input: old.state.raw_input.clone(),
+            inherited_mask,
+        };
+        let (plan, input) = (old.plan.clone(), old.state.input.clone());
+        let (prefix, hook_of) = (old.prefix.clone(), old.hook_of);
+        let id = meta.id;
+        let record = engine::mask_record(&plan, &input, &meta.inherited_mask);
+        let mask = Arc::new(engine::job_masker(&self.workspace.mask, &record));
+        let (state, effects) = engine::create(&plan, meta, input, Utc::now(), &self.eval(&mask));
+        self.jobs.insert(
+            id,
+            LocalJob {
+                state,
+                plan,
+                mask,
+                prefix,
+                hook_of,
+                workdir: None,
+            },
+        );
+        if self.top == job_id {
+            self.top = id;
+        }
+        self.apply_into(job_id, Event::RetryCreated { retry_job_id: id }, queue);
+        queue.extend(effects.into_iter().map(|effect| (id, effect)));
     }
 
     pub(super) fn server_line(&self, job_id: Uuid, line: &str) {
@@ -575,6 +674,7 @@ impl Executor {
     /// The next moment something time-based is due: a retry delay ending, a job timeout, or
     /// the timeout of a task step (worker steps are timed by the runner itself).
     fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let retries = self.jobs.values().filter_map(|job| job.state.retry_due_at);
         self.jobs
             .values()
             .filter(|job| !job.state.is_finished())
@@ -585,6 +685,7 @@ impl Executor {
                     .flatten()
                     .chain(steps)
             })
+            .chain(retries)
             .min()
     }
 
@@ -609,6 +710,17 @@ impl Executor {
         }
         for (id, event) in due {
             self.apply(id, event);
+        }
+        let retries: Vec<Uuid> = self
+            .jobs
+            .values()
+            .filter(|job| job.state.retry_due_at.is_some_and(|at| at <= now))
+            .map(|job| job.state.id)
+            .collect();
+        for id in retries {
+            let mut queue = VecDeque::new();
+            self.create_retry(id, &mut queue);
+            self.carry_out(queue);
         }
     }
 }

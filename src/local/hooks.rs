@@ -91,6 +91,7 @@ impl Executor {
         let inherited_mask = engine::record_of(&job.state, &job.plan).values;
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::now_v7(),
             workspace: LOCAL_WORKSPACE.to_owned(),
             revision: job.state.revision.clone(),

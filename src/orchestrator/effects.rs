@@ -75,7 +75,9 @@ impl Orchestrator {
                 let event = Event::CancelRequested {
                     by: Some(format!("parent job {job_id}")),
                 };
-                match self.apply_only(child_job_id, event).await {
+                // The parent knows a retried child by its chain's first job (WF §13.1).
+                let current = self.latest_of_chain(child_job_id).await?;
+                match self.apply_only(current, event).await {
                     Ok((effects, _)) => Ok(effects),
                     // A child that already ended needs no cancelling.
                     Err(OrchestratorError::Event(_)) => Ok(Vec::new()),
@@ -99,6 +101,24 @@ impl Orchestrator {
                 Ok(self.fire_suspended_hooks(&job, &step, &message).await)
             }
             Effect::JobFinished { status } => self.job_finished(job_id, status).await,
+            Effect::JobQueued => {
+                let job = self
+                    .inner
+                    .store
+                    .get_job(job_id)
+                    .await?
+                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                self.admit(&job.workspace, &job.task).await
+            }
+            Effect::RetryCancelled => {
+                let job = self
+                    .inner
+                    .store
+                    .get_job(job_id)
+                    .await?
+                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                self.chain_finished(&job).await
+            }
         }
     }
 
@@ -121,6 +141,7 @@ impl Orchestrator {
         let inherited_mask = engine::record_of(&parent_job, &parent_plan).values;
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::now_v7(),
             workspace: parent_job.workspace.clone(),
             revision: parent_job.revision.clone(),
@@ -194,7 +215,7 @@ impl Orchestrator {
         Ok(ordered)
     }
 
-    async fn job_finished(&self, job_id: Uuid, status: JobStatus) -> Result<Vec<(Uuid, Effect)>> {
+    async fn job_finished(&self, job_id: Uuid, _status: JobStatus) -> Result<Vec<(Uuid, Effect)>> {
         let job = self
             .inner
             .store
@@ -208,10 +229,32 @@ impl Orchestrator {
             tracing::warn!(%job_id, %error, "cannot archive the job log");
         }
 
-        let mut effects = self.fire_hooks(&job).await;
+        // The job's slot under its task's `concurrency` is free (WF §8).
+        let limited = self
+            .context_of(&job)
+            .is_ok_and(|context| context.plan.concurrency.is_some());
+        let mut effects = if job.retry_pending() {
+            // The chain goes on: hooks and the parent wait for its last job (WF §13.1).
+            self.retry_when_due(&job);
+            self.inner.contexts.remove(job_id);
+            Vec::new()
+        } else {
+            self.chain_finished(&job).await?
+        };
+        if limited {
+            effects.extend(self.admit(&job.workspace, &job.task).await?);
+        }
+        Ok(effects)
+    }
+
+    /// The last job of a chain (a job without task-level retry is a chain of one) finished:
+    /// fire its hooks, report it to the parent step and release its revision.
+    async fn chain_finished(&self, job: &JobState) -> Result<Vec<(Uuid, Effect)>> {
+        let status = job.status;
+        let mut effects = self.fire_hooks(job).await;
         if job.source_type == "hook"
             && status != JobStatus::Completed
-            && let Some(original) = hooked_job(&job)
+            && let Some(original) = hooked_job(job)
         {
             let line = format!(
                 "hook job {} ({}) ended {}: {}",
@@ -225,7 +268,7 @@ impl Orchestrator {
         if let (Some(parent), Some(step)) = (job.parent_job_id, job.parent_step_name.clone()) {
             let event = Event::ChildJobFinished {
                 step,
-                child_job_id: job.id,
+                child_job_id: job.chain_id(),
                 status,
                 output: job.output.clone(),
                 error: job.error.clone(),
@@ -238,7 +281,7 @@ impl Orchestrator {
             }
         }
         self.inner.workspaces.release(&job.workspace, &job.revision);
-        self.inner.contexts.remove(job_id);
+        self.inner.contexts.remove(job.id);
         Ok(effects)
     }
 
@@ -299,6 +342,7 @@ impl Orchestrator {
             };
             let meta = JobMeta {
                 source_job_id: None,
+                retry_of: None,
                 id: Uuid::now_v7(),
                 workspace: job.workspace.clone(),
                 revision: job.revision.clone(),

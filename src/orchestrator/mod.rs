@@ -9,6 +9,7 @@
 //! `expire_lease` callbacks that call `engine::apply`; effects run after the commit.
 
 mod approvals;
+mod chains;
 mod effects;
 mod plans;
 mod recovery;
@@ -239,6 +240,7 @@ impl Orchestrator {
                 self.inner.workspaces.retain(&job.workspace, &job.revision);
             }
         }
+        self.resume_retries().await?;
         self.inner.workspaces.prune();
         self.wake_claimers();
         Ok(())
@@ -326,6 +328,7 @@ impl Orchestrator {
         }
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::now_v7(),
             workspace: workspace.to_owned(),
             revision: revision.revision.clone(),
@@ -345,6 +348,12 @@ impl Orchestrator {
         match created {
             Ok((job, effects)) => {
                 self.carry_out(effects).await;
+                // A queued job may have been admitted at once: answer with what is stored.
+                if job.queued
+                    && let Some(now) = self.inner.store.get_job(job.id).await?
+                {
+                    return Ok(now);
+                }
                 Ok(job)
             }
             Err(error) => {
@@ -469,7 +478,7 @@ impl Orchestrator {
             job.timeout_secs = self.inner.settings.default_job_timeout.map(Duration::secs);
         }
         PreparedJob {
-            routing: JobRouting::from_plan(plan, 0),
+            routing: JobRouting::from_plan(plan, plan.priority),
             job,
             effects,
         }
@@ -492,7 +501,8 @@ impl Orchestrator {
         ))
     }
 
-    /// Cancels a job (API §8.4). Cancelling a finished job is `AlreadyTerminal`.
+    /// Cancels a job (API §8.4). Cancelling a finished job is `AlreadyTerminal`, except a
+    /// failed job waiting for its task-level retry: the retry is cancelled (WF §13.1).
     pub async fn cancel_job(&self, job_id: Uuid, by: Option<String>) -> Result<JobState> {
         let job = self
             .inner
@@ -500,6 +510,9 @@ impl Orchestrator {
             .get_job(job_id)
             .await?
             .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        if job.retry_pending() {
+            return self.apply(job_id, Event::CancelRequested { by }).await;
+        }
         if job.is_finished() || job.is_halted() {
             return Err(OrchestratorError::AlreadyTerminal(job_id));
         }

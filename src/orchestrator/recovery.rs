@@ -26,6 +26,8 @@ pub struct Sweep {
     pub unmatched_steps: usize,
     /// `local` jobs whose pinned worker was lost: their worker steps failed (API §7.9).
     pub lost_pins: usize,
+    /// Task-level retries made (WF §13.1 [P2]).
+    pub retries: usize,
     pub events: usize,
 }
 
@@ -109,6 +111,23 @@ impl Orchestrator {
             }
         }
         sweep.unmatched_steps = self.fail_unmatched(now).await?;
+        // WF §13.1: retries whose delay is over, should their timer have been lost with a
+        // restart or run on another server.
+        for job_id in self.inner.store.due_retries(now).await? {
+            match self.create_retry(job_id).await {
+                Ok(Some(_)) => sweep.retries += 1,
+                Ok(None) | Err(OrchestratorError::JobNotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%job_id, %error, "creating a task retry failed");
+                }
+            }
+        }
+        // WF §8: an admission pass for every task with queued jobs, should a pass have been
+        // lost between a commit and its pass.
+        for (workspace, task) in self.inner.store.tasks_with_queued_jobs().await? {
+            let effects = self.admit(&workspace, &task).await?;
+            self.carry_out(effects).await;
+        }
         if sweep != Sweep::default() {
             tracing::info!(?sweep, "recovery sweep");
         }

@@ -415,6 +415,7 @@ fn webhook_request(
 fn top_level_meta(revision: &Revision, source: JobSource, raw_input: Value) -> JobMeta {
     JobMeta {
         source_job_id: None,
+        retry_of: None,
         id: Uuid::now_v7(),
         workspace: revision.workspace.clone(),
         revision: revision.revision.clone(),
@@ -447,6 +448,12 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         completed_at: Some(now),
         source_type: meta.source_type,
         source_id: meta.source_id,
+        priority: 0,
+        retry_of_job_id: None,
+        retry_attempt: 1,
+        retry_due_at: None,
+        retry_job_id: None,
+        queued: false,
         parent_job_id: None,
         parent_step_name: None,
         revision: meta.revision,

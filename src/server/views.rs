@@ -23,6 +23,23 @@ pub(super) async fn job_detail(
         view = view.with_plan(plan);
     }
     let mut detail = JobDetail::from_state(job, &view);
+    let store = orchestrator.store();
+    detail.summary.queue_position = store.queue_position(job).await?;
+    // WF §13.1: the whole chain, from any job of it.
+    if job.retry_of_job_id.is_some() || job.chain_continues() {
+        detail.retry_chain = store
+            .retry_chain(job.chain_id())
+            .await?
+            .into_iter()
+            .map(|link| crate::api::ChainJob {
+                job_id: link.job_id,
+                retry_attempt: link.retry_attempt,
+                status: link.status,
+                created_at: link.created_at,
+                completed_at: link.completed_at,
+            })
+            .collect();
+    }
     let hooks = crate::store::JobFilter {
         hook_of: Some(job.id),
         limit: 100,

@@ -223,7 +223,10 @@ impl Store {
         job: &JobState,
         routing: &JobRouting,
     ) -> Result<LoadedJob> {
-        let row = JobRow::from_state(job, routing.priority)?;
+        let row = JobRow {
+            priority: routing.priority,
+            ..JobRow::from_state(job)?
+        };
         let inserted = on_tx!(&mut *tx, conn => {
             bind_job!(sqlx::query(sql::INSERT_JOB.as_str()), &row)
                 .execute(&mut **conn)
@@ -341,7 +344,7 @@ impl Store {
             version: old_version,
             transitions: _,
         } = Arc::try_unwrap(loaded).unwrap_or_else(|shared| LoadedJob::clone(&shared));
-        let job_row = JobRow::from_state(new, old_row.priority)?;
+        let job_row = JobRow::from_state(new)?;
         let version = old_version + 1;
         if job_row != old_row {
             on_tx!(&mut *tx, conn => {

@@ -63,6 +63,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_local_mode.sql"),
         postgres: include_str!("../../migrations/postgres/0008_local_mode.sql"),
     },
+    Migration {
+        version: 9,
+        name: "task_retry_concurrency",
+        sqlite: include_str!("../../migrations/sqlite/0009_task_retry_concurrency.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_task_retry_concurrency.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

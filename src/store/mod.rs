@@ -15,6 +15,7 @@
 //! SQLite. The only JSON the store queries into (a step's tags) is cast to `jsonb` in the
 //! claim query.
 
+mod admission;
 mod audit;
 mod cache;
 mod claim;
@@ -41,6 +42,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use admission::ChainLink;
 pub use audit::{AuditEntry, AuditFilter};
 pub use claim::{Claim, WaitingStep};
 pub use error::{Result, StoreError, is_unavailable};

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::error::Result;
-use super::tx::{from_millis, on_tx, opt_from_millis, parse_status, to_i64};
+use super::tx::{from_millis, on_tx, opt_from_millis, parse_status, to_i64, to_u32};
 use crate::engine::JobStatus;
 use crate::workflow::model::TaskMode;
 
@@ -80,6 +80,11 @@ pub struct JobSummary {
     pub revision: String,
     pub priority: i64,
     pub parent_job_id: Option<Uuid>,
+    /// Task-level retries (WF §13.1 [P2]).
+    pub retry_of_job_id: Option<Uuid>,
+    pub retry_attempt: u32,
+    /// A queued job's place in its task's queue (WF §8 [P2]).
+    pub queue_position: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -123,23 +128,45 @@ macro_rules! bind_all {
 }
 pub(super) use bind_all;
 
-type SummaryTuple = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<Uuid>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    bool,
-    String,
-);
+/// The place of a queued job in its task's queue (WF §8 [P2]), as a column of `jobs`: null for
+/// a job that is not queued.
+pub(super) const QUEUE_POSITION: &str = "CASE WHEN jobs.queued = TRUE AND jobs.completed_at IS NULL \
+     THEN (SELECT COUNT(*) FROM jobs q WHERE q.workspace = jobs.workspace AND q.task = jobs.task \
+     AND q.completed_at IS NULL AND q.queued = TRUE AND (q.priority > jobs.priority \
+     OR (q.priority = jobs.priority AND (q.created_at < jobs.created_at \
+     OR (q.created_at = jobs.created_at AND q.id < jobs.id))))) + 1 END";
+
+/// Reads a [`JobSummary`] from a row of either backend.
+macro_rules! read_summary {
+    ($row:expr) => {{
+        let row = $row;
+        let status: String = sqlx::Row::try_get(row, "status")?;
+        let queue_position: Option<i64> = sqlx::Row::try_get(row, "queue_position")?;
+        let retry_attempt: i64 = sqlx::Row::try_get(row, "retry_attempt")?;
+        let mode: String = sqlx::Row::try_get(row, "mode")?;
+        JobSummary {
+            job_id: sqlx::Row::try_get(row, "id")?,
+            workspace: sqlx::Row::try_get(row, "workspace")?,
+            task_name: sqlx::Row::try_get(row, "task")?,
+            status: parse_status(&status)?,
+            source_type: sqlx::Row::try_get(row, "source_type")?,
+            source_id: sqlx::Row::try_get(row, "source_id")?,
+            revision: sqlx::Row::try_get(row, "revision")?,
+            priority: sqlx::Row::try_get(row, "priority")?,
+            parent_job_id: sqlx::Row::try_get(row, "parent_job_id")?,
+            retry_of_job_id: sqlx::Row::try_get(row, "retry_of_job_id")?,
+            retry_attempt: to_u32(retry_attempt)?,
+            queue_position: queue_position.map(to_u32).transpose()?,
+            created_at: from_millis(sqlx::Row::try_get(row, "created_at")?)?,
+            started_at: opt_from_millis(sqlx::Row::try_get(row, "started_at")?)?,
+            completed_at: opt_from_millis(sqlx::Row::try_get(row, "completed_at")?)?,
+            error: sqlx::Row::try_get(row, "error")?,
+            masked: sqlx::Row::try_get(row, "masked")?,
+            mode: TaskMode::parse(&mode)
+                .ok_or_else(|| super::StoreError::invalid(format!("unknown job mode '{mode}'")))?,
+        }
+    }};
+}
 
 impl Store {
     /// Jobs matching `filter`, newest `created_at` first, and how many match in all.
@@ -222,30 +249,31 @@ impl Store {
         let count_sql = format!("SELECT COUNT(*) FROM jobs{where_sql}");
         let list_sql = format!(
             "SELECT id, workspace, task, status, source_type, source_id, revision, priority, \
-             parent_job_id, created_at, started_at, completed_at, error, mask IS NOT NULL, \
-             mode FROM jobs{where_sql} \
+             parent_job_id, retry_of_job_id, retry_attempt, {QUEUE_POSITION} AS queue_position, \
+             created_at, started_at, completed_at, error, mask IS NOT NULL AS masked, mode \
+             FROM jobs{where_sql} \
              ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
             params.len() + 1,
             params.len() + 2
         );
         let limit = i64::from(filter.limit);
         let offset = to_i64(filter.offset)?;
-        let (total, tuples): (i64, Vec<SummaryTuple>) = on_tx!(&mut tx, conn => {
+        let (total, jobs): (i64, Vec<JobSummary>) = on_tx!(&mut tx, conn => {
             let total = bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)), &params)
                 .fetch_one(&mut **conn)
                 .await?;
-            let tuples = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(list_sql)), &params)
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(list_sql)), &params)
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&mut **conn)
                 .await?;
-            (total, tuples)
+            let mut jobs = Vec::with_capacity(rows.len());
+            for row in &rows {
+                jobs.push(read_summary!(row));
+            }
+            (total, jobs)
         });
         tx.commit().await?;
-        let jobs = tuples
-            .into_iter()
-            .map(summary)
-            .collect::<Result<Vec<_>>>()?;
         Ok((jobs, u64::try_from(total).unwrap_or_default()))
     }
 
@@ -362,44 +390,6 @@ impl Store {
         tx.commit().await?;
         Ok(ids)
     }
-}
-
-fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
-    let (
-        job_id,
-        workspace,
-        task_name,
-        status,
-        source_type,
-        source_id,
-        revision,
-        priority,
-        parent_job_id,
-        created_at,
-        started_at,
-        completed_at,
-        error,
-        masked,
-        mode,
-    ) = tuple;
-    Ok(JobSummary {
-        job_id,
-        workspace,
-        task_name,
-        status: parse_status(&status)?,
-        source_type,
-        source_id,
-        revision,
-        priority,
-        parent_job_id,
-        created_at: from_millis(created_at)?,
-        started_at: opt_from_millis(started_at)?,
-        completed_at: opt_from_millis(completed_at)?,
-        error,
-        masked,
-        mode: TaskMode::parse(&mode)
-            .ok_or_else(|| super::StoreError::invalid(format!("unknown job mode '{mode}'")))?,
-    })
 }
 
 /// The SQL condition that keeps the jobs `visibility` lets through, binding its patterns as

@@ -16,7 +16,7 @@ use crate::engine::{JobState, StepState, Steps};
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
      parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id, mode, \
-     pinned_worker_id";
+     pinned_worker_id, retry_of_job_id, retry_attempt, retry_due_at, retry_job_id, queued";
 
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
@@ -55,6 +55,13 @@ pub(crate) struct JobRow {
     pub mode: String,
     /// The worker a `local` job is pinned to (API §7.9).
     pub pinned_worker_id: Option<Uuid>,
+    /// Task-level retries (WF §13.1 [P2]).
+    pub retry_of_job_id: Option<Uuid>,
+    pub retry_attempt: i64,
+    pub retry_due_at: Option<i64>,
+    pub retry_job_id: Option<Uuid>,
+    /// Waiting for admission under the task's `concurrency` (WF §8 [P2]).
+    pub queued: bool,
 }
 
 /// One `steps` row.
@@ -94,7 +101,7 @@ pub(crate) struct StepRow {
 }
 
 impl JobRow {
-    pub fn from_state(job: &JobState, priority: i64) -> Result<JobRow> {
+    pub fn from_state(job: &JobState) -> Result<JobRow> {
         Ok(JobRow {
             id: job.id,
             workspace: job.workspace.clone(),
@@ -114,11 +121,16 @@ impl JobRow {
             revision: job.revision.clone(),
             depth: i64::from(job.depth),
             timeout_secs: job.timeout_secs.map(to_i64).transpose()?,
-            priority,
+            priority: job.priority,
             mask: job.mask.as_ref().map(to_json).transpose()?,
             source_job_id: job.source_job_id,
             mode: job.mode.as_str().to_owned(),
             pinned_worker_id: job.pinned_worker,
+            retry_of_job_id: job.retry_of_job_id,
+            retry_attempt: i64::from(job.retry_attempt),
+            retry_due_at: opt_millis(job.retry_due_at),
+            retry_job_id: job.retry_job_id,
+            queued: job.queued,
         })
     }
 
@@ -152,6 +164,12 @@ impl JobRow {
                 super::StoreError::invalid(format!("unknown job mode '{}'", self.mode))
             })?,
             pinned_worker: self.pinned_worker_id,
+            priority: self.priority,
+            retry_of_job_id: self.retry_of_job_id,
+            retry_attempt: to_u32(self.retry_attempt)?,
+            retry_due_at: opt_from_millis(self.retry_due_at)?,
+            retry_job_id: self.retry_job_id,
+            queued: self.queued,
         })
     }
 }
@@ -262,6 +280,11 @@ macro_rules! read_job {
             source_job_id: sqlx::Row::try_get(row, "source_job_id")?,
             mode: sqlx::Row::try_get(row, "mode")?,
             pinned_worker_id: sqlx::Row::try_get(row, "pinned_worker_id")?,
+            retry_of_job_id: sqlx::Row::try_get(row, "retry_of_job_id")?,
+            retry_attempt: sqlx::Row::try_get(row, "retry_attempt")?,
+            retry_due_at: sqlx::Row::try_get(row, "retry_due_at")?,
+            retry_job_id: sqlx::Row::try_get(row, "retry_job_id")?,
+            queued: sqlx::Row::try_get(row, "queued")?,
         }
     }};
 }
@@ -332,6 +355,11 @@ macro_rules! bind_job {
             .bind(row.source_job_id)
             .bind(row.mode.as_str())
             .bind(row.pinned_worker_id)
+            .bind(row.retry_of_job_id)
+            .bind(row.retry_attempt)
+            .bind(row.retry_due_at)
+            .bind(row.retry_job_id)
+            .bind(row.queued)
     }};
 }
 pub(crate) use bind_job;

@@ -863,6 +863,8 @@ fn a_javascript_step_without_node_fails_with_an_error_naming_the_interpreter() {
     assert!(
         text.contains("`node` is not installed on this worker or not on its PATH"),
         "{text}"
+    );
+}
 
 /// `mode: local` under `stroem run` (WF §8): everything runs on this machine anyway, so the
 /// job's steps share one working copy — a file one step writes is there for the next — while
@@ -912,5 +914,87 @@ tasks:
         stdout(&output).contains("[read] fresh"),
         "{}",
         stdout(&output)
+    );
+}
+
+/// WF §13.1: a failed job is run again as a new job after the delay, until an attempt succeeds;
+/// the command's outcome is the chain's last job.
+#[test]
+fn a_task_retry_runs_the_job_again_until_it_succeeds() {
+    let dir = workspace(
+        r#"
+tasks:
+  flaky:
+    retry: { max_attempts: 3, delay: 0s }
+    flow:
+      call:
+        type: script
+        script: |
+          n=$(cat "$COUNTER" 2>/dev/null || echo 0)
+          n=$((n + 1))
+          echo "$n" > "$COUNTER"
+          echo "attempt $n"
+          [ "$n" -ge 2 ]
+"#,
+        &[],
+    );
+    let counter = dir.path().join("count");
+    let output = stroem()
+        .env("COUNTER", &counter)
+        .args(["run", "flaky", "--path", &path_arg(&dir), "-o", "json"])
+        .output()
+        .expect("stroem runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let job: Value = serde_json::from_str(&stdout(&output)).expect("json detail");
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["retry_attempt"], 2, "{job:#}");
+    assert_eq!(job["source_type"], "retry", "{job:#}");
+    assert!(job["retry_of_job_id"].is_string(), "{job:#}");
+    assert!(
+        stderr(&output).contains("retrying the job in 0s"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// WF §8: jobs of a task with `concurrency: 1` run one at a time in one process, too.
+#[test]
+fn a_concurrency_limit_holds_for_child_jobs_in_one_run() {
+    let dir = workspace(
+        r#"
+actions:
+  run-one:
+    type: task
+    task: one
+tasks:
+  one:
+    concurrency: 1
+    flow:
+      work:
+        type: script
+        script: |
+          if [ -f "$MARKS/busy" ]; then echo overlap >> "$MARKS/overlaps"; fi
+          touch "$MARKS/busy"
+          sleep 0.2
+          rm "$MARKS/busy"
+  many:
+    flow:
+      fan:
+        action: run-one
+        for_each: [1, 2, 3]
+"#,
+        &[],
+    );
+    let marks = dir.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("mkdir");
+    let output = stroem()
+        .env("MARKS", &marks)
+        .args(["run", "many", "--path", &path_arg(&dir)])
+        .output()
+        .expect("stroem runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !marks.join("overlaps").exists(),
+        "the child jobs overlapped"
     );
 }

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod cancel;
+mod chains;
 mod examples;
 mod git;
 mod hardening;

@@ -106,6 +106,7 @@ fn run_job() -> (JobState, JobPlan, ViewMask) {
     };
     let meta = JobMeta {
         source_job_id: None,
+        retry_of: None,
         id: Uuid::from_u128(1),
         workspace: "default".to_owned(),
         revision: "3f2a9c".to_owned(),
@@ -203,11 +204,9 @@ fn a_finished_job_converts_to_the_api_detail_with_secrets_masked() {
 
 #[test]
 fn the_summary_is_the_detail_without_input_output_or_steps() {
-    let (job, _, mask) = run_job();
-    let view = JobView {
-        priority: 5,
-        ..JobView::new(&mask)
-    };
+    let (mut job, _, mask) = run_job();
+    job.priority = 5;
+    let view = JobView::new(&mask);
     let summary = serde_json::to_value(JobSummary::from_state(&job, &view)).expect("serialises");
     insta::assert_json_snapshot!(summary, {".job_id" => "[job_id]"});
 

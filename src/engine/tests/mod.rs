@@ -4,6 +4,7 @@
 
 mod approval;
 mod cancel;
+mod chains;
 mod fixtures;
 mod flow;
 mod hooks;
@@ -81,11 +82,27 @@ impl Harness {
     }
 
     pub fn with_depth(def: &WorkspaceDef, task: &str, input: Value, depth: u32) -> Self {
+        Self::with_meta(def, task, input, depth, None)
+    }
+
+    /// A job that continues a task-level retry chain (WF §13.1).
+    pub fn retry_of(def: &WorkspaceDef, task: &str, input: Value, of: super::RetryOf) -> Self {
+        Self::with_meta(def, task, input, 0, Some(of))
+    }
+
+    fn with_meta(
+        def: &WorkspaceDef,
+        task: &str,
+        input: Value,
+        depth: u32,
+        retry_of: Option<super::RetryOf>,
+    ) -> Self {
         let plan = JobPlan::new(def, task).expect("test workspace plans");
         let templates = Templates::new();
         let secrets = json!({"TOKEN": "s3cr3t-token"});
         let meta = JobMeta {
             source_job_id: None,
+            retry_of,
             id: job_id(),
             workspace: "default".to_owned(),
             revision: "3f2a9c".to_owned(),
@@ -267,6 +284,8 @@ fn describe(event: &Event) -> String {
             )
         }
         Event::Tick => "tick".to_owned(),
+        Event::JobAdmitted => "admit".to_owned(),
+        Event::RetryCreated { retry_job_id } => format!("retry created {}", short(retry_job_id)),
         Event::CancelRequested { by } => format!("cancel by {}", by.as_deref().unwrap_or("-")),
         Event::JobTimedOut => "job timeout".to_owned(),
         Event::PinnedWorkerLost => "pinned worker lost".to_owned(),
@@ -296,6 +315,8 @@ fn effect_text(effect: &Effect) -> String {
         Effect::Log { line } => format!("log \"{line}\""),
         Effect::StepSuspended { step, message } => format!("suspended {step} \"{message}\""),
         Effect::JobFinished { status } => format!("job finished {}", status.as_str()),
+        Effect::JobQueued => "queued".to_owned(),
+        Effect::RetryCancelled => "retry cancelled".to_owned(),
     }
 }
 
@@ -312,6 +333,21 @@ pub(super) fn render_state(job: &JobState) -> String {
     }
     if !job.output.is_null() {
         let _ = write!(out, " output={}", job.output);
+    }
+    if job.queued {
+        out.push_str(" queued");
+    }
+    if job.priority != 0 {
+        let _ = write!(out, " priority={}", job.priority);
+    }
+    if let Some(first) = &job.retry_of_job_id {
+        let _ = write!(out, " attempt={} of={}", job.retry_attempt, short(first));
+    }
+    if let Some(due) = job.retry_due_at {
+        let _ = write!(out, " retry_due={}", rel(Some(due)));
+    }
+    if let Some(next) = &job.retry_job_id {
+        let _ = write!(out, " retried_as={}", short(next));
     }
     out.push('\n');
     for step in &job.steps {

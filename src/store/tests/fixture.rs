@@ -56,6 +56,10 @@ tasks:
       first: { action: build }
       second: { action: build }
       last: { action: build, depends_on: [first, second] }
+  limited:
+    concurrency: 2
+    flow:
+      only: { action: build }
   fanout:
     input:
       items: { type: array, default: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }
@@ -143,6 +147,7 @@ impl Fixture {
         };
         let meta = JobMeta {
             source_job_id: None,
+            retry_of: None,
             id: Uuid::new_v4(),
             workspace: "default".to_owned(),
             revision: "rev1".to_owned(),
@@ -155,6 +160,8 @@ impl Fixture {
             inherited_mask: Vec::new(),
         };
         let (mut state, _) = engine::create(&plan, meta, input, now, &self.ctx());
+        // The routing's priority is the one stored: the state says the same.
+        state.priority = priority;
         // This version refuses `runner: docker` in workflows, but the store must already route
         // such steps to docker workers: `boxed` stands for one.
         if task == "boxed" {

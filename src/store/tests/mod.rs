@@ -2,6 +2,7 @@
 //! `sqlite` test (a fresh file in a temporary directory) and a `postgres` test (a fresh,
 //! uniquely named database on 127.0.0.1:5432, dropped afterwards).
 
+mod admission;
 mod auth;
 mod claims;
 mod fixture;

@@ -68,12 +68,10 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         }
     }
     if let Some(node) = f.get("retry") {
-        cx.unsupported("task-level 'retry'", node.mark, &f.path_of("retry"));
         task.retry = retry::decode(cx, node, &f.path_of("retry"));
     }
     if let Some(limit) = f.int(cx, "concurrency") {
         let mark = f.value_mark("concurrency");
-        cx.unsupported("task 'concurrency'", mark, &f.path_of("concurrency"));
         match u32::try_from(limit) {
             Ok(n) if n >= 1 => task.concurrency = Some(n),
             _ => cx.error(
@@ -85,8 +83,6 @@ pub fn decode(cx: &mut Ctx, node: &Node, path: &str, folder: Option<String>) -> 
         }
     }
     if let Some(priority) = f.int(cx, "priority") {
-        let mark = f.value_mark("priority");
-        cx.unsupported("task 'priority'", mark, &f.path_of("priority"));
         task.priority = Some(priority);
     }
     task.hooks = hooks(cx, &mut f, &Hooks::default());

@@ -118,6 +118,8 @@ export interface JobSummary {
   parent_job_id: string | null;
   retry_of_job_id: string | null;
   retry_attempt: number;
+  /** A job waiting under its task's `concurrency` limit: its place in the queue, from 1. */
+  queue_position?: number | null;
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
@@ -175,6 +177,20 @@ export interface JobDetail extends JobSummary {
   hook_jobs?: HookJob[];
   /** For a hook job: the job whose end fired it. */
   hook_of_job_id?: string | null;
+  /** A failed job whose task-level retry is still to come: when it is due. */
+  retry_due_at?: string | null;
+  /** The retry job made from this one. */
+  retry_job_id?: string | null;
+  /** Every job of the task-level retry chain, in attempt order (empty or left out: no chain). */
+  retry_chain?: ChainJob[];
+}
+
+export interface ChainJob {
+  job_id: string;
+  retry_attempt: number;
+  status: JobStatus;
+  created_at: string;
+  completed_at: string | null;
 }
 
 export interface HookJob {

@@ -56,6 +56,17 @@ export function JobsTable({ jobs, showWorkspace = true }: { jobs: JobSummary[]; 
               </td>
               <td>
                 <StatusBadge status={job.status} />
+                {job.queue_position != null && (
+                  <span
+                    className="block text-xs text-slate-500"
+                    title="Waiting for a slot of the task's concurrency limit"
+                  >
+                    queued #{job.queue_position}
+                  </span>
+                )}
+                {job.retry_attempt > 1 && (
+                  <span className="block text-xs text-slate-500">retry #{job.retry_attempt}</span>
+                )}
               </td>
               <td className="hidden text-xs text-slate-600 md:table-cell">
                 {job.source_type}

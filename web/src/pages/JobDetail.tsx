@@ -63,7 +63,11 @@ const ACTIVE_STEP = new Set<Step["status"]>(["running", "ready"]);
  */
 export function isSettled(job: JobDetailData): boolean {
   return (
-    isTerminalJob(job.status) && job.completed_at !== null && !job.steps.some((step) => ACTIVE_STEP.has(step.status))
+    isTerminalJob(job.status) &&
+    job.completed_at !== null &&
+    !job.steps.some((step) => ACTIVE_STEP.has(step.status)) &&
+    // A task-level retry still to come adds a link to this job when it is made.
+    (job.retry_due_at ?? null) === null
   );
 }
 
@@ -104,6 +108,8 @@ function JobView({
   const isTask = !job.task_name.startsWith("_hook:");
   const hookOf = job.hook_of_job_id ?? null;
   const selectedStep = selected === null ? undefined : job.steps.find((step) => step.step_name === selected);
+  const retryDue = job.retry_due_at ?? null;
+  const chain = job.retry_chain ?? [];
 
   return (
     <>
@@ -134,6 +140,9 @@ function JobView({
         actions={
           <>
             {!terminal && <CancelButton jobId={job.job_id} onCancelled={reload} />}
+            {retryDue !== null && (
+              <CancelButton jobId={job.job_id} onCancelled={reload} label="Cancel retry" what="the retry" />
+            )}
             {isTask && (
               <Link
                 to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
@@ -151,6 +160,16 @@ function JobView({
         job.steps
           .filter((step) => step.status === "suspended")
           .map((step) => <ApprovalPanel key={step.step_name} jobId={job.job_id} step={step} onDecided={reload} />)}
+      {job.queue_position != null && (
+        <p
+          role="status"
+          data-testid="job-queued"
+          className="mb-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900"
+        >
+          Queued: #{job.queue_position} in the queue of {job.task_name}. Its concurrency limit is reached; the job
+          starts when a running job of the task ends.
+        </p>
+      )}
       {job.error !== null && (
         <p
           role="alert"
@@ -186,6 +205,8 @@ function JobView({
             </Link>
           </Fact>
         )}
+        {job.priority !== 0 && <Fact label="Priority">{job.priority}</Fact>}
+        {chain.length > 0 && <Fact label="Attempt">{job.retry_attempt} of the chain</Fact>}
         {job.parent_job_id !== null && (
           <Fact label="Parent job">
             <Link to={`/jobs/${job.parent_job_id}`} className="font-mono text-xs">
@@ -195,6 +216,39 @@ function JobView({
           </Fact>
         )}
       </dl>
+
+      {chain.length > 0 && (
+        <section aria-label="Retries" className="mb-6">
+          <Card title={`Task retries (${chain.length} ${chain.length === 1 ? "job" : "jobs"})`}>
+            <ol className="divide-y divide-slate-100">
+              {chain.map((link) => (
+                <li key={link.job_id} className="flex flex-wrap items-center gap-3 py-2 text-sm">
+                  <span className="text-xs text-slate-500">attempt {link.retry_attempt}</span>
+                  {link.job_id === job.job_id ? (
+                    <span className="font-mono text-xs" aria-current="page">
+                      {shortId(link.job_id)} (this job)
+                    </span>
+                  ) : (
+                    <Link
+                      to={`/jobs/${link.job_id}`}
+                      className="font-mono text-xs"
+                      aria-label={`Attempt ${link.retry_attempt}: job ${shortId(link.job_id)}`}
+                    >
+                      {shortId(link.job_id)}
+                    </Link>
+                  )}
+                  <StatusBadge status={link.status} />
+                </li>
+              ))}
+            </ol>
+            {retryDue !== null && (
+              <p className="mt-2 text-sm text-slate-600" data-testid="retry-due">
+                Next attempt due {absoluteTime(retryDue)}.
+              </p>
+            )}
+          </Card>
+        </section>
+      )}
 
       {(job.hook_jobs ?? []).length > 0 && (
         <section aria-label="Hook jobs" className="mb-6">
@@ -295,7 +349,17 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
   );
 }
 
-function CancelButton({ jobId, onCancelled }: { jobId: string; onCancelled: () => void }) {
+function CancelButton({
+  jobId,
+  onCancelled,
+  label = "Cancel job",
+  what = "this job",
+}: {
+  jobId: string;
+  onCancelled: () => void;
+  label?: string;
+  what?: string;
+}) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -328,7 +392,7 @@ function CancelButton({ jobId, onCancelled }: { jobId: string; onCancelled: () =
   if (!confirming) {
     return (
       <button type="button" className="btn-danger" onClick={() => setConfirming(true)}>
-        Cancel job
+        {label}
       </button>
     );
   }
@@ -343,7 +407,7 @@ function CancelButton({ jobId, onCancelled }: { jobId: string; onCancelled: () =
       }}
     >
       <span id="cancel-title" className="font-semibold text-red-900">
-        Cancel this job?
+        Cancel {what}?
       </span>
       <span id="cancel-text" className="sr-only">
         Running steps are stopped and pending steps will not run.

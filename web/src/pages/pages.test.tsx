@@ -322,6 +322,105 @@ describe("Job detail", () => {
   });
 });
 
+describe("Task retries and queues", () => {
+  const FIRST = "01a21bdc-f12b-70c0-b820-000000000001";
+  const NEXT = "01a21bdc-f12b-70c0-b820-000000000003";
+
+  it("show the retry chain with links, when the next attempt is due, and cancel the retry", async () => {
+    const calls: { url: string; method: string }[] = [];
+    let cancelled = false;
+    const failed = {
+      ...job("failed", [step("call", "failed")]),
+      completed_at: "2026-03-01T12:00:02.000Z",
+      error: "step 'call' failed: exit code 3",
+      retry_attempt: 2,
+      retry_of_job_id: FIRST,
+      source_type: "retry",
+      source_id: FIRST,
+      hook_jobs: [],
+      retry_chain: [
+        {
+          job_id: FIRST,
+          retry_attempt: 1,
+          status: "failed",
+          created_at: "2026-03-01T11:00:00.000Z",
+          completed_at: "2026-03-01T11:00:02.000Z",
+        },
+        {
+          job_id: JOB_ID,
+          retry_attempt: 2,
+          status: "failed",
+          created_at: "2026-03-01T12:00:00.000Z",
+          completed_at: "2026-03-01T12:00:02.000Z",
+        },
+      ],
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string, init: RequestInit) => {
+        calls.push({ url, method: init.method ?? "GET" });
+        if (url.endsWith("/cancel")) {
+          cancelled = true;
+          return Promise.resolve(json(200, { job_id: JOB_ID, status: "failed" }));
+        }
+        return Promise.resolve(json(200, cancelled ? failed : { ...failed, retry_due_at: "2026-03-01T12:05:00.000Z" }));
+      }),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    const user = userEvent.setup();
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+
+    const retries = await screen.findByRole("region", { name: "Retries" });
+    expect(within(retries).getByRole("link", { name: /Attempt 1/ })).toHaveAttribute("href", `/jobs/${FIRST}`);
+    expect(retries).toHaveTextContent("(this job)");
+    expect(within(retries).getByTestId("retry-due")).toHaveTextContent("Next attempt due");
+    // A failed job is over, but its retry can still be cancelled.
+    expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Cancel retry" }));
+    expect(screen.getByRole("alertdialog", { name: "Cancel the retry?" })).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Confirm" }));
+    await waitFor(() => expect(screen.queryByTestId("retry-due")).toBeNull());
+    expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([
+      `/api/jobs/${JOB_ID}/cancel`,
+    ]);
+    expect(screen.queryByRole("button", { name: "Cancel retry" })).toBeNull();
+  });
+
+  it("show a queued job's place in its task's queue", async () => {
+    const queued = {
+      ...job("pending", [step("wait", "pending")]),
+      started_at: null,
+      queue_position: 2,
+      priority: 7,
+      hook_jobs: [],
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() => Promise.resolve(json(200, queued))),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+    expect(await screen.findByTestId("job-queued")).toHaveTextContent("Queued: #2 in the queue of deploy");
+    expect(screen.getByText("Priority").nextSibling).toHaveTextContent("7");
+  });
+
+  it("mark queued jobs and retries in the jobs table", async () => {
+    const { JobsTable } = await import("../components/JobsTable");
+    const base = job("pending", []);
+    const rows: JobSummary[] = [
+      { ...base, job_id: JOB_ID, queue_position: 3 },
+      { ...base, job_id: NEXT, status: "running", retry_attempt: 2, retry_of_job_id: FIRST },
+    ];
+    render(
+      <MemoryRouter>
+        <JobsTable jobs={rows} />
+      </MemoryRouter>,
+    );
+    expect(screen.getByText("queued #3")).toBeInTheDocument();
+    expect(screen.getByText("retry #2")).toBeInTheDocument();
+  });
+});
+
 describe("Jobs filters", () => {
   it("maps the page's query string onto GET /api/jobs", () => {
     expect(jobsQuery(new URLSearchParams(""))).toBe("/api/jobs?limit=25&offset=0");
