@@ -144,6 +144,11 @@ pub struct JobDetail {
     /// For a hook job: the job whose end fired it.
     #[serde(default)]
     pub hook_of_job_id: Option<Uuid>,
+    /// True once the job has finished and its hooks were fired: `hook_jobs` is then complete
+    /// (a refused hook left a line in the job's log instead). Hooks fire just after a job
+    /// finishes, so a client that lists them waits for this (issue #15).
+    #[serde(default)]
+    pub hooks_fired: bool,
 }
 
 /// One hook job, as the job that fired it lists it.
@@ -169,6 +174,7 @@ impl JobDetail {
             timeout_secs: job.timeout_secs,
             source_job_id: job.source_job_id,
             hook_jobs: Vec::new(),
+            hooks_fired: false,
             hook_of_job_id: (job.source_type == "hook")
                 .then_some(job.source_id.as_deref())
                 .flatten()
@@ -260,6 +266,10 @@ pub struct StepView {
         deserialize_with = "present"
     )]
     pub approval_fields: Option<Option<Value>>,
+    /// Steps of a restarted job that were not run again: the job whose output they reuse
+    /// (docs/restart.md); omitted for other steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<Uuid>,
 }
 
 impl StepView {
@@ -323,6 +333,7 @@ impl StepView {
                     .and_then(|planned| planned.action.input.as_ref())
                     .and_then(|schema| serde_json::to_value(schema).ok())
             }),
+            reused_from: step.reused_from,
         }
     }
 }

@@ -201,14 +201,16 @@ impl Orchestrator {
             .get_job(job_id)
             .await?
             .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        // Hooks first: a refused hook leaves a line in this job's log, and a finished log tells
+        // readers (the job view's `hooks_fired`, the log stream's end) that the job's hook jobs
+        // all exist (issue #15).
+        let mut effects = self.fire_hooks(&job).await;
         let logs = self.inner.logs.clone();
         // Archiving compresses the whole log: off the async threads.
         let archived = tokio::task::spawn_blocking(move || logs.finish(job_id)).await;
         if let Ok(Err(error)) = archived {
             tracing::warn!(%job_id, %error, "cannot archive the job log");
         }
-
-        let mut effects = self.fire_hooks(&job).await;
         if job.source_type == "hook"
             && status != JobStatus::Completed
             && let Some(original) = hooked_job(&job)

@@ -23,6 +23,8 @@ pub(super) async fn job_detail(
         view = view.with_plan(plan);
     }
     let mut detail = JobDetail::from_state(job, &view);
+    // The orchestrator archives a finished job's log once its hooks are fired.
+    detail.hooks_fired = job.is_finished() && orchestrator.logs().is_finished(job.id);
     let hooks = crate::store::JobFilter {
         hook_of: Some(job.id),
         limit: 100,
