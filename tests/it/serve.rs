@@ -18,6 +18,7 @@ mod quickstart;
 mod recovery;
 mod rejections;
 mod reruns;
+mod restart;
 mod schedule;
 mod secrets;
 mod semantics;
