@@ -255,7 +255,7 @@ pub struct StepState {
     pub child_job_id: Option<Uuid>,
     /// A step of a restarted job that was not run again: its output (and a loop's instances)
     /// come from this job, where it completed (docs/restart.md).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<Uuid>,
 }
 
