@@ -161,6 +161,11 @@ pub struct JobDetail {
     /// empty for a job that is no retry and was not retried. The server fills it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retry_chain: Vec<ChainJob>,
+    /// True once the job has finished and its hooks were fired: `hook_jobs` is then complete
+    /// (a refused hook left a line in the job's log instead). Hooks fire just after a job
+    /// finishes, so a client that lists them waits for this (issue #15).
+    #[serde(default)]
+    pub hooks_fired: bool,
 }
 
 /// One job of a task-level retry chain (WF §13.1 [P2]).
@@ -198,6 +203,7 @@ impl JobDetail {
             timeout_secs: job.timeout_secs,
             source_job_id: job.source_job_id,
             hook_jobs: Vec::new(),
+            hooks_fired: false,
             hook_of_job_id: (job.source_type == "hook")
                 .then_some(job.source_id.as_deref())
                 .flatten()
@@ -292,6 +298,10 @@ pub struct StepView {
         deserialize_with = "present"
     )]
     pub approval_fields: Option<Option<Value>>,
+    /// Steps of a restarted job that were not run again: the job whose output they reuse
+    /// (docs/restart.md); omitted for other steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<Uuid>,
 }
 
 impl StepView {
@@ -355,6 +365,7 @@ impl StepView {
                     .and_then(|planned| planned.action.input.as_ref())
                     .and_then(|schema| serde_json::to_value(schema).ok())
             }),
+            reused_from: step.reused_from,
         }
     }
 }

@@ -130,7 +130,8 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Approve (or with `--reject`, reject) a suspended approval step.
     Approve(approve::Args),
-    /// Start a job again with the same input (secret fields reused on the server).
+    /// Start a job again with the same input (secret fields reused on the server), or with
+    /// `--from-failed` restart it from the failed step, reusing what completed.
     Rerun(rerun::Args),
     /// Sign in to a server and keep the credential for the other verbs.
     Login(login::LoginArgs),

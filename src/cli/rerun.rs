@@ -1,6 +1,8 @@
 //! `stroem rerun <job-id>`: starts a new job of the same task with the same input (API §3.3
 //! [P2] `source_job_id`): secret fields come back masked and are sent as `••••••`, which the
-//! server replaces with the source job's values. Prints the new job's id.
+//! server replaces with the source job's values. With `--from-failed` it restarts the job
+//! instead (`POST /api/jobs/{id}/restart`, docs/restart.md): the new job reuses the outputs of
+//! the steps that completed and runs the others. Prints the new job's id.
 
 use serde_json::Value;
 
@@ -13,10 +15,19 @@ pub struct Args {
     /// The job to run again: in full, the 8 characters the UI shows, or any longer start or end.
     #[arg(value_name = "JOB_ID")]
     pub job_id: JobRef,
+    /// Restart from the failed step: reuse the outputs of the steps that completed, pinned to
+    /// the job's revision, and run only the others.
+    #[arg(long)]
+    pub from_failed: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     let client = global.client()?;
+    if args.from_failed {
+        let path = format!("/api/jobs/{}/restart", args.job_id);
+        let reply = client.post::<()>(&path, None)?;
+        return print_reply(&reply, global);
+    }
     let source: JobDetail = client
         .get(&format!("/api/jobs/{}", args.job_id), &[])?
         .parse()?;
@@ -34,6 +45,11 @@ pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
         segment(&source.summary.task_name)
     );
     let reply = client.post(&path, Some(&request))?;
+    print_reply(&reply, global)
+}
+
+/// The new job's id, or the server's answer as it is with `--json`.
+fn print_reply(reply: &super::client::Reply, global: &Global) -> Result<u8, ClientError> {
     if global.json() {
         super::out::line(&reply.body);
         return Ok(exit::OK);

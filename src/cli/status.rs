@@ -78,6 +78,15 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
     if let Some(due) = job.retry_due_at {
         rows.push(("retry", format!("due {}", render::time(Some(due)))));
     }
+    // A re-run or a restart (docs/restart.md): the job it was made from.
+    if let Some(origin) = job.source_job_id {
+        let label = if summary.source_type == "restart" {
+            "restarts"
+        } else {
+            "re-runs"
+        };
+        rows.push((label, origin.to_string()));
+    }
     if let Some(error) = &summary.error {
         rows.push(("error", style.stderr_line(error)));
     }
@@ -108,7 +117,11 @@ pub fn render(job: &JobDetail, style: Style, now: DateTime<Utc>) -> String {
             plain(step.step_name.clone()),
             (status.to_owned(), style.status(status)),
             plain(format!("{}/{}", step.attempt, step.max_attempts)),
-            plain(render::duration(step.started_at, step.completed_at, now)),
+            // A reused step did not run in this job: its output comes from the source job.
+            plain(match step.reused_from {
+                Some(_) => "reused".to_owned(),
+                None => render::duration(step.started_at, step.completed_at, now),
+            }),
             (error.clone(), style.stderr_line(&error)),
         ]);
     }
@@ -224,5 +237,49 @@ mod tests {
             text.contains("          #2 pending 00000000-0000-0000-0000-000000000002 (this job)\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_restart_names_its_source_job_and_its_reused_steps() {
+        let source = "00000000-0000-0000-0000-0000000000aa";
+        let step = |name: &str, reused: bool| {
+            let mut step = serde_json::json!({
+                "step_name": name, "action_name": "a", "action_type": "script",
+                "runner": "local", "status": "completed", "depends_on": [], "input": null,
+                "output": null, "error_message": null, "attempt": 1, "max_attempts": 1,
+                "retry_at": null, "retry_history": [], "ready_at": null,
+                "started_at": "2026-03-01T12:00:00.000Z",
+                "completed_at": "2026-03-01T12:00:02.000Z", "when": null, "for_each": null,
+            });
+            if reused {
+                step["reused_from"] = serde_json::json!(source);
+                step["started_at"] = serde_json::Value::Null;
+                step["completed_at"] = serde_json::Value::Null;
+            }
+            step
+        };
+        let job: JobDetail = serde_json::from_value(serde_json::json!({
+            "job_id": uuid::Uuid::nil(), "workspace": "default", "task_name": "deploy",
+            "mode": "distributed", "status": "completed", "source_type": "restart",
+            "source_id": null, "revision": "r", "priority": 0, "parent_job_id": null,
+            "retry_of_job_id": null, "retry_attempt": 1,
+            "created_at": "2026-03-01T12:00:00.000Z", "started_at": null, "completed_at": null,
+            "error": null, "input": {}, "raw_input": {}, "output": null,
+            "parent_step_name": null, "timeout_secs": null, "source_job_id": source,
+            "steps": [step("build", true), step("ship", false)],
+        }))
+        .expect("job detail");
+        let text = render(&job, Style::plain(), Utc::now());
+        assert!(text.contains(&format!("restarts  {source}\n")), "{text}");
+        let build = text
+            .lines()
+            .find(|line| line.starts_with("build"))
+            .unwrap_or_default();
+        assert!(build.contains("reused"), "{text}");
+        let ship = text
+            .lines()
+            .find(|line| line.starts_with("ship"))
+            .unwrap_or_default();
+        assert!(!ship.contains("reused"), "{text}");
     }
 }

@@ -78,6 +78,8 @@ fn suggest_task(client: &Client, args: &Args, mut error: ClientError) -> ClientE
 /// First and longest pause between status polls of `--wait`.
 const FIRST_POLL: Duration = Duration::from_millis(100);
 const MAX_POLL: Duration = Duration::from_secs(1);
+/// The longest `--wait`/`--follow` waits after the job finished for its hooks to be fired.
+const HOOKS_WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(args: Args, global: &Global) -> Result<u8, ClientError> {
     if args.timeout.is_some() && !args.wait && !args.follow {
@@ -176,15 +178,15 @@ fn wait(
     }
 }
 
-/// The job once finished. The end frame comes after the job's status is stored, so one read
-/// normally suffices; a few more cover a server that answers from a lagging replica.
+/// The job once finished, with the hook jobs it fired. Hooks fire just after the job finishes,
+/// so the state is read until the server says they were (`hooks_fired`, issue #15) — for at
+/// most [`HOOKS_WAIT`], which only a server that could not archive the job's log needs.
 fn final_state(client: &Client, job_id: Uuid) -> Result<(Reply, JobDetail), ClientError> {
-    let mut attempts = 0;
+    let started = Instant::now();
     loop {
         let reply = status::fetch(client, job_id)?;
         let job: JobDetail = reply.parse()?;
-        attempts += 1;
-        if has_finished(&job) || attempts >= 20 {
+        if (has_finished(&job) && job.hooks_fired) || started.elapsed() >= HOOKS_WAIT {
             return Ok((reply, job));
         }
         thread::sleep(FIRST_POLL);

@@ -26,9 +26,20 @@ pub fn create(
     now: DateTime<Utc>,
     ctx: &EvalContext<'_>,
 ) -> (JobState, Vec<Effect>) {
+    let job = initial_job(plan, meta, input, now);
+    first_settle(job, plan, now, ctx)
+}
+
+/// A new job of `plan` with every step `pending`, before any rule applied.
+pub(super) fn initial_job(
+    plan: &JobPlan,
+    meta: JobMeta,
+    input: Value,
+    now: DateTime<Utc>,
+) -> JobState {
     let steps = plan.steps.iter().map(initial_step).collect();
     let mask = super::masking::mask_record(plan, &input, &meta.inherited_mask);
-    let mut job = JobState {
+    JobState {
         id: meta.id,
         workspace: meta.workspace,
         task: plan.task_name.clone(),
@@ -58,7 +69,16 @@ pub fn create(
         queued: plan.concurrency.is_some(),
         steps,
         mask: Some(mask),
-    };
+    }
+}
+
+/// The rules applied once to a new job, and what it stores protected.
+pub(super) fn first_settle(
+    mut job: JobState,
+    plan: &JobPlan,
+    now: DateTime<Utc>,
+    ctx: &EvalContext<'_>,
+) -> (JobState, Vec<Effect>) {
     let mut effects = Vec::new();
     if job.queued {
         effects.push(Effect::JobQueued);
@@ -114,7 +134,7 @@ fn schedule_retry(
     effects.insert(finished, Effect::Log { line });
 }
 
-fn initial_step(planned: &PlannedStep) -> StepState {
+pub(super) fn initial_step(planned: &PlannedStep) -> StepState {
     StepState {
         step_name: planned.name.clone(),
         action_name: planned.action_name.clone(),
@@ -139,6 +159,7 @@ fn initial_step(planned: &PlannedStep) -> StepState {
         loop_index: None,
         loop_total: None,
         child_job_id: None,
+        reused_from: None,
     }
 }
 

@@ -23,6 +23,7 @@ mod job;
 mod masking;
 mod plan;
 mod render;
+mod restart;
 mod rules;
 mod state;
 mod timing;
@@ -42,6 +43,7 @@ pub use render::{
     EvalContext, approval_input, context, job_variable, prepare_attempt, record_attempt_input,
     render_step_input, with_declared_nulls,
 };
+pub use restart::{create_restart, reused_steps};
 pub use rules::{MAX_DEPTH, MAX_LOOP_ITEMS};
 pub use state::{
     JobMeta, JobState, JobStatus, MaskRecord, RetryOf, RetryRecord, StepState, StepStatus, Steps,

@@ -314,6 +314,10 @@ pub struct StepState {
     pub loop_index: Option<u32>,
     pub loop_total: Option<u32>,
     pub child_job_id: Option<Uuid>,
+    /// A step of a restarted job that was not run again: its output (and a loop's instances)
+    /// come from this job, where it completed (docs/restart.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<Uuid>,
 }
 
 impl StepState {

@@ -117,7 +117,10 @@ impl Orchestrator {
                     .get_job(job_id)
                     .await?
                     .ok_or(OrchestratorError::JobNotFound(job_id))?;
-                self.chain_finished(&job).await
+                // The chain ends with this job: its hooks fire now, not when it failed.
+                let mut effects = self.fire_hooks(&job).await;
+                effects.extend(self.chain_finished(&job).await?);
+                Ok(effects)
             }
         }
     }
@@ -222,36 +225,43 @@ impl Orchestrator {
             .get_job(job_id)
             .await?
             .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        // The job's slot under its task's `concurrency` is free (WF §8).
+        let limited = self
+            .context_of(&job)
+            .is_ok_and(|context| context.plan.concurrency.is_some());
+        let retry_pending = job.retry_pending();
+        // Hooks first: a refused hook leaves a line in this job's log, and a finished log tells
+        // readers (the job view's `hooks_fired`, the log stream's end) that the job's hook jobs
+        // all exist (issue #15). While a task-level retry is to come, the chain goes on: hooks
+        // and the parent wait for its last job (WF §13.1).
+        let mut effects = if retry_pending {
+            Vec::new()
+        } else {
+            self.fire_hooks(&job).await
+        };
         let logs = self.inner.logs.clone();
         // Archiving compresses the whole log: off the async threads.
         let archived = tokio::task::spawn_blocking(move || logs.finish(job_id)).await;
         if let Ok(Err(error)) = archived {
             tracing::warn!(%job_id, %error, "cannot archive the job log");
         }
-
-        // The job's slot under its task's `concurrency` is free (WF §8).
-        let limited = self
-            .context_of(&job)
-            .is_ok_and(|context| context.plan.concurrency.is_some());
-        let mut effects = if job.retry_pending() {
-            // The chain goes on: hooks and the parent wait for its last job (WF §13.1).
+        if retry_pending {
             self.retry_when_due(&job);
             self.inner.contexts.remove(job_id);
-            Vec::new()
         } else {
-            self.chain_finished(&job).await?
-        };
+            effects.extend(self.chain_finished(&job).await?);
+        }
         if limited {
             effects.extend(self.admit(&job.workspace, &job.task).await?);
         }
         Ok(effects)
     }
 
-    /// The last job of a chain (a job without task-level retry is a chain of one) finished:
-    /// fire its hooks, report it to the parent step and release its revision.
+    /// The last job of a chain (a job without task-level retry is a chain of one) finished,
+    /// its hooks fired: report it to the parent step and release its revision.
     async fn chain_finished(&self, job: &JobState) -> Result<Vec<(Uuid, Effect)>> {
         let status = job.status;
-        let mut effects = self.fire_hooks(job).await;
+        let mut effects = Vec::new();
         if job.source_type == "hook"
             && status != JobStatus::Completed
             && let Some(original) = hooked_job(job)

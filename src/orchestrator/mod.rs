@@ -13,6 +13,7 @@ mod chains;
 mod effects;
 mod plans;
 mod recovery;
+mod restart;
 mod retention;
 mod triggers;
 mod workers;
@@ -110,6 +111,15 @@ pub enum OrchestratorError {
     InvalidInput(Vec<FieldError>),
     #[error("job {0} has already finished")]
     AlreadyTerminal(Uuid),
+    /// Restarting a job that has not finished (API `not_terminal`, docs/restart.md).
+    #[error("job {id} is {status}: only a finished job can be restarted")]
+    NotTerminal { id: Uuid, status: &'static str },
+    /// Restarting a job with nothing to restart: it completed, or it is no task's job.
+    #[error("{0}")]
+    NothingToRestart(String),
+    /// The revision a job was pinned to is no longer retained (API `gone`).
+    #[error("revision {revision} of workspace '{workspace}' is no longer retained")]
+    RevisionGone { workspace: String, revision: String },
     #[error("step '{step}' not found in job {job}")]
     UnknownStep { job: Uuid, step: String },
     /// Deciding an approval step that is not waiting for one (API §3.4 `not_suspended`).
@@ -384,27 +394,7 @@ impl Orchestrator {
         raw_input: &Value,
     ) -> Result<PreparedJob> {
         let plan = self.inner.plans.task(revision, task)?;
-        // WF §16.1: a secret that could not be resolved refuses the jobs that use it.
-        let missing = crate::workspace::secrets::missing_for_task(
-            &revision.def,
-            task,
-            &revision.missing_secrets,
-            &self.inner.templates,
-        );
-        if !missing.is_empty() {
-            return Err(OrchestratorError::InvalidInput(
-                missing
-                    .into_iter()
-                    .map(|error| FieldError {
-                        field: format!("secret.{}", error.name),
-                        message: format!(
-                            "cannot be resolved ({}); jobs that use this secret are refused until it is set",
-                            error.message
-                        ),
-                    })
-                    .collect(),
-            ));
-        }
+        self.refuse_missing_secrets(revision, task)?;
         let default_scope = json!({
             "secret": revision.secrets,
             "job": {"id": meta.id, "task": task, "workspace": meta.workspace,
@@ -444,6 +434,31 @@ impl Orchestrator {
             &plan,
             meta,
             Value::Object(validated.into_iter().collect()),
+        ))
+    }
+
+    /// WF §16.1: a secret that could not be resolved refuses the jobs that use it.
+    fn refuse_missing_secrets(&self, revision: &Revision, task: &str) -> Result<()> {
+        let missing = crate::workspace::secrets::missing_for_task(
+            &revision.def,
+            task,
+            &revision.missing_secrets,
+            &self.inner.templates,
+        );
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(OrchestratorError::InvalidInput(
+            missing
+                .into_iter()
+                .map(|error| FieldError {
+                    field: format!("secret.{}", error.name),
+                    message: format!(
+                        "cannot be resolved ({}); jobs that use this secret are refused until it is set",
+                        error.message
+                    ),
+                })
+                .collect(),
         ))
     }
 

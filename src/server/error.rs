@@ -111,6 +111,8 @@ pub enum ConflictKind {
     AlreadyTerminal,
     /// [P2] deciding an approval that is not waiting.
     NotSuspended,
+    /// Restarting a job that has not finished yet (docs/restart.md).
+    NotTerminal,
     /// A worker request whose lease is not the step's current active lease (API §7.4).
     StaleLease,
     /// A unique-key clash or another state conflict.
@@ -122,6 +124,7 @@ impl ConflictKind {
         match self {
             ConflictKind::AlreadyTerminal => "already_terminal",
             ConflictKind::NotSuspended => "not_suspended",
+            ConflictKind::NotTerminal => "not_terminal",
             ConflictKind::StaleLease => "stale_lease",
             ConflictKind::Conflict => "conflict",
         }

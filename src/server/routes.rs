@@ -120,6 +120,12 @@ pub(super) fn table() -> Vec<Entry> {
         ),
         entry(
             Method::POST,
+            "/jobs/{id}/restart",
+            "job.restart",
+            post(restart_job),
+        ),
+        entry(
+            Method::POST,
             "/jobs/{id}/steps/{step}/approve",
             "job.approve",
             post(approve_step),
@@ -355,6 +361,13 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::NotSuspended { .. } => {
                 ApiError::conflict(ConflictKind::NotSuspended, error.to_string())
             }
+            OrchestratorError::NotTerminal { .. } => {
+                ApiError::conflict(ConflictKind::NotTerminal, error.to_string())
+            }
+            OrchestratorError::NothingToRestart(_) => {
+                ApiError::conflict(ConflictKind::Conflict, error.to_string())
+            }
+            OrchestratorError::RevisionGone { .. } => ApiError::gone(error.to_string()),
             other => ApiError::internal(anyhow::Error::new(other)),
         }
     }
@@ -653,6 +666,28 @@ async fn cancel_job(
         } else {
             JobStatus::Cancelled
         },
+    }))
+}
+
+/// `POST /api/jobs/{id}/restart` (docs/restart.md): a new job that reuses what the source job
+/// completed and runs the rest; needs `run` on the task, like executing it.
+async fn restart_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JobStatusReply>, ApiError> {
+    let orchestrator = state.jobs()?;
+    let source = state.find_job(&caller, &job_ref(&id)?).await?;
+    require_run(
+        state.access(&caller, &source.workspace, &source.task),
+        &format!("job {}", source.id),
+    )?;
+    let job = orchestrator
+        .restart_job(&source, job_source(&caller))
+        .await?;
+    Ok(Json(JobStatusReply {
+        job_id: job.id,
+        status: job.status,
     }))
 }
 

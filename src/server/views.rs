@@ -40,6 +40,8 @@ pub(super) async fn job_detail(
             })
             .collect();
     }
+    // The orchestrator archives a finished job's log once its hooks are fired.
+    detail.hooks_fired = job.is_finished() && orchestrator.logs().is_finished(job.id);
     let hooks = crate::store::JobFilter {
         hook_of: Some(job.id),
         limit: 100,

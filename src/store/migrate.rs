@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_task_retry_concurrency.sql"),
         postgres: include_str!("../../migrations/postgres/0009_task_retry_concurrency.sql"),
     },
+    Migration {
+        version: 10,
+        name: "restart",
+        sqlite: include_str!("../../migrations/sqlite/0010_restart.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_restart.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

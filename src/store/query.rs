@@ -24,7 +24,7 @@ pub struct JobFilter {
     pub top_level: bool,
     /// Only the hook jobs this job fired (`source_id` `<id>/<event>`).
     pub hook_of: Option<Uuid>,
-    /// Substring of task name, workspace or source id (any case), or a job-id prefix.
+    /// Substring of task name, workspace or source id (any case), or any part of the job id.
     pub search: Option<String>,
     /// The jobs the caller may see (access rules); `None` sees all.
     pub visibility: Option<Visibility>,
@@ -213,16 +213,17 @@ impl Store {
                 escape_like(&search.to_lowercase())
             )));
             let substring = params.len();
+            // Any part of the id, dashes or not, like a job route's short id (issue #15).
             params.push(Param::Text(format!(
-                "{}%",
+                "%{}%",
                 escape_like(&search.to_lowercase().replace('-', ""))
             )));
-            let prefix = params.len();
+            let id_part = params.len();
             conditions.push(format!(
                 "(lower(task) LIKE ${substring} ESCAPE '\\' \
                  OR lower(workspace) LIKE ${substring} ESCAPE '\\' \
                  OR lower(coalesce(source_id, '')) LIKE ${substring} ESCAPE '\\' \
-                 OR {id_text} LIKE ${prefix} ESCAPE '\\')"
+                 OR {id_text} LIKE ${id_part} ESCAPE '\\')"
             ));
         }
         if let Some(hooked) = filter.hook_of {

@@ -21,7 +21,7 @@ pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_in
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
      retry_history, ready_at, started_at, completed_at, for_each, loop_source, loop_index, \
-     loop_total, child_job_id, capability, tags, suspended_at, approval_message";
+     loop_total, child_job_id, capability, tags, suspended_at, approval_message, reused_from";
 
 /// One `jobs` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +98,7 @@ pub(crate) struct StepRow {
     pub tags: String,
     pub suspended_at: Option<i64>,
     pub approval_message: Option<String>,
+    pub reused_from: Option<Uuid>,
 }
 
 impl JobRow {
@@ -205,6 +206,7 @@ impl StepRow {
             tags: tags.to_owned(),
             suspended_at: opt_millis(step.suspended_at),
             approval_message: step.approval_message.clone(),
+            reused_from: step.reused_from,
         })
     }
 
@@ -237,6 +239,7 @@ impl StepRow {
             loop_index: self.loop_index.map(to_u32).transpose()?,
             loop_total: self.loop_total.map(to_u32).transpose()?,
             child_job_id: self.child_job_id,
+            reused_from: self.reused_from,
         })
     }
 }
@@ -322,6 +325,7 @@ macro_rules! read_step {
             tags: sqlx::Row::try_get(row, "tags")?,
             suspended_at: sqlx::Row::try_get(row, "suspended_at")?,
             approval_message: sqlx::Row::try_get(row, "approval_message")?,
+            reused_from: sqlx::Row::try_get(row, "reused_from")?,
         }
     }};
 }
@@ -396,6 +400,7 @@ macro_rules! bind_step {
             .bind(row.tags.as_str())
             .bind(row.suspended_at)
             .bind(row.approval_message.as_deref())
+            .bind(row.reused_from)
     }};
 }
 pub(crate) use bind_step;

@@ -401,6 +401,25 @@ fn rerun_starts_the_same_task_with_the_same_input() {
     assert_eq!(job["source_type"], "rerun");
     assert_eq!(job["source_job_id"], id.as_str());
     assert_eq!(job["input"]["name"], "Again");
+
+    // `--from-failed` restarts instead; a completed job has nothing to restart (exit 3).
+    let output = server.run(&["rerun", &id, "--from-failed"]);
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nothing to restart"),
+        "{}",
+        stderr(&output)
+    );
+    let output = server.run(&["trigger", "broken", "--wait"]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let failed = stdout(&output).lines().next().expect("job id").to_owned();
+    let short = &failed[failed.len() - 8..];
+    let output = server.run(&["rerun", short, "--from-failed"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let restarted = stdout(&output).trim().to_owned();
+    let job = server.wait_for_job(&restarted, "the restart", |job| job["status"] == "failed");
+    assert_eq!(job["source_type"], "restart");
+    assert_eq!(job["source_job_id"], failed.as_str());
 }
 
 #[test]
@@ -522,6 +541,37 @@ fn trigger_follow_prints_lines_while_the_job_runs() {
         "trigger_follow_text",
         redact(&all.join("\n"), server.dir.path())
     );
+}
+
+/// `trigger --follow` and `--wait` list the hook jobs the job fired (issue #15): hooks fire
+/// just after the job finishes, and the log stream ends at once after that, so the client waits
+/// until the server says they were fired.
+#[test]
+fn trigger_follow_and_wait_list_the_hook_jobs() {
+    let server = Server::with(
+        r#"
+actions:
+  notify:
+    type: script
+    script: echo notified
+tasks:
+  hooked:
+    flow:
+      work: { type: script, script: echo working }
+    on_success:
+      - action: notify
+"#,
+    );
+    for how in ["--follow", "--wait"] {
+        let output = server.run(&["trigger", "hooked", how]);
+        assert_eq!(code(&output), 0, "{how}: {}", stderr(&output));
+        let text = stdout(&output);
+        let hooks = text.lines().find(|line| line.starts_with("hooks "));
+        assert!(
+            hooks.is_some_and(|line| line.contains("on_success _hook:notify")),
+            "{how}: {text}"
+        );
+    }
 }
 
 /// Runs `args` with stdout a pipe whose reader is already gone, as in `stroem jobs | head -1`

@@ -20,6 +20,7 @@ mod quickstart;
 mod recovery;
 mod rejections;
 mod reruns;
+mod restart;
 mod retention;
 mod schedule;
 mod secrets;

@@ -445,10 +445,12 @@ impl Server {
         }
     }
 
-    /// Polls until the job is terminal.
+    /// Polls until the job is terminal and its hooks were fired, so the detail no longer
+    /// changes (`hooks_fired` turns true just after the status does).
     pub async fn wait_finished(&self, id: Uuid) -> Value {
         self.wait_job(id, Duration::from_secs(60), |job| {
             ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or(""))
+                && job["hooks_fired"] == true
         })
         .await
     }

@@ -305,6 +305,43 @@ const tests = [
     },
   ],
   [
+    "a failed job is restarted from its failed step, reusing the step that completed",
+    async () => {
+      await page.goto("/workspaces/default/tasks/flaky-release");
+      await page.getByRole("heading", { name: "flaky-release", level: 1 }).waitFor();
+      const failedId = await runFromTaskPage("flaky-release");
+      await jobStatus("failed");
+      await stepStatus("prepare", "completed");
+      await stepStatus("deploy", "failed");
+      await page.getByRole("button", { name: "Restart from failed step" }).click();
+      await page.waitForURL((url) => UUID.test(url.pathname) && !url.pathname.endsWith(failedId));
+      const restartedId = UUID.exec(new URL(page.url()).pathname)?.[1];
+      await jobStatus("completed");
+      await stepStatus("prepare", "completed");
+      await stepStatus("deploy", "completed");
+      const steps = page.getByRole("list", { name: "Steps" });
+      await steps.locator('li[data-step="prepare"]').getByText("reused").waitFor();
+      check((await steps.locator('li[data-step="deploy"]').getByText("reused").count()) === 0, "deploy shows as reused");
+      await logView().getByText("deployed app-1.4.0.tgz").waitFor();
+      check(
+        (await logView().getByText("preparing the artifact").count()) === 0,
+        "the reused step ran again in the restarted job",
+      );
+      await page.getByRole("link", { name: failedId.slice(-8) }).first().waitFor();
+      const job = await (await page.request.get(`/api/jobs/${restartedId}`)).json();
+      check(
+        job.source_type === "restart" && job.source_job_id === failedId,
+        `source: ${job.source_type} ${job.source_job_id}`,
+      );
+      await screenshot(page, "10c-job-restarted");
+
+      // The short id the UI shows opens the job at its full address.
+      await page.goto(`/jobs/${restartedId.slice(-8)}`);
+      await page.waitForURL(new RegExp(`/jobs/${restartedId}$`));
+      await jobStatus("completed");
+    },
+  ],
+  [
     "the workspaces and workers pages and an unknown deep link render",
     async () => {
       const nav = page.getByRole("navigation", { name: "Main" });

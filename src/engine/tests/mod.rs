@@ -10,6 +10,7 @@ mod flow;
 mod hooks;
 mod loops;
 mod render;
+mod restart;
 mod retry;
 mod tasks;
 
@@ -20,7 +21,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    Effect, EvalContext, Event, JobMeta, JobPlan, JobState, apply, create, job_masker, mask_record,
+    Effect, EvalContext, Event, JobMeta, JobPlan, JobState, apply, create, create_restart,
+    job_masker, mask_record,
 };
 use crate::mask::Masker;
 use crate::runner::spec::{AttemptResult, Outcome};
@@ -57,6 +59,11 @@ fn rel(time: Option<DateTime<Utc>>) -> String {
 
 pub(super) fn job_id() -> Uuid {
     Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+}
+
+/// The id of a restarted job.
+pub(super) fn restart_id() -> Uuid {
+    Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_0002)
 }
 
 pub(super) fn child_id(n: u128) -> Uuid {
@@ -134,6 +141,49 @@ impl Harness {
             transcript: String::new(),
         };
         harness.record("+0s create", &effects);
+        harness
+    }
+
+    /// The restart of this (finished) job at `secs` after t0 (docs/restart.md), as a new
+    /// harness whose transcript starts with the restarted job's initial state.
+    pub fn restart(&self, secs: f64) -> Harness {
+        let meta = JobMeta {
+            source_job_id: Some(self.job.id),
+            id: restart_id(),
+            workspace: self.job.workspace.clone(),
+            revision: self.job.revision.clone(),
+            source_type: "restart".to_owned(),
+            source_id: Some("bob@example.com".to_owned()),
+            parent_job_id: None,
+            parent_step_name: None,
+            depth: self.job.depth,
+            raw_input: self.job.raw_input.clone(),
+            inherited_mask: Vec::new(),
+            retry_of: None,
+        };
+        let ctx = EvalContext {
+            templates: &self.templates,
+            secrets: &self.secrets,
+            mask: &self.mask,
+        };
+        let (job, effects) = create_restart(
+            &self.plan,
+            meta,
+            self.job.input.clone(),
+            &self.job,
+            at(secs),
+            &ctx,
+        );
+        let mut harness = Harness {
+            plan: self.plan.clone(),
+            job,
+            templates: Templates::new(),
+            secrets: self.secrets.clone(),
+            mask: self.mask.clone(),
+            jitter: self.jitter,
+            transcript: String::new(),
+        };
+        harness.record(&format!("{} restart", rel(Some(at(secs)))), &effects);
         harness
     }
 
@@ -379,6 +429,9 @@ pub(super) fn render_state(job: &JobState) -> String {
         }
         if let Some(child) = &step.child_job_id {
             let _ = write!(out, " child={}", short(child));
+        }
+        if step.reused_from.is_some() {
+            out.push_str(" reused");
         }
         for record in &step.retry_history {
             let _ = write!(

@@ -160,6 +160,14 @@ backend_test! {
         let prefix = ids[4].to_string()[..8].to_owned();
         let (found, _) = list(JobFilter { search: Some(prefix), ..JobFilter::default() }).await;
         assert_eq!(found.iter().map(|j| j.job_id).collect::<Vec<_>>(), vec![ids[4]]);
+        // Any part of the id, as job routes take it (issue #15): the UI's short id (the end)
+        // and a middle part written with its dashes.
+        let short = ids[4].simple().to_string()[24..].to_owned();
+        let (found, _) = list(JobFilter { search: Some(short.to_uppercase()), ..JobFilter::default() }).await;
+        assert_eq!(found.iter().map(|j| j.job_id).collect::<Vec<_>>(), vec![ids[4]]);
+        let middle = ids[4].to_string()[9..23].to_owned();
+        let (found, _) = list(JobFilter { search: Some(middle), ..JobFilter::default() }).await;
+        assert_eq!(found.iter().map(|j| j.job_id).collect::<Vec<_>>(), vec![ids[4]]);
         let (found, total) = list(JobFilter { search: Some("100%".into()), ..JobFilter::default() }).await;
         assert_eq!((found.len(), total), (0, 0));
 

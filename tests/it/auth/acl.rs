@@ -154,6 +154,8 @@ serve_test! {
         }
         let cancel = ada.post(&format!("/api/jobs/{secret}/cancel"), &json!({})).await;
         assert_eq!(cancel.status, 404);
+        let restart = ada.post(&format!("/api/jobs/{secret}/restart"), &json!({})).await;
+        assert_eq!(restart.status, 404, "{}", restart.body);
         let base = server.base().to_owned();
         let token = ada.token.clone();
         let secret_id = secret.clone();
@@ -174,6 +176,9 @@ serve_test! {
         assert_eq!((refused.status, code(&refused).as_str()), (403, "forbidden"));
         let refused = ada.post(&format!("/api/jobs/{report}/cancel"), &json!({})).await;
         assert_eq!((refused.status, code(&refused).as_str()), (403, "forbidden"));
+        // Restarting is executing the task again (docs/restart.md).
+        let refused = ada.post(&format!("/api/jobs/{report}/restart"), &json!({})).await;
+        assert_eq!((refused.status, code(&refused).as_str()), (403, "forbidden"), "{}", refused.body);
         let hidden = ada.post("/api/workspaces/default/tasks/secret-deploy/execute", &json!({})).await;
         assert_eq!(hidden.status, 404);
         // Nothing was created by the refusals.
@@ -187,6 +192,9 @@ serve_test! {
         ada.wait_finished(&run_id).await;
         let cancel = ada.post(&format!("/api/jobs/{run_id}/cancel"), &json!({})).await;
         assert_eq!((cancel.status, code(&cancel).as_str()), (409, "already_terminal"), "{}", cancel.body);
+        // And restarting: the completed job answers that it has nothing to restart.
+        let restart = ada.post(&format!("/api/jobs/{run_id}/restart"), &json!({})).await;
+        assert_eq!((restart.status, code(&restart).as_str()), (409, "conflict"), "{}", restart.body);
 
         // A group grants `run`, a user rule `view` (e-mails compared without case).
         let olaf = As::login(&server, "olaf@example.test", "olaf-password-1").await;

@@ -28,6 +28,14 @@ tasks:
       - action: notify
         input: { what: "{{ hook.task_name }}" }
       - action: run-report
+  half-hooked:
+    flow:
+      work: { type: script, script: "echo 'OUTPUT: {\"a\": 1}'" }
+    on_success:
+      - action: notify
+        input: { what: "{{ hook.task_name }}" }
+      - action: notify
+        input: { what: "{{ hook.output.work.missing.deeper }}" }
 "#;
 
 serve_test! {
@@ -62,6 +70,29 @@ serve_test! {
         let plain = server.execute("default", "report", "{}").await;
         let done = server.wait_finished(plain).await;
         assert_eq!(done["hook_jobs"], serde_json::json!([]), "{done:#}");
+        server.stop().await;
+    }
+}
+
+serve_test! {
+    async fn once_a_job_says_its_hooks_were_fired_every_hook_job_is_listed(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(WORKSPACE);
+        home.configure_workspace(&workspace);
+        let server = home.start().await;
+        let id = server.execute("default", "half-hooked", "{}").await;
+        // The first read that says the hooks were fired already lists the hook job, and the
+        // refused hook's reason is in the job's log (hooks fire before the log is archived).
+        let job = server
+            .wait_job(id, crate::auth::JOB_TIMEOUT, |job| job["hooks_fired"] == true)
+            .await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        let hooks = job["hook_jobs"].as_array().expect("hook_jobs");
+        assert_eq!(hooks.len(), 1, "{job:#}");
+        assert_eq!(hooks[0]["task_name"], "_hook:notify", "{job:#}");
+        let logs: Value = server.get(&format!("/api/jobs/{id}/logs")).await.json();
+        let text = logs["logs"].as_str().unwrap_or_default();
+        assert!(text.contains("was not created"), "{logs:#}");
         server.stop().await;
     }
 }

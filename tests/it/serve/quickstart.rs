@@ -125,6 +125,8 @@ serve_test! {
         let job = quickstart(&server).await;
         check_logs(&server, &job).await;
         insta::assert_json_snapshot!("quickstart_job_detail", job, {
+            // Hooks fire just after the job finishes: read at once, it may not say so yet.
+            ".hooks_fired" => "[bool]",
             ".job_id" => "[id]",
             ".revision" => "[revision]",
             ".created_at" => "[ts]",

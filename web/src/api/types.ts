@@ -163,6 +163,8 @@ export interface Step {
   suspended_at?: string | null;
   approval_message?: string | null;
   approval_fields?: Record<string, InputFieldDef> | null;
+  /** Steps of a restarted job that did not run again: the job whose output they reuse. */
+  reused_from?: string;
 }
 
 export interface JobDetail extends JobSummary {

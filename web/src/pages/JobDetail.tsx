@@ -3,7 +3,7 @@
 // runs (step statuses are not in the log stream); the log follows the WebSocket.
 
 import { lazy, Suspense, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { Link, useParams, useSearchParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams, useSearchParams } from "react-router";
 import { ApiError, post, seg } from "../api/client";
 import { useApi } from "../api/useApi";
 import { isTerminalJob, type JobDetail as JobDetailData, type Json, type Step } from "../api/types";
@@ -29,6 +29,8 @@ import { absoluteTime, durationBetween, formatDuration, shortId } from "../lib/f
 const JobGraph = lazy(() => import("../graph/JobGraph"));
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A part of a job id, as the API takes it (issue #15): at least 4 hex digits, dashes allowed. */
+const PARTIAL_ID = /^(?=(?:-*[0-9a-f]){4})[0-9a-f-]{4,36}$/i;
 
 export function JobDetailPage() {
   const { id = "" } = useParams();
@@ -38,16 +40,27 @@ export function JobDetailPage() {
 
 function JobDetail({ id }: { id: string }) {
   useTitle(`Job ${shortId(id)}`);
-  const valid = UUID.test(id);
+  const full = UUID.test(id);
+  // The short id the UI shows (or any part of an id) is resolved by the API, then the page
+  // moves to the job's canonical address.
+  const partial = !full && PARTIAL_ID.test(id);
   const [polling, setPolling] = useState(true);
-  const job = useApi<JobDetailData>(valid ? `/api/jobs/${seg(id)}` : null, { pollMs: polling ? 1500 : undefined });
+  const job = useApi<JobDetailData>(full || partial ? `/api/jobs/${seg(id)}` : null, {
+    pollMs: polling && full ? 1500 : undefined,
+  });
   const settled = job.data !== undefined && isSettled(job.data);
   useEffect(() => setPolling(!settled), [settled]);
+  const navigate = useNavigate();
+  const location = useLocation();
+  const resolved = partial ? job.data?.job_id : undefined;
+  useEffect(() => {
+    if (resolved !== undefined) navigate(`/jobs/${resolved}${location.search}`, { replace: true });
+  }, [resolved, navigate, location.search]);
 
-  if (!valid) {
+  if (!full && !partial) {
     return <ErrorPanel error={new ApiError(404, null, `'${id}' is not a job id.`)} what="This job" />;
   }
-  if (job.loading) return <Spinner label="Loading job…" />;
+  if (job.loading || resolved !== undefined) return <Spinner label="Loading job…" />;
   if (job.data === undefined) {
     return job.error ? <ErrorPanel error={job.error} onRetry={job.reload} what={`Job ${shortId(id)}`} /> : null;
   }
@@ -143,6 +156,7 @@ function JobView({
             {retryDue !== null && (
               <CancelButton jobId={job.job_id} onCancelled={reload} label="Cancel retry" what="the retry" />
             )}
+            {isTask && restartable(job) && <RestartButton jobId={job.job_id} />}
             {isTask && (
               <Link
                 to={`/workspaces/${seg(job.workspace)}/tasks/${seg(job.task_name)}`}
@@ -207,6 +221,13 @@ function JobView({
         )}
         {job.priority !== 0 && <Fact label="Priority">{job.priority}</Fact>}
         {chain.length > 0 && <Fact label="Attempt">{job.retry_attempt} of the chain</Fact>}
+        {job.source_job_id !== undefined && job.source_job_id !== null && (
+          <Fact label={job.source_type === "restart" ? "Restart of" : "Run again from"}>
+            <Link to={`/jobs/${job.source_job_id}`} className="font-mono text-xs">
+              {shortId(job.source_job_id)}
+            </Link>
+          </Fact>
+        )}
         {job.parent_job_id !== null && (
           <Fact label="Parent job">
             <Link to={`/jobs/${job.parent_job_id}`} className="font-mono text-xs">
@@ -316,6 +337,14 @@ function JobView({
   );
 }
 
+/**
+ * Whether "Restart from failed step" applies: a failed or cancelled job once its steps have all
+ * ended (docs/restart.md; the server answers 409 before that).
+ */
+function restartable(job: JobDetailData): boolean {
+  return (job.status === "failed" || job.status === "cancelled") && job.completed_at !== null;
+}
+
 /** The submitted input of a job, as the starting point of a new run. */
 function rerunInput(raw: Json): Record<string, Json> {
   return raw !== null && typeof raw === "object" && !Array.isArray(raw) ? raw : {};
@@ -346,6 +375,42 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
       <dt className="text-xs font-medium tracking-wide text-slate-500 uppercase">{label}</dt>
       <dd className="mt-0.5 truncate">{children}</dd>
     </div>
+  );
+}
+
+/** Restarts the job from its failed step and opens the new job. */
+function RestartButton({ jobId }: { jobId: string }) {
+  const navigate = useNavigate();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const restart = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const reply = await post<{ job_id: string }>(`/api/jobs/${seg(jobId)}/restart`);
+      navigate(`/jobs/${reply.job_id}`);
+    } catch (cause) {
+      setError(cause instanceof ApiError ? cause.message : String(cause));
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button
+        type="button"
+        className="btn-secondary"
+        disabled={busy}
+        onClick={restart}
+        title="A new job that reuses the outputs of the steps that completed and runs the others"
+      >
+        {busy ? "Restarting…" : "Restart from failed step"}
+      </button>
+      {error !== null && (
+        <span role="alert" className="w-full text-sm text-red-800">
+          {error}
+        </span>
+      )}
+    </>
   );
 }
 

@@ -11,7 +11,7 @@ import { Empty, ErrorPanel, PageHeader, Spinner, StaleBanner, useTitle } from ".
 export const PAGE_SIZE = 25;
 
 /** Who created a job (API §2.4 `source_type`). */
-const SOURCE_TYPES = ["api", "user", "trigger", "webhook", "hook", "task", "retry"] as const;
+const SOURCE_TYPES = ["api", "user", "trigger", "webhook", "hook", "task", "retry", "rerun", "restart"] as const;
 
 /** The API query of the page's URL filters. */
 export function jobsQuery(params: URLSearchParams): string {

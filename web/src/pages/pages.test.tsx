@@ -257,6 +257,74 @@ describe("Job detail", () => {
     expect(fetchMock).not.toHaveBeenCalled();
   });
 
+  it("takes the short id the UI shows, resolved by the API, and moves to the job's own address", async () => {
+    const urls: string[] = [];
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string) => {
+        urls.push(url);
+        return Promise.resolve(json(200, job("completed", [step("build", "completed")])));
+      }),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt("/jobs/caf2aeac?step=build", <JobDetailPage />, "/jobs/:id");
+    expect(await screen.findByRole("heading", { name: /deploy/ })).toBeInTheDocument();
+    expect(urls[0]).toBe("/api/jobs/caf2aeac");
+    // On its canonical address the page follows the job by its full id, the step still selected.
+    await waitFor(() => expect(urls).toContain(`/api/jobs/${JOB_ID}`));
+    expect(screen.getByRole("region", { name: "Step build" })).toBeInTheDocument();
+  });
+
+  it("shows why a short id matching several jobs is refused", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(() =>
+        Promise.resolve(
+          json(400, { error: "'beef' matches several jobs: 1…beef, 2…beef", code: "ambiguous", field: "id" }),
+        ),
+      ),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    renderAt("/jobs/beef", <JobDetailPage />, "/jobs/:id");
+    expect(await screen.findByRole("alert")).toHaveTextContent("matches several jobs");
+  });
+
+  it("restarts a failed job from its failed step and opens the new job", async () => {
+    const NEW_ID = "01a21bdc-f12b-70c0-b820-00000000f00d";
+    const calls: { url: string; method: string }[] = [];
+    const failed = {
+      ...job("failed", [step("plan", "completed"), step("build", "failed", ["plan"])]),
+      completed_at: "2026-03-01T12:00:05.000Z",
+    };
+    const restarted = {
+      ...job("running", [{ ...step("plan", "completed"), reused_from: JOB_ID }, step("build", "running", ["plan"])]),
+      job_id: NEW_ID,
+      source_type: "restart",
+      source_job_id: JOB_ID,
+    };
+    vi.stubGlobal(
+      "fetch",
+      vi.fn((url: string, init: RequestInit) => {
+        calls.push({ url, method: init.method ?? "GET" });
+        if (url.endsWith("/restart")) return Promise.resolve(json(200, { job_id: NEW_ID, status: "running" }));
+        return Promise.resolve(json(200, url.includes(NEW_ID) ? restarted : failed));
+      }),
+    );
+    vi.stubGlobal("WebSocket", SilentSocket);
+    const user = userEvent.setup();
+    renderAt(`/jobs/${JOB_ID}`, <JobDetailPage />, "/jobs/:id");
+    await user.click(await screen.findByRole("button", { name: "Restart from failed step" }));
+    await waitFor(() => expect(screen.getByTestId("job-status")).toHaveTextContent("running"));
+    expect(calls.filter((call) => call.method === "POST").map((call) => call.url)).toEqual([
+      `/api/jobs/${JOB_ID}/restart`,
+    ]);
+    expect(screen.getByRole("link", { name: "caf2aeac" })).toHaveAttribute("href", `/jobs/${JOB_ID}`);
+    const steps = await screen.findByRole("list", { name: "Steps" });
+    expect(steps.querySelector('[data-step="plan"]')).toHaveTextContent("reused");
+    // A running job offers no restart.
+    expect(screen.queryByRole("button", { name: "Restart from failed step" })).toBeNull();
+  });
+
   it("lists steps with retry history, follows the log stream, and cancels after confirmation", async () => {
     const calls: { url: string; method: string }[] = [];
     // Reads of the job after the cancel: the first still has the running step (its worker has

@@ -123,6 +123,11 @@ const StepRow = memo(function StepRow({
         <span aria-hidden="true" className={`size-2.5 shrink-0 rounded-full ${DOT[step.status]}`} />
         <span className="min-w-0 flex-1 truncate font-medium">{step.step_name}</span>
         <span className="text-xs text-slate-500">{step.status}</span>
+        {step.reused_from !== undefined && (
+          <span className="text-xs text-slate-400" title={`output reused from job ${step.reused_from}`}>
+            reused
+          </span>
+        )}
         {step.max_attempts > 1 && (
           <span className="text-xs text-slate-400" title="attempt">
             {step.attempt}/{step.max_attempts}
@@ -189,6 +194,21 @@ export function StepDetail({ step, onClose }: { step: Step; onClose: () => void 
               <Link to={`/jobs/${step.child_job_id}`} className="font-mono">
                 {shortId(step.child_job_id)}
               </Link>
+            </dd>
+          </>
+        )}
+        {step.reused_from !== undefined && (
+          <>
+            <dt className="text-slate-500">Reused from</dt>
+            <dd>
+              <Link
+                to={`/jobs/${step.reused_from}`}
+                className="font-mono"
+                aria-label={`Reused from job ${shortId(step.reused_from)}`}
+              >
+                {shortId(step.reused_from)}
+              </Link>{" "}
+              (not run again)
             </dd>
           </>
         )}
