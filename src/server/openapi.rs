@@ -22,6 +22,7 @@ use crate::api::auth::{
 use crate::api::execute::{
     ApproveRequest, DecisionReply, ExecuteRequest, JobStatusReply, OkReply, RejectRequest,
 };
+use crate::api::query::{DEFAULT_LIMIT, DEFAULT_LOG_LIMIT, MAX_LIMIT, MAX_LOG_LIMIT};
 use crate::api::{
     ConfigReply, ErrorBody, JobDetail, JobSummary, LogsReply, StatsReply, WorkerDetail, WorkerView,
 };
@@ -155,7 +156,7 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
         op(
             "GET",
             "/jobs",
-            "Jobs, newest first, filtered by the query (API §3.3).",
+            "Jobs, newest first, filtered by the query (API §3.4).",
         )
         .ok(s.list::<JobSummary>()),
         op(
@@ -293,6 +294,101 @@ fn operations(s: &mut Schemas) -> Vec<Operation> {
     ]
 }
 
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn count() -> Value {
+    json!({ "type": "integer", "minimum": 0, "default": 0 })
+}
+
+/// The query parameters of an operation (all optional): name, schema, description.
+fn query_parameters(method: &str, path: &str) -> Vec<(&'static str, Value, &'static str)> {
+    let page = || {
+        vec![
+            (
+                "limit",
+                json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }),
+                "How many items at most.",
+            ),
+            ("offset", count(), "How many items to skip."),
+        ]
+    };
+    let log_limit = json!({
+        "type": "integer", "minimum": 1, "maximum": MAX_LOG_LIMIT, "default": DEFAULT_LOG_LIMIT
+    });
+    let mut parameters = match (method, path) {
+        ("GET", "/stats" | "/tasks") => vec![("workspace", string(), "Only this workspace's.")],
+        ("GET", "/jobs") => vec![
+            ("workspace", string(), "Only this workspace's jobs."),
+            (
+                "task_name",
+                string(),
+                "Only this task's jobs (needs `workspace`; `task` too).",
+            ),
+            (
+                "status",
+                string(),
+                "Only jobs of these statuses, comma-separated.",
+            ),
+            (
+                "source_type",
+                string(),
+                "Only jobs of this source type (`api`, `user`, `trigger`, …).",
+            ),
+            (
+                "parent_job_id",
+                json!({ "type": "string", "format": "uuid" }),
+                "Only this job's child jobs.",
+            ),
+            (
+                "search",
+                string(),
+                "A part of the task name, workspace or source id, or a job-id prefix.",
+            ),
+        ],
+        ("GET", "/jobs/{id}/logs") => vec![
+            ("after", count(), "Only lines with a greater `seq`."),
+            ("limit", log_limit, "How many lines at most."),
+            ("step", string(), "Only this step's lines."),
+        ],
+        ("GET", "/jobs/{id}/steps/{step}/logs") => vec![
+            ("after", count(), "Only lines with a greater `seq`."),
+            ("limit", log_limit, "How many lines at most."),
+        ],
+        ("GET", "/jobs/{id}/logs/stream") => vec![
+            ("after", count(), "Only lines with a greater `seq`."),
+            ("step", string(), "Only this step's lines."),
+        ],
+        ("GET", "/audit") => vec![
+            (
+                "actor",
+                string(),
+                "Only entries of this actor (an e-mail address).",
+            ),
+            (
+                "action",
+                string(),
+                "Only entries of this action (`job.cancel`, …).",
+            ),
+            ("since", time(), "Only entries at or after this time."),
+            ("until", time(), "Only entries before this time."),
+        ],
+        _ => Vec::new(),
+    };
+    if matches!(
+        (method, path),
+        ("GET", "/jobs" | "/workers" | "/users" | "/audit")
+    ) {
+        parameters.extend(page());
+    }
+    parameters
+}
+
 /// Lists are paginated: said in the summary, with the `X-Total-Count` header.
 fn is_paged(operation: &Operation) -> bool {
     matches!(
@@ -354,6 +450,13 @@ fn document() -> Value {
             .map(|name| {
                 json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
             })
+            .chain(
+                query_parameters(operation.method, operation.path)
+                    .into_iter()
+                    .map(|(name, schema, description)| {
+                        json!({ "name": name, "in": "query", "description": description, "schema": schema })
+                    }),
+            )
             .collect();
         if !parameters.is_empty() {
             item.insert("parameters".into(), Value::Array(parameters));
@@ -467,11 +570,29 @@ pub fn reference_markdown(document: &Value) -> String {
                 out.push_str(" No credentials needed.");
             }
             out.push_str("\n\n");
+            let query: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|parameter| parameter["in"] == "query")
+                .map(|parameter| {
+                    format!(
+                        "- `{}` ({}): {}",
+                        parameter["name"].as_str().unwrap_or_default(),
+                        type_of(&parameter["schema"]),
+                        parameter["description"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !query.is_empty() {
+                out.push_str(&format!("Query parameters:\n\n{}\n\n", query.join("\n")));
+            }
             if let Some(schema) = operation.pointer("/requestBody/content/application~1json/schema")
             {
                 out.push_str(&format!("Request body: {}\n\n", type_of(schema)));
             }
             if let Some(responses) = operation["responses"].as_object() {
+                out.push_str("Responses:\n\n");
                 for (status, response) in responses {
                     if status == "default" {
                         continue;

@@ -181,7 +181,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Jobs, newest first, filtered by the query (API §3.3). Paginated with `limit` and `offset`; `X-Total-Count` holds the total. */
+        /** Jobs, newest first, filtered by the query (API §3.4). Paginated with `limit` and `offset`; `X-Total-Count` holds the total. */
         get: operations["get_jobs"];
         put?: never;
         post?: never;
@@ -1274,7 +1274,10 @@ export interface operations {
     };
     get_stats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this workspace's. */
+                workspace?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1363,7 +1366,10 @@ export interface operations {
     };
     get_tasks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this workspace's. */
+                workspace?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1522,7 +1528,24 @@ export interface operations {
     };
     get_jobs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this workspace's jobs. */
+                workspace?: string;
+                /** @description Only this task's jobs (needs `workspace`; `task` too). */
+                task_name?: string;
+                /** @description Only jobs of these statuses, comma-separated. */
+                status?: string;
+                /** @description Only jobs of this source type (`api`, `user`, `trigger`, …). */
+                source_type?: string;
+                /** @description Only this job's child jobs. */
+                parent_job_id?: string;
+                /** @description A part of the task name, workspace or source id, or a job-id prefix. */
+                search?: string;
+                /** @description How many items at most. */
+                limit?: number;
+                /** @description How many items to skip. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1687,7 +1710,14 @@ export interface operations {
     };
     get_jobs_id_logs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only lines with a greater `seq`. */
+                after?: number;
+                /** @description How many lines at most. */
+                limit?: number;
+                /** @description Only this step's lines. */
+                step?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1718,7 +1748,12 @@ export interface operations {
     };
     get_jobs_id_logs_stream: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only lines with a greater `seq`. */
+                after?: number;
+                /** @description Only this step's lines. */
+                step?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1747,7 +1782,12 @@ export interface operations {
     };
     get_jobs_id_steps_step_logs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only lines with a greater `seq`. */
+                after?: number;
+                /** @description How many lines at most. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1779,7 +1819,12 @@ export interface operations {
     };
     get_workers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description How many items at most. */
+                limit?: number;
+                /** @description How many items to skip. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2151,7 +2196,12 @@ export interface operations {
     };
     get_users: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description How many items at most. */
+                limit?: number;
+                /** @description How many items to skip. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2440,7 +2490,20 @@ export interface operations {
     };
     get_audit: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only entries of this actor (an e-mail address). */
+                actor?: string;
+                /** @description Only entries of this action (`job.cancel`, …). */
+                action?: string;
+                /** @description Only entries at or after this time. */
+                since?: string;
+                /** @description Only entries before this time. */
+                until?: string;
+                /** @description How many items at most. */
+                limit?: number;
+                /** @description How many items to skip. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
