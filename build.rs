@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/server/ui/pack.rs");
+    // `src/store/migrate.rs` embeds every file of these trees: a new migration must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     // A directory is watched recursively, so a rebuilt bundle is re-embedded. Until the
     // bundle exists, watch `web/` instead: a path that does not exist would rerun this script,
     // and recompile the crate, on every build.

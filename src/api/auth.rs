@@ -6,7 +6,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 /// `POST /api/auth/login`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -23,7 +23,7 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 /// `POST /api/auth/refresh` and `POST /api/auth/logout`: the token, or none to use the cookie.
-#[derive(Clone, Default, Deserialize, Serialize)]
+#[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
@@ -37,7 +37,7 @@ impl std::fmt::Debug for RefreshRequest {
 }
 
 /// The answer of login and refresh (API §5.3).
-#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct TokenReply {
     pub access_token: String,
     pub refresh_token: String,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for TokenReply {
 }
 
 /// A user (API §5.5), also the answer of `GET /api/auth/me`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub user_id: Uuid,
     pub name: Option<String>,
@@ -73,7 +73,7 @@ pub struct UserView {
 }
 
 /// `POST /api/auth/password`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
@@ -87,7 +87,7 @@ impl std::fmt::Debug for PasswordChange {
 }
 
 /// `PUT /api/users/{id}/password`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     pub password: String,
@@ -100,7 +100,7 @@ impl std::fmt::Debug for PasswordReset {
 }
 
 /// An API key as listed (API §5.3).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub prefix: String,
     pub name: String,
@@ -113,7 +113,7 @@ pub struct ApiKeyView {
 }
 
 /// `POST /api/auth/api-keys`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     pub name: String,
@@ -122,7 +122,7 @@ pub struct ApiKeyRequest {
 }
 
 /// 201 of `POST /api/auth/api-keys`: the only time `key` is shown.
-#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyCreatedReply {
     pub key: String,
     pub prefix: String,
@@ -141,7 +141,7 @@ impl std::fmt::Debug for ApiKeyCreatedReply {
 }
 
 /// `POST /api/users`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
@@ -166,21 +166,21 @@ impl std::fmt::Debug for CreateUserRequest {
 }
 
 /// `PUT /api/users/{id}/admin`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminFlag {
     pub is_admin: bool,
 }
 
 /// `GET`/`PUT /api/users/{id}/groups`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Groups {
     pub groups: Vec<String>,
 }
 
 /// One audit-trail entry (`GET /api/audit`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub audit_id: Uuid,
     #[serde(with = "crate::api::time")]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::workflow::input::FieldError;
 
 /// `{"error": "...", "code": "...", "field": "...", "details": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Human-readable message; seed clients print this field.
     pub error: String,
@@ -28,7 +28,7 @@ pub struct ErrorBody {
 }
 
 /// One entry of `details`: a field path and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub field: String,
     pub message: String,

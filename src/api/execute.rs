@@ -10,11 +10,12 @@ use crate::engine::JobStatus;
 
 /// `POST /api/workspaces/{ws}/tasks/{name}/execute`. Unknown fields are rejected (API §1.2) so a
 /// misspelt `inputs` fails loudly instead of running the task with defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     /// The job input; absent or null means `{}`. Validated against the task's schema (WF §3.2).
     #[serde(default, deserialize_with = "object_or_null")]
+    #[schema(value_type = Object)]
     pub input: Map<String, Value>,
     /// [P2] re-run of this job: `••••••` in a secret field means "the source job's value".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,11 +34,12 @@ pub const MAX_REJECTION_REASON: usize = 4096;
 
 /// `POST /api/jobs/{id}/steps/{step}/approve` [P2] (API §3.4): `approved: true` with the
 /// approver's form `input`, or `approved: false` with a `rejection_reason`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
     pub approved: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection_reason: Option<String>,
@@ -45,7 +47,7 @@ pub struct ApproveRequest {
 
 /// `POST /api/jobs/{id}/steps/{step}/reject` (an addition to API §3.4, docs/deviations.md): the
 /// same as `approve` with `approved: false`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,13 +55,13 @@ pub struct RejectRequest {
 }
 
 /// `{"status": "approved"}` or `{"status": "rejected"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionReply {
     pub status: String,
 }
 
 /// `{"job_id": "…", "status": "pending"}`: the answer to execute and cancel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobStatusReply {
     pub job_id: Uuid,
     pub status: JobStatus,
@@ -67,7 +69,7 @@ pub struct JobStatusReply {
 
 /// `{"job_id", "trigger", "task", "workspace"}`: a webhook call's answer (API §6). In
 /// `mode: sync` it adds `status`, and `output` once the job ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookReply {
     pub job_id: Uuid,
     pub trigger: String,
@@ -80,7 +82,7 @@ pub struct WebhookReply {
 }
 
 /// `GET /hooks/{name}/jobs/{job_id}` [P2] (API §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookJobReply {
     pub job_id: Uuid,
     pub trigger: String,
@@ -95,7 +97,7 @@ pub struct WebhookJobReply {
 
 /// `{"status": "ok"}`, with `duplicate: true` when a retried worker `complete` was already
 /// applied (API §7.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OkReply {
     pub status: OkStatus,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -114,7 +116,7 @@ impl OkReply {
 }
 
 /// The only status of [`OkReply`]; an enum so a client rejects anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OkStatus {
     Ok,

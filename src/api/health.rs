@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"status": "ok", "db": "ok"}` (200) or `{"status": "unhealthy", "db": "error"}` (503).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthReply {
     pub status: HealthStatus,
     pub db: DbStatus,
@@ -30,14 +30,14 @@ impl HealthReply {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     Ok,
     Unhealthy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DbStatus {
     Ok,

@@ -15,7 +15,7 @@ use crate::engine::{JobPlan, JobState, JobStatus, RetryRecord, StepState, StepSt
 use crate::workflow::model::{ActionKind, TaskMode};
 
 /// A task's `mode` (WF §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobMode {
     Distributed,
@@ -71,7 +71,7 @@ impl<'a> JobView<'a> {
 }
 
 /// A job in lists (API §2.4 summary).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobSummary {
     pub job_id: Uuid,
     pub workspace: String,
@@ -125,7 +125,7 @@ impl JobSummary {
 }
 
 /// One job with its steps (API §2.4 detail).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobDetail {
     #[serde(flatten)]
     pub summary: JobSummary,
@@ -169,7 +169,7 @@ pub struct JobDetail {
 }
 
 /// One job of a task-level retry chain (WF §13.1 [P2]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainJob {
     pub job_id: Uuid,
     pub retry_attempt: u32,
@@ -181,7 +181,7 @@ pub struct ChainJob {
 }
 
 /// One hook job, as the job that fired it lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HookJob {
     pub job_id: Uuid,
     /// `on_success`, `on_error`, …
@@ -222,7 +222,7 @@ impl JobDetail {
 }
 
 /// One step or loop instance (API §2.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepView {
     pub step_name: String,
     pub action_name: String,
@@ -244,6 +244,7 @@ pub struct StepView {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
+    #[schema(value_type = Option<Uuid>)]
     pub worker_id: Option<Option<Uuid>>,
     pub attempt: u32,
     pub max_attempts: u32,
@@ -275,6 +276,7 @@ pub struct StepView {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
+    #[schema(value_type = Option<Uuid>)]
     pub child_job_id: Option<Option<Uuid>>,
     /// Approval steps only [P2]: when the step became `suspended`; null before.
     #[serde(
@@ -283,6 +285,7 @@ pub struct StepView {
         serialize_with = "serialize_present_time",
         deserialize_with = "present_time"
     )]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub suspended_at: Option<Option<DateTime<Utc>>>,
     /// Approval steps only: the rendered message; null before the step is suspended.
     #[serde(
@@ -290,6 +293,7 @@ pub struct StepView {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
+    #[schema(value_type = Option<String>)]
     pub approval_message: Option<Option<String>>,
     /// Approval steps only: the approver's form (the action's `input` schema), or null.
     #[serde(
@@ -297,6 +301,7 @@ pub struct StepView {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
+    #[schema(value_type = Option<Object>)]
     pub approval_fields: Option<Option<Value>>,
     /// Steps of a restarted job that were not run again: the job whose output they reuse
     /// (docs/restart.md); omitted for other steps.
@@ -371,7 +376,7 @@ impl StepView {
 }
 
 /// One failed and retried attempt (API §2.5 `retry_history`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryView {
     pub attempt: u32,
     /// The worker that ran the attempt; filled by the server from the attempt's lease.

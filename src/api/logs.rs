@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"logs": "{\"seq\":1,…}\n", "last_seq": 1, "has_more": false}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogsReply {
     /// JSONL, every line newline-terminated, in `seq` order.
     pub logs: String,

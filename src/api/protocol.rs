@@ -20,7 +20,19 @@ use crate::runner::spec::{AttemptResult, Outcome, StepSpec, Stream};
 pub const MAX_CLAIM_WAIT_SECS: u32 = 30;
 
 /// What a worker can run (API §7.2, §7.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// `type: script` with `runner: local` (legacy `shell` too).

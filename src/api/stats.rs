@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::JobStatus;
 
 /// `GET /api/config`, always public: what the UI needs before anyone logs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigReply {
     /// The server's version (`CARGO_PKG_VERSION`).
     pub version: String,
@@ -16,14 +16,14 @@ pub struct ConfigReply {
 }
 
 /// [P2] one configured OpenID Connect provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OidcProvider {
     pub id: String,
     pub display_name: String,
 }
 
 /// `GET /api/stats`: how many jobs are in each status. Every status is present, 0 when none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatsReply {
     pub pending: u64,
     pub running: u64,

@@ -9,7 +9,7 @@ use super::protocol::Capability;
 use crate::engine::StepStatus;
 
 /// `active` while heartbeats arrive; `inactive` after the heartbeat timeout or deregistration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerStatus {
     Active,
@@ -17,7 +17,7 @@ pub enum WorkerStatus {
 }
 
 /// One worker (API §2.6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerView {
     pub worker_id: Uuid,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct WorkerView {
 }
 
 /// `GET /api/workers/{id}`: the worker and its 50 most recent steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerDetail {
     #[serde(flatten)]
     pub worker: WorkerView,
@@ -42,7 +42,7 @@ pub struct WorkerDetail {
 }
 
 /// One step a worker ran or runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerStep {
     pub job_id: Uuid,
     pub workspace: String,

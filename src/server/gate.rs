@@ -50,11 +50,12 @@ pub struct AuditNote {
     pub outcome: Option<String>,
 }
 
-/// `/api` paths (below `/api`) that need no credentials (API §5.1).
+/// `/api` paths (below `/api`) that need no credentials (API §5.1), and the OpenAPI document,
+/// which describes the API's shape and holds no data (docs/deviations.md).
 pub fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/config" | "/auth/login" | "/auth/refresh" | "/auth/logout"
+        "/config" | "/openapi.json" | "/auth/login" | "/auth/refresh" | "/auth/logout"
     ) || path.starts_with("/auth/oidc/")
 }
 

@@ -19,6 +19,7 @@ mod fallback;
 mod gate;
 mod health;
 mod metrics;
+mod openapi;
 mod pagination;
 mod refresh;
 mod request_id;
@@ -46,6 +47,7 @@ pub use extract::{
 pub use gate::{ClientIp, Security};
 pub use health::{CHECK_TIMEOUT, CheckFuture, Health, HealthCheck, healthz};
 pub use metrics::MetricsAccess;
+pub use openapi::{DOCUMENT as OPENAPI, reference_markdown};
 pub use pagination::{Paginated, X_TOTAL_COUNT};
 pub use request_id::{RequestId, X_REQUEST_ID};
 pub use ui::UiBundle;

@@ -68,6 +68,12 @@ pub(super) fn table() -> Vec<Entry> {
     let mut table = vec![
         entry(
             Method::GET,
+            "/openapi.json",
+            "openapi.read",
+            get(super::openapi::get_openapi),
+        ),
+        entry(
+            Method::GET,
             "/config",
             "config.read",
             get(super::ui::get_config),

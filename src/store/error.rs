@@ -12,12 +12,31 @@ pub enum StoreError {
     /// Only the scheme is named: the rest of a database URL may hold a password.
     #[error("unsupported database URL scheme '{0}' (expected sqlite:// or postgres://)")]
     UnsupportedUrl(String),
-    #[error("migration {version} ({name}) failed: {source}")]
+    #[error("migration {name} failed: {source}")]
     Migration {
         version: i64,
-        name: &'static str,
+        /// The migration's file name, `0003_job_version.sql`.
+        name: String,
         source: sqlx::Error,
     },
+    /// The text of a migration this database has applied differs from the one it was applied
+    /// with (sqlx's recorded checksum): released migrations are never edited.
+    #[error(
+        "migration {name} was changed after this database applied it (its checksum differs \
+         from the one recorded in _sqlx_migrations): a released migration must never be \
+         edited — restore its text and put the change in a new migration"
+    )]
+    MigrationEdited { version: i64, name: String },
+    /// The database has applied a migration this binary does not have.
+    #[error(
+        "the database has applied migration {name}, which this version of Strøm does not \
+         have: a newer release migrated it, and downgrades are not supported (restore the \
+         backup taken before the upgrade)"
+    )]
+    MigrationUnknown { version: i64, name: String },
+    /// The embedded migrations could not be read (a misnamed file).
+    #[error("invalid migrations: {0}")]
+    MigrationSource(String),
     #[error("job {0} not found")]
     JobNotFound(Uuid),
     #[error("job {0} already exists")]

@@ -139,6 +139,13 @@ impl Store {
         max_connections: u32,
         busy_timeout: Duration,
     ) -> Result<Store> {
+        let store = Store::open(url, max_connections, busy_timeout).await?;
+        migrate::run(store.begin_write().await?).await?;
+        Ok(store)
+    }
+
+    /// Connects without applying migrations (see [`Store::connect_with`]).
+    async fn open(url: &str, max_connections: u32, busy_timeout: Duration) -> Result<Store> {
         let scheme = url.split(':').next().unwrap_or_default();
         let db = match scheme {
             "sqlite" => {
@@ -173,15 +180,13 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
-        let store = Store {
+        Ok(Store {
             db,
             cache: std::sync::Arc::default(),
             id: uuid::Uuid::new_v4().to_string().into(),
             claims: std::sync::Arc::default(),
             metrics: crate::metrics::Metrics::default(),
-        };
-        migrate::run(store.begin_write().await?).await?;
-        Ok(store)
+        })
     }
 
     /// The metrics this store records committed changes in; the server's other parts record

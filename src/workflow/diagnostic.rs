@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Error,
@@ -22,7 +22,7 @@ pub struct Location {
 
 /// Another place that belongs to a diagnostic: the first definition of a duplicate, the rest of
 /// a cycle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Related {
     pub message: String,
     pub file: String,
@@ -30,7 +30,7 @@ pub struct Related {
     pub column: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable identifier, e.g. `unknown-key`, `dag-cycle`.

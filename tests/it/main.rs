@@ -8,6 +8,7 @@ mod config_example;
 mod credentials;
 mod faults;
 mod logging;
+mod openapi_check;
 mod run;
 mod serve;
 mod server_harness;

@@ -28,4 +28,5 @@ mod semantics;
 mod short_ids;
 mod shutdown;
 mod transitions;
+mod upgrade;
 mod webhooks;

@@ -204,8 +204,21 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Status, headers and body of a ureq response, read to the end.
-    fn read(mut response: ureq::http::Response<ureq::Body>) -> Self {
+    /// Status, headers and body of a ureq response, read to the end; a JSON body from `/api`
+    /// must match the OpenAPI document (see [`crate::openapi_check`]).
+    fn read(method: &str, path: &str, response: ureq::http::Response<ureq::Body>) -> Self {
+        let reply = Reply::read_unchecked(response);
+        crate::openapi_check::check(
+            method,
+            path,
+            reply.status,
+            reply.headers.get("content-type").map(String::as_str),
+            &reply.body,
+        );
+        reply
+    }
+
+    fn read_unchecked(mut response: ureq::http::Response<ureq::Body>) -> Self {
         let headers = response
             .headers()
             .iter()
@@ -296,6 +309,7 @@ impl Server {
     ) -> Result<Reply, ureq::Error> {
         let agent = self.agent.clone();
         let url = format!("{}{path}", self.base);
+        let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let response = match (method, body) {
                 ("GET", _) => agent.get(&url).call(),
@@ -305,7 +319,7 @@ impl Server {
                     .send(&bytes[..]),
                 (_, None) => agent.post(&url).send_empty(),
             };
-            Ok(Reply::read(response?))
+            Ok(Reply::read(method, &path, response?))
         })
         .await
         .expect("the request thread")
@@ -321,6 +335,7 @@ impl Server {
     ) -> Reply {
         let agent = self.agent.clone();
         let url = format!("{}{path}", self.base);
+        let path = path.to_owned();
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
@@ -347,7 +362,11 @@ impl Server {
                 ),
                 None => agent.run(request.body(()).expect("request builds")),
             };
-            Reply::read(response.unwrap_or_else(|error| panic!("{method} {url}: {error}")))
+            Reply::read(
+                method,
+                &path,
+                response.unwrap_or_else(|error| panic!("{method} {url}: {error}")),
+            )
         })
         .await
         .expect("the request thread")
@@ -368,6 +387,7 @@ impl Server {
     ) -> Reply {
         let agent = self.agent.clone();
         let url = format!("{}{path}", self.base);
+        let path = path.to_owned();
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
@@ -390,7 +410,11 @@ impl Server {
                 }
                 request.send(&body[..])
             };
-            Reply::read(response.unwrap_or_else(|error| panic!("{method} {url}: {error}")))
+            Reply::read(
+                method,
+                &path,
+                response.unwrap_or_else(|error| panic!("{method} {url}: {error}")),
+            )
         })
         .await
         .expect("the request thread")

@@ -4,6 +4,7 @@
 mod errors;
 mod extract;
 mod gate;
+mod openapi;
 mod serve;
 mod surface;
 

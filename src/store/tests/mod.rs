@@ -8,6 +8,7 @@ mod claims;
 mod fixture;
 mod jobs;
 mod leases;
+mod migrations;
 mod pinning;
 mod retention;
 mod workers;
@@ -33,10 +34,36 @@ pub(super) struct TestDb {
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
+        TestDb::new_sqlite(true).await
+    }
+
+    pub async fn postgres() -> TestDb {
+        TestDb::new_postgres(true).await
+    }
+
+    /// A fresh database without any migration applied, and a store on it.
+    pub async fn sqlite_empty() -> TestDb {
+        TestDb::new_sqlite(false).await
+    }
+
+    pub async fn postgres_empty() -> TestDb {
+        TestDb::new_postgres(false).await
+    }
+
+    async fn connect(url: &str, max_connections: u32, migrated: bool) -> Store {
+        let store = if migrated {
+            Store::connect(url, max_connections).await
+        } else {
+            Store::open(url, max_connections, super::DEFAULT_BUSY_TIMEOUT).await
+        };
+        store.expect("connect to the test database")
+    }
+
+    async fn new_sqlite(migrated: bool) -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path: PathBuf = dir.path().join("stroem.db");
         let url = format!("sqlite://{}", path.display());
-        let store = Store::connect(&url, 4).await.expect("connect to SQLite");
+        let store = TestDb::connect(&url, 4, migrated).await;
         TestDb {
             store,
             url,
@@ -45,7 +72,7 @@ impl TestDb {
         }
     }
 
-    pub async fn postgres() -> TestDb {
+    async fn new_postgres(migrated: bool) -> TestDb {
         let name = format!("stroem_test_{}", Uuid::new_v4().simple());
         let admin = PgPoolOptions::new()
             .max_connections(1)
@@ -58,9 +85,7 @@ impl TestDb {
             .expect("create test database");
         admin.close().await;
         let url = format!("{PG_BASE_URL}/{name}");
-        let store = Store::connect(&url, 8)
-            .await
-            .expect("connect to PostgreSQL");
+        let store = TestDb::connect(&url, 8, migrated).await;
         TestDb {
             store,
             url,
@@ -127,6 +152,28 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let db = $crate::store::tests::TestDb::postgres().await;
+                run(&db).await;
+            }
+        }
+    };
+    // The same on a database without any migration applied.
+    (empty $(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: &$crate::store::tests::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::store::tests::TestDb::sqlite_empty().await;
+                run(&db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = $crate::store::tests::TestDb::postgres_empty().await;
                 run(&db).await;
             }
         }

@@ -24,7 +24,7 @@ use crate::workflow::model::{
 /// How many fire times `next_runs` lists.
 const NEXT_RUNS: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceStatus {
     /// The newest source revision is active.
@@ -36,7 +36,7 @@ pub enum WorkspaceStatus {
 }
 
 /// API §2.1.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkspaceView {
     pub name: String,
     pub status: WorkspaceStatus,
@@ -56,7 +56,7 @@ pub struct WorkspaceView {
 
 /// `source` of API §2.1: a folder's `path`; a git source's `url` (without userinfo), `ref`
 /// and the checked-out `commit` (the active revision, null before one loaded).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SourceView {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -67,11 +67,12 @@ pub struct SourceView {
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub commit: Option<Option<String>>,
 }
 
 /// API §2.2, list items.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TaskSummary {
     /// The task's key in YAML.
     pub name: String,
@@ -87,7 +88,7 @@ pub struct TaskSummary {
 }
 
 /// API §2.2, detail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskDetail {
     #[serde(flatten)]
     pub summary: TaskSummary,
@@ -102,7 +103,8 @@ pub struct TaskDetail {
 }
 
 /// One flow step as written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = FlowStep)]
 pub struct StepView {
     /// The action's name, or the inline action's definition.
     pub action: Value,
@@ -117,11 +119,12 @@ pub struct StepView {
     pub for_each: Option<Value>,
     pub sequential: bool,
     pub timeout_secs: Option<u64>,
+    #[schema(value_type = Option<Object>)]
     pub retry: Option<Retry>,
 }
 
 /// API §2.3.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TriggerView {
     pub name: String,
     #[serde(rename = "type")]
@@ -147,7 +150,7 @@ pub struct TriggerView {
     pub next_runs: Vec<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub path: String,
     pub mode: WebhookMode,

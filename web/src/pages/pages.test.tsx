@@ -85,6 +85,8 @@ function job(status: JobDetail["status"], steps: Step[]): JobDetail {
     output: null,
     parent_step_name: null,
     timeout_secs: null,
+    hook_of_job_id: null,
+    hooks_fired: true,
     steps,
   };
 }
