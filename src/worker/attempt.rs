@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::http::HttpError;
 use super::{Running, Transport};
 use crate::orchestrator::{ClaimedStep, OrchestratorError};
-use crate::runner::spec::{AttemptResult, LogLine, Outcome};
+use crate::runner::pod::TarballAccess;
+use crate::runner::spec::{AttemptResult, LogLine, Outcome, RunnerKind};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::store::{LeaseKey, StoreError};
 
@@ -54,6 +55,21 @@ pub(super) async fn run<T: Transport>(
 
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
     let execute = async {
+        if claimed.spec.runner == RunnerKind::Pod {
+            // The pod fetches the revision itself, with the claim's workspace token.
+            let access = claimed.workspace_token.as_ref().map(|token| TarballAccess {
+                revision: claimed.revision.clone(),
+                token: token.clone(),
+            });
+            let mut sink = |line: LogLine| {
+                let _ = lines_tx.send(line);
+            };
+            let result = runner
+                .run_pod(&claimed.spec, access.as_ref(), &mut sink, cancel.clone())
+                .await;
+            drop(lines_tx);
+            return result;
+        }
         let copy = match transport.revision_files(&claimed).await {
             Ok(root) => match runner.scratch_dir() {
                 Some(dir) => WorkingCopy::create_in(&root, dir),

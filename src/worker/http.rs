@@ -443,6 +443,7 @@ impl Transport for HttpTransport {
             lease,
             spec: reply.spec,
             revision: reply.revision,
+            workspace_token: reply.workspace_token,
         }))
     }
 

@@ -25,3 +25,4 @@ mod short_ids;
 mod shutdown;
 mod transitions;
 mod webhooks;
+mod workspace_token;
