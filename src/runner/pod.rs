@@ -302,14 +302,16 @@ pub fn build(spec: &StepSpec, cx: &PodContext<'_>) -> Result<PodPlan, (Outcome, 
     });
     if let Some(written) = &spec.manifest {
         manifest::merge(&mut pod, written);
-        // Strøm's labels find the pod again (leftovers); a manifest adds labels, never
-        // replaces these.
-        if let Some(merged) = pod
-            .pointer_mut("/metadata/labels")
-            .and_then(Value::as_object_mut)
-        {
-            for (key, value) in &labels {
-                merged.insert(key.clone(), json!(value));
+        // Strøm's labels and annotations find the pod again (leftovers); a manifest adds
+        // its own, never replaces these.
+        for (pointer, ours) in [
+            ("/metadata/labels", &labels),
+            ("/metadata/annotations", &annotations),
+        ] {
+            if let Some(merged) = pod.pointer_mut(pointer).and_then(Value::as_object_mut) {
+                for (key, value) in ours {
+                    merged.insert(key.clone(), json!(value));
+                }
             }
         }
     }
