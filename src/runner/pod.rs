@@ -400,6 +400,95 @@ fn percent_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn source_step(interpreter: Option<Vec<String>>) -> StepSpec {
+        StepSpec {
+            job_id: uuid::Uuid::nil(),
+            workspace: "ops team".to_owned(),
+            task: "t".to_owned(),
+            step: "s".to_owned(),
+            attempt: 1,
+            action_name: "a".to_owned(),
+            program: Program::Script {
+                code: ScriptBody::Source("./bin/run.py".to_owned()),
+                interpreter,
+                default_interpreter: vec!["python3".to_owned()],
+                args: vec!["x y".to_owned()],
+            },
+            env: Vec::new(),
+            input: serde_json::Map::new(),
+            workdir: None,
+            timeout_secs: None,
+            mask: Vec::new(),
+            output_schema: None,
+            runner: super::super::spec::RunnerKind::Pod,
+            image: None,
+            resources: None,
+            manifest: None,
+        }
+    }
+
+    fn cx<'a>(access: Option<&'a TarballAccess>) -> PodContext<'a> {
+        PodContext {
+            namespace: "jobs",
+            init_image: "curl",
+            server_url: "http://stroem:8080/",
+            runner_image: "runner:1",
+            worker: "w",
+            kill_grace_secs: 3,
+            instance: None,
+            access,
+        }
+    }
+
+    #[test]
+    fn a_source_file_runs_directly_when_it_starts_with_a_shebang_else_with_its_language() {
+        let access = TarballAccess {
+            revision: "abc".to_owned(),
+            token: "t".to_owned(),
+        };
+        let plan = build(&source_step(None), &cx(Some(&access))).expect("a pod");
+        let step = &plan.pod["spec"]["containers"][0];
+        assert_eq!(step["command"], json!(["sh"]));
+        let args = step["args"].as_array().expect("args");
+        assert!(
+            args[1]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("exec 'python3' \"$f\" \"$@\"")
+        );
+        assert_eq!(
+            args[2..],
+            [
+                json!("stroem-source"),
+                json!("/workspace/bin/run.py"),
+                json!("x y")
+            ]
+        );
+        assert_eq!(step["image"], "runner:1");
+        assert_eq!(step["workingDir"], "/workspace");
+        let url = &plan.pod["spec"]["initContainers"][0]["env"][1]["value"];
+        assert_eq!(
+            url,
+            "http://stroem:8080/worker/workspace/ops%20team.tar.gz?revision=abc"
+        );
+
+        let explicit = build(
+            &source_step(Some(vec!["python3".into(), "-u".into()])),
+            &cx(Some(&access)),
+        )
+        .expect("a pod");
+        let step = &explicit.pod["spec"]["containers"][0];
+        assert_eq!(step["command"], json!(["python3"]));
+        assert_eq!(step["args"], json!(["-u", "/workspace/bin/run.py", "x y"]));
+    }
+
+    #[test]
+    fn a_script_step_without_a_workspace_token_is_not_started() {
+        let error = build(&source_step(None), &cx(None)).expect_err("no token");
+        assert_eq!(error.0, Outcome::Failed);
+        assert!(error.1.contains("workspace_token"), "{}", error.1);
+    }
+
     #[test]
     fn labels_and_names_are_what_kubernetes_accepts() {
         assert_eq!(label_value("deploy[1]"), "deploy_1");
