@@ -47,7 +47,8 @@ pub async fn attach(
         }
     }
     if worker.capabilities.contains(&Capability::Kubernetes) {
-        let (attached, kubernetes) = kubernetes(config, runner, scratch, worker_name).await?;
+        let (attached, kubernetes) =
+            kubernetes(config, environment, runner, scratch, worker_name).await?;
         runner = attached;
         if kubernetes {
             capabilities.push(Capability::Kubernetes.as_str().to_owned());
@@ -135,6 +136,7 @@ async fn docker(
 #[cfg(feature = "kubernetes")]
 async fn kubernetes(
     config: &Config,
+    environment: &BTreeMap<String, String>,
     runner: LocalRunner,
     scratch: &Arc<Scratch>,
     worker_name: &str,
@@ -170,7 +172,8 @@ async fn kubernetes(
             .map_or(DEFAULT_UNSCHEDULABLE_TIMEOUT, Duration::from_secs),
         instance: Some((scratch.dir().to_owned(), scratch.root().to_owned())),
     };
-    match KubernetesRunner::connect(settings).await {
+    let kubeconfig = environment.get("KUBECONFIG").map(String::as_str);
+    match KubernetesRunner::connect(settings, kubeconfig).await {
         Ok(connected) => {
             match connected.remove_leftovers().await {
                 Ok(0) => {}
@@ -197,6 +200,7 @@ async fn kubernetes(
 #[cfg(not(feature = "kubernetes"))]
 async fn kubernetes(
     _config: &Config,
+    _environment: &BTreeMap<String, String>,
     runner: LocalRunner,
     _scratch: &Arc<Scratch>,
     _worker_name: &str,

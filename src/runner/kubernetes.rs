@@ -20,6 +20,7 @@ use futures_util::AsyncBufReadExt;
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -88,12 +89,26 @@ impl std::fmt::Debug for KubernetesRunner {
 }
 
 impl KubernetesRunner {
-    /// Finds the cluster as `kubectl` does — `$KUBECONFIG`, else `~/.kube/config`, else the
-    /// in-cluster service account — and checks it answers.
-    pub async fn connect(settings: KubernetesSettings) -> Result<KubernetesRunner, String> {
-        let config = Config::infer().await.map_err(|error| {
-            format!("cannot find a Kubernetes cluster (kubeconfig or in-cluster): {error}")
-        })?;
+    /// Finds the cluster as `kubectl` does — `kubeconfig` (the `KUBECONFIG` of the worker's
+    /// environment as captured at start-up), else `~/.kube/config`, else the in-cluster service
+    /// account — and checks it answers.
+    pub async fn connect(
+        settings: KubernetesSettings,
+        kubeconfig: Option<&str>,
+    ) -> Result<KubernetesRunner, String> {
+        let config = match kubeconfig.filter(|path| !path.is_empty() && !path.contains(':')) {
+            Some(path) => {
+                let file = Kubeconfig::read_from(path)
+                    .map_err(|error| format!("cannot read the kubeconfig {path}: {error}"))?;
+                Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|error| format!("cannot use the kubeconfig {path}: {error}"))?
+            }
+            // A list of files, or none: as kube-rs (and kubectl) infer it.
+            None => Config::infer().await.map_err(|error| {
+                format!("cannot find a Kubernetes cluster (kubeconfig or in-cluster): {error}")
+            })?,
+        };
         Self::connect_with(config, settings).await
     }
 

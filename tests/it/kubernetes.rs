@@ -380,3 +380,47 @@ async fn an_unreachable_api_server_is_a_clear_error() {
         "{error}"
     );
 }
+
+/// The embedded worker of a server without `worker_token`: its pods fetch their revision with
+/// the workspace token, which the tarball route honours although remote workers are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_workers_pods_fetch_without_a_worker_token() {
+    use crate::server_harness::{Backend, Home};
+
+    let cluster = FakeCluster::start(|_| {
+        Behaviour::Fetch(Box::new(Behaviour::exits(
+            0,
+            &["OUTPUT: {\"fetched\": true}"],
+        )))
+    })
+    .await;
+    let home = Home::new(Backend::Sqlite).await;
+    let workspace = home.workspace(
+        "tasks:\n  fetch:\n    flow:\n      get: { type: script, runner: pod, script: ls }\n",
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    home.configure(&format!(
+        "workspaces:\n  default: {{ type: folder, path: \"{}\" }}\n\
+         kubernetes: {{ namespace: {NAMESPACE}, server_url: \"{url}\" }}",
+        workspace.display()
+    ));
+    let kubeconfig = cluster.kubeconfig(home.path());
+    let kubeconfig = kubeconfig.display().to_string();
+    let server = home
+        .start_on(listener, &[("KUBECONFIG", kubeconfig.as_str())])
+        .await;
+    // Remote workers are refused: no worker_token.
+    let refused = server
+        .call("POST", "/worker/heartbeat", &[], Some("{}"))
+        .await;
+    assert_eq!(refused.status, 401);
+    let id = server.execute("default", "fetch", "{}").await;
+    let job = server.wait_finished(id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["output"], json!({"get": {"fetched": true}}));
+    assert_eq!(cluster.fetches(), [200]);
+    server.stop().await;
+}
