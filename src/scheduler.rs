@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::orchestrator::{Fired, Orchestrator, OrchestratorError};
+use crate::orchestrator::{Fired, Orchestrator, OrchestratorError, Retention, RetentionReport};
 use crate::store::{StoreError, TriggerTick};
 use crate::workflow::model::{CatchUp, Schedule, TriggerKind};
 use crate::workspace::manager::{due_ticks, next_fire_times};
@@ -81,6 +81,11 @@ pub struct Scheduler {
     /// Names this scheduler in the lease row.
     holder: String,
     lease: Mutex<LeaseState>,
+    /// `retention` (API §8.5 item 7): the leader also deletes old jobs and workers, so one
+    /// replica does.
+    retention: Option<Retention>,
+    /// When the next retention sweep is due; `None` before the first.
+    retention_due: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -89,7 +94,46 @@ impl Scheduler {
             orchestrator,
             holder: Uuid::new_v4().to_string(),
             lease: Mutex::new(LeaseState::default()),
+            retention: None,
+            retention_due: Mutex::new(None),
         }
+    }
+
+    /// Makes the leader run retention sweeps (none without this).
+    pub fn with_retention(mut self, retention: Option<Retention>) -> Scheduler {
+        self.retention = retention;
+        self
+    }
+
+    /// A retention sweep at `now` if retention is configured, this scheduler leads, and the
+    /// interval since the last sweep it ran has passed; `None` when it did not sweep.
+    pub async fn retention_round(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RetentionReport>, OrchestratorError> {
+        let Some(retention) = self.retention else {
+            return Ok(None);
+        };
+        {
+            let due = self
+                .retention_due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if due.is_some_and(|due| now < due) {
+                return Ok(None);
+            }
+        }
+        if !self.lead(now).await? {
+            return Ok(None);
+        }
+        let interval = TimeDelta::from_std(retention.interval).unwrap_or(TimeDelta::MAX);
+        *self
+            .retention_due
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now + interval);
+        Ok(Some(
+            self.orchestrator.sweep_retention(now, &retention).await?,
+        ))
     }
 
     /// Fires every tick due at `now`, if this scheduler holds (or can take) the lease.
@@ -270,9 +314,21 @@ impl Scheduler {
     /// The loop `serve` runs until `shutdown`: a round at each due fire time, at least every
     /// second. The lease is given up on the way out so another replica takes over at once.
     pub async fn run(self, shutdown: CancellationToken) {
+        let this = std::sync::Arc::new(self);
+        // Retention runs beside the rounds, so a long sweep never delays a tick; one at a time.
+        let mut retention: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let now = Utc::now();
-            let sleep = match self.tick(now).await {
+            if this.retention.is_some() && retention.as_ref().is_none_or(|task| task.is_finished())
+            {
+                let scheduler = std::sync::Arc::clone(&this);
+                retention = Some(tokio::spawn(async move {
+                    if let Err(error) = scheduler.retention_round(now).await {
+                        tracing::error!(%error, "retention sweep failed");
+                    }
+                }));
+            }
+            let sleep = match this.tick(now).await {
                 Ok(report) => report
                     .next_due
                     // A little past the tick, so the round sees it due.
@@ -292,7 +348,10 @@ impl Scheduler {
                 () = tokio::time::sleep(sleep) => {}
             }
         }
-        if let Err(error) = self.release().await {
+        if let Some(task) = retention {
+            task.abort();
+        }
+        if let Err(error) = this.release().await {
             tracing::warn!(%error, "cannot release the scheduler lease");
         }
     }

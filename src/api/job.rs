@@ -19,8 +19,17 @@ use crate::workflow::model::{ActionKind, TaskMode};
 #[serde(rename_all = "snake_case")]
 pub enum JobMode {
     Distributed,
-    /// [P2]
+    /// [P2] pinned to one worker (API §7.9).
     Local,
+}
+
+impl From<JobMode> for TaskMode {
+    fn from(mode: JobMode) -> Self {
+        match mode {
+            JobMode::Distributed => TaskMode::Distributed,
+            JobMode::Local => TaskMode::Local,
+        }
+    }
 }
 
 impl From<TaskMode> for JobMode {
@@ -38,7 +47,6 @@ impl From<TaskMode> for JobMode {
 pub struct JobView<'a> {
     /// How the job's values are masked (the orchestrator's `view_mask`).
     pub mask: &'a ViewMask,
-    pub mode: JobMode,
     /// [P2] job priority; 0 until then.
     pub priority: i64,
     /// [P2] task-level retries.
@@ -50,11 +58,10 @@ pub struct JobView<'a> {
 }
 
 impl<'a> JobView<'a> {
-    /// A distributed first-attempt job of priority 0, without a plan.
+    /// A first-attempt job of priority 0, without a plan.
     pub fn new(mask: &'a ViewMask) -> Self {
         JobView {
             mask,
-            mode: JobMode::Distributed,
             priority: 0,
             retry_of_job_id: None,
             retry_attempt: 1,
@@ -104,7 +111,7 @@ impl JobSummary {
             job_id: job.id,
             workspace: job.workspace.clone(),
             task_name: job.task.clone(),
-            mode: view.mode,
+            mode: job.mode.into(),
             status: job.status,
             source_type: job.source_type.clone(),
             source_id: job.source_id.clone(),

@@ -21,7 +21,7 @@ use crate::auth::Auth;
 use crate::config::{Config, ConfigSource, GitAuth, LogFormat, SshKey, WorkspaceConfig};
 use crate::logs::LogStore;
 use crate::orchestrator::workspace_token::WorkspaceTokens;
-use crate::orchestrator::{Orchestrator, Settings};
+use crate::orchestrator::{Orchestrator, Retention, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, Health, MetricsAccess, Security, WorkerAccess};
@@ -270,7 +270,19 @@ pub async fn start(
     ));
     tasks.spawn(Arc::clone(&workspaces).run_poller(shutdown.clone()));
     tasks.spawn(orchestrator.clone().run_wakeups(shutdown.clone()));
-    tasks.spawn(Scheduler::new(orchestrator.clone()).run(shutdown.clone()));
+    // Retention (API §8.5 item 7) runs on the scheduler's leader: one replica sweeps.
+    let retention = config.retention.as_ref().map(|retention| {
+        Retention::new(
+            retention.job_days,
+            retention.worker_hours,
+            retention.interval_secs,
+        )
+    });
+    tasks.spawn(
+        Scheduler::new(orchestrator.clone())
+            .with_retention(retention)
+            .run(shutdown.clone()),
+    );
     if config.embedded_worker {
         let worker = &config.worker;
         let name = format!("{} (embedded)", worker.worker_name);

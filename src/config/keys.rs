@@ -175,16 +175,13 @@ pub const ROOT: &[Key] = &[
     leaf("default_job_timeout"),
     leaf("secret_file_dirs"),
     leaf("trusted_proxies"),
-    later(
-        "P2",
-        section(
-            "retention",
-            &[
-                leaf("job_days"),
-                leaf("worker_hours"),
-                leaf("interval_secs"),
-            ],
-        ),
+    section(
+        "retention",
+        &[
+            leaf("job_days"),
+            leaf("worker_hours"),
+            leaf("interval_secs"),
+        ],
     ),
     section("metrics", &[leaf("public"), secret("token")]),
     // worker

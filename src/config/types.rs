@@ -65,7 +65,7 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed (API §1.6); single addresses are stored as
     /// host-length networks.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// [P2] Parsed, without effect in this version.
+    /// Deleting old jobs and workers (API §8.5 item 7); `None`: keep everything.
     pub retention: Option<RetentionConfig>,
     /// [P2] Parsed, without effect in this version.
     pub metrics: MetricsConfig,

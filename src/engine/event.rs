@@ -68,6 +68,10 @@ pub enum Event {
     CancelRequested { by: Option<String> },
     /// The job ran past its task `timeout` (WF §13.2).
     JobTimedOut,
+    /// The worker a `local` job is pinned to became inactive or is gone (API §7.9): every
+    /// unfinished worker step fails with `pinned worker lost`, without retry. A halted job is
+    /// left to its cancellation.
+    PinnedWorkerLost,
 }
 
 /// Something the executor must do, in the order given, after storing the new state.

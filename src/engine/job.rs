@@ -47,6 +47,8 @@ pub fn create(
         depth: meta.depth,
         timeout_secs: plan.timeout.map(Duration::secs),
         source_job_id: meta.source_job_id,
+        mode: plan.mode,
+        pinned_worker: None,
         steps,
         mask: Some(mask),
     };
@@ -312,6 +314,28 @@ impl<'a> Change<'a, '_> {
                 job.error = Some(error);
                 self.halt(job);
             }
+            Event::PinnedWorkerLost => {
+                if job.is_halted() {
+                    return Ok(());
+                }
+                let lost: Vec<usize> = (0..job.steps.len())
+                    .filter(|&position| {
+                        let state = &job.steps[position];
+                        plan.step(state.flow_name())
+                            .is_some_and(|planned| pinned_step_unfinished(planned, state))
+                    })
+                    .collect();
+                if lost.is_empty() {
+                    return Ok(());
+                }
+                self.log(format!(
+                    "{PINNED_WORKER_LOST}: {} unfinished worker step(s) failed",
+                    lost.len()
+                ));
+                for position in lost {
+                    self.fail_step(&mut job.steps[position], PINNED_WORKER_LOST.to_owned());
+                }
+            }
             Event::JobTimedOut => {
                 if job.is_halted() {
                     return Ok(());
@@ -497,6 +521,29 @@ fn find<'p>(
         .step(job.steps[position].flow_name())
         .ok_or_else(|| EventError::UnknownStep(step.to_owned()))?;
     Ok((position, planned))
+}
+
+/// The error of the worker steps of a `local` job whose pinned worker is gone (API §7.9).
+pub const PINNED_WORKER_LOST: &str = "pinned worker lost";
+
+/// Whether [`Event::PinnedWorkerLost`] fails this step: an unfinished worker step, or a loop
+/// of worker steps not expanded yet (an expanded one follows its instances).
+fn pinned_step_unfinished(planned: &PlannedStep, state: &StepState) -> bool {
+    planned.action.runs_on_worker()
+        && !state.status.is_terminal()
+        && state.status != StepStatus::Suspended
+        && (runs_attempts(planned, state) || state.status == StepStatus::Pending)
+}
+
+/// Whether a `local` job whose pinned worker is gone has worker steps that
+/// [`Event::PinnedWorkerLost`] would fail: the recovery sweep sends it only then.
+pub fn pinned_worker_needed(job: &JobState, plan: &JobPlan) -> bool {
+    !job.is_halted()
+        && !job.is_finished()
+        && job.steps.iter().any(|state| {
+            plan.step(state.flow_name())
+                .is_some_and(|planned| pinned_step_unfinished(planned, state))
+        })
 }
 
 /// Whether the state runs attempts itself: a loop step never does, its instances do.

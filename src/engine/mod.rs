@@ -32,7 +32,7 @@ pub use hooks::{
     HookTarget, PreparedHook, RefusedHook, hook_event, hook_names, hook_target, hook_variable,
     hooks_to_fire, prepare_hooks, prepare_suspended_hooks,
 };
-pub use job::{apply, create};
+pub use job::{PINNED_WORKER_LOST, apply, create, pinned_worker_needed};
 pub use masking::{
     ViewMask, job_masker, mask_record, protect, record_of, secret_field_names, secret_field_values,
     show_input,

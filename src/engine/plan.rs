@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::workflow::model::{
     Action, ActionKind, ActionRef, ApprovalAction, Duration, InputSchema, Retry, Runner, Step,
-    WorkspaceDef,
+    TaskMode, WorkspaceDef,
 };
 
 /// Why a task could not be planned. Validation rejects all of these first, so they only appear
@@ -97,6 +97,8 @@ pub struct JobPlan {
     pub task_input: Option<InputSchema>,
     /// The whole-job limit (task `timeout`), measured from the job's `started_at`.
     pub timeout: Option<Duration>,
+    /// `local`: every worker step on the worker the first claim pins the job to (API §7.9).
+    pub mode: TaskMode,
     /// Steps in topological order; among steps whose dependencies are placed, YAML order wins.
     pub steps: Vec<PlannedStep>,
     index: HashMap<String, usize>,
@@ -161,6 +163,7 @@ impl JobPlan {
             task_name: task.to_owned(),
             task_input: task_def.input.clone(),
             timeout: task_def.timeout,
+            mode: task_def.mode,
             steps,
             index,
         };

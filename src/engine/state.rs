@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::workflow::model::TaskMode;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -157,6 +159,13 @@ pub struct JobState {
     /// The job a re-run or restart was made from (API §3.3 [P2]).
     #[serde(default)]
     pub source_job_id: Option<Uuid>,
+    /// The task's `mode` when the job was created (WF §8).
+    #[serde(default)]
+    pub mode: TaskMode,
+    /// The worker the first claim of a `local` job pinned it to (API §7.9): every other worker
+    /// step of the job goes to it. Set by the claim, never by the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_worker: Option<Uuid>,
     pub steps: Steps,
     /// `None` only for jobs stored before masks were kept with jobs: their views mask with the
     /// revision while it is at hand and show nothing secret-bearing otherwise (fail closed).

@@ -24,7 +24,7 @@ use crate::mask::Masker;
 use crate::runner::spec::{AttemptResult, LogLine, Stream};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::workflow::input::{self, EnforceOptions};
-use crate::workflow::model::WorkspaceDef;
+use crate::workflow::model::{TaskMode, WorkspaceDef};
 use crate::workflow::template::Templates;
 
 /// The workspace name local jobs report (`job.workspace` in templates).
@@ -71,6 +71,9 @@ pub(super) struct LocalJob {
     pub(super) prefix: String,
     /// For hook jobs: the job whose end fired them.
     pub(super) hook_of: Option<Uuid>,
+    /// A `local` job's one working copy, shared by all its worker steps and removed when the
+    /// job finishes (WF §6.6, §8); made at its first worker step.
+    pub(super) workdir: Option<Arc<WorkingCopy>>,
 }
 
 /// Where a new job comes from, as far as the executor cares.
@@ -79,6 +82,21 @@ pub(super) struct Origin {
     pub(super) mask: Vec<String>,
     pub(super) prefix: String,
     pub(super) hook_of: Option<Uuid>,
+}
+
+/// Where an attempt runs: its own working copy, or its `local` job's shared one.
+enum Workdir {
+    Own(WorkingCopy),
+    Shared(Arc<WorkingCopy>),
+}
+
+impl Workdir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Workdir::Own(copy) => copy.path(),
+            Workdir::Shared(copy) => copy.path(),
+        }
+    }
 }
 
 /// One running attempt, keyed by job and step.
@@ -267,6 +285,7 @@ impl Executor {
                 mask,
                 prefix: origin.prefix,
                 hook_of: origin.hook_of,
+                workdir: None,
             },
         );
         queue.extend(effects.into_iter().map(|effect| (id, effect)));
@@ -333,7 +352,13 @@ impl Executor {
                     self.fire_suspended_hooks(job_id, &step, &message, &mut queue);
                     self.decide(job_id, step, message);
                 }
-                Effect::JobFinished { status } => self.job_finished(job_id, status, &mut queue),
+                Effect::JobFinished { status } => {
+                    // Every step is terminal: the shared working copy is no longer needed.
+                    if let Some(job) = self.jobs.get_mut(&job_id) {
+                        job.workdir = None;
+                    }
+                    self.job_finished(job_id, status, &mut queue);
+                }
             }
         }
     }
@@ -494,12 +519,29 @@ impl Executor {
                 cancel: cancel.clone(),
             },
         );
+        // A `local` job's steps share one copy (made at its first worker step); every other
+        // attempt gets its own.
+        let shared = match self.jobs.get_mut(&job_id) {
+            Some(job) if job.plan.mode == TaskMode::Local => match &job.workdir {
+                Some(copy) => Some(Ok(Arc::clone(copy))),
+                None => Some(WorkingCopy::create(&self.workspace.root).map(|copy| {
+                    let copy = Arc::new(copy);
+                    job.workdir = Some(Arc::clone(&copy));
+                    copy
+                })),
+            },
+            _ => None,
+        };
         let workspace = Arc::clone(&self.workspace);
         let runner = self.options.runner.clone();
         let printer = self.printer;
         let finished = self.finished_tx.clone();
         tokio::spawn(async move {
-            let result = match WorkingCopy::create(&workspace.root) {
+            let copy = match shared {
+                Some(shared) => shared.map(Workdir::Shared),
+                None => WorkingCopy::create(&workspace.root).map(Workdir::Own),
+            };
+            let result = match copy {
                 Ok(copy) => {
                     let mut sink = |mut line: LogLine| {
                         line.step = format!("{prefix}{}", line.step);
@@ -508,7 +550,9 @@ impl Executor {
                     let result = runner.run(&spec, copy.path(), &mut sink, cancel).await;
                     // A working copy that cannot be removed is left in the temp directory; the
                     // attempt's result stands.
-                    let _ = copy.remove();
+                    if let Workdir::Own(copy) = copy {
+                        let _ = copy.remove();
+                    }
                     result
                 }
                 Err(error) => AttemptResult {

@@ -61,6 +61,7 @@ pub struct Families {
     pub scheduler_ticks: CounterVec,
     pub scheduler_missed: CounterVec,
     pub webhook_calls: CounterVec,
+    pub retention_deleted: CounterVec,
 }
 
 impl Default for Families {
@@ -144,6 +145,11 @@ impl Default for Families {
                 "stroem_webhook_calls_total",
                 "Webhook calls, by outcome (accepted, completed, or the error code of the refusal).",
                 &["outcome"],
+            ),
+            retention_deleted: CounterVec::new(
+                "stroem_retention_deleted_total",
+                "Rows deleted by retention (retention.job_days, worker_hours), by kind (jobs, workers).",
+                &["kind"],
             ),
         }
     }
@@ -264,6 +270,11 @@ impl Metrics {
         self.inner.scheduler_missed.inc(&[]);
     }
 
+    /// Retention deleted `count` rows of `kind`: `jobs` or `workers`.
+    pub fn retention_deleted(&self, kind: &str, count: u64) {
+        self.inner.retention_deleted.add(&[kind], count);
+    }
+
     /// A webhook call ended: `accepted`, `completed` or the refusal's error code.
     pub fn webhook_call(&self, outcome: &str) {
         self.inner.webhook_calls.inc(&[outcome]);
@@ -358,6 +369,7 @@ impl Metrics {
             &f.scheduler_ticks,
             &f.scheduler_missed,
             &f.webhook_calls,
+            &f.retention_deleted,
         ] {
             counter.encode(&mut out);
         }

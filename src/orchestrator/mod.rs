@@ -12,6 +12,7 @@ mod approvals;
 mod effects;
 mod plans;
 mod recovery;
+mod retention;
 mod triggers;
 mod workers;
 pub mod workspace_token;
@@ -35,8 +36,9 @@ use crate::workspace::manager::{Revision, Workspaces};
 pub use approvals::Decision;
 pub use plans::PlanLookupError;
 pub use recovery::Sweep;
+pub use retention::{RETENTION_BATCH, Retention, RetentionReport};
 pub use triggers::{Fired, WebhookRequest};
-pub use workers::{ClaimedStep, Completion, LogAck, StartOutcome};
+pub use workers::{ClaimedStep, Completion, Heartbeat, LogAck, StartOutcome};
 
 /// Server settings the orchestrator needs (API §10.2).
 #[derive(Debug, Clone)]

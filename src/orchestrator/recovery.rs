@@ -24,6 +24,8 @@ pub struct Sweep {
     pub timed_out_jobs: usize,
     /// Ready steps failed because no active worker could run them (item 6).
     pub unmatched_steps: usize,
+    /// `local` jobs whose pinned worker was lost: their worker steps failed (API §7.9).
+    pub lost_pins: usize,
     pub events: usize,
 }
 
@@ -39,6 +41,9 @@ impl Orchestrator {
                 .len(),
             ..Sweep::default()
         };
+        // Before the leases expire: a lost pinned worker's steps fail as `pinned worker lost`,
+        // not as a retryable lost lease that no other worker could take anyway.
+        sweep.lost_pins = self.fail_lost_pins().await?;
         for lease in self.inner.store.expired_leases(now).await? {
             if self.expire(lease.lease_id, now, LOST_LEASE).await? {
                 sweep.expired_leases += 1;
@@ -128,18 +133,27 @@ impl Orchestrator {
             .collect();
         let mut failed = 0;
         for step in waiting {
+            // Rule 4 (API §7.5): a pinned job's step is only its pinned worker's to claim.
             let matched = active.iter().any(|worker| {
-                worker.capabilities.contains(&step.capability)
+                step.pinned_worker
+                    .is_none_or(|pinned| pinned == worker.worker_id)
+                    && worker.capabilities.contains(&step.capability)
                     && step.tags.iter().all(|tag| worker.tags.contains(tag))
             });
             if matched {
                 continue;
             }
-            let error = format!(
-                "no active worker can run this step (needs capability '{}', tags [{}])",
+            let needs = format!(
+                "needs capability '{}', tags [{}]",
                 step.capability,
                 step.tags.join(", ")
             );
+            let error = match step.pinned_worker {
+                Some(pinned) => format!(
+                    "the worker this local job is pinned to ({pinned}) cannot run this step ({needs})"
+                ),
+                None => format!("no active worker can run this step ({needs})"),
+            };
             let name = step.step_name.clone();
             let event = Event::StepRejected {
                 step: step.step_name,
@@ -152,6 +166,33 @@ impl Orchestrator {
                     .is_some_and(|state| state.status == StepStatus::Ready)
             };
             if self.apply_if(step.job_id, event, still_ready).await? {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// API §7.9: the unfinished worker steps of a `local` job whose pinned worker is inactive
+    /// or gone fail without retry (`pinned worker lost`). Returns how many jobs that hit.
+    async fn fail_lost_pins(&self) -> Result<usize> {
+        let mut failed = 0;
+        for (job_id, worker_id) in self.inner.store.lost_pinned_jobs().await? {
+            // A cheap look first: a job with only server steps left is not written every sweep.
+            let Some(job) = self.inner.store.get_job(job_id).await? else {
+                continue;
+            };
+            let Ok(context) = self.context_of(&job) else {
+                continue;
+            };
+            if !engine::pinned_worker_needed(&job, &context.plan) {
+                continue;
+            }
+            let needed = |job: &JobState| engine::pinned_worker_needed(job, &context.plan);
+            if self
+                .apply_if(job_id, Event::PinnedWorkerLost, needed)
+                .await?
+            {
+                tracing::warn!(%job_id, %worker_id, "pinned worker lost: the local job's worker steps failed");
                 failed += 1;
             }
         }
@@ -199,6 +240,8 @@ impl Orchestrator {
     pub async fn deregister_worker(&self, worker_id: uuid::Uuid) -> Result<usize> {
         let now = Utc::now();
         let leases = self.inner.store.deregister_worker(worker_id, now).await?;
+        // The `local` jobs pinned to it cannot go on elsewhere (API §7.9).
+        self.fail_lost_pins().await?;
         let mut ended = 0;
         for lease_id in leases {
             if self.expire(lease_id, now, DEREGISTERED).await? {

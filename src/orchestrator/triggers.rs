@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{JobSource, Orchestrator, OrchestratorError, Result};
 use crate::engine::{self, Effect, JobMeta, JobState, JobStatus, Steps};
 use crate::store::JobRouting;
+use crate::workflow::input::FieldError;
 use crate::workflow::model::{ScheduleConcurrency, Trigger, TriggerKind, Webhook, WebhookMode};
 use crate::workspace::manager::Revision;
 
@@ -42,8 +43,9 @@ pub struct WebhookRequest {
     pub enabled: bool,
     /// `None` for an open hook.
     pub secret: Option<String>,
-    /// The trigger's own `input`, merged under the request keys.
-    pub input: Map<String, Value>,
+    /// The trigger's own `input`, rendered for this call (WF §12.2), merged under the request
+    /// keys; the fields that failed to render otherwise.
+    pub input: std::result::Result<Map<String, Value>, Vec<FieldError>>,
     /// `sync` [P2] waits up to `timeout_secs` for the job to end before answering.
     pub mode: WebhookMode,
     pub timeout_secs: u64,
@@ -108,7 +110,17 @@ impl Orchestrator {
             .store
             .active_jobs_of_source(&source.source_type, &source_id)
             .await?;
-        let raw_input = Value::Object(trigger.input.clone().into_iter().collect());
+        let fired_by = FiredBy {
+            trigger: trigger_name,
+            kind: "scheduler",
+            scheduled_at: Some(tick),
+        };
+        let rendered = self.trigger_input(revision, trigger, &fired_by);
+        let raw_input = match &rendered {
+            Ok(input) => Value::Object(input.clone()),
+            // Recorded as written, so the failed record shows what did not render.
+            Err(_) => Value::Object(trigger.input.clone().into_iter().collect()),
+        };
         let meta = top_level_meta(revision, source, raw_input.clone());
 
         if schedule.concurrency == ScheduleConcurrency::Skip && !previous.is_empty() {
@@ -129,7 +141,9 @@ impl Orchestrator {
             );
         }
 
-        let prepared = match self.prepare_job(revision, &trigger.task, meta.clone(), &raw_input) {
+        let prepared = match rendered
+            .and_then(|_| self.prepare_job(revision, &trigger.task, meta.clone(), &raw_input))
+        {
             Ok(prepared) => prepared,
             Err(OrchestratorError::InvalidInput(errors)) => {
                 let error = errors
@@ -287,7 +301,15 @@ impl Orchestrator {
                 ),
                 None => None,
             };
-            return Ok(Some(webhook_request(&ws, key, trigger, hook, secret)));
+            let fired_by = FiredBy {
+                trigger: key,
+                kind: "webhook",
+                scheduled_at: None,
+            };
+            let input = self.trigger_input(&revision, trigger, &fired_by);
+            return Ok(Some(webhook_request(
+                &ws, key, trigger, hook, secret, input,
+            )));
         }
         Ok(None)
     }
@@ -300,7 +322,11 @@ impl Orchestrator {
         request: Map<String, Value>,
     ) -> Result<JobState> {
         let mut input = request;
-        for (key, value) in &hook.input {
+        let own = hook
+            .input
+            .as_ref()
+            .map_err(|errors| OrchestratorError::InvalidInput(errors.clone()))?;
+        for (key, value) in own {
             if !REQUEST_KEYS.contains(&key.as_str()) {
                 input.insert(key.clone(), value.clone());
             }
@@ -314,12 +340,59 @@ impl Orchestrator {
     }
 }
 
+/// What fired a trigger: the `trigger` variable of its input templates (WF §12.2).
+struct FiredBy<'a> {
+    trigger: &'a str,
+    kind: &'static str,
+    /// The tick of a scheduler trigger; null for a webhook call.
+    scheduled_at: Option<DateTime<Utc>>,
+}
+
+impl Orchestrator {
+    /// A trigger's `input` rendered for one firing with `secret` and `trigger` (WF §12.2); a
+    /// field that fails to render is an input error naming `triggers.<key>.input.<field>`.
+    fn trigger_input(
+        &self,
+        revision: &Revision,
+        trigger: &Trigger,
+        fired_by: &FiredBy<'_>,
+    ) -> Result<Map<String, Value>> {
+        let context = json!({
+            "secret": revision.secrets,
+            "trigger": {
+                "name": fired_by.trigger,
+                "type": fired_by.kind,
+                "scheduled_at": fired_by.scheduled_at.as_ref().map(crate::api::time::format),
+            },
+        });
+        let mut rendered = Map::new();
+        let mut errors = Vec::new();
+        for (key, value) in &trigger.input {
+            match self.inner.templates.render_tree(value, &context) {
+                Ok(value) => {
+                    rendered.insert(key.clone(), value);
+                }
+                Err(error) => errors.push(FieldError {
+                    field: format!("triggers.{}.input.{key}", fired_by.trigger),
+                    message: error.to_string(),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(rendered)
+        } else {
+            Err(OrchestratorError::InvalidInput(errors))
+        }
+    }
+}
+
 fn webhook_request(
     ws: &str,
     key: &str,
     trigger: &Trigger,
     hook: &Webhook,
     secret: Option<String>,
+    input: Result<Map<String, Value>>,
 ) -> WebhookRequest {
     WebhookRequest {
         workspace: ws.to_owned(),
@@ -327,11 +400,13 @@ fn webhook_request(
         task: trigger.task.clone(),
         enabled: trigger.enabled,
         secret,
-        input: trigger
-            .input
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect(),
+        input: input.map_err(|error| match error {
+            OrchestratorError::InvalidInput(errors) => errors,
+            other => vec![FieldError {
+                field: "input".to_owned(),
+                message: other.to_string(),
+            }],
+        }),
         mode: hook.mode,
         timeout_secs: hook.timeout_secs,
     }
@@ -378,6 +453,8 @@ fn record(meta: JobMeta, task: &str, status: JobStatus, error: Option<String>) -
         depth: 0,
         timeout_secs: None,
         source_job_id: None,
+        mode: crate::workflow::model::TaskMode::Distributed,
+        pinned_worker: None,
         steps: Steps::default(),
         mask: None,
     }

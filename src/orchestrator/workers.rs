@@ -13,6 +13,7 @@ use crate::engine::{self, Event, StepStatus};
 use crate::logs::BatchKey;
 use crate::runner::spec::{AttemptResult, LogLine, RunnerKind, StepSpec};
 use crate::store::{Lease, LeaseKey, LeaseStatus, LeaseUse, Worker, WorkerRegistration};
+use crate::workflow::model::TaskMode;
 
 /// A step handed to a worker: its lease and what to run.
 #[derive(Debug, Clone)]
@@ -25,6 +26,20 @@ pub struct ClaimedStep {
     /// For pod steps: the credential their pod fetches the revision's tarball with (API
     /// §7.3), valid for that revision while the lease lives.
     pub workspace_token: Option<String>,
+    /// `local`: the job is pinned to this worker, and its steps share one working directory
+    /// that the worker keeps until a heartbeat releases the job (API §7.9).
+    pub mode: TaskMode,
+}
+
+/// The answer to a heartbeat (API §7.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Leases whose process the worker must stop and report `cancelled: true`.
+    pub cancel: Vec<Uuid>,
+    /// Leases the server no longer honours: kill, do not report.
+    pub unknown: Vec<Uuid>,
+    /// Of the `pinned_jobs` listed, those whose working directory may go (API §7.9).
+    pub release_jobs: Vec<Uuid>,
 }
 
 /// What a `complete` report led to.
@@ -58,17 +73,24 @@ impl Orchestrator {
             .await?)
     }
 
-    /// Renews the worker's leases; answers which to cancel and which are unknown (API §7.2).
+    /// Renews the worker's leases; answers which to cancel and which are unknown, and which of
+    /// the `local` jobs whose directories it keeps it may release (API §7.2, §7.9).
     pub async fn heartbeat(
         &self,
         worker_id: Uuid,
         leases: &[Uuid],
-    ) -> Result<crate::store::HeartbeatReply> {
-        Ok(self
-            .inner
-            .store
+        pinned_jobs: &[Uuid],
+    ) -> Result<Heartbeat> {
+        let store = &self.inner.store;
+        let reply = store
             .heartbeat(worker_id, leases, Utc::now(), self.inner.settings.lease_ttl)
-            .await?)
+            .await?;
+        let release_jobs = store.released_jobs(worker_id, pinned_jobs).await?;
+        Ok(Heartbeat {
+            cancel: reply.cancel,
+            unknown: reply.unknown,
+            release_jobs,
+        })
     }
 
     /// Claims the next step the worker may run, waiting up to `wait` for one to become ready
@@ -184,6 +206,7 @@ impl Orchestrator {
                 spec,
                 revision: revision.revision.clone(),
                 workspace_token,
+                mode: claim.job.mode,
             }
         }))
     }

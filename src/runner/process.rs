@@ -91,9 +91,18 @@ pub async fn run(launch: Launch<'_>, sink: &mut Sink<'_>, cancel: &CancellationT
         Ok(spawned) => spawned,
         Err(error) => {
             let program = program.unwrap_or_default();
+            // The usual cause is an interpreter the worker host lacks (`node` for
+            // `language: javascript`); say so rather than leave a bare errno.
+            let hint = if error.kind() == io::ErrorKind::NotFound && !program.contains('/') {
+                format!(
+                    " — `{program}` is not installed on this worker or not on its PATH; install it or set the action's `interpreter`"
+                )
+            } else {
+                String::new()
+            };
             return Ended::failed(
                 Outcome::Failed,
-                format!("cannot start `{program}`: {error}"),
+                format!("cannot start `{program}`: {error}{hint}"),
             );
         }
     };
@@ -199,7 +208,11 @@ async fn spawn(launch: &Launch<'_>) -> io::Result<(Child, Option<tokio::net::Uni
     let said = String::from_utf8_lossy(&said);
     if let Some(reason) = said.strip_prefix(supervise::FAILED) {
         let _ = child.wait().await;
-        return Err(io::Error::other(reason.to_owned()));
+        let (errno, message) = reason.split_once(' ').unwrap_or(("0", reason));
+        return Err(match errno.parse::<i32>() {
+            Ok(errno) if errno > 0 => io::Error::from_raw_os_error(errno),
+            _ => io::Error::other(message.to_owned()),
+        });
     }
     // Anything else (`started`, or nothing from a supervisor that died at once) leaves the
     // outcome to its exit status.

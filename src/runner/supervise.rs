@@ -39,7 +39,7 @@ use super::leftover;
 pub const SUBCOMMAND: &str = "__supervise";
 /// What the supervisor says on the lifeline once the step runs.
 pub(super) const STARTED: &str = "started";
-/// What it says when the step cannot start, followed by the reason.
+/// What it says when the step cannot start, followed by the errno (0 when none) and the reason.
 pub(super) const FAILED: &str = "error ";
 
 /// The supervisor program, once installed; see [`install`].
@@ -110,7 +110,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let mut child = match spawn(argv) {
         Ok(child) => child,
         Err(error) => {
-            let _ = (&lifeline).write_all(format!("{FAILED}{error}\n").as_bytes());
+            // The errno goes first so the worker rebuilds the same error kind (`NotFound` gets
+            // a hint about the missing interpreter).
+            let errno = error.raw_os_error().unwrap_or(0);
+            let _ = (&lifeline).write_all(format!("{FAILED}{errno} {error}\n").as_bytes());
             return ExitCode::from(127);
         }
     };

@@ -585,7 +585,7 @@ async fn list_jobs(
             job_id: row.job_id,
             workspace: row.workspace,
             task_name: row.task_name,
-            mode: JobMode::Distributed,
+            mode: JobMode::from(row.mode),
             status: row.status,
             source_type: row.source_type,
             source_id: row.source_id,

@@ -217,14 +217,14 @@ async fn heartbeat(
     request.validate()?;
     let reply = state
         .jobs()?
-        .heartbeat(request.worker_id, &request.leases)
+        .heartbeat(request.worker_id, &request.leases, &request.pinned_jobs)
         .await
         .map_err(worker_error)?;
     Ok(Json(HeartbeatReply {
         status: OkStatus::Ok,
         cancel: reply.cancel,
         unknown: reply.unknown,
-        release_jobs: Vec::new(),
+        release_jobs: reply.release_jobs,
     }))
 }
 
@@ -263,7 +263,7 @@ async fn claim(
         lease_timeout_secs: state.workers.lease_timeout_secs,
         lease_expires_at: claimed.lease.expires_at,
         revision: claimed.revision,
-        mode: JobMode::Distributed,
+        mode: JobMode::from(claimed.mode),
         action_type: match claimed.spec.program {
             Program::Script { .. } => "script",
             Program::Container { .. } => claimed.spec.runner.as_str(),

@@ -22,6 +22,7 @@ use super::tx::{Tx, from_json, from_millis, millis, on_tx, opt_from_millis, to_j
 use super::worker::Worker;
 use crate::engine::{JobState, StepStatus};
 use crate::metrics::Transition;
+use crate::workflow::model::TaskMode;
 
 /// A ready worker step that has waited since `ready_at` (API §8.5 item 6: the server fails it
 /// when no active worker has its capability and tags).
@@ -32,6 +33,8 @@ pub struct WaitingStep {
     pub capability: String,
     pub tags: Vec<String>,
     pub ready_at: Option<DateTime<Utc>>,
+    /// The worker the step's `local` job is pinned to: only it may claim the step (rule 4).
+    pub pinned_worker: Option<Uuid>,
 }
 
 /// A step handed to a worker: its new lease, the job as committed, and what the callback
@@ -52,6 +55,7 @@ const CANDIDATE_SQLITE: &str = "\
     WHERE s.status = 'ready' AND s.capability IS NOT NULL \
       AND (s.retry_at IS NULL OR s.retry_at <= $1) \
       AND j.status IN ('pending', 'running') \
+      AND (j.pinned_worker_id IS NULL OR j.pinned_worker_id = $4) \
       AND s.capability IN (SELECT value FROM json_each($2)) \
       AND NOT EXISTS (SELECT 1 FROM json_each(s.tags) AS t \
                       WHERE t.value NOT IN (SELECT value FROM json_each($3))) \
@@ -67,6 +71,7 @@ macro_rules! candidate_postgres {
              WHERE s.status = 'ready' AND s.capability IS NOT NULL \
                AND (s.retry_at IS NULL OR s.retry_at <= $1) \
                AND j.status IN ('pending', 'running') \
+               AND (j.pinned_worker_id IS NULL OR j.pinned_worker_id = $4) \
                AND s.capability IN (SELECT jsonb_array_elements_text($2::jsonb)) \
                AND s.tags::jsonb <@ $3::jsonb \
              ORDER BY j.priority DESC, s.ready_at ASC NULLS FIRST, j.created_at ASC, j.id ASC, \
@@ -116,7 +121,7 @@ impl Store {
         loop {
             {
                 let mut tx = self.read_one().await?;
-                let found = candidate(&mut tx, now, &capabilities, &tags, false).await?;
+                let found = candidate(&mut tx, now, worker, &capabilities, &tags, false).await?;
                 tx.commit().await?;
                 if found.is_none() {
                     return Ok(None);
@@ -130,7 +135,8 @@ impl Store {
             {
                 return Ok(None);
             }
-            let Some((job_id, step)) = candidate(&mut tx, now, &capabilities, &tags, true).await?
+            let Some((job_id, step)) =
+                candidate(&mut tx, now, worker, &capabilities, &tags, true).await?
             else {
                 return Ok(None);
             };
@@ -139,7 +145,7 @@ impl Store {
             };
             // Only possible on PostgreSQL after waiting for a locked job: another claimer may
             // have taken the step. Look again.
-            if !claimable(&loaded.state, &step, now) {
+            if !claimable(&loaded.state, &step, now, worker.worker_id) {
                 // Read under the lock, so current: back into the cache it was taken from.
                 self.cache.put(loaded);
                 continue;
@@ -156,11 +162,16 @@ impl Store {
                     }) else {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     };
+                    let attempt = after.attempt;
+                    // The first claim of a `local` job pins it to this worker (API §7.9).
+                    if state.mode == TaskMode::Local && state.pinned_worker.is_none() {
+                        state.pinned_worker = Some(worker.worker_id);
+                    }
                     let lease = Lease {
                         lease_id: Uuid::new_v4(),
                         job_id,
                         step_name: step,
-                        attempt: after.attempt,
+                        attempt,
                         worker_id: worker.worker_id,
                         state: LeaseStatus::Active,
                         claimed_at: now,
@@ -184,7 +195,7 @@ impl Store {
                     }));
                 }
                 None => {
-                    if claimable(&state, &step, now) {
+                    if claimable(&state, &step, now, worker.worker_id) {
                         return Err(StoreError::ClaimUndecided { job_id, step }.into());
                     }
                     let saved = self
@@ -224,12 +235,12 @@ impl Store {
     /// Ready worker steps of running or pending jobs that became ready at or before
     /// `ready_before`, oldest first.
     pub async fn waiting_steps(&self, ready_before: DateTime<Utc>) -> Result<Vec<WaitingStep>> {
-        type Tuple = (Uuid, String, String, String, Option<i64>);
+        type Tuple = (Uuid, String, String, String, Option<i64>, Option<Uuid>);
         let mut tx = self.begin_read().await?;
         let tuples: Vec<Tuple> = on_tx!(&mut tx, conn => {
             sqlx::query_as(
-                "SELECT s.job_id, s.step_name, s.capability, s.tags, s.ready_at \
-                 FROM steps s JOIN jobs j ON j.id = s.job_id \
+                "SELECT s.job_id, s.step_name, s.capability, s.tags, s.ready_at, \
+                 j.pinned_worker_id FROM steps s JOIN jobs j ON j.id = s.job_id \
                  WHERE s.status = 'ready' AND s.capability IS NOT NULL \
                  AND s.ready_at <= $1 AND j.status IN ('pending', 'running') \
                  ORDER BY s.ready_at, s.job_id, s.step_name",
@@ -241,24 +252,28 @@ impl Store {
         tx.commit().await?;
         tuples
             .into_iter()
-            .map(|(job_id, step_name, capability, tags, ready_at)| {
-                Ok(WaitingStep {
-                    job_id,
-                    step_name,
-                    capability,
-                    tags: from_json(&tags)?,
-                    ready_at: opt_from_millis(ready_at)?,
-                })
-            })
+            .map(
+                |(job_id, step_name, capability, tags, ready_at, pinned_worker)| {
+                    Ok(WaitingStep {
+                        job_id,
+                        step_name,
+                        capability,
+                        tags: from_json(&tags)?,
+                        ready_at: opt_from_millis(ready_at)?,
+                        pinned_worker,
+                    })
+                },
+            )
             .collect()
     }
 }
 
-/// Whether `step` of `job` can be claimed at `now` (the SQL filter, checked again on the
-/// locked state).
-fn claimable(job: &JobState, step: &str, now: DateTime<Utc>) -> bool {
+/// Whether `step` of `job` can be claimed by `worker_id` at `now` (the SQL filter, checked
+/// again on the locked state).
+fn claimable(job: &JobState, step: &str, now: DateTime<Utc>, worker_id: Uuid) -> bool {
     !job.is_halted()
         && !job.is_finished()
+        && job.pinned_worker.is_none_or(|pinned| pinned == worker_id)
         && job.step(step).is_some_and(|state| {
             state.status == StepStatus::Ready && state.retry_at.is_none_or(|at| at <= now)
         })
@@ -285,6 +300,7 @@ async fn live_leases_of(tx: &mut Tx, worker_id: Uuid) -> Result<i64> {
 async fn candidate(
     tx: &mut Tx,
     now: DateTime<Utc>,
+    worker: &Worker,
     capabilities: &str,
     tags: &str,
     lock: bool,
@@ -304,6 +320,7 @@ async fn candidate(
                 .bind(now)
                 .bind(capabilities)
                 .bind(tags)
+                .bind(worker.worker_id)
                 .fetch_optional(&mut **conn)
                 .await?
         });

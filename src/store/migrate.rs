@@ -57,6 +57,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_approvals.sql"),
         postgres: include_str!("../../migrations/postgres/0007_approvals.sql"),
     },
+    Migration {
+        version: 8,
+        name: "local_mode",
+        sqlite: include_str!("../../migrations/sqlite/0008_local_mode.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_local_mode.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Strøm's migration lock among PostgreSQL advisory locks.

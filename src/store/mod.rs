@@ -25,6 +25,7 @@ mod lease;
 mod migrate;
 mod notify;
 mod query;
+mod retention;
 mod rows;
 mod sessions;
 mod sql;

@@ -9,6 +9,7 @@ use super::Store;
 use super::error::Result;
 use super::tx::{from_millis, on_tx, opt_from_millis, parse_status, to_i64};
 use crate::engine::JobStatus;
+use crate::workflow::model::TaskMode;
 
 /// Filters of `GET /api/jobs` (API §3.4); empty fields do not filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,8 @@ pub struct JobSummary {
     /// Whether the job keeps its mask record, so `error` was masked when it was stored; false
     /// only for jobs stored before records were kept (migration 0006).
     pub masked: bool,
+    /// The task's `mode` when the job was created (WF §8).
+    pub mode: TaskMode,
 }
 
 /// Jobs by status (API §3.5 `GET /api/stats`).
@@ -135,6 +138,7 @@ type SummaryTuple = (
     Option<i64>,
     Option<String>,
     bool,
+    String,
 );
 
 impl Store {
@@ -218,8 +222,8 @@ impl Store {
         let count_sql = format!("SELECT COUNT(*) FROM jobs{where_sql}");
         let list_sql = format!(
             "SELECT id, workspace, task, status, source_type, source_id, revision, priority, \
-             parent_job_id, created_at, started_at, completed_at, error, mask IS NOT NULL \
-             FROM jobs{where_sql} \
+             parent_job_id, created_at, started_at, completed_at, error, mask IS NOT NULL, \
+             mode FROM jobs{where_sql} \
              ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
             params.len() + 1,
             params.len() + 2
@@ -376,6 +380,7 @@ fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
         completed_at,
         error,
         masked,
+        mode,
     ) = tuple;
     Ok(JobSummary {
         job_id,
@@ -392,6 +397,8 @@ fn summary(tuple: SummaryTuple) -> Result<JobSummary> {
         completed_at: opt_from_millis(completed_at)?,
         error,
         masked,
+        mode: TaskMode::parse(&mode)
+            .ok_or_else(|| super::StoreError::invalid(format!("unknown job mode '{mode}'")))?,
     })
 }
 

@@ -15,7 +15,8 @@ use crate::engine::{JobState, StepState, Steps};
 
 pub(crate) const JOB_COLUMNS: &str = "id, workspace, task, status, input, raw_input, output, \
      error, created_at, started_at, completed_at, source_type, source_id, parent_job_id, \
-     parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id";
+     parent_step_name, revision, depth, timeout_secs, priority, mask, source_job_id, mode, \
+     pinned_worker_id";
 
 pub(crate) const STEP_COLUMNS: &str = "job_id, step_name, position, action_name, action_type, \
      runner, status, depends_on, input, output, error_message, attempt, max_attempts, retry_at, \
@@ -50,6 +51,10 @@ pub(crate) struct JobRow {
     pub mask: Option<String>,
     /// The job a re-run or restart was made from (API §3.3 [P2]).
     pub source_job_id: Option<Uuid>,
+    /// `distributed` or `local` (WF §8).
+    pub mode: String,
+    /// The worker a `local` job is pinned to (API §7.9).
+    pub pinned_worker_id: Option<Uuid>,
 }
 
 /// One `steps` row.
@@ -112,6 +117,8 @@ impl JobRow {
             priority,
             mask: job.mask.as_ref().map(to_json).transpose()?,
             source_job_id: job.source_job_id,
+            mode: job.mode.as_str().to_owned(),
+            pinned_worker_id: job.pinned_worker,
         })
     }
 
@@ -141,6 +148,10 @@ impl JobRow {
             steps: steps.into(),
             mask: self.mask.as_deref().map(from_json).transpose()?,
             source_job_id: self.source_job_id,
+            mode: crate::workflow::model::TaskMode::parse(&self.mode).ok_or_else(|| {
+                super::StoreError::invalid(format!("unknown job mode '{}'", self.mode))
+            })?,
+            pinned_worker: self.pinned_worker_id,
         })
     }
 }
@@ -249,6 +260,8 @@ macro_rules! read_job {
             priority: sqlx::Row::try_get(row, "priority")?,
             mask: sqlx::Row::try_get(row, "mask")?,
             source_job_id: sqlx::Row::try_get(row, "source_job_id")?,
+            mode: sqlx::Row::try_get(row, "mode")?,
+            pinned_worker_id: sqlx::Row::try_get(row, "pinned_worker_id")?,
         }
     }};
 }
@@ -317,6 +330,8 @@ macro_rules! bind_job {
             .bind(row.priority)
             .bind(row.mask.as_deref())
             .bind(row.source_job_id)
+            .bind(row.mode.as_str())
+            .bind(row.pinned_worker_id)
     }};
 }
 pub(crate) use bind_job;

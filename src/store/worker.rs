@@ -248,6 +248,56 @@ impl Store {
         Ok(leases)
     }
 
+    /// Of the `local` jobs a worker keeps a working directory for (heartbeat `pinned_jobs`,
+    /// API §7.2), those it may delete now (`release_jobs`): finished ones, ones that no longer
+    /// exist, and ones not pinned to this worker (it registered again under a new id).
+    pub async fn released_jobs(&self, worker_id: Uuid, pinned: &[Uuid]) -> Result<Vec<Uuid>> {
+        if pinned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ordered = pinned.to_vec();
+        ordered.sort_unstable();
+        ordered.dedup();
+        let mut tx = self.begin_read().await?;
+        let mut released = Vec::new();
+        for job_id in ordered {
+            let row: Option<(bool, Option<Uuid>)> = on_tx!(&mut tx, conn => {
+                sqlx::query_as(
+                    "SELECT completed_at IS NOT NULL, pinned_worker_id FROM jobs WHERE id = $1",
+                )
+                .bind(job_id)
+                .fetch_optional(&mut **conn)
+                .await?
+            });
+            let keep =
+                row.is_some_and(|(finished, pinned_to)| !finished && pinned_to == Some(worker_id));
+            if !keep {
+                released.push(job_id);
+            }
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// Unfinished jobs pinned to a worker that is no longer active, or no longer registered
+    /// (API §7.9), with that worker's id.
+    pub async fn lost_pinned_jobs(&self) -> Result<Vec<(Uuid, Uuid)>> {
+        let mut tx = self.begin_read().await?;
+        let lost: Vec<(Uuid, Uuid)> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(
+                "SELECT j.id, j.pinned_worker_id FROM jobs j \
+                 LEFT JOIN workers w ON w.worker_id = j.pinned_worker_id \
+                 WHERE j.pinned_worker_id IS NOT NULL AND j.completed_at IS NULL \
+                 AND (w.worker_id IS NULL OR w.status <> 'active') \
+                 ORDER BY j.created_at, j.id",
+            )
+            .fetch_all(&mut **conn)
+            .await?
+        });
+        tx.commit().await?;
+        Ok(lost)
+    }
+
     /// The `limit` steps a worker most recently claimed, newest first (API §3.5), of the jobs
     /// `visibility` lets through.
     pub async fn worker_steps(

@@ -10,12 +10,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::http::HttpError;
-use super::{Running, Transport};
+use super::{Pinned, Running, Transport};
 use crate::orchestrator::{ClaimedStep, OrchestratorError};
 use crate::runner::pod::TarballAccess;
 use crate::runner::spec::{AttemptResult, LogLine, Outcome, RunnerKind};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::store::{LeaseKey, StoreError};
+use crate::workflow::model::TaskMode;
 
 /// Lines per log batch, and how long a partial batch may wait. Large batches keep the
 /// per-batch cost (a lease check, an append) small next to a step that floods its output.
@@ -33,6 +34,7 @@ pub(super) async fn run<T: Transport>(
     worker_id: Uuid,
     runner: &LocalRunner,
     running: &Running,
+    pinned: &Pinned,
     claimed: ClaimedStep,
     hard_stop: &CancellationToken,
 ) {
@@ -70,14 +72,7 @@ pub(super) async fn run<T: Transport>(
             drop(lines_tx);
             return result;
         }
-        let copy = match transport.revision_files(&claimed).await {
-            Ok(root) => match runner.scratch_dir() {
-                Some(dir) => WorkingCopy::create_in(&root, dir),
-                None => WorkingCopy::create(&root),
-            }
-            .map_err(|error| format!("cannot create the working copy: {error}")),
-            Err(error) => Err(format!("cannot fetch the workspace revision: {error:#}")),
-        };
+        let copy = workdir(transport, runner, pinned, &claimed).await;
         let result = match copy {
             Ok(copy) => {
                 let mut sink = |line: LogLine| {
@@ -88,7 +83,9 @@ pub(super) async fn run<T: Transport>(
                 let result = runner
                     .run(&claimed.spec, copy.path(), &mut sink, cancel.clone())
                     .await;
-                let _ = copy.remove();
+                if let Workdir::Own(copy) = copy {
+                    let _ = copy.remove();
+                }
                 result
             }
             Err(error) => AttemptResult {
@@ -112,6 +109,51 @@ pub(super) async fn run<T: Transport>(
     let result = shutdown_failure(result, hard_stop);
 
     report_complete(transport, &key, &result, hard_stop, COMPLETE_PAUSES).await;
+}
+
+/// Where an attempt runs (WF §6.6): its own working copy, removed when it ends; or, for a
+/// `local` job, the job's directory shared by all its steps on this worker (API §7.9).
+enum Workdir {
+    Own(WorkingCopy),
+    Shared(std::sync::Arc<WorkingCopy>),
+}
+
+impl Workdir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Workdir::Own(copy) => copy.path(),
+            Workdir::Shared(copy) => copy.path(),
+        }
+    }
+}
+
+/// The attempt's working directory: a fresh copy of the job's revision, or the `local` job's
+/// shared one, made from the revision at its first step here.
+async fn workdir<T: Transport>(
+    transport: &T,
+    runner: &LocalRunner,
+    pinned: &Pinned,
+    claimed: &ClaimedStep,
+) -> Result<Workdir, String> {
+    let job_id = claimed.lease.job_id;
+    if claimed.mode == TaskMode::Local
+        && let Some(dir) = pinned.get(job_id)
+    {
+        return Ok(Workdir::Shared(dir));
+    }
+    let root = transport
+        .revision_files(claimed)
+        .await
+        .map_err(|error| format!("cannot fetch the workspace revision: {error:#}"))?;
+    let make = || match runner.scratch_dir() {
+        Some(dir) => WorkingCopy::create_in(&root, dir),
+        None => WorkingCopy::create(&root),
+    };
+    let made = match claimed.mode {
+        TaskMode::Local => pinned.get_or_make(job_id, make).map(Workdir::Shared),
+        TaskMode::Distributed => make().map(Workdir::Own),
+    };
+    made.map_err(|error| format!("cannot create the working copy: {error}"))
 }
 
 /// Reports the attempt's end until the server takes it or refuses it for good (issue #16 item
@@ -240,6 +282,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::orchestrator::Heartbeat;
 
     /// A transport whose `complete` fails with the queued errors, then succeeds.
     struct Flaky {
@@ -264,8 +307,8 @@ mod tests {
         async fn register(&self) -> anyhow::Result<Uuid> {
             Ok(Uuid::nil())
         }
-        async fn heartbeat(&self, _: Uuid, _: &[Uuid]) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
-            Ok((Vec::new(), Vec::new()))
+        async fn heartbeat(&self, _: Uuid, _: &[Uuid], _: &[Uuid]) -> anyhow::Result<Heartbeat> {
+            Ok(Heartbeat::default())
         }
         async fn claim(&self, _: Uuid, _: Duration) -> anyhow::Result<Option<ClaimedStep>> {
             Ok(None)

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::revisions::{RevisionCache, RevisionError};
-use super::{ClaimedStep, MAX_RETRY_PAUSE, Transport};
+use super::{ClaimedStep, Heartbeat, MAX_RETRY_PAUSE, Transport};
 use crate::api::ErrorBody;
 use crate::api::protocol::{
     BatchLine, ClaimReply, ClaimRequest, CompleteRequest, DeregisterRequest, HeartbeatReply,
@@ -366,42 +366,50 @@ impl Transport for HttpTransport {
         &self,
         worker_id: Uuid,
         leases: &[Uuid],
-    ) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+        pinned_jobs: &[Uuid],
+    ) -> anyhow::Result<Heartbeat> {
         let worker_id = self.current_id(worker_id);
-        let (mut cancel, mut unknown) = (Vec::new(), Vec::new());
-        // The server takes at most 400 lease ids per heartbeat; a worker with more running
-        // steps than that sends several. One request even without leases marks it active.
-        let chunks: Vec<&[Uuid]> = if leases.is_empty() {
-            vec![&[]]
-        } else {
-            leases.chunks(MAX_HEARTBEAT_LEASES).collect()
-        };
-        for chunk in chunks {
+        let mut reply = Heartbeat::default();
+        // The server takes at most 400 lease ids (and as many pinned jobs) per heartbeat; a
+        // worker with more sends several. One request even without either marks it active.
+        let lease_chunks: Vec<&[Uuid]> = leases.chunks(MAX_HEARTBEAT_LEASES).collect();
+        let pinned_chunks: Vec<&[Uuid]> = pinned_jobs.chunks(MAX_HEARTBEAT_LEASES).collect();
+        let requests = lease_chunks.len().max(pinned_chunks.len()).max(1);
+        for index in 0..requests {
             let request = HeartbeatRequest {
                 worker_id,
-                leases: chunk.to_vec(),
-                pinned_jobs: Vec::new(),
+                leases: lease_chunks
+                    .get(index)
+                    .map_or_else(Vec::new, |c| c.to_vec()),
+                pinned_jobs: pinned_chunks
+                    .get(index)
+                    .map_or_else(Vec::new, |c| c.to_vec()),
             };
             let sent: Result<Option<HeartbeatReply>, _> = self
                 .post("/worker/heartbeat".to_owned(), &request, REQUEST_TIMEOUT)
                 .await;
             match sent {
-                Ok(Some(reply)) => {
-                    cancel.extend(reply.cancel);
-                    unknown.extend(reply.unknown);
+                Ok(Some(answer)) => {
+                    reply.cancel.extend(answer.cancel);
+                    reply.unknown.extend(answer.unknown);
+                    reply.release_jobs.extend(answer.release_jobs);
                 }
                 Ok(None) => {
                     return Err(HttpError::Decode("empty answer to a heartbeat".to_owned()).into());
                 }
                 Err(error) if error.status() == Some(404) => {
                     // The old leases expire on the server: stop their processes (API §7.2).
+                    // The jobs pinned to the old id are released by the next heartbeat.
                     self.reregister(worker_id).await?;
-                    return Ok((Vec::new(), leases.to_vec()));
+                    return Ok(Heartbeat {
+                        unknown: leases.to_vec(),
+                        ..Heartbeat::default()
+                    });
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok((cancel, unknown))
+        Ok(reply)
     }
 
     async fn claim(&self, worker_id: Uuid, wait: Duration) -> anyhow::Result<Option<ClaimedStep>> {
@@ -444,6 +452,7 @@ impl Transport for HttpTransport {
             spec: reply.spec,
             revision: reply.revision,
             workspace_token: reply.workspace_token,
+            mode: reply.mode.into(),
         }))
     }
 

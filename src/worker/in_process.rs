@@ -6,7 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::Transport;
-use crate::orchestrator::{ClaimedStep, Orchestrator, StartOutcome};
+use crate::orchestrator::{ClaimedStep, Heartbeat, Orchestrator, StartOutcome};
 use crate::runner::spec::{AttemptResult, LogLine};
 use crate::store::{LeaseKey, WorkerRegistration};
 
@@ -38,9 +38,12 @@ impl Transport for InProcess {
         &self,
         worker_id: Uuid,
         leases: &[Uuid],
-    ) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
-        let reply = self.orchestrator.heartbeat(worker_id, leases).await?;
-        Ok((reply.cancel, reply.unknown))
+        pinned_jobs: &[Uuid],
+    ) -> anyhow::Result<Heartbeat> {
+        Ok(self
+            .orchestrator
+            .heartbeat(worker_id, leases, pinned_jobs)
+            .await?)
     }
 
     async fn claim(&self, worker_id: Uuid, wait: Duration) -> anyhow::Result<Option<ClaimedStep>> {

@@ -21,21 +21,23 @@ pub use http::{HttpSettings, HttpTransport};
 pub use in_process::InProcess;
 pub use revisions::{RevisionCache, RevisionError, RevisionLimits};
 
-use crate::orchestrator::ClaimedStep;
-use crate::runner::LocalRunner;
+use crate::orchestrator::{ClaimedStep, Heartbeat};
 use crate::runner::spec::{AttemptResult, LogLine};
+use crate::runner::{LocalRunner, WorkingCopy};
 use crate::store::LeaseKey;
 
 /// How a worker talks to the server.
 pub trait Transport: Send + Sync + 'static {
     /// Registers and returns the worker id.
     fn register(&self) -> impl Future<Output = anyhow::Result<Uuid>> + Send;
-    /// Renews leases; returns (cancel, unknown) lease ids.
+    /// Renews leases and lists the `local` jobs whose working directories the worker keeps;
+    /// returns the leases to cancel and those unknown, and the jobs to release (API §7.2).
     fn heartbeat(
         &self,
         worker_id: Uuid,
         leases: &[Uuid],
-    ) -> impl Future<Output = anyhow::Result<(Vec<Uuid>, Vec<Uuid>)>> + Send;
+        pinned_jobs: &[Uuid],
+    ) -> impl Future<Output = anyhow::Result<Heartbeat>> + Send;
     fn claim(
         &self,
         worker_id: Uuid,
@@ -164,6 +166,54 @@ impl Running {
     }
 }
 
+/// The working directories of the `local` jobs pinned to this worker (API §7.9), by job id:
+/// made at the job's first step here, shared by all its steps, deleted when a heartbeat
+/// releases the job (or when the worker stops). An attempt holds its own reference, so a
+/// directory released under a running step goes only when that step ends.
+#[derive(Debug, Clone, Default)]
+struct Pinned {
+    dirs: Arc<Mutex<HashMap<Uuid, Arc<WorkingCopy>>>>,
+}
+
+impl Pinned {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<WorkingCopy>>> {
+        self.dirs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, job_id: Uuid) -> Option<Arc<WorkingCopy>> {
+        self.lock().get(&job_id).cloned()
+    }
+
+    /// The job's directory: the one already made, else `make()`'s (made under the lock, so two
+    /// steps of the job starting together share one).
+    fn get_or_make(
+        &self,
+        job_id: Uuid,
+        make: impl FnOnce() -> std::io::Result<WorkingCopy>,
+    ) -> std::io::Result<Arc<WorkingCopy>> {
+        let mut dirs = self.lock();
+        if let Some(dir) = dirs.get(&job_id) {
+            return Ok(Arc::clone(dir));
+        }
+        let dir = Arc::new(make()?);
+        dirs.insert(job_id, Arc::clone(&dir));
+        Ok(dir)
+    }
+
+    fn jobs(&self) -> Vec<Uuid> {
+        let mut jobs: Vec<Uuid> = self.lock().keys().copied().collect();
+        jobs.sort_unstable();
+        jobs
+    }
+
+    fn release(&self, job_id: Uuid) {
+        let released = self.lock().remove(&job_id);
+        if released.is_some() {
+            tracing::debug!(%job_id, "local job released: its working directory goes");
+        }
+    }
+}
+
 /// Runs a worker until `shutdown`: `max_concurrent` claim loops and one heartbeat loop. On
 /// shutdown no new step is claimed and running attempts get `shutdown_grace` to finish (with
 /// heartbeats going on); attempts still running then are stopped and reported as retryable
@@ -191,12 +241,14 @@ pub async fn run<T: Transport>(
     };
     tracing::info!(%worker_id, slots = settings.max_concurrent, "worker registered");
     let running = Running::default();
+    let pinned = Pinned::default();
     let hard_stop = CancellationToken::new();
     let heartbeats_stop = CancellationToken::new();
     let heartbeat_task = tokio::spawn(heartbeats(
         Arc::clone(&transport),
         worker_id,
         running.clone(),
+        pinned.clone(),
         settings.heartbeat_interval,
         heartbeats_stop.clone(),
     ));
@@ -207,6 +259,7 @@ pub async fn run<T: Transport>(
             worker_id,
             runner.clone(),
             running.clone(),
+            pinned.clone(),
             settings.clone(),
             Stops {
                 claiming: shutdown.clone(),
@@ -255,6 +308,7 @@ async fn heartbeats<T: Transport>(
     transport: Arc<T>,
     worker_id: Uuid,
     running: Running,
+    pinned: Pinned,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -264,13 +318,19 @@ async fn heartbeats<T: Transport>(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match transport.heartbeat(worker_id, &running.leases()).await {
-            Ok((cancel, unknown)) => {
-                for lease in cancel {
+        match transport
+            .heartbeat(worker_id, &running.leases(), &pinned.jobs())
+            .await
+        {
+            Ok(reply) => {
+                for lease in reply.cancel {
                     running.cancel(lease);
                 }
-                for lease in unknown {
+                for lease in reply.unknown {
                     running.forget(lease);
+                }
+                for job_id in reply.release_jobs {
+                    pinned.release(job_id);
                 }
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed"),
@@ -283,6 +343,7 @@ async fn slot<T: Transport>(
     worker_id: Uuid,
     runner: LocalRunner,
     running: Running,
+    pinned: Pinned,
     settings: WorkerSettings,
     stops: Stops,
 ) {
@@ -306,6 +367,7 @@ async fn slot<T: Transport>(
                     worker_id,
                     &runner,
                     &running,
+                    &pinned,
                     claimed,
                     &stops.attempts,
                 )

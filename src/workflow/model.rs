@@ -413,12 +413,31 @@ pub struct Task {
     pub file: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskMode {
+    #[default]
     Distributed,
-    /// [P2]
+    /// [P2] Every worker step on one worker, in one working directory (API §7.9).
     Local,
+}
+
+impl TaskMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskMode::Distributed => "distributed",
+            TaskMode::Local => "local",
+        }
+    }
+
+    /// The stored name back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<TaskMode> {
+        match text {
+            "distributed" => Some(TaskMode::Distributed),
+            "local" => Some(TaskMode::Local),
+            _ => None,
+        }
+    }
 }
 
 /// One node of a flow (WF §9).

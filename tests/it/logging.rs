@@ -18,7 +18,7 @@ fn serve(extra: &str, flags: &[&str]) -> Output {
     let address = taken.local_addr().expect("address").to_string();
     std::fs::write(
         dir.path().join("stroem.yaml"),
-        format!("retention:\n  job_days: 30\n{extra}"),
+        format!("log_storage:\n  s3:\n    bucket: logs\n{extra}"),
     )
     .expect("write stroem.yaml");
     let output = Stroem::new()
@@ -32,13 +32,13 @@ fn serve(extra: &str, flags: &[&str]) -> Output {
     output
 }
 
-/// The log line about `retention`.
+/// The log line about `log_storage.s3`.
 fn warning_line(output: &Output) -> &str {
     output
         .stderr
         .lines()
-        .find(|line| line.contains("'retention' (P2)"))
-        .unwrap_or_else(|| panic!("no warning about retention in {}", output.stderr))
+        .find(|line| line.contains("'log_storage.s3' (P3)"))
+        .unwrap_or_else(|| panic!("no warning about log_storage.s3 in {}", output.stderr))
 }
 
 fn assert_json_warning(output: &Output) {

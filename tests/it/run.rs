@@ -799,6 +799,124 @@ tasks:
     assert!(text.contains("LANG_TEST_NEVER_SET_SECRET"), "{text}");
 }
 
+const JAVASCRIPT: &str = r#"
+tasks:
+  js:
+    input:
+      name: { type: string, default: World }
+    flow:
+      greet:
+        type: script
+        language: javascript
+        input:
+          name: "{{ input.name }}"
+        script: |
+          const fs = require("fs");
+          const greeting = `Hello ${process.env.INPUT_NAME} from ${process.argv[2]}`;
+          console.log(greeting);
+          fs.appendFileSync(process.env.STROEM_OUTPUT, JSON.stringify({ greeting }));
+        args: [node]
+      shout:
+        depends_on: [greet]
+        type: script
+        language: js
+        input:
+          text: "{{ greet.output.greeting }}"
+        script: |
+          console.log("OUTPUT: " + JSON.stringify({ loud: process.env.INPUT_TEXT.toUpperCase() }));
+"#;
+
+#[test]
+fn javascript_steps_run_with_node_and_pass_outputs() {
+    let dir = workspace(JAVASCRIPT, &[]);
+    let output = run(&[
+        "js",
+        "--path",
+        &path_arg(&dir),
+        "--input",
+        r#"{"name": "Oslo"}"#,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(
+        job["steps"][0]["output"]["greeting"],
+        "Hello Oslo from node"
+    );
+    assert_eq!(job["steps"][1]["output"]["loud"], "HELLO OSLO FROM NODE");
+}
+
+#[test]
+fn a_javascript_step_without_node_fails_with_an_error_naming_the_interpreter() {
+    let dir = workspace(JAVASCRIPT, &[]);
+    // A PATH with a shell but no node: the step, not the workspace, fails.
+    let bin = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink("/bin/sh", bin.path().join("sh")).expect("symlink");
+    let output = stroem()
+        .args(["run", "js", "--path", &path_arg(&dir)])
+        .env("PATH", bin.path())
+        .output()
+        .expect("stroem runs");
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("`node` is not installed on this worker or not on its PATH"),
+        "{text}"
+    );
+}
+
+/// `mode: local` under `stroem run` (WF §8): everything runs on this machine anyway, so the
+/// job's steps share one working copy — a file one step writes is there for the next — while
+/// a distributed job's steps each get a fresh copy. The shared copy goes when the job ends.
+#[test]
+fn a_local_job_s_steps_share_one_working_copy() {
+    let marker = tempfile::tempdir().expect("temp dir");
+    let yaml = format!(
+        r#"
+tasks:
+  local:
+    mode: local
+    flow:
+      write:
+        type: script
+        script: echo shared > note.txt; pwd > "{dir}/workdir"
+      read:
+        type: script
+        depends_on: [write]
+        script: cat note.txt
+  apart:
+    flow:
+      write: {{ type: script, script: echo shared > note.txt }}
+      read:
+        type: script
+        depends_on: [write]
+        script: test -e note.txt && echo leaked || echo fresh
+"#,
+        dir = marker.path().display()
+    );
+    let dir = workspace(&yaml, &[]);
+    let output = run(&["local", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("[read] shared"),
+        "{}",
+        stdout(&output)
+    );
+    let workdir = std::fs::read_to_string(marker.path().join("workdir")).expect("workdir");
+    assert!(
+        !Path::new(workdir.trim()).exists(),
+        "the shared copy is removed"
+    );
+    let output = run(&["apart", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("[read] fresh"),
+        "{}",
+        stdout(&output)
+    );
+}
+
 /// API §9.2: pod steps are refused before anything runs, wherever the task reaches them.
 #[test]
 fn pod_steps_are_refused_before_anything_runs() {

@@ -5,6 +5,7 @@
 mod docker;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
+mod local_mode;
 mod replicas;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +66,44 @@ tasks:
   quick:
     flow:
       only: { type: script, script: "echo hi" }
+  pinned:
+    mode: local
+    input:
+      dir: { type: string, required: true }
+    flow:
+      write:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo "written by step one" > shared.txt
+          pwd >> "$INPUT_DIR"/workdirs.txt
+      read:
+        type: script
+        depends_on: [write]
+        script: cat shared.txt; sleep 0.3
+      again:
+        type: script
+        depends_on: [write]
+        script: cat shared.txt; sleep 0.3
+      last:
+        type: script
+        depends_on: [read, again]
+        script: cat shared.txt; cat data.txt
+  stranded:
+    mode: local
+    input:
+      dir: { type: string, required: true }
+    flow:
+      hold:
+        type: script
+        input: { dir: "{{ input.dir }}" }
+        retry: { max_attempts: 3, delay: 0 }
+        script: |
+          echo $$ > "$INPUT_DIR"/hold.pid; exec sleep 120
+      after:
+        type: script
+        depends_on: [hold]
+        script: echo never
   containers:
     flow:
       produce:

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::{JobDetail, JobMode, JobSummary, JobView};
+use crate::api::{JobDetail, JobSummary, JobView};
 use crate::engine::{
     EvalContext, Event, JobMeta, JobPlan, JobState, StepStatus, ViewMask, apply, create,
     job_masker, mask_record, prepare_attempt, record_attempt_input,
@@ -205,7 +205,6 @@ fn a_finished_job_converts_to_the_api_detail_with_secrets_masked() {
 fn the_summary_is_the_detail_without_input_output_or_steps() {
     let (job, _, mask) = run_job();
     let view = JobView {
-        mode: JobMode::Distributed,
         priority: 5,
         ..JobView::new(&mask)
     };

@@ -269,6 +269,7 @@ fn describe(event: &Event) -> String {
         Event::Tick => "tick".to_owned(),
         Event::CancelRequested { by } => format!("cancel by {}", by.as_deref().unwrap_or("-")),
         Event::JobTimedOut => "job timeout".to_owned(),
+        Event::PinnedWorkerLost => "pinned worker lost".to_owned(),
     }
 }
 

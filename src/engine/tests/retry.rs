@@ -95,3 +95,32 @@ fn server_side_step_timeout_stops_and_retries_the_attempt() {
         );
     insta::assert_snapshot!(h.transcript());
 }
+
+#[test]
+fn a_lost_pinned_worker_fails_every_unfinished_worker_step_without_retry() {
+    // A `local` job (API §7.9): `build` ran, `test` runs with attempts left, `ship` waits, and
+    // `extra` (parallel, not started) is ready. The pinned worker goes: all but `build` fail.
+    let def = single(vec![
+        ("build", inline("make")),
+        (
+            "test",
+            with_retry(
+                super::fixtures::after(inline("make test"), &["build"]),
+                3,
+                0,
+                Backoff::Fixed,
+                false,
+            ),
+        ),
+        ("ship", super::fixtures::after(inline("ship"), &["test"])),
+        ("extra", super::fixtures::after(inline("lint"), &["build"])),
+    ]);
+    let mut h = Harness::new(&def, "main", json!({}));
+    h.run(0.0, "build")
+        .succeed(1.0, "build", json!(null))
+        .run(2.0, "test")
+        .event(5.0, Event::PinnedWorkerLost)
+        // Nothing left to fail: a second report changes nothing.
+        .event(6.0, Event::PinnedWorkerLost);
+    insta::assert_snapshot!(h.transcript());
+}

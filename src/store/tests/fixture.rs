@@ -50,6 +50,12 @@ tasks:
   parent:
     flow:
       call: { action: call-single }
+  local:
+    mode: local
+    flow:
+      first: { action: build }
+      second: { action: build }
+      last: { action: build, depends_on: [first, second] }
   fanout:
     input:
       items: { type: array, default: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }

@@ -7,6 +7,8 @@ mod claims;
 mod fixture;
 mod jobs;
 mod leases;
+mod pinning;
+mod retention;
 mod workers;
 
 use std::path::PathBuf;

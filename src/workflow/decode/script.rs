@@ -146,7 +146,7 @@ fn language(cx: &mut Ctx, f: &mut Fields) -> Language {
     let (language, phase) = match text.as_str() {
         "shell" => (Language::Shell, None),
         "python" => (Language::Python, None),
-        "javascript" | "js" | "node" => (Language::Javascript, Some("language: javascript")),
+        "javascript" | "js" | "node" => (Language::Javascript, None),
         "typescript" | "ts" => (Language::Typescript, Some("language: typescript")),
         "go" => (Language::Go, Some("language: go")),
         other => {
@@ -162,7 +162,7 @@ fn language(cx: &mut Ctx, f: &mut Fields) -> Language {
             ];
             let message = match suggest(other, known) {
                 Some(close) => format!("unknown language '{other}' — did you mean '{close}'?"),
-                None => format!("unknown language '{other}'; use shell or python"),
+                None => format!("unknown language '{other}'; use shell, python or javascript"),
             };
             cx.error("unknown-value", message, mark, &path);
             return Language::Shell;

@@ -139,10 +139,9 @@ fn mode(cx: &mut Ctx, f: &mut Fields) -> TaskMode {
     let path = f.path_of("mode");
     match text.as_str() {
         "distributed" => TaskMode::Distributed,
-        "local" => {
-            cx.unsupported("mode: local", mark, &path);
-            TaskMode::Local
-        }
+        // A pod step in a local task would be an error (WF §18.2 rule 20); pods are refused
+        // in this version whatever the mode.
+        "local" => TaskMode::Local,
         other => {
             let message = match suggest(other, ["distributed", "local"]) {
                 Some(close) => format!("unknown mode '{other}' — did you mean '{close}'?"),

@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use super::dag::transitive_dependencies;
-use super::literal::contains_template;
 use super::scope::{FlowScope, InputScope, Scope, available, check_reference};
 use super::{Checker, UsedAction, action_path, all_actions, hooks, steps};
 use crate::workflow::diagnostic::{Diagnostic, Location};
@@ -33,12 +32,10 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 &[Scope::new("a webhook secret")],
             );
         }
-        for (key, value) in &trigger.input {
-            if contains_template(value) {
-                let message = "templates in trigger input are not supported in this version";
-                c.error("unsupported", message, &join(&join(&path, "input"), key));
-            }
-        }
+        // Rendered at each firing with `secret` and `trigger` (WF §12.2).
+        let mut scope = Scope::new("trigger input");
+        scope.trigger = true;
+        check_tree(c, &trigger.input, &join(&path, "input"), &[scope]);
     }
     for (name, task) in &def.tasks {
         check_defaults(c, task.input.as_ref(), &join(&join("tasks", name), "input"));

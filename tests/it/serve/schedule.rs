@@ -492,3 +492,88 @@ serve_test! {
         engine.stop().await;
     }
 }
+
+const TEMPLATED: &str = r#"
+secrets:
+  REGION: eu-north-1
+tasks:
+  report:
+    input:
+      day: { type: string }
+      who: { type: string }
+      region: { type: string }
+      retries: { type: integer }
+    flow:
+      run: { type: script, script: echo "$INPUT_DAY" }
+  broken:
+    input:
+      retries: { type: integer }
+    flow:
+      run: { type: script, script: echo never }
+triggers:
+  daily-report:
+    type: scheduler
+    cron: "0 6 * * *"
+    task: report
+    input:
+      day: "{{ trigger.scheduled_at[:10] }}"
+      who: "{{ trigger.type }}:{{ trigger.name }}"
+      region: "{{ secret.REGION }}"
+      retries: "{{ 1 + 2 }}"
+  broken-report:
+    type: scheduler
+    cron: "0 7 * * *"
+    task: broken
+    input:
+      retries: "{{ secret.REGION | int }}"
+"#;
+
+serve_test! {
+    async fn templated_trigger_input_renders_at_each_tick_and_a_failure_names_the_field(backend) {
+        let home = Home::new(backend).await;
+        home.workspace(TEMPLATED);
+        home.configure("");
+        let engine = engine(&home, "a", at("2030-03-01T05:59:00Z")).await;
+        assert_eq!(engine.tick("2030-03-01T05:59:00Z").await, Vec::<String>::new());
+        assert_eq!(
+            engine.tick("2030-03-01T06:00:01Z").await,
+            ["daily-report@2030-03-01T06:00:00Z created"]
+        );
+        let report = engine.scheduler.tick(at("2030-03-01T07:00:01Z")).await.expect("round");
+        let Some(TickAction::Fired(Fired::Rejected { job_id, error })) =
+            report.ticks.first().map(|tick| &tick.action)
+        else {
+            panic!("{report:?}");
+        };
+        assert_eq!(
+            engine.tick("2030-03-02T06:00:01Z").await,
+            ["daily-report@2030-03-02T06:00:00Z created"]
+        );
+        let (rows, _) = engine
+            .orchestrator
+            .store()
+            .list_jobs(&JobFilter { source_type: Some("trigger".to_owned()), ..JobFilter::default() })
+            .await
+            .expect("jobs");
+        let mut inputs = Vec::new();
+        for row in rows.iter().filter(|row| row.task_name == "report") {
+            let job = engine.orchestrator.store().get_job(row.job_id).await.expect("read").expect("job");
+            inputs.push(job.input);
+        }
+        inputs.sort_by_key(|input| input["day"].as_str().unwrap_or_default().to_owned());
+        // Each firing renders anew, with the tick's own time; a single expression keeps its type.
+        assert_eq!(
+            inputs,
+            [
+                serde_json::json!({"day": "2030-03-01", "who": "scheduler:daily-report", "region": "eu-north-1", "retries": 3}),
+                serde_json::json!({"day": "2030-03-02", "who": "scheduler:daily-report", "region": "eu-north-1", "retries": 3}),
+            ]
+        );
+
+        assert!(error.starts_with("triggers.broken-report.input.retries:"), "{error}");
+        let job = engine.orchestrator.store().get_job(*job_id).await.expect("read").expect("record");
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.as_deref(), Some(error.as_str()));
+        engine.stop().await;
+    }
+}

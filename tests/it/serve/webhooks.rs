@@ -290,3 +290,48 @@ serve_test! {
         server.stop().await;
     }
 }
+
+const TEMPLATED_INPUT: &str = r#"
+secrets:
+  REGION: eu-north-1
+tasks:
+  note:
+    flow:
+      show: { type: script, script: echo "$INPUT_WHO" }
+triggers:
+  templated:
+    type: webhook
+    task: note
+    input:
+      who: "{{ trigger.type }}:{{ trigger.name }}"
+      scheduled: "{{ trigger.scheduled_at }}"
+      region: "{{ secret.REGION }}"
+  broken:
+    type: webhook
+    task: note
+    input:
+      count: "{{ secret.REGION | int }}"
+"#;
+
+serve_test! {
+    async fn a_webhook_renders_its_templated_input_per_call_and_names_a_field_that_fails(backend) {
+        let home = Home::new(backend).await;
+        let workspace = home.workspace(TEMPLATED_INPUT);
+        home.configure_workspace(&workspace);
+        let server = home.start().await;
+        let json_type = ("Content-Type", "application/json");
+        let reply = server.send("POST", "/hooks/templated", &[json_type], b"{}".to_vec()).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let id = reply.json()["job_id"].as_str().expect("job_id").parse().expect("uuid");
+        let job = server.wait_finished(id).await;
+        assert_eq!(job["input"]["who"], "webhook:templated", "{job:#}");
+        assert_eq!(job["input"]["scheduled"], Value::Null, "{job:#}");
+        // The secret reached the job, and every view masks it.
+        assert_eq!(job["input"]["region"], "••••••", "{job:#}");
+
+        let broken = server.send("POST", "/hooks/broken", &[json_type], b"{}".to_vec()).await;
+        assert_refused(&broken, 400, "invalid_input");
+        assert_eq!(broken.json()["field"], "triggers.broken.input.count", "{}", broken.body);
+        assert_eq!(webhook_jobs(&server).await, 1);
+    }
+}
