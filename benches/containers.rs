@@ -102,5 +102,6 @@ fn step(runner: RunnerKind, image: &str) -> StepSpec {
         runner,
         image: (runner == RunnerKind::Docker).then(|| image.to_owned()),
         resources: None,
+        manifest: None,
     }
 }

@@ -215,6 +215,9 @@ pub struct ClaimReply {
     pub action_type: String,
     pub runner: String,
     pub action_image: Option<String>,
+    /// [P3] Pod steps only: grants this revision's tarball while the lease lives (API §7.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_token: Option<String>,
     pub spec: StepSpec,
 }
 

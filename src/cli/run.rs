@@ -176,6 +176,16 @@ fn prepare(args: &Args, environment: &BTreeMap<String, String>) -> Result<LocalW
             root.display()
         ));
     }
+    // API §9.2: pod steps need a Kubernetes worker; refuse before anything runs.
+    let pods = workflow::reach::pod_steps(&loaded.def, &args.task);
+    if !pods.is_empty() {
+        return Err(format!(
+            "task '{}' runs steps in Kubernetes pods, which `stroem run` cannot run: {}. \
+             Trigger it on a server whose workers have the 'kubernetes' capability.",
+            args.task,
+            pods.join(", ")
+        ));
+    }
     let dirs: Vec<PathBuf> = SECRET_FILE_DIRS.iter().map(PathBuf::from).collect();
     let resolved = secrets::resolve_available(&loaded.def.secrets, environment, &dirs, &[])
         .map_err(|errors| {

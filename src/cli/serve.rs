@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::config::{Config, ConfigSource, GitAuth, LogFormat, SshKey, WorkspaceConfig};
 use crate::logs::LogStore;
+use crate::orchestrator::workspace_token::WorkspaceTokens;
 use crate::orchestrator::{Orchestrator, Retention, Settings};
 use crate::runner::LocalRunner;
 use crate::scheduler::Scheduler;
@@ -204,6 +205,12 @@ pub async fn start(
                 i64::try_from(config.worker.kill_grace_secs)?.saturating_add(30),
             ),
             credentials: config.credentials.masker(),
+            workspace_tokens: config
+                .worker_token
+                .as_ref()
+                .map_or_else(WorkspaceTokens::default, |token| {
+                    WorkspaceTokens::from_worker_token(token.expose())
+                }),
         },
     );
     orchestrator.resume().await?;

@@ -204,9 +204,16 @@ pub const ROOT: &[Key] = &[
     // The image of script steps with `runner: docker` that name none.
     leaf("runner_image"),
     section("docker", &[leaf("host"), leaf("pull_policy")]),
-    later(
-        "P3",
-        section("kubernetes", &[leaf("namespace"), leaf("init_image")]),
+    // `server_url` and `unschedulable_timeout_secs` are this build's additions
+    // (docs/deviations.md).
+    section(
+        "kubernetes",
+        &[
+            leaf("namespace"),
+            leaf("init_image"),
+            leaf("server_url"),
+            leaf("unschedulable_timeout_secs"),
+        ],
     ),
 ];
 

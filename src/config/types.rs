@@ -360,7 +360,7 @@ pub struct WorkerConfig {
     pub runner_image: String,
     /// The Docker runner's settings (cargo feature `docker`).
     pub docker: Option<DockerConfig>,
-    /// [P3] Parsed, without effect in this version.
+    /// The Kubernetes runner's settings (cargo feature `kubernetes`).
     pub kubernetes: Option<KubernetesConfig>,
 }
 
@@ -398,5 +398,10 @@ pub enum PullPolicy {
 #[derive(Debug, Clone)]
 pub struct KubernetesConfig {
     pub namespace: String,
+    /// The image of the `workspace-init` container (it needs `sh`, `curl` and `tar`).
     pub init_image: Option<String>,
+    /// Where pods reach the server; default: the worker's `server_url`.
+    pub server_url: Option<String>,
+    /// How long a pod may stay unschedulable before its attempt fails (default 120).
+    pub unschedulable_timeout_secs: Option<u64>,
 }

@@ -114,9 +114,8 @@ fn capabilities(cx: &mut Cx, root: &Section, docker: bool, kubernetes: bool) -> 
 /// The routing tags. A capability word among them counts as a capability (API §10.2), so it
 /// moves to `capabilities` here: the worker then registers it as what it is, and the start-up
 /// warning below covers it, instead of the server reading it as a capability the worker's
-/// runners cannot honour. `kubernetes` warns: this version has no Kubernetes runner, and
-/// workers never register it. (Whether `docker` is registered is decided at start-up, when the
-/// engine is reached.)
+/// runners cannot honour. (Whether `docker` and `kubernetes` are registered is decided at
+/// start-up, when the engine or the API server is reached.)
 fn tags(cx: &mut Cx, root: &Section, capabilities: &mut Vec<Capability>) -> Vec<String> {
     let words = cx.strings(root, "tags").unwrap_or_default();
     let mut tags = Vec::new();
@@ -129,18 +128,6 @@ fn tags(cx: &mut Cx, root: &Section, capabilities: &mut Vec<Capability>) -> Vec<
             None if !tags.contains(&word) => tags.push(word),
             None => {}
         }
-    }
-    if capabilities.contains(&Capability::Kubernetes) {
-        let origin = ["capabilities", "tags", "kubernetes"]
-            .iter()
-            .find_map(|key| root.entry(key))
-            .map_or_else(|| root.origin.clone(), |entry| entry.key_origin.clone());
-        cx.warn(
-            &origin,
-            "capability 'kubernetes' is not supported in this version and has no effect; \
-             workers do not register it"
-                .to_owned(),
-        );
     }
     tags
 }
@@ -159,6 +146,11 @@ fn docker(cx: &mut Cx, section: &Section) -> DockerConfig {
 
 fn kubernetes(cx: &mut Cx, section: &Section) -> Option<KubernetesConfig> {
     let init_image = cx.string(section, "init_image");
+    let server_url = cx.string(section, "server_url");
+    if let Some(url) = &server_url {
+        check_url(cx, section, "server_url", url);
+    }
+    let unschedulable_timeout_secs = cx.uint(section, "unschedulable_timeout_secs", 0);
     let Some(namespace) = cx.string(section, "namespace") else {
         cx.missing(section, "namespace", "for the Kubernetes runner");
         return None;
@@ -166,5 +158,7 @@ fn kubernetes(cx: &mut Cx, section: &Section) -> Option<KubernetesConfig> {
     Some(KubernetesConfig {
         namespace,
         init_image,
+        server_url,
+        unschedulable_timeout_secs,
     })
 }

@@ -310,7 +310,7 @@ pub fn prepare_attempt(
             .map(|(index, item)| text(&format!("{field}[{index}]"), item))
             .collect::<Result<Vec<_>, String>>()
     };
-    let (program, runner, image) = match &planned.action.kind {
+    let (program, runner, image, manifest) = match &planned.action.kind {
         ActionKind::Script(script) => {
             let code = match &script.code {
                 ScriptCode::Inline(code) => ScriptBody::Inline(text("script", code)?),
@@ -341,7 +341,7 @@ pub fn prepare_attempt(
                 .as_deref()
                 .map(|image| text("image", image))
                 .transpose()?;
-            (program, runner, image)
+            (program, runner, image, script.manifest.clone())
         }
         ActionKind::Docker(container) | ActionKind::Pod(container) => {
             let program = Program::Container {
@@ -370,7 +370,7 @@ pub fn prepare_attempt(
             if image.trim().is_empty() {
                 return Err("image: the rendered image name is empty".to_owned());
             }
-            (program, runner, Some(image))
+            (program, runner, Some(image), container.manifest.clone())
         }
         ActionKind::Task(_) | ActionKind::Approval(_) => {
             return Err(format!(
@@ -425,6 +425,7 @@ pub fn prepare_attempt(
         runner,
         image,
         resources,
+        manifest,
     };
     spec.mask = step_mask(ctx.mask, planned.action.input.as_ref(), &spec);
     Ok(spec)

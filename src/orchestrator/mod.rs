@@ -17,6 +17,7 @@ mod restart;
 mod retention;
 mod triggers;
 mod workers;
+pub mod workspace_token;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub struct Settings {
     /// The server's own credentials (`config::Credentials`), masked like secrets in every
     /// job's logs, errors and views, should a step ever get hold of one.
     pub credentials: Masker,
+    /// Signs the `workspace_token` of pod-step claims (API §7.3).
+    pub workspace_tokens: workspace_token::WorkspaceTokens,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             unmatched_step_timeout: TimeDelta::seconds(120),
             step_timeout_grace: TimeDelta::seconds(40),
             credentials: Masker::default(),
+            workspace_tokens: workspace_token::WorkspaceTokens::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Orchestrator, OrchestratorError, Result};
 use crate::engine::{self, Event, StepStatus};
 use crate::logs::BatchKey;
-use crate::runner::spec::{AttemptResult, LogLine, StepSpec};
+use crate::runner::spec::{AttemptResult, LogLine, RunnerKind, StepSpec};
 use crate::store::{Lease, LeaseKey, LeaseStatus, LeaseUse, Worker, WorkerRegistration};
 use crate::workflow::model::TaskMode;
 
@@ -23,6 +23,9 @@ pub struct ClaimedStep {
     /// The job's pinned workspace revision: the embedded worker copies the server's snapshot
     /// of it, remote workers download its tarball (API §7.7).
     pub revision: String,
+    /// For pod steps: the credential their pod fetches the revision's tarball with (API
+    /// §7.3), valid for that revision while the lease lives.
+    pub workspace_token: Option<String>,
     /// `local`: the job is pinned to this worker, and its steps share one working directory
     /// that the worker keeps until a heartbeat releases the job (API §7.9).
     pub mode: TaskMode,
@@ -191,13 +194,45 @@ impl Orchestrator {
         self.carry_out(effects).await;
         Ok(claim.map(|claim| {
             let (spec, revision) = claim.value;
+            let workspace_token = (spec.runner == RunnerKind::Pod).then(|| {
+                self.inner.settings.workspace_tokens.mint(
+                    &claim.lease,
+                    &spec.workspace,
+                    &revision.revision,
+                )
+            });
             ClaimedStep {
                 lease: claim.lease,
                 spec,
                 revision: revision.revision.clone(),
+                workspace_token,
                 mode: claim.job.mode,
             }
         }))
+    }
+
+    /// Whether `token` grants the tarball of `revision` of `workspace` now (API §7.3): signed
+    /// by this server's key, naming that workspace and revision, and its lease still the
+    /// step's current one, `active` or `cancelling`. The reason when not, for the 401.
+    pub async fn check_workspace_token(
+        &self,
+        token: &str,
+        workspace: &str,
+        revision: Option<&str>,
+    ) -> std::result::Result<(), &'static str> {
+        let grant = self
+            .inner
+            .settings
+            .workspace_tokens
+            .verify(token)
+            .ok_or("invalid workspace token")?;
+        if grant.workspace != workspace || revision != Some(grant.revision.as_str()) {
+            return Err("the workspace token is for another revision");
+        }
+        match self.inner.store.check_lease(&grant.lease_key()).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err("the workspace token's lease has ended"),
+        }
     }
 
     /// The worker began running a claimed step.

@@ -144,6 +144,7 @@ mod tests {
             runner: Default::default(),
             image: None,
             resources: None,
+            manifest: None,
         }
     }
 

@@ -48,6 +48,16 @@ pub struct LocalRunner {
     supervisor: Option<PathBuf>,
     /// The Docker runner, or why this worker has none (the error message of its steps).
     containers: Containers,
+    /// The Kubernetes runner, or why this worker has none.
+    pods: Pods,
+}
+
+/// What runs `runner: pod` steps here.
+#[derive(Debug, Clone)]
+enum Pods {
+    #[cfg(feature = "kubernetes")]
+    Kubernetes(Arc<super::kubernetes::KubernetesRunner>),
+    Unavailable(String),
 }
 
 /// What runs `runner: docker` steps here.
@@ -111,7 +121,23 @@ impl LocalRunner {
             scratch: None,
             supervisor: super::supervise::installed(),
             containers: Containers::Unavailable(NO_DOCKER.to_owned()),
+            pods: Pods::Unavailable(NO_KUBERNETES.to_owned()),
         }
+    }
+
+    /// Runs `runner: pod` and `type: pod` steps with `kubernetes`.
+    #[cfg(feature = "kubernetes")]
+    #[must_use]
+    pub fn with_kubernetes(mut self, kubernetes: Arc<super::kubernetes::KubernetesRunner>) -> Self {
+        self.pods = Pods::Kubernetes(kubernetes);
+        self
+    }
+
+    /// Fails pod steps with `reason` (the API server could not be reached, say).
+    #[must_use]
+    pub fn without_kubernetes(mut self, reason: String) -> Self {
+        self.pods = Pods::Unavailable(reason);
+        self
     }
 
     /// Runs `runner: docker` and `type: docker` steps with `docker`.
@@ -177,11 +203,42 @@ impl LocalRunner {
         logs: LogSink<'_>,
         cancel: CancellationToken,
     ) -> AttemptResult {
+        self.attempt(spec, working_copy, None, logs, cancel).await
+    }
+
+    /// Runs one attempt of a pod step (`runner: pod`, `type: pod`): its pod fetches the working
+    /// copy itself, with the claim's `workspace_token` in `access` (API §7.3); no local copy
+    /// is made. Any other step runs as [`LocalRunner::run`] would run it in an empty copy.
+    pub async fn run_pod(
+        &self,
+        spec: &StepSpec,
+        access: Option<&super::pod::TarballAccess>,
+        logs: LogSink<'_>,
+        cancel: CancellationToken,
+    ) -> AttemptResult {
+        self.attempt(spec, Path::new(""), access, logs, cancel)
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        spec: &StepSpec,
+        working_copy: &Path,
+        access: Option<&super::pod::TarballAccess>,
+        logs: LogSink<'_>,
+        cancel: CancellationToken,
+    ) -> AttemptResult {
         let started_at = Utc::now();
-        let masker = Masker::new(&spec.mask).union(&self.mask);
+        let mut masker = Masker::new(&spec.mask).union(&self.mask);
+        if let Some(access) = access {
+            masker = masker.union(&Masker::new(std::slice::from_ref(&access.token)));
+        }
         let mut sink = Sink::new(&spec.step, spec.attempt, masker, logs);
         let ended = if cancel.is_cancelled() {
             Ended::failed(Outcome::Cancelled, "cancelled".to_owned())
+        } else if spec.runner == RunnerKind::Pod {
+            let ended = self.run_in_pod(spec, access, &mut sink, &cancel).await;
+            checked(spec, ended)
         } else if spec.runner != RunnerKind::Local {
             let ended = self
                 .run_in_container(spec, working_copy, &mut sink, &cancel)
@@ -241,14 +298,11 @@ impl LocalRunner {
         sink: &mut Sink<'_>,
         cancel: &CancellationToken,
     ) -> Ended {
-        let runner = match (&self.containers, spec.runner) {
-            (_, RunnerKind::Pod) => {
-                return Ended::failed(Outcome::Failed, NO_KUBERNETES.to_owned());
-            }
-            (Containers::Unavailable(reason), _) => {
+        let runner = match &self.containers {
+            Containers::Unavailable(reason) => {
                 return Ended::failed(Outcome::Failed, reason.clone());
             }
-            (Containers::Docker(runner), _) => runner,
+            Containers::Docker(runner) => runner,
         };
         let prepared = working_copy
             .canonicalize()
@@ -271,16 +325,48 @@ impl LocalRunner {
     #[cfg(not(feature = "docker"))]
     async fn run_in_container(
         &self,
-        spec: &StepSpec,
+        _spec: &StepSpec,
         _working_copy: &Path,
         _sink: &mut Sink<'_>,
         _cancel: &CancellationToken,
     ) -> Ended {
-        let message = match (&self.containers, spec.runner) {
-            (_, RunnerKind::Pod) => NO_KUBERNETES.to_owned(),
-            (Containers::Unavailable(reason), _) => reason.clone(),
+        let Containers::Unavailable(reason) = &self.containers;
+        Ended::failed(Outcome::Failed, reason.clone())
+    }
+
+    /// One attempt of a pod step, with a local I/O directory to read its output back in.
+    #[cfg(feature = "kubernetes")]
+    async fn run_in_pod(
+        &self,
+        spec: &StepSpec,
+        access: Option<&super::pod::TarballAccess>,
+        sink: &mut Sink<'_>,
+        cancel: &CancellationToken,
+    ) -> Ended {
+        let runner = match &self.pods {
+            Pods::Unavailable(reason) => return Ended::failed(Outcome::Failed, reason.clone()),
+            Pods::Kubernetes(runner) => runner,
         };
-        Ended::failed(Outcome::Failed, message)
+        let io = match self.io_dir(spec) {
+            Ok(io) => io,
+            Err(error) => return Ended::failed(error.outcome(), error.to_string()),
+        };
+        let ended = runner.run(spec, access, io.path(), sink, cancel).await;
+        let _ = io.close();
+        ended
+    }
+
+    /// Without the `kubernetes` feature a pod step fails, saying why.
+    #[cfg(not(feature = "kubernetes"))]
+    async fn run_in_pod(
+        &self,
+        _spec: &StepSpec,
+        _access: Option<&super::pod::TarballAccess>,
+        _sink: &mut Sink<'_>,
+        _cancel: &CancellationToken,
+    ) -> Ended {
+        let Pods::Unavailable(reason) = &self.pods;
+        Ended::failed(Outcome::Failed, reason.clone())
     }
 
     /// A private I/O directory holding `input.json` and an empty `output.json`.
@@ -344,8 +430,13 @@ const NO_DOCKER: &str =
 #[cfg(not(feature = "docker"))]
 const NO_DOCKER: &str =
     "this worker has no Docker runner: it was built without the cargo feature 'docker'";
-/// The error of a `runner: pod` step: the Kubernetes runner is not built in this version.
-const NO_KUBERNETES: &str = "this worker has no Kubernetes runner (not built in this version)";
+/// The error of a `runner: pod` step on a worker without the Kubernetes runner.
+#[cfg(feature = "kubernetes")]
+const NO_KUBERNETES: &str =
+    "this worker has no Kubernetes runner (its configuration has no 'kubernetes' section)";
+#[cfg(not(feature = "kubernetes"))]
+const NO_KUBERNETES: &str =
+    "this worker has no Kubernetes runner: it was built without the cargo feature 'kubernetes'";
 
 /// The output schema check of WF §4 on a successful attempt.
 fn checked(spec: &StepSpec, ended: Ended) -> Ended {

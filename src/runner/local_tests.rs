@@ -88,6 +88,7 @@ pub(super) fn shell(script: &str) -> StepSpec {
         runner: Default::default(),
         image: None,
         resources: None,
+        manifest: None,
     }
 }
 

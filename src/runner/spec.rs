@@ -41,6 +41,10 @@ pub struct StepSpec {
     /// Container limits (WF §6.5), in the notation the action was written in.
     #[serde(default)]
     pub resources: Option<Limits>,
+    /// Pod overrides deep-merged into the generated pod (WF §6.4), as written (not rendered);
+    /// only for `runner: pod` and `type: pod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Value>,
 }
 
 /// Where a worker step runs; the capability a worker needs for it (API §7.5 rule 2).

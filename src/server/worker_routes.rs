@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Extension, FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRef, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,8 +32,9 @@ use crate::api::protocol::{
 use crate::api::query::{FromParams, Params};
 use crate::api::{OkStatus, ParamError};
 use crate::config::Secret;
+use crate::orchestrator::workspace_token;
 use crate::orchestrator::{Completion, OrchestratorError, StartOutcome};
-use crate::runner::spec::LogLine;
+use crate::runner::spec::{LogLine, Program};
 use crate::store::{LeaseKey, StoreError, WorkerRegistration};
 use crate::workspace::manager::{Encoding, TarballError};
 
@@ -114,16 +115,33 @@ pub(super) fn worker_routes(state: &AppState) -> Router<AppState> {
 
 async fn require_worker_token(
     State(access): State<WorkerAccess>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    // A pod's workspace token (API §7.3) opens the tarball route only; the tarball handler
+    // checks what it grants.
+    let presented = super::bearer_token(request.headers());
+    if let Some(presented) = presented
+        && presented.starts_with(workspace_token::PREFIX)
+    {
+        let tarball = request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|matched| matched.as_str().ends_with("/workspace/{file}"));
+        if !tarball {
+            return ApiError::unauthorized("a workspace token grants only a workspace tarball")
+                .into_response();
+        }
+        let grant = WorkspaceTokenGrant(presented.to_owned());
+        request.extensions_mut().insert(grant);
+        return next.run(request).await;
+    }
     let Some(token) = &access.token else {
         return ApiError::unauthorized(
             "remote workers are disabled: the server has no worker_token",
         )
         .into_response();
     };
-    let presented = super::bearer_token(request.headers());
     match presented {
         Some(presented) if same_secret(presented, token.expose()) => next.run(request).await,
         Some(_) => ApiError::unauthorized("invalid worker token").into_response(),
@@ -246,10 +264,14 @@ async fn claim(
         lease_expires_at: claimed.lease.expires_at,
         revision: claimed.revision,
         mode: JobMode::from(claimed.mode),
-        // Only script steps on the local runner reach workers in this version.
-        action_type: "script".to_owned(),
-        runner: "local".to_owned(),
-        action_image: None,
+        action_type: match claimed.spec.program {
+            Program::Script { .. } => "script",
+            Program::Container { .. } => claimed.spec.runner.as_str(),
+        }
+        .to_owned(),
+        runner: claimed.spec.runner.as_str().to_owned(),
+        action_image: claimed.spec.image.clone(),
+        workspace_token: claimed.workspace_token,
         spec: claimed.spec,
     })
     .into_response())
@@ -327,6 +349,10 @@ async fn retired_job_complete() -> ApiError {
     ApiError::gone("whole-job completion is retired: report each step's complete instead")
 }
 
+/// A tarball request that presented a workspace token instead of the worker token.
+#[derive(Debug, Clone)]
+struct WorkspaceTokenGrant(String);
+
 /// `?revision=<rev>` of a tarball request.
 #[derive(Debug)]
 struct TarballQuery {
@@ -347,6 +373,7 @@ async fn tarball(
     State(state): State<AppState>,
     ApiPath(file): ApiPath<String>,
     ApiQuery(query): ApiQuery<TarballQuery>,
+    grant: Option<Extension<WorkspaceTokenGrant>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (ws, encoding) = Encoding::ALL
@@ -360,6 +387,13 @@ async fn tarball(
                 "archive '{file}' (ask for <workspace>.tar.zst or <workspace>.tar.gz)"
             ))
         })?;
+    if let Some(Extension(WorkspaceTokenGrant(token))) = &grant {
+        state
+            .jobs()?
+            .check_workspace_token(token, &ws, query.revision.as_deref())
+            .await
+            .map_err(ApiError::unauthorized)?;
+    }
     let workspaces = std::sync::Arc::clone(state.jobs()?.workspaces());
     if !workspaces.names().contains(&ws) {
         return Err(ApiError::not_found(format!("workspace '{ws}'")));

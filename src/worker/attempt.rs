@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::http::HttpError;
 use super::{Pinned, Running, Transport};
 use crate::orchestrator::{ClaimedStep, OrchestratorError};
-use crate::runner::spec::{AttemptResult, LogLine, Outcome};
+use crate::runner::pod::TarballAccess;
+use crate::runner::spec::{AttemptResult, LogLine, Outcome, RunnerKind};
 use crate::runner::{LocalRunner, WorkingCopy};
 use crate::store::{LeaseKey, StoreError};
 use crate::workflow::model::TaskMode;
@@ -56,6 +57,21 @@ pub(super) async fn run<T: Transport>(
 
     let (lines_tx, lines_rx) = mpsc::unbounded_channel::<LogLine>();
     let execute = async {
+        if claimed.spec.runner == RunnerKind::Pod {
+            // The pod fetches the revision itself, with the claim's workspace token.
+            let access = claimed.workspace_token.as_ref().map(|token| TarballAccess {
+                revision: claimed.revision.clone(),
+                token: token.clone(),
+            });
+            let mut sink = |line: LogLine| {
+                let _ = lines_tx.send(line);
+            };
+            let result = runner
+                .run_pod(&claimed.spec, access.as_ref(), &mut sink, cancel.clone())
+                .await;
+            drop(lines_tx);
+            return result;
+        }
         let copy = workdir(transport, runner, pinned, &claimed).await;
         let result = match copy {
             Ok(copy) => {

@@ -451,6 +451,7 @@ impl Transport for HttpTransport {
             lease,
             spec: reply.spec,
             revision: reply.revision,
+            workspace_token: reply.workspace_token,
             mode: reply.mode.into(),
         }))
     }

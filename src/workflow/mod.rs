@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod diagnostic;
 pub mod input;
+pub mod manifest;
 pub mod model;
 pub mod reach;
 pub mod source;

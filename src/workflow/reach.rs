@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::model::{ActionKind, ActionRef, Hooks, WorkspaceDef};
+use super::model::{ActionKind, ActionRef, Hooks, Runner, WorkspaceDef};
 use super::template::{Templates, is_template};
 
 /// The `secret` paths a task's templates read, each the constant part of its access path
@@ -85,6 +85,76 @@ pub fn secrets_used(def: &WorkspaceDef, task: &str, templates: &Templates) -> Se
         );
     }
     SecretUse { paths }
+}
+
+/// The steps and hooks that jobs of `task` may run in a Kubernetes pod (`type: pod` or
+/// `runner: pod`), described for a message: `step 'deploy' of task 'release'`, `an on_error
+/// hook of task 'release'`, `a workspace on_error hook`. `stroem run` refuses such tasks before
+/// anything runs (API §9.2).
+pub fn pod_steps(def: &WorkspaceDef, task: &str) -> Vec<String> {
+    let is_pod = |action: &ActionRef| {
+        let action = match action {
+            ActionRef::Named(name) => def.actions.get(name),
+            ActionRef::Inline { action, .. } => Some(action.as_ref()),
+        };
+        action.is_some_and(|action| match &action.kind {
+            ActionKind::Pod(_) => true,
+            ActionKind::Script(script) => script.runner == Runner::Pod,
+            _ => false,
+        })
+    };
+    let child = |action: &ActionRef| {
+        let action = match action {
+            ActionRef::Named(name) => def.actions.get(name),
+            ActionRef::Inline { action, .. } => Some(action.as_ref()),
+        };
+        action.and_then(|action| match &action.kind {
+            ActionKind::Task(target) => Some(target.task.clone()),
+            _ => None,
+        })
+    };
+    let mut found = Vec::new();
+    let mut pending = Vec::new();
+    let hooks = |hooks: &Hooks, owner: &str, found: &mut Vec<String>, pending: &mut Vec<String>| {
+        let all = [
+            ("on_success", &hooks.on_success),
+            ("on_error", &hooks.on_error),
+            ("on_cancel", &hooks.on_cancel),
+            ("on_suspended", &hooks.on_suspended),
+        ];
+        for (event, list) in all {
+            for hook in list {
+                if is_pod(&hook.action) {
+                    found.push(format!("an {event} hook of {owner}"));
+                }
+                pending.extend(child(&hook.action));
+            }
+        }
+    };
+    hooks(&def.hooks, "the workspace", &mut found, &mut pending);
+    pending.push(task.to_owned());
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(task) = def.tasks.get(&name) else {
+            continue;
+        };
+        for (step_name, step) in &task.flow {
+            if is_pod(&step.action) {
+                found.push(format!("step '{step_name}' of task '{name}'"));
+            }
+            pending.extend(child(&step.action));
+        }
+        hooks(
+            &task.hooks,
+            &format!("task '{name}'"),
+            &mut found,
+            &mut pending,
+        );
+    }
+    found
 }
 
 #[derive(Default)]

@@ -7,6 +7,8 @@ mod client;
 mod config_example;
 mod credentials;
 mod faults;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod logging;
 mod openapi_check;
 mod run;

@@ -998,3 +998,55 @@ tasks:
         "the child jobs overlapped"
     );
 }
+
+/// API §9.2: pod steps are refused before anything runs, wherever the task reaches them.
+#[test]
+fn pod_steps_are_refused_before_anything_runs() {
+    let dir = workspace(
+        r#"
+actions:
+  in-cluster:
+    type: pod
+    image: alpine:3.20
+    cmd: echo hi
+tasks:
+  direct:
+    flow:
+      first: { type: script, script: "echo first" }
+      cluster: { action: in-cluster, depends_on: [first] }
+  through-child:
+    flow:
+      child: { type: task, task: scripted }
+  scripted:
+    flow:
+      inline:
+        type: script
+        runner: pod
+        script: echo hi
+  plain:
+    flow:
+      only: { type: script, script: "echo plain" }
+"#,
+        &[],
+    );
+    let output = run(&["direct", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("first"), "nothing ran");
+    assert!(
+        stderr(&output).contains(
+            "task 'direct' runs steps in Kubernetes pods, which `stroem run` cannot run: \
+             step 'cluster' of task 'direct'"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["through-child", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("step 'inline' of task 'scripted'"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["plain", "--path", &path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

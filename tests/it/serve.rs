@@ -30,3 +30,4 @@ mod shutdown;
 mod transitions;
 mod upgrade;
 mod webhooks;
+mod workspace_token;

@@ -469,12 +469,19 @@ impl Server {
         }
     }
 
-    /// Polls until the job is terminal and its hooks were fired, so the detail no longer
-    /// changes (`hooks_fired` turns true just after the status does).
+    /// Polls until the job is terminal.
     pub async fn wait_finished(&self, id: Uuid) -> Value {
         self.wait_job(id, Duration::from_secs(60), |job| {
             ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or(""))
-                && job["hooks_fired"] == true
+        })
+        .await
+    }
+
+    /// Polls until the job is terminal and its hooks were fired, so its detail no longer
+    /// changes (`hooks_fired` turns true just after the status does, once the log is archived).
+    pub async fn wait_settled(&self, id: Uuid) -> Value {
+        self.wait_job(id, Duration::from_secs(60), |job| {
+            job["hooks_fired"] == true
         })
         .await
     }

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "docker")]
 mod docker;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod local_mode;
 mod replicas;
 
@@ -120,6 +122,28 @@ tasks:
           script: |
             cat data.txt
             echo "OUTPUT: {\"m\": $((INPUT_N + 1))}"
+  in-pods:
+    flow:
+      fetch:
+        type: script
+        runner: pod
+        image: alpine:3.20
+        env: { TOKEN: "{{ secret.token }}" }
+        script: cat data.txt
+      report:
+        depends_on: [fetch]
+        input: { line: "{{ fetch.output.line }}" }
+        action:
+          type: pod
+          image: busybox:1.36
+          input: { line: { type: string } }
+          cmd: 'echo "$INPUT_LINE"'
+  pod_sleep:
+    flow:
+      sleeper:
+        type: pod
+        image: busybox:1.36
+        cmd: "exec sleep 300"
   container_sleep:
     flow:
       sleeper:

@@ -119,6 +119,7 @@ fn protocol_bodies_have_the_documented_shape() {
         runner: Default::default(),
         image: None,
         resources: None,
+        manifest: None,
     };
     let claim = ClaimReply {
         lease_id: Uuid::from_u128(2),
@@ -129,6 +130,7 @@ fn protocol_bodies_have_the_documented_shape() {
         action_type: "script".to_owned(),
         runner: "local".to_owned(),
         action_image: None,
+        workspace_token: None,
         spec,
     };
     let result = AttemptResult {

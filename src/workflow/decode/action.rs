@@ -255,9 +255,6 @@ pub fn decode(cx: &mut Ctx, f: &mut Fields, owned: &[&str]) -> Option<(Action, S
             return None;
         }
     };
-    if shape == Shape::Pod {
-        cx.unsupported("action type 'pod'", type_node.mark, &type_path);
-    }
     let allowed = shape.allowed();
     // The short form has no schemas: `input` is the step's and `output` is reported.
     let short_form = !owned.is_empty();

@@ -16,10 +16,7 @@ pub fn runner(cx: &mut Ctx, f: &mut Fields) -> Runner {
     match text.as_str() {
         "local" => Runner::Local,
         "docker" => Runner::Docker,
-        "pod" => {
-            cx.unsupported("runner: pod", mark, &path);
-            Runner::Pod
-        }
+        "pod" => Runner::Pod,
         other => {
             let message = match suggest(other, ["local", "docker", "pod"]) {
                 Some(close) => format!("unknown runner '{other}' — did you mean '{close}'?"),
@@ -199,10 +196,38 @@ fn interpreter(cx: &mut Ctx, f: &mut Fields) -> Option<Vec<String>> {
     Some(words)
 }
 
+/// `manifest` (WF §6.4), with the fields it must not set reported where they are written.
 fn manifest(cx: &mut Ctx, f: &mut Fields) -> Option<serde_json::Value> {
     let node = f.map(cx, "manifest")?;
-    cx.record_tree(&f.path_of("manifest"), node);
-    Some(node.to_json())
+    let path = f.path_of("manifest");
+    cx.record_tree(&path, node);
+    let value = node.to_json();
+    for violation in crate::workflow::manifest::violations(&value) {
+        let mark = locate(node, &violation.path).map_or(node.mark, |found| found.mark);
+        let at = format!("{path}.{}", violation.dotted());
+        cx.error("forbidden-manifest-field", violation.message, mark, &at);
+    }
+    Some(value)
+}
+
+/// The node at `path` below `node`, when the YAML has it.
+fn locate<'a>(
+    node: &'a super::super::yaml::Node,
+    path: &[crate::workflow::manifest::Segment],
+) -> Option<&'a super::super::yaml::Node> {
+    use crate::workflow::manifest::Segment;
+    let mut current = node;
+    for segment in path {
+        current = match segment {
+            Segment::Key(key) => current
+                .as_map()?
+                .iter()
+                .find(|(k, _)| super::super::yaml::key_text(k) == *key)
+                .map(|(_, value)| value)?,
+            Segment::Index(index) => current.as_seq()?.get(*index)?,
+        };
+    }
+    Some(current)
 }
 
 /// The fields of `type: docker` and `type: pod` actions.

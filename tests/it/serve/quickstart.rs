@@ -173,8 +173,9 @@ serve_test! {
         let home = Home::new(backend).await;
         home.configure("");
         let server = home.start().await;
-        let before = quickstart(&server).await;
-        let id = before["job_id"].as_str().expect("id").to_owned();
+        let job = quickstart(&server).await;
+        let id = job["job_id"].as_str().expect("id").to_owned();
+        let before = server.wait_settled(id.parse().expect("uuid")).await;
         let logs_before = server.get(&format!("/api/jobs/{id}/logs")).await.json();
         server.stop().await;
 

@@ -101,6 +101,13 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "pod_manifest_forbidden_fields",
+        &[(
+            "a.yaml",
+            "actions:\n  a:\n    type: pod\n    image: alpine\n    manifest:\n      metadata: { name: mine, labels: { team: ops } }\n      spec:\n        hostPID: true\n        restartPolicy: Always\n        volumes: [{ name: root, hostPath: { path: / } }]\n        initContainers: [{ name: workspace-init, image: evil }]\n        containers:\n          - name: step\n            image: other\n            securityContext: { privileged: true }\n            volumeMounts: [{ name: root, mountPath: /var/run/docker.sock }]\n  b:\n    type: script\n    runner: pod\n    script: x\n    manifest: { spec: { hostNetwork: true, nodeSelector: { pool: batch } } }\n  ok:\n    type: pod\n    image: alpine\n    manifest: { spec: { restartPolicy: Never, containers: [{ name: step, resources: { limits: { cpu: '2' } } }] } }\n",
+        )],
+    ),
+    (
         "script_code",
         &[(
             "a.yaml",
