@@ -85,12 +85,7 @@ impl Orchestrator {
     /// job as `retry_of_job_id` and the next attempt. `None` when no retry is pending any more
     /// (made by another server, or cancelled).
     pub async fn create_retry(&self, job_id: Uuid) -> Result<Option<Uuid>> {
-        let job = self
-            .inner
-            .store
-            .get_job(job_id)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        let job = self.stored_job(job_id).await?;
         if !job.retry_pending() {
             return Ok(None);
         }

@@ -92,31 +92,16 @@ impl Orchestrator {
                 Ok(Vec::new())
             }
             Effect::StepSuspended { step, message } => {
-                let job = self
-                    .inner
-                    .store
-                    .get_job(job_id)
-                    .await?
-                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                let job = self.stored_job(job_id).await?;
                 Ok(self.fire_suspended_hooks(&job, &step, &message).await)
             }
             Effect::JobFinished { status } => self.job_finished(job_id, status).await,
             Effect::JobQueued => {
-                let job = self
-                    .inner
-                    .store
-                    .get_job(job_id)
-                    .await?
-                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                let job = self.stored_job(job_id).await?;
                 self.admit(&job.workspace, &job.task).await
             }
             Effect::RetryCancelled => {
-                let job = self
-                    .inner
-                    .store
-                    .get_job(job_id)
-                    .await?
-                    .ok_or(OrchestratorError::JobNotFound(job_id))?;
+                let job = self.stored_job(job_id).await?;
                 // The chain ends with this job: its hooks fire now, not when it failed.
                 let mut effects = self.fire_hooks(&job).await;
                 effects.extend(self.chain_finished(&job).await?);
@@ -133,12 +118,7 @@ impl Orchestrator {
         input: serde_json::Value,
         depth: u32,
     ) -> Result<Vec<(Uuid, Effect)>> {
-        let parent_job = self
-            .inner
-            .store
-            .get_job(parent)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(parent))?;
+        let parent_job = self.stored_job(parent).await?;
         let (parent_plan, revision) = self.plan_for(&parent_job)?;
         // The child masks what its parent does: values of the parent's input may reach it.
         let inherited_mask = engine::record_of(&parent_job, &parent_plan).values;
@@ -219,12 +199,7 @@ impl Orchestrator {
     }
 
     async fn job_finished(&self, job_id: Uuid, _status: JobStatus) -> Result<Vec<(Uuid, Effect)>> {
-        let job = self
-            .inner
-            .store
-            .get_job(job_id)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        let job = self.stored_job(job_id).await?;
         // The job's slot under its task's `concurrency` is free (WF §8).
         let limited = self
             .context_of(&job)

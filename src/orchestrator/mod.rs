@@ -520,15 +520,19 @@ impl Orchestrator {
         ))
     }
 
-    /// Cancels a job (API §8.4). Cancelling a finished job is `AlreadyTerminal`, except a
-    /// failed job waiting for its task-level retry: the retry is cancelled (WF §13.1).
-    pub async fn cancel_job(&self, job_id: Uuid, by: Option<String>) -> Result<JobState> {
-        let job = self
-            .inner
+    /// The stored job, or [`OrchestratorError::JobNotFound`].
+    async fn stored_job(&self, job_id: Uuid) -> Result<JobState> {
+        self.inner
             .store
             .get_job(job_id)
             .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+            .ok_or(OrchestratorError::JobNotFound(job_id))
+    }
+
+    /// Cancels a job (API §8.4). Cancelling a finished job is `AlreadyTerminal`, except a
+    /// failed job waiting for its task-level retry: the retry is cancelled (WF §13.1).
+    pub async fn cancel_job(&self, job_id: Uuid, by: Option<String>) -> Result<JobState> {
+        let job = self.stored_job(job_id).await?;
         if job.retry_pending() {
             return self.apply(job_id, Event::CancelRequested { by }).await;
         }
@@ -648,12 +652,7 @@ impl Orchestrator {
         if let Some(context) = self.inner.contexts.get(job_id) {
             return Ok(context);
         }
-        let job = self
-            .inner
-            .store
-            .get_job(job_id)
-            .await?
-            .ok_or(OrchestratorError::JobNotFound(job_id))?;
+        let job = self.stored_job(job_id).await?;
         self.context_of(&job)
     }
 }
