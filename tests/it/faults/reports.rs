@@ -44,7 +44,7 @@ serve_test! {
         ));
         let server = home.start().await;
         let done = server.execute("default", "pair", "{}").await;
-        let before = server.wait_finished(done).await;
+        let before = server.wait_settled(done).await;
         assert_eq!(before["status"], "completed", "{before:#}");
         let leases = server
             .orchestrator()
