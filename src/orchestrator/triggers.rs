@@ -372,9 +372,14 @@ impl Orchestrator {
                 Ok(value) => {
                     rendered.insert(key.clone(), value);
                 }
+                // A render error may quote the value it failed on, a secret included; a
+                // webhook answers with it, so it is masked like any job error.
                 Err(error) => errors.push(FieldError {
                     field: format!("triggers.{}.input.{key}", fired_by.trigger),
-                    message: error.to_string(),
+                    message: self
+                        .job_masker(revision, &engine::MaskRecord::default())
+                        .mask(&error.to_string())
+                        .into_owned(),
                 }),
             }
         }
